@@ -1,0 +1,186 @@
+"""A terminal surface: the embedded default for trying Parley without a chat platform.
+
+Replies stream onto the terminal as appended text. Commands: /model [name], /models, /new, /help,
+/quit. Ctrl-C stops a reply that is streaming; at the prompt it quits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import re
+import signal
+import sys
+import time
+from os.path import commonpath
+from typing import TextIO
+
+from bot.app import App
+from bot.catalog import UnknownModel
+from bot.domain import ChatOptions, ChatRequest, ConversationKey
+from bot.ports import Control, MessageRef, PlatformLimits
+from bot.store import tenant_id_for
+
+LIMITS = PlatformLimits(
+    max_chars=1_000_000, min_edit_interval=0.0, edits_cheap=True, progress_marker=""
+)
+_TEMPORARY_CLOSER = re.compile(r"\n`{3,}$")
+HELP = (
+    "Type a message to chat. Commands: /model [name] shows or sets the model, /models lists them,"
+    " /new starts a fresh conversation, /quit leaves. Ctrl-C stops a reply."
+)
+
+
+class ConsoleSurface:
+    """Appends each edit's new text to the terminal; edits never rewrite what was printed."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._printed: dict[str, str] = {}
+        self._next = 0
+        self.stop_ref: str | None = None
+
+    @property
+    def limits(self) -> PlatformLimits:
+        return LIMITS
+
+    def _track(self, controls: tuple[Control, ...]) -> None:
+        self.stop_ref = next((c.ref for c in controls if c.action == "stop"), None)
+
+    async def post(self, text: str, controls: tuple[Control, ...] = ()) -> MessageRef:
+        self._next += 1
+        ref = MessageRef(str(self._next))
+        self._printed[ref.id] = ""
+        self._track(controls)
+        await self.edit(ref, text, controls)
+        return ref
+
+    async def edit(self, ref: MessageRef, text: str, controls: tuple[Control, ...] = ()) -> None:
+        if any(c.action == "stop" for c in controls):
+            # While streaming, the core closes an open code fence so chat platforms render it;
+            # a terminal would print that closer for good, so it waits for the final text.
+            text = _TEMPORARY_CLOSER.sub("", text)
+        printed = self._printed.get(ref.id, "")
+        common = len(commonpath([printed, text]))
+        # A terminal cannot take back what it printed; new text after the common part is shown.
+        self._out.write(text[common:] if common == len(printed) else "\n" + text[common:])
+        self._out.flush()
+        self._printed[ref.id] = text
+        self._track(controls)
+
+    async def notify(self, text: str) -> None:
+        self._out.write(f"\n[{text}]\n")
+        self._out.flush()
+
+
+class Console:
+    def __init__(self, app: App, out: TextIO = sys.stdout) -> None:
+        self.app = app
+        self.out = out
+        self.user = getpass.getuser() or "you"
+        self.key = ConversationKey("console", "local", self.user, "main")
+        self._reply: asyncio.Task[object] | None = None
+        self._surface: ConsoleSurface | None = None
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._quit = asyncio.Event()
+
+    async def resume_latest(self) -> None:
+        latest = await self.app.store.list_conversations(
+            platform="console", tenant_id=tenant_id_for(self.key), user_id=self.user, limit=1
+        )
+        if latest:
+            self.key = ConversationKey("console", "local", self.user, latest[0].thread_id)
+
+    def _print(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def _on_sigint(self) -> None:
+        if self._reply is not None and not self._reply.done() and self._surface is not None:
+            ref = self._surface.stop_ref
+            if ref is not None:
+                self.app.engine.stop(int(ref), self.user)
+                return
+        self._quit.set()
+
+    def _on_stdin(self) -> None:
+        line = sys.stdin.readline()
+        self._lines.put_nowait(line if line else None)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+        loop.add_reader(sys.stdin.fileno(), self._on_stdin)
+        try:
+            await self.resume_latest()
+            model = await self.app.engine.current_model(self.key)
+            self._print(f"Parley console — model {model.name}. /help for commands.")
+            while not self._quit.is_set():
+                self.out.write("you> ")
+                self.out.flush()
+                line = await self._next_line()
+                if line is None:
+                    break
+                line = line.strip()
+                if not line:
+                    continue
+                if line.startswith("/"):
+                    if not await self._command(line):
+                        break
+                    continue
+                await self._chat(line)
+        finally:
+            loop.remove_reader(sys.stdin.fileno())
+            loop.remove_signal_handler(signal.SIGINT)
+        self._print("\nbye")
+        return 0
+
+    async def _next_line(self) -> str | None:
+        getter = asyncio.ensure_future(self._lines.get())
+        quitter = asyncio.ensure_future(self._quit.wait())
+        done, pending = await asyncio.wait({getter, quitter}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return getter.result() if getter in done else None
+
+    async def _chat(self, text: str) -> None:
+        surface = ConsoleSurface(self.out)
+        self._surface = surface
+        self.out.write("parley> ")
+        self.out.flush()
+        request = ChatRequest(self.key, self.user, text, ChatOptions(), self.user)
+        self._reply = asyncio.ensure_future(self.app.engine.handle(request, surface))
+        try:
+            await self._reply
+        finally:
+            self._reply = None
+        self.out.write("\n")
+        self.out.flush()
+
+    async def _command(self, line: str) -> bool:
+        name, _, arg = line[1:].partition(" ")
+        arg = arg.strip()
+        if name in ("quit", "exit"):
+            return False
+        if name == "help":
+            self._print(HELP)
+        elif name == "new":
+            self.key = ConversationKey("console", "local", self.user, f"t{time.time_ns()}")
+            self._print("(new conversation)")
+        elif name == "models":
+            for entry in self.app.catalog:
+                self._print(f"  {entry.name:<20} {entry.display} [{entry.provider}]")
+        elif name == "model":
+            if not arg:
+                model = await self.app.engine.current_model(self.key)
+                self._print(f"model: {model.name} ({model.display}, {model.provider})")
+            else:
+                try:
+                    model = await self.app.engine.set_model(self.key, self.user, arg)
+                except UnknownModel as exc:
+                    self._print(str(exc))
+                else:
+                    self._print(f"model set to {model.name} ({model.display})")
+        else:
+            self._print(f"unknown command /{name}. {HELP}")
+        return True

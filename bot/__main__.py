@@ -1,0 +1,182 @@
+"""Command line: `python -m bot [run|ask|db|models|providers]`.
+
+Imports stay inside the commands so that `--help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parley",
+        description="Parley: an LLM chat and image bot for Discord and Slack.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot (the default): platforms from settings, else console")
+    ask = sub.add_parser("ask", help="stream one answer to stdout")
+    ask.add_argument("prompt", help="what to ask")
+    ask.add_argument("--model", "-m", help="a catalog name or provider:model-id")
+    ask.add_argument("--system", "-s", help="a system prompt")
+    ask.add_argument("--max-tokens", type=int, help="most tokens in the answer")
+    ask.add_argument("--verbose", "-v", action="store_true", help="log to stderr")
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade", "current"])
+    sub.add_parser("models", help="list the model catalog")
+    sub.add_parser("providers", help="show which providers are configured")
+    return parser
+
+
+def _fail(message: str, code: int = EXIT_CONFIG) -> int:
+    print(f"parley: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from bot.config import ConfigurationError, load_settings
+
+    try:
+        settings = load_settings()
+        command = args.command or "run"
+        if command == "ask":
+            return asyncio.run(_ask(settings, args))
+        if command == "db":
+            return asyncio.run(_db(settings, args.action))
+        if command == "models":
+            return _models(settings)
+        if command == "providers":
+            return _providers(settings)
+        return asyncio.run(_run(settings))
+    except ConfigurationError as exc:
+        return _fail(f"config error: {exc}")
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _ask(settings: object, args: argparse.Namespace) -> int:
+    from bot.app import build_catalog, build_router
+    from bot.catalog import UnknownModel
+    from bot.config import Settings
+    from bot.llm.types import FinishReason, Message, ProviderError
+    from bot.ops.logs import configure_logging
+
+    assert isinstance(settings, Settings)
+    configure_logging(
+        "INFO" if args.verbose else "CRITICAL", settings.log_format, settings.secret_values()
+    )
+    catalog = build_catalog(settings)
+    try:
+        entry = catalog.resolve(args.model or settings.default_model)
+    except UnknownModel as exc:
+        return _fail(str(exc))
+    router = build_router(settings, catalog)
+    system = args.system if args.system is not None else settings.system_prompt
+    messages = [Message("system", system)] if system else []
+    messages.append(Message("user", args.prompt))
+    out = sys.stdout
+    wrote = False
+    finish: FinishReason | None = None
+    try:
+        async for chunk in router.stream(entry, messages, max_tokens=args.max_tokens):
+            if chunk.text:
+                out.write(chunk.text)
+                out.flush()
+                wrote = True
+            finish = chunk.finish_reason or finish
+    except ProviderError as exc:
+        if wrote:
+            out.write("\n")
+            out.flush()
+        return _fail(f"error: {exc.message}", EXIT_FAILED)
+    finally:
+        await router.registry.aclose()
+    out.write("\n")
+    out.flush()
+    if finish is FinishReason.LENGTH:
+        print("parley: note: the answer reached the token limit", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _db(settings: object, action: str) -> int:
+    from bot.app import open_store
+    from bot.config import Settings
+
+    assert isinstance(settings, Settings)
+    store = await open_store(settings.database_url, migrate=action == "upgrade")
+    try:
+        revision = await store.current_revision()
+        print(f"database at revision {revision or '(empty)'}")
+    finally:
+        await store.close()
+    return EXIT_OK
+
+
+def _models(settings: object) -> int:
+    from bot.app import build_catalog
+    from bot.config import Settings
+
+    assert isinstance(settings, Settings)
+    catalog = build_catalog(settings)
+    for entry in catalog:
+        price = (
+            f"${entry.price.input_per_mtok}/${entry.price.output_per_mtok} per M tokens"
+            if entry.price
+            else "price unknown"
+        )
+        mark = "*" if entry.name == catalog.resolve(settings.default_model).name else " "
+        print(f"{mark} {entry.name:<20} {entry.provider:<11} {entry.model_id:<42} {price}")
+    return EXIT_OK
+
+
+def _providers(settings: object) -> int:
+    from bot.config import Settings
+    from bot.llm.registry import ProviderRegistry
+
+    assert isinstance(settings, Settings)
+    registry = ProviderRegistry.from_settings(settings)
+    for status in registry.statuses:
+        state = "ready" if status.configured else f"off ({status.reason})"
+        print(f"{status.name:<14} {state:<40} {status.base_url}")
+    asyncio.run(registry.aclose())
+    return EXIT_OK
+
+
+async def _run(settings: object) -> int:
+    from bot.app import App
+    from bot.config import Settings
+    from bot.ops.logs import configure_logging
+
+    assert isinstance(settings, Settings)
+    platforms = settings.platforms()
+    if platforms:
+        return _fail(
+            f"{' and '.join(platforms)} support is not finished yet in this version;"
+            " unset the platform tokens to use the console (see README: Status)",
+            EXIT_FAILED,
+        )
+    if not sys.stdin.isatty():
+        return _fail(
+            "no chat platform configured: set DISCORD_TOKEN, or SLACK_BOT_TOKEN with"
+            " SLACK_SIGNING_SECRET or SLACK_APP_TOKEN; or run in a terminal for the console",
+            EXIT_FAILED,
+        )
+    # The console owns the terminal: only warnings and worse reach stderr.
+    configure_logging("WARNING", settings.log_format, settings.secret_values())
+    from adapters.console import Console
+
+    app = await App.build(settings)
+    try:
+        return await Console(app).run()
+    finally:
+        await app.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

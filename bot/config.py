@@ -1,0 +1,160 @@
+"""Settings: the environment, then `.env`, then an optional TOML file named by BOT_CONFIG."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or malformed. The message is one line that names the setting."""
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        case_sensitive=False,
+        extra="ignore",
+    )
+
+    # -- the bot ---------------------------------------------------------------------------
+    default_model: str = "llama-3.1-8b"
+    system_prompt: str = (
+        "You are Parley, a helpful assistant in a group chat. Answer clearly and concisely; "
+        "use Markdown where it helps."
+    )
+    database_url: str = "sqlite+aiosqlite:///parley.db"
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+    # -- chat platforms (adapters) ---------------------------------------------------------
+    discord_token: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+
+    # -- Cloudflare Workers AI and AI Gateway ----------------------------------------------
+    cloudflare_account_id: str | None = None
+    cloudflare_api_token: SecretStr | None = None
+    cloudflare_api_base_url: str = "https://api.cloudflare.com/client/v4"
+    cloudflare_ai_gateway: str | None = None
+    cloudflare_ai_gateway_token: SecretStr | None = None
+    cloudflare_ai_gateway_base_url: str = "https://gateway.ai.cloudflare.com/v1"
+
+    # -- OpenAI and OpenAI-compatible endpoints --------------------------------------------
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    together_api_key: SecretStr | None = None
+    together_base_url: str = "https://api.together.xyz/v1"
+    groq_api_key: SecretStr | None = None
+    groq_base_url: str = "https://api.groq.com/openai/v1"
+    openrouter_api_key: SecretStr | None = None
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    ollama_base_url: str | None = None
+    openai_compat_base_url: str | None = None
+    openai_compat_api_key: SecretStr | None = None
+
+    # -- Anthropic ---------------------------------------------------------------------------
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str = "https://api.anthropic.com"
+
+    # -- resilience -------------------------------------------------------------------------
+    llm_retry_max_wait: float = Field(default=5.0, ge=0, le=120)
+    circuit_breaker_failure_threshold: int = Field(default=5, ge=1)
+    circuit_breaker_failure_window_ms: int = Field(default=600_000, ge=1)
+    circuit_breaker_timeout_ms: int = Field(default=600_000, ge=1)
+    circuit_breaker_success_threshold: int = Field(default=1, ge=1)
+
+    # -- catalog overrides (TOML only): [[models]] tables, same fields as bot/catalog/models.toml
+    models: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator(
+        "cloudflare_api_base_url",
+        "cloudflare_ai_gateway_base_url",
+        "openai_base_url",
+        "together_base_url",
+        "groq_base_url",
+        "openrouter_base_url",
+        "anthropic_base_url",
+        "ollama_base_url",
+        "openai_compat_base_url",
+    )
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlalchemy_url(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("must be a SQLAlchemy URL such as sqlite+aiosqlite:///parley.db")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        toml_path = os.environ.get("BOT_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+    # -- derived ----------------------------------------------------------------------------
+    def secret_values(self) -> list[str]:
+        """Every secret configured, for log redaction."""
+        values = [
+            _secret(getattr(self, name))
+            for name, field in type(self).model_fields.items()
+            if field.annotation in (SecretStr, SecretStr | None)
+        ]
+        return [v for v in values if v]
+
+    def platforms(self) -> list[str]:
+        found = []
+        if self.discord_token:
+            found.append("discord")
+        if self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token):
+            found.append("slack")
+        return found
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate settings, turning any problem into one ConfigurationError line."""
+    toml_path = os.environ.get("BOT_CONFIG")
+    if toml_path and not Path(toml_path).is_file():
+        raise ConfigurationError(f"BOT_CONFIG: no such file: {toml_path}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigurationError(f"{name}: {first['msg']}") from None
+    except (ValueError, OSError) as exc:  # a malformed TOML file
+        raise ConfigurationError(f"BOT_CONFIG: {exc}") from None

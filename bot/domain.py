@@ -1,0 +1,46 @@
+"""Platform-neutral types that cross the core's seams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+Money = Decimal
+"""US dollars. Always a Decimal, never a float."""
+
+ZERO = Decimal(0)
+
+Platform = Literal["discord", "slack", "console", "cli"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """Where a conversation lives: one thread (or channel, or DM) on one platform's tenant."""
+
+    platform: str
+    tenant: str  # Discord guild id ("dm" for DMs), Slack team id, "local" for the console
+    channel: str
+    thread: str = ""  # "" when the conversation is the channel itself
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.tenant}:{self.channel}:{self.thread}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOptions:
+    """What the user chose for this turn; None means "use the conversation's or the default"."""
+
+    model: str | None = None
+    system: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    key: ConversationKey
+    user_id: str
+    text: str
+    options: ChatOptions = field(default_factory=ChatOptions)
+    user_name: str = ""

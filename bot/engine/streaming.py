@@ -1,0 +1,347 @@
+"""Stream one reply onto a Surface by posting and editing messages, within the platform's limits.
+
+The producer calls `update(full_text)` as often as it likes and never waits on the platform. One
+worker task owns all platform calls of the reply, so at most one is in flight: it shows the newest
+text only, skips frames that would not change what is on screen, paces edits per message, backs
+off on rate limits, and continues in a new message when the text outgrows one. `finish` stops the
+worker and delivers the final text, which is never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.clock import SYSTEM_CLOCK, Clock
+from bot.engine.splitting import (
+    MIN_BUDGET,
+    Part,
+    close_fence,
+    layout,
+    render_live,
+    split_parts,
+)
+from bot.ports import Control, MessageRef, RateLimited, Surface, SurfaceError
+
+log = logging.getLogger(__name__)
+
+EMPTY_REPLY = "_(empty reply)_"
+"""Shown when a reply ends with no text and no notice: the user never sees nothing."""
+
+RETIRED = "…"
+"""Left in a message the final text no longer needs (the Surface cannot delete messages)."""
+
+_BACKOFF_FACTOR = 1.5
+_BACKOFF_FLOOR = 0.25
+"""Seconds: the least wait after a rate limit, and where the edit interval grows from when
+pacing was off (cheap edits)."""
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """What one reply cost on the platform; read by metrics and benchmarks."""
+
+    posts: int = 0
+    edits: int = 0
+    rate_limited: int = 0
+    errors: int = 0
+    """Failed interim calls other than rate limits."""
+    started_at: float | None = None
+    first_visible_at: float | None = None
+    """Clock time the reply's first text (not the placeholder) was on screen."""
+
+
+@dataclass(slots=True)
+class _Message:
+    ref: MessageRef
+    text: str | None  # None when an edit failed and what the platform shows is unknown
+    controls: tuple[Control, ...]
+    last_call: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Want:
+    text: str
+    controls: tuple[Control, ...]
+    visible: bool = True  # False for the placeholder
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    kind: Literal["post", "edit"]
+    index: int
+    want: _Want
+
+
+def _showable(parts: Sequence[Part]) -> list[Part]:
+    """Parts with something to show: a platform refuses a blank message, and a part can be
+    nothing but whitespace when a model emits a run of blank lines longer than a message."""
+    return [part for part in parts if part.text.strip()]
+
+
+class ReplyStreamer:
+    """Drives one Surface for one reply. Not reusable: one streamer per reply."""
+
+    def __init__(
+        self,
+        surface: Surface,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        streaming_controls: tuple[Control, ...] = (),
+        final_controls: tuple[Control, ...] = (),
+        marker: str = " ▌",
+        placeholder: str | None = None,
+        final_attempts: int = 10,
+        max_interim_failures: int = 3,
+        key: str = "",
+    ) -> None:
+        limits = surface.limits
+        self._surface = surface
+        self._clock = clock
+        self._streaming_controls = streaming_controls
+        self._final_controls = final_controls
+        self._marker = marker
+        self._placeholder = placeholder or None
+        self._final_attempts = final_attempts
+        self._max_interim_failures = max_interim_failures
+        self._key = key
+        # Room for the marker (and the newline it may need) in every part, streamed or final, so
+        # that the parts sealed while streaming are exactly the parts of the final text.
+        self._budget = limits.max_chars - (len(marker) + 1 if marker else 0)
+        if self._budget < MIN_BUDGET:
+            raise ValueError(f"max_chars {limits.max_chars} leaves no room for text and marker")
+        self._base_interval = 0.0 if limits.edits_cheap else limits.min_edit_interval
+        self._interval = self._base_interval
+        self._max_backoff = max(limits.max_backoff, self._base_interval)
+        self._blocked_until = float("-inf")
+        self._text = ""
+        self._frame: tuple[str, list[_Want]] | None = None
+        self._messages: list[_Message] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._in_call = False
+        self._stopping = False
+        self._state: Literal["new", "streaming", "finishing", "done", "closed"] = "new"
+        self._failures = 0
+        self.stats = StreamStats()
+
+    @property
+    def refs(self) -> list[MessageRef]:
+        """The messages of the reply so far, in order."""
+        return [m.ref for m in self._messages]
+
+    def start(self) -> None:
+        """Start the worker; posts the placeholder at once if there is one. Idempotent."""
+        if self._state != "new":
+            return
+        self._state = "streaming"
+        self.stats.started_at = self._clock.now()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="reply-streamer")
+
+    def update(self, text: str) -> None:
+        """Show `text` (the whole reply so far) as soon as pacing allows. Never blocks."""
+        if self._state == "new":
+            self.start()
+        if self._state != "streaming":
+            return  # a late token after finish or close; the final text is already decided
+        self._text = text.strip()
+        self._wake.set()
+
+    async def finish(self, text: str, notice: str | None = None) -> list[MessageRef]:
+        """Deliver the final text (plus `notice` after a blank line) and return all message refs.
+
+        Interim frames are dropped; rate limits are waited out up to `final_attempts` times, then
+        re-raised; any other SurfaceError is raised at once.
+        """
+        if self._state == "closed":
+            raise RuntimeError("finish() after close()")
+        self._state = "finishing"
+        if self.stats.started_at is None:
+            self.stats.started_at = self._clock.now()
+        await self._stop_worker(cancel_call=False)
+        wants = self._final_frame(text, notice)
+        attempts = 0
+        while (step := self._next_step(wants)) is not None:
+            wait = self._due(step, final=True) - self._clock.now()
+            if wait > 0:
+                await self._clock.sleep(wait)
+            try:
+                await self._apply(step)
+            except RateLimited as exc:
+                self._rate_limited(exc)
+                attempts += 1
+                if attempts >= self._final_attempts:
+                    raise
+        self._state = "done"
+        return self.refs
+
+    async def close(self) -> None:
+        """Stop the worker at once, even mid-call, and leave the messages as they are."""
+        if self._state != "done":
+            self._state = "closed"
+        await self._stop_worker(cancel_call=True)
+
+    async def __aenter__(self) -> ReplyStreamer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- the worker -----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            step = self._next_step(self._interim_frame())
+            if step is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            wait = self._due(step, final=False) - self._clock.now()
+            if wait > 0:
+                await self._clock.sleep(wait)
+                continue  # the text may have moved on while we waited: recompute
+            try:
+                await self._apply(step)
+            except RateLimited as exc:
+                self._rate_limited(exc)
+            except SurfaceError as exc:
+                if self._interim_failed(step, exc):
+                    return
+            else:
+                self._failures = 0
+
+    async def _stop_worker(self, *, cancel_call: bool) -> None:
+        task = self._task
+        if task is None:
+            return
+        self._stopping = True
+        if not task.done() and (cancel_call or not self._in_call):
+            task.cancel()  # it is waiting for text or for its pacing deadline, or we abort
+        await asyncio.wait([task])
+        self._task = None
+        if task.cancelled():
+            return
+        crash = task.exception()
+        if crash is None:
+            return
+        if cancel_call:
+            log.error("reply %s: streamer worker failed", self._key, exc_info=crash)
+        else:
+            raise crash
+
+    def _interim_failed(self, step: _Step, exc: SurfaceError) -> bool:
+        """Note a failed interim call; True when the worker should leave the rest to `finish`."""
+        self.stats.errors += 1
+        self._failures += 1
+        if step.kind == "edit":
+            self._messages[step.index].text = None  # unknown now: resend at the next frame
+        # Wait a full interval before the retry so a persistent error cannot spin.
+        retry_at = self._clock.now() + max(self._interval, _BACKOFF_FLOOR)
+        self._blocked_until = max(self._blocked_until, retry_at)
+        if self._failures >= self._max_interim_failures:
+            log.warning(
+                "reply %s: %d interim %ss failed in a row, waiting for the final text: %s",
+                self._key,
+                self._failures,
+                step.kind,
+                exc,
+            )
+            return True
+        log.warning("reply %s: interim %s failed, retrying: %s", self._key, step.kind, exc)
+        return False
+
+    # --- what to show ---------------------------------------------------------------------------
+
+    def _interim_frame(self) -> list[_Want]:
+        text = self._text
+        if self._frame is not None and self._frame[0] == text:
+            return self._frame[1]
+        wants: list[_Want] = []
+        if not text:
+            if self._placeholder:
+                wants.append(_Want(self._placeholder, self._streaming_controls, visible=False))
+        else:
+            lay = layout(text, self._budget)
+            parts = _showable(lay.sealed)
+            live = lay.tail
+            if not live.body.strip() and parts:
+                # Nothing to show after the last break yet: that part stays live until there is.
+                live = parts.pop()
+            wants = [_Want(part.text, ()) for part in parts]
+            wants.append(_Want(render_live(live, self._marker), self._streaming_controls))
+        self._frame = (text, wants)
+        return wants
+
+    def _final_frame(self, text: str, notice: str | None) -> list[_Want]:
+        body = text.strip()
+        note = (notice or "").strip()
+        if body and note:
+            # Close a fence the reply left open, or the notice would render as code.
+            body = f"{close_fence(body)}\n\n{note}"
+        body = body or note or EMPTY_REPLY
+        wants = [_Want(part.text, ()) for part in _showable(split_parts(body, self._budget))]
+        wants[-1] = _Want(wants[-1].text, self._final_controls)
+        # Only a final text that rewrites the streamed one can need fewer messages than posted.
+        wants += [_Want(RETIRED, ()) for _ in range(len(wants), len(self._messages))]
+        return wants
+
+    def _next_step(self, wants: list[_Want]) -> _Step | None:
+        """The first message, in order, that does not show what it should."""
+        for index, want in enumerate(wants):
+            if index >= len(self._messages):
+                return _Step("post", index, want)
+            message = self._messages[index]
+            if message.text != want.text or message.controls != want.controls:
+                return _Step("edit", index, want)
+        return None
+
+    def _due(self, step: _Step, *, final: bool) -> float:
+        """When `step` may go out: after any rate-limit wait, and edits `interval` after the
+        previous call on the same message. The final text paces at the base interval only."""
+        if step.kind == "post":
+            return self._blocked_until
+        interval = self._base_interval if final else self._interval
+        return max(self._blocked_until, self._messages[step.index].last_call + interval)
+
+    # --- platform calls -------------------------------------------------------------------------
+
+    async def _apply(self, step: _Step) -> None:
+        want = step.want
+        self._in_call = True
+        try:
+            if step.kind == "post":
+                ref = await self._surface.post(want.text, want.controls)
+            else:
+                ref = self._messages[step.index].ref
+                await self._surface.edit(ref, want.text, want.controls)
+        finally:
+            self._in_call = False
+        now = self._clock.now()
+        if step.kind == "post":
+            self._messages.append(_Message(ref, want.text, want.controls, now))
+            self.stats.posts += 1
+        else:
+            message = self._messages[step.index]
+            message.text, message.controls, message.last_call = want.text, want.controls, now
+            self.stats.edits += 1
+        if want.visible and self.stats.first_visible_at is None:
+            self.stats.first_visible_at = now
+
+    def _rate_limited(self, exc: RateLimited) -> None:
+        """Wait at least retry_after before any call, and space edits out further from now on."""
+        self.stats.rate_limited += 1
+        now = self._clock.now()
+        # The floor keeps a platform that says "retry after 0" from being hammered in a loop.
+        wait = max(exc.retry_after, _BACKOFF_FLOOR)
+        self._blocked_until = max(self._blocked_until, now + wait)
+        grown = max(self._interval, _BACKOFF_FLOOR) * _BACKOFF_FACTOR
+        self._interval = max(self._interval, min(self._max_backoff, grown))
+        log.info(
+            "reply %s: rate limited, retry after %.2fs, edit interval now %.2fs",
+            self._key,
+            exc.retry_after,
+            self._interval,
+        )

@@ -1,0 +1,103 @@
+"""Anthropic Messages API streaming (providers.md §3): no [DONE]; `message_stop` ends the stream."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from bot.llm.base import SSEChatProvider, StreamState, read_usage
+from bot.llm.types import ChatCall, FinishReason, Message, Usage
+
+_STOP_REASONS: dict[str, FinishReason] = {
+    "end_turn": FinishReason.STOP,
+    "stop_sequence": FinishReason.STOP,
+    "pause_turn": FinishReason.STOP,
+    "max_tokens": FinishReason.LENGTH,
+    "model_context_window_exceeded": FinishReason.LENGTH,
+    "tool_use": FinishReason.TOOL_CALLS,
+    "refusal": FinishReason.CONTENT_FILTER,
+}
+# Cached prompt tokens are reported apart from input_tokens; a prompt is all three.
+_PROMPT_KEYS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+class AnthropicProvider(SSEChatProvider):
+    """POST {base_url}/v1/messages, `stream: true`; system messages become top-level `system`."""
+
+    def __init__(
+        self,
+        api_key: str | None,
+        *,
+        base_url: str = "https://api.anthropic.com",
+        version: str = "2023-06-01",
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__("anthropic", client, secrets=(api_key,))
+        self._url = base_url.rstrip("/") + "/v1/messages"
+        self._headers = {"accept": "text/event-stream", "anthropic-version": version}
+        if api_key:
+            self._headers["x-api-key"] = api_key
+
+    def _request(self, call: ChatCall) -> tuple[str, dict[str, str], dict[str, Any]]:
+        system, messages = split_system(call.messages)
+        body: dict[str, Any] = {
+            **call.extra,
+            "model": call.model_id,
+            "max_tokens": call.max_tokens,
+            "messages": messages,
+            "stream": True,
+        }
+        if system:
+            body["system"] = system
+        if call.temperature is not None:
+            body["temperature"] = call.temperature
+        return self._url, self._headers, body
+
+    def _on_event(self, event: str, obj: dict[str, Any], state: StreamState) -> str:
+        kind = obj.get("type") or event
+        if kind == "content_block_delta":
+            delta = _dict(obj.get("delta"))
+            if delta.get("type") == "text_delta":  # thinking_delta etc. stay hidden
+                return _str(delta.get("text"))
+        elif kind == "content_block_start":
+            block = _dict(obj.get("content_block"))
+            if block.get("type") == "text":
+                return _str(block.get("text"))
+        elif kind == "message_start":
+            state.add_usage(_usage(_dict(obj.get("message")).get("usage")))
+        elif kind == "message_delta":
+            state.add_usage(_usage(obj.get("usage")))
+            reason = _dict(obj.get("delta")).get("stop_reason")
+            if isinstance(reason, str) and reason:
+                state.finish = _STOP_REASONS.get(reason, FinishReason.STOP)
+        elif kind == "message_stop":
+            state.terminated = True
+        return ""
+
+
+def split_system(messages: Sequence[Message]) -> tuple[str, list[dict[str, str]]]:
+    """(system text, user/assistant turns with consecutive same-role turns merged)."""
+    system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+    turns: list[dict[str, str]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        if turns and turns[-1]["role"] == m.role:
+            turns[-1]["content"] += "\n\n" + m.content
+        else:
+            turns.append({"role": m.role, "content": m.content})
+    return system, turns
+
+
+def _usage(value: object) -> Usage | None:
+    return read_usage(value, _PROMPT_KEYS, "output_tokens")
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,92 @@
+"""OpenAI-compatible Chat Completions streaming: OpenAI, Together, Groq, OpenRouter, Ollama, vLLM,
+Workers AI `/ai/v1` and AI Gateway `/compat` (providers.md §2.1, §1.4, §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from bot.llm.base import SSEChatProvider, StreamState, read_usage
+from bot.llm.types import ChatCall, FinishReason, Message, TransientError, Usage
+
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": FinishReason.STOP,
+    "eos": FinishReason.STOP,
+    "end_turn": FinishReason.STOP,
+    "length": FinishReason.LENGTH,
+    "max_tokens": FinishReason.LENGTH,
+    "tool_calls": FinishReason.TOOL_CALLS,
+    "function_call": FinishReason.TOOL_CALLS,
+    "content_filter": FinishReason.CONTENT_FILTER,
+}
+
+
+class OpenAICompatProvider(SSEChatProvider):
+    """POST {base_url}/chat/completions with `stream: true` and usage in the stream."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str | None,
+        *,
+        extra_headers: dict[str, str] | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(name, client, secrets=(api_key, *(extra_headers or {}).values()))
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"accept": "text/event-stream", **(extra_headers or {})}
+        if api_key:
+            self._headers["authorization"] = f"Bearer {api_key}"
+
+    def _request(self, call: ChatCall) -> tuple[str, dict[str, str], dict[str, Any]]:
+        body: dict[str, Any] = {
+            **call.extra,
+            "model": call.model_id,
+            "messages": wire_messages(call.messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": call.max_tokens,
+        }
+        if call.temperature is not None:
+            body["temperature"] = call.temperature
+        return self._url, self._headers, body
+
+    def _on_event(self, event: str, obj: dict[str, Any], state: StreamState) -> str:
+        return read_openai_chunk(obj, state)
+
+
+def wire_messages(messages: Sequence[Message]) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def read_openai_chunk(obj: dict[str, Any], state: StreamState) -> str:
+    """Read a chat.completion.chunk, or a native Workers AI `{"response": …}` chunk; return text.
+
+    `choices` may be missing or empty and `usage` may ride on any chunk (providers.md §5).
+    Reasoning (`delta.reasoning_content` / `delta.reasoning`) is never shown.
+    """
+    text = ""
+    finish: object = obj.get("finish_reason")  # Workers AI puts it top level at times
+    choices = obj.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        choice = choices[0]
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+            text = delta["content"]
+        finish = choice.get("finish_reason") or finish
+    response = obj.get("response")
+    if isinstance(response, str):
+        text += response
+    state.add_usage(_usage(obj.get("usage")))
+    if isinstance(finish, str) and finish:
+        if finish == "error":
+            raise TransientError("the provider stopped the reply with an error")
+        state.finish = _FINISH_REASONS.get(finish, FinishReason.STOP)
+    return text
+
+
+def _usage(value: object) -> Usage | None:
+    return read_usage(value, ("prompt_tokens",), "completion_tokens")

@@ -1,0 +1,70 @@
+"""What the core needs from a chat platform. Adapters implement it; the core never imports them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+ControlAction = Literal["stop", "regenerate"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformLimits:
+    max_chars: int
+    """Most characters one message may hold (Discord 2,000; Slack's chat.update ~4,000)."""
+    min_edit_interval: float
+    """Seconds between two edits of one message that stay inside the platform's buckets."""
+    edits_cheap: bool = False
+    """True where an edit costs nothing (a terminal): pacing may be skipped."""
+    max_backoff: float = 30.0
+    """Ceiling, in seconds, of the edit interval after repeated rate limits."""
+    progress_marker: str = " ▌"
+    """Appended to a reply while it streams; "" for surfaces that can only append (a terminal)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A button under a message. `ref` points at a row in the store (a turn id), never at state."""
+
+    action: ControlAction
+    ref: str
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """Opaque handle to a posted message, as the adapter knows it."""
+
+    id: str
+    channel: str = ""
+
+
+class SurfaceError(Exception):
+    """A platform call failed for a reason other than a rate limit."""
+
+
+class RateLimited(SurfaceError):
+    """The platform asked us to slow down; retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: float, message: str = "rate limited") -> None:
+        super().__init__(f"{message} (retry after {retry_after:.2f}s)")
+        self.retry_after = retry_after
+
+
+class Surface(Protocol):
+    """One place on a platform where the bot replies: a thread, a channel, a DM or a terminal."""
+
+    @property
+    def limits(self) -> PlatformLimits: ...
+
+    async def post(self, text: str, controls: tuple[Control, ...] = ()) -> MessageRef:
+        """Post a new message; raises RateLimited or SurfaceError."""
+        ...
+
+    async def edit(self, ref: MessageRef, text: str, controls: tuple[Control, ...] = ()) -> None:
+        """Replace a message's text and controls; raises RateLimited or SurfaceError."""
+        ...
+
+    async def notify(self, text: str) -> None:
+        """A short notice outside the reply (an error, a refusal); best effort."""
+        ...

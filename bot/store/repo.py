@@ -1,0 +1,454 @@
+"""Store: the one module that runs SQL. SQLAlchemy Core on an AsyncEngine; SQLite or PostgreSQL.
+
+Tenant ids: everywhere in this API a `tenant_id` is platform-qualified, `"<platform>:<tenant>"`
+(e.g. "discord:123456", "slack:T0123", "console:local"), as built by `tenant_id_for(key)`. It is the
+primary key of `tenants` and what `Conversation.tenant_id` holds, so one Discord guild id and one
+Slack team id can never collide.
+
+Money: `Decimal` USD in the API, an integer of nano-USD in the database (`convert.to_nano` and
+`from_nano`: exact, half-even at the ninth decimal). Timestamps come from the injected Clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Row, Select, Table, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import Insert
+
+from bot.clock import SYSTEM_CLOCK, Clock
+from bot.domain import ConversationKey
+from bot.store import migrate as migrations
+from bot.store.convert import from_nano, tenant_id_for, title_from_text, to_nano
+from bot.store.engine import WRITE_OPTION, create_engine, is_sqlite_memory
+from bot.store.records import (
+    Conversation,
+    MessageRole,
+    MessageStatus,
+    StoredMessage,
+    TurnResult,
+    UsageKind,
+    UsageTotals,
+)
+from bot.store.tables import conversations, messages, tenants, usage_ledger
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_LOCK = 0x5041524C4559  # "PARLEY": one migrator at a time across PostgreSQL replicas
+
+
+class StoreError(Exception):
+    """Base of the Store's own errors (driver errors pass through as SQLAlchemy's)."""
+
+
+class NotFoundError(StoreError, LookupError):
+    """The conversation or message an update names does not exist."""
+
+
+class Store:
+    """Conversations, messages and the usage ledger. Open with `await Store.open(url)`."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._dialect = engine.dialect.name
+        no_lock: AbstractAsyncContextManager[Any] = contextlib.nullcontext()
+        self._write_lock: AbstractAsyncContextManager[Any] = no_lock
+        self._read_lock: AbstractAsyncContextManager[Any] = no_lock
+        if self._dialect == "sqlite":
+            # SQLite has one writer: queue writers here rather than in busy_timeout.
+            self._write_lock = asyncio.Lock()
+            if is_sqlite_memory(engine.url):
+                # Every transaction shares the one connection, so none may overlap.
+                self._read_lock = self._write_lock
+
+    @classmethod
+    async def open(
+        cls, url: str | URL, *, migrate: bool = True, clock: Clock = SYSTEM_CLOCK
+    ) -> Store:
+        """Connect (creating a SQLite file's directory) and, unless told not to, migrate to head."""
+        store = cls(create_engine(url), clock=clock)
+        if migrate:
+            try:
+                await store.upgrade()
+            except BaseException:
+                await store.close()
+                raise
+        return store
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def dialect(self) -> str:
+        return self._dialect
+
+    @asynccontextmanager
+    async def _transaction(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        async with (
+            self._write_lock if write else self._read_lock,
+            self._engine.connect() as conn,
+        ):
+            if write:
+                await conn.execution_options(**{WRITE_OPTION: True})
+            async with conn.begin():
+                yield conn
+
+    # -- schema -------------------------------------------------------------------------------
+
+    async def upgrade(self) -> None:
+        """Alembic `upgrade head`, in one transaction; a no-op when already at head."""
+        async with self._transaction(write=True) as conn:
+            if self._dialect == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+            await conn.run_sync(migrations.upgrade)
+
+    async def current_revision(self) -> str | None:
+        async with self._transaction(write=False) as conn:
+            return await conn.run_sync(migrations.current_revision)
+
+    async def ping(self) -> bool:
+        """Readiness: can a trivial query round-trip to the database?"""
+        try:
+            async with self._transaction(write=False) as conn:
+                await conn.execute(select(1))
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            log.warning("store ping failed: %s", type(exc).__name__)
+            return False
+        return True
+
+    # -- conversations ------------------------------------------------------------------------
+
+    def _insert_ignoring_conflicts(self, table: Table, **values: Any) -> Insert:
+        if self._dialect == "postgresql":
+            return pg_insert(table).values(**values).on_conflict_do_nothing()
+        return sqlite_insert(table).values(**values).on_conflict_do_nothing()
+
+    async def ensure_conversation(
+        self, key: ConversationKey, user_id: str, title: str
+    ) -> Conversation:
+        """Get the conversation at `key`, creating it (and its tenant) if missing; race-safe."""
+        now = self._clock.wall()
+        tenant_id = tenant_id_for(key)
+        async with self._transaction(write=True) as conn:
+            await conn.execute(
+                self._insert_ignoring_conflicts(
+                    tenants,
+                    id=tenant_id,
+                    platform=key.platform,
+                    external_id=key.tenant,
+                    created_at=now,
+                )
+            )
+            await conn.execute(
+                self._insert_ignoring_conflicts(
+                    conversations,
+                    platform=key.platform,
+                    tenant_id=tenant_id,
+                    channel_id=key.channel,
+                    thread_id=key.thread,
+                    user_id=user_id,
+                    title=title_from_text(title),
+                    message_count=0,
+                    archived=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            row = (await conn.execute(_select_conversation(key))).one()
+        return _conversation(row)
+
+    async def get_conversation(self, key: ConversationKey) -> Conversation | None:
+        async with self._transaction(write=False) as conn:
+            row = (await conn.execute(_select_conversation(key))).first()
+        return None if row is None else _conversation(row)
+
+    async def get_conversation_by_id(self, conversation_id: int) -> Conversation | None:
+        stmt = select(conversations).where(conversations.c.id == conversation_id)
+        async with self._transaction(write=False) as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else _conversation(row)
+
+    async def set_conversation_model(self, conversation_id: int, model: str | None) -> None:
+        """Pin the conversation to `model`; None goes back to the default."""
+        await self._update_conversation(conversation_id, model=model)
+
+    async def set_archived(self, conversation_id: int, archived: bool) -> None:
+        await self._update_conversation(conversation_id, archived=archived)
+
+    async def _update_conversation(self, conversation_id: int, **values: Any) -> None:
+        stmt = (
+            update(conversations)
+            .where(conversations.c.id == conversation_id)
+            .values(**values, updated_at=self._clock.wall())
+            .returning(conversations.c.id)
+        )
+        async with self._transaction(write=True) as conn:
+            if (await conn.execute(stmt)).first() is None:
+                raise NotFoundError(f"no conversation {conversation_id}")
+
+    async def list_conversations(
+        self,
+        *,
+        platform: str,
+        tenant_id: str,
+        user_id: str | None,
+        limit: int = 20,
+        offset: int = 0,
+        include_archived: bool = False,
+    ) -> list[Conversation]:
+        """A user's conversations in one tenant (all users' when user_id is None), newest first."""
+        c = conversations.c
+        stmt = select(conversations).where(c.platform == platform, c.tenant_id == tenant_id)
+        if user_id is not None:
+            stmt = stmt.where(c.user_id == user_id)
+        if not include_archived:
+            stmt = stmt.where(c.archived.is_(False))
+        stmt = (
+            stmt.order_by(c.last_message_at.desc().nulls_last(), c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self._transaction(write=False) as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_conversation(row) for row in rows]
+
+    # -- messages -----------------------------------------------------------------------------
+
+    async def add_message(
+        self,
+        conversation_id: int,
+        role: MessageRole,
+        content: str,
+        *,
+        status: MessageStatus = "complete",
+        user_id: str | None = None,
+        parent_id: int | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+    ) -> StoredMessage:
+        """Append a message and bump the conversation's count and last_message_at, atomically."""
+        now = self._clock.wall()
+        bump = (
+            update(conversations)
+            .where(conversations.c.id == conversation_id)
+            .values(
+                message_count=conversations.c.message_count + 1,
+                last_message_at=now,
+                updated_at=now,
+            )
+            .returning(conversations.c.id)
+        )
+        add = (
+            insert(messages)
+            .values(
+                conversation_id=conversation_id,
+                parent_id=parent_id,
+                role=role,
+                content=content,
+                status=status,
+                user_id=user_id,
+                model=model,
+                provider=provider,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(*messages.c)
+        )
+        async with self._transaction(write=True) as conn:
+            # The conversation row first: on PostgreSQL its row lock orders concurrent appends.
+            if (await conn.execute(bump)).first() is None:
+                raise NotFoundError(f"no conversation {conversation_id}")
+            row = (await conn.execute(add)).one()
+        return _message(row)
+
+    async def finish_message(self, message_id: int, result: TurnResult) -> StoredMessage:
+        """Write an ended turn's text, status, usage, cost and timings in one UPDATE.
+
+        A None model or provider in `result` keeps what the message already had.
+        """
+        m = messages.c
+        stmt = (
+            update(messages)
+            .where(m.id == message_id)
+            .values(
+                content=result.content,
+                status=result.status,
+                finish_reason=result.finish_reason,
+                model=m.model if result.model is None else result.model,
+                provider=m.provider if result.provider is None else result.provider,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                cost=None if result.cost is None else to_nano(result.cost),
+                ttft_ms=result.ttft_ms,
+                duration_ms=result.duration_ms,
+                updated_at=self._clock.wall(),
+            )
+            .returning(*messages.c)
+        )
+        async with self._transaction(write=True) as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            raise NotFoundError(f"no message {message_id}")
+        return _message(row)
+
+    async def get_message(self, message_id: int) -> StoredMessage | None:
+        stmt = select(messages).where(messages.c.id == message_id)
+        async with self._transaction(write=False) as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else _message(row)
+
+    async def history(self, conversation_id: int, *, limit: int = 200) -> list[StoredMessage]:
+        """The newest `limit` messages of a conversation, oldest first."""
+        stmt = (
+            select(messages)
+            .where(messages.c.conversation_id == conversation_id)
+            .order_by(messages.c.id.desc())
+            .limit(limit)
+        )
+        async with self._transaction(write=False) as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_message(row) for row in reversed(rows)]
+
+    async def recover_interrupted(self) -> list[StoredMessage]:
+        """Mark turns left `streaming` by a crash as `interrupted`; return them, oldest first."""
+        stmt = (
+            update(messages)
+            .where(messages.c.status == "streaming")
+            .values(status="interrupted", updated_at=self._clock.wall())
+            .returning(*messages.c)
+        )
+        async with self._transaction(write=True) as conn:
+            rows = (await conn.execute(stmt)).all()
+        return sorted((_message(row) for row in rows), key=lambda message: message.id)
+
+    # -- usage --------------------------------------------------------------------------------
+
+    async def record_usage(
+        self,
+        *,
+        tenant_id: str,
+        user_id: str,
+        kind: UsageKind,
+        provider: str,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost: Decimal | None,
+        conversation_id: int | None = None,
+        message_id: int | None = None,
+    ) -> None:
+        """Append one line to the usage ledger. `cost` None means the price was unknown."""
+        stmt = insert(usage_ledger).values(
+            tenant_id=tenant_id,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            kind=kind,
+            provider=provider,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost=None if cost is None else to_nano(cost),
+            created_at=self._clock.wall(),
+        )
+        async with self._transaction(write=True) as conn:
+            await conn.execute(stmt)
+
+    async def usage_totals(
+        self, *, tenant_id: str, user_id: str | None, since: datetime
+    ) -> UsageTotals:
+        """Ledger sums for a tenant since `since`: one user's, or everyone's if user_id is None."""
+        u = usage_ledger.c
+        stmt = select(
+            func.coalesce(func.sum(u.prompt_tokens), 0),
+            func.coalesce(func.sum(u.completion_tokens), 0),
+            func.coalesce(func.sum(u.cost), 0),
+            func.count(),
+        ).where(u.tenant_id == tenant_id, u.created_at >= since)
+        if user_id is not None:
+            stmt = stmt.where(u.user_id == user_id)
+        async with self._transaction(write=False) as conn:
+            prompt, completion, cost, count = (await conn.execute(stmt)).one()
+        # PostgreSQL's SUM(bigint) is numeric: normalise every sum to int before converting.
+        return UsageTotals(
+            prompt_tokens=int(prompt),
+            completion_tokens=int(completion),
+            cost=from_nano(int(cost)),
+            count=int(count),
+        )
+
+
+def _select_conversation(key: ConversationKey) -> Select[Any]:
+    c = conversations.c
+    return select(conversations).where(
+        c.platform == key.platform,
+        c.tenant_id == tenant_id_for(key),
+        c.channel_id == key.channel,
+        c.thread_id == key.thread,
+    )
+
+
+def _conversation(row: Row[Any]) -> Conversation:
+    return Conversation(
+        id=row.id,
+        platform=row.platform,
+        tenant_id=row.tenant_id,
+        channel_id=row.channel_id,
+        thread_id=row.thread_id,
+        user_id=row.user_id,
+        title=row.title,
+        model=row.model,
+        persona=row.persona,
+        message_count=row.message_count,
+        last_message_at=row.last_message_at,
+        archived=bool(row.archived),
+        created_at=row.created_at,
+    )
+
+
+def _message(row: Row[Any]) -> StoredMessage:
+    return StoredMessage(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        role=row.role,
+        content=row.content,
+        status=row.status,
+        user_id=row.user_id,
+        parent_id=row.parent_id,
+        model=row.model,
+        provider=row.provider,
+        finish_reason=row.finish_reason,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        cost=None if row.cost is None else from_nano(row.cost),
+        ttft_ms=row.ttft_ms,
+        duration_ms=row.duration_ms,
+        created_at=row.created_at,
+    )

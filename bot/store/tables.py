@@ -1,0 +1,175 @@
+"""The schema as SQLAlchemy Core tables. The migrations must build exactly this (a test checks)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+MESSAGE_STATUSES = ("streaming", "complete", "interrupted", "error")
+MESSAGE_ROLES = ("system", "user", "assistant")
+USAGE_KINDS = ("chat", "image")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, on every dialect.
+
+    SQLite has no time zones: values are stored as naive UTC text (fixed width, so they sort and
+    compare correctly) and come back tagged UTC. PostgreSQL stores `timestamptz`. Naive datetimes
+    are refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware UTC datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    # "<platform>:<external_id>", e.g. "discord:123" or "slack:T0123"; see convert.tenant_id_for.
+    Column("id", String(200), primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("external_id", String(160), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(32), nullable=False),
+    Column("tenant_id", String(200), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("channel_id", String(160), nullable=False),
+    Column("thread_id", String(160), nullable=False, server_default=""),
+    Column("user_id", String(160), nullable=False),
+    Column("title", String(100), nullable=False, server_default=""),
+    Column("model", String(200), nullable=True),
+    Column("persona", String(200), nullable=True),
+    Column("message_count", Integer, nullable=False, server_default=text("0")),
+    Column("last_message_at", UTCDateTime(), nullable=True),
+    Column("archived", Boolean(create_constraint=False), nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("platform", "tenant_id", "channel_id", "thread_id"),
+)
+
+Index(
+    "ix_conversations_user_recent",
+    conversations.c.tenant_id,
+    conversations.c.user_id,
+    conversations.c.last_message_at.desc(),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "conversation_id",
+        Integer,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # Regenerations are siblings: several assistant turns sharing the user turn they answer.
+    Column("parent_id", Integer, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False, server_default=""),
+    Column("status", String(16), nullable=False, server_default="complete"),
+    Column("user_id", String(160), nullable=True),
+    Column("model", String(200), nullable=True),
+    Column("provider", String(64), nullable=True),
+    Column("finish_reason", String(32), nullable=True),
+    Column("prompt_tokens", Integer, nullable=True),
+    Column("completion_tokens", Integer, nullable=True),
+    Column("cost", BigInteger, nullable=True),  # nano-USD; Decimal USD at the Store's boundary
+    Column("ttft_ms", Integer, nullable=True),
+    Column("duration_ms", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    CheckConstraint(f"status IN ({_in(MESSAGE_STATUSES)})", name="status"),
+    CheckConstraint(f"role IN ({_in(MESSAGE_ROLES)})", name="role"),
+)
+
+Index("ix_messages_conversation_id_id", messages.c.conversation_id, messages.c.id)
+Index("ix_messages_status", messages.c.status)
+
+usage_ledger = Table(
+    "usage_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Not a foreign key: the ledger is append-only and outlives what it points at.
+    Column("tenant_id", String(200), nullable=False),
+    Column("user_id", String(160), nullable=False),
+    Column(
+        "conversation_id",
+        Integer,
+        ForeignKey("conversations.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    Column("message_id", Integer, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("prompt_tokens", Integer, nullable=False, server_default=text("0")),
+    Column("completion_tokens", Integer, nullable=False, server_default=text("0")),
+    Column("cost", BigInteger, nullable=True),  # nano-USD; NULL when the price is unknown
+    Column("created_at", UTCDateTime(), nullable=False),
+    CheckConstraint(f"kind IN ({_in(USAGE_KINDS)})", name="kind"),
+)
+
+Index(
+    "ix_usage_ledger_tenant_user_created",
+    usage_ledger.c.tenant_id,
+    usage_ledger.c.user_id,
+    usage_ledger.c.created_at,
+)

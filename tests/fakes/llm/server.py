@@ -1,0 +1,332 @@
+"""The fake LLM server: routes, strict auth and body checks, call records, script playback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import web
+
+from tests.fakes.llm.scripts import (
+    ReplyScript,
+    Script,
+    anthropic_error,
+    anthropic_stream,
+    openai_error,
+    openai_stream,
+    workers_error,
+    workers_stream,
+)
+
+Family = Literal["workers", "openai", "anthropic"]
+FAMILIES: tuple[Family, ...] = ("workers", "openai", "anthropic")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request the fake received."""
+
+    family: Family
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: Any  # parsed JSON, or None when the body was not JSON
+    at: float  # time.monotonic()
+    params: dict[str, str]  # route parts: account, gateway, model
+
+
+Responder = Callable[[Call], Script]
+
+
+# --- the server --------------------------------------------------------------------------------
+
+
+class LLMFake:
+    """The fake server. Configure the credentials it demands; None turns a check off."""
+
+    def __init__(
+        self,
+        *,
+        cloudflare_token: str | None = "cf-test-token",
+        gateway_token: str | None = None,
+        openai_key: str | None = "sk-test-openai-key",
+        anthropic_key: str | None = "sk-ant-test-key",
+        default_pieces: Sequence[str] = ("Hello", " from", " the fake"),
+        port: int = 0,
+    ) -> None:
+        self.cloudflare_token = cloudflare_token
+        self.gateway_token = gateway_token
+        self.openai_key = openai_key
+        self.anthropic_key = anthropic_key
+        self.default_pieces = tuple(default_pieces)
+        self.calls: list[Call] = []
+        self._queues: dict[Family, deque[Script]] = {f: deque() for f in FAMILIES}
+        self._responders: dict[Family, Responder] = {}
+        self._runner: web.AppRunner | None = None
+        self._port = port
+
+    # lifecycle
+
+    async def start(self) -> LLMFake:
+        app = web.Application()
+        app.router.add_post("/client/v4/accounts/{account}/ai/run/{model:.*}", self._workers)
+        app.router.add_post("/gateway/v1/{account}/{gateway}/workers-ai/{model:.*}", self._gateway)
+        app.router.add_post("/openai/v1/chat/completions", self._openai)
+        app.router.add_post("/anthropic/v1/messages", self._anthropic)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self._port))
+        self._port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> LLMFake:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # addresses
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def cloudflare_api_base(self) -> str:
+        return f"{self.url}/client/v4"
+
+    @property
+    def gateway_base(self) -> str:
+        return f"{self.url}/gateway/v1"
+
+    @property
+    def openai_base(self) -> str:
+        return f"{self.url}/openai/v1"
+
+    @property
+    def anthropic_base(self) -> str:
+        return f"{self.url}/anthropic"
+
+    # scripting
+
+    def queue(self, family: Family, *scripts: Script) -> None:
+        """Answer the next valid requests of `family` with these scripts, in order."""
+        self._queues[family].extend(scripts)
+
+    def respond_with(self, family: Family, responder: Responder) -> None:
+        """Answer `family` with `responder(call)` whenever its queue is empty."""
+        self._responders[family] = responder
+
+    def pending(self, family: Family) -> int:
+        return len(self._queues[family])
+
+    def calls_to(self, family: Family) -> list[Call]:
+        return [c for c in self.calls if c.family == family]
+
+    def default_script(self, call: Call) -> Script:
+        if call.family == "workers":
+            return workers_stream(self.default_pieces)
+        if call.family == "openai":
+            return openai_stream(self.default_pieces)
+        return anthropic_stream(self.default_pieces)
+
+    # handlers
+
+    async def _workers(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "workers", self._check_workers)
+
+    async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "workers", self._check_gateway)
+
+    async def _openai(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "openai", self._check_openai)
+
+    async def _anthropic(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "anthropic", self._check_anthropic)
+
+    async def _serve(
+        self, request: web.Request, family: Family, check: Callable[[Call], ReplyScript | None]
+    ) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        call = Call(
+            family=family,
+            method=request.method,
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            at=time.monotonic(),
+            params=dict(request.match_info),
+        )
+        self.calls.append(call)
+        # A rejected request never consumes a script: the script was meant for a valid one.
+        script = check(call) or self._next(call)
+        return await _play(request, script)
+
+    def _next(self, call: Call) -> Script:
+        queue = self._queues[call.family]
+        if queue:
+            return queue.popleft()
+        responder = self._responders.get(call.family, self.default_script)
+        return responder(call)
+
+    # strict checks: each returns the provider's own rejection, or None
+
+    def _check_workers(self, call: Call) -> ReplyScript | None:
+        if self.cloudflare_token and not _bearer(call, "authorization", self.cloudflare_token):
+            return workers_error(10000)
+        return _validate_workers_body(call.body)
+
+    def _check_gateway(self, call: Call) -> ReplyScript | None:
+        if self.gateway_token and not _bearer(call, "cf-aig-authorization", self.gateway_token):
+            envelope = {"success": False, "result": [], "messages": []}
+            errors = [{"code": 2009, "message": "Unauthorized"}]
+            return ReplyScript(401, envelope | {"errors": errors})
+        return self._check_workers(call)
+
+    def _check_openai(self, call: Call) -> ReplyScript | None:
+        if self.openai_key:
+            auth = call.headers.get("authorization", "")
+            if not auth:
+                message = (
+                    "You didn't provide an API key. You need to provide your API key in an "
+                    "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+                )
+                return openai_error(401, "invalid_request_error", None, message)
+            if auth != f"Bearer {self.openai_key}":
+                given = auth.removeprefix("Bearer ")
+                masked = given[:6] + "*" * max(0, len(given) - 10) + given[-4:]
+                message = f"Incorrect API key provided: {masked}. You can find your API key at ..."
+                return openai_error(401, "invalid_request_error", "invalid_api_key", message)
+        return _validate_openai_body(call.body)
+
+    def _check_anthropic(self, call: Call) -> ReplyScript | None:
+        if self.anthropic_key and call.headers.get("x-api-key") != self.anthropic_key:
+            return anthropic_error(401, "authentication_error", "invalid x-api-key")
+        if "anthropic-version" not in call.headers:
+            return anthropic_error(
+                400, "invalid_request_error", "anthropic-version: header is required"
+            )
+        return _validate_anthropic_body(call.body)
+
+
+# --- body validation ---------------------------------------------------------------------------
+
+
+def _validate_messages(body: object, roles: Iterable[str]) -> str | None:
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages: must be a non-empty list"
+    allowed = set(roles)
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m or "content" not in m:
+            return f"messages.{i}: needs role and content"
+        if m["role"] not in allowed:
+            return f"messages.{i}.role: unexpected role {m['role']!r}"
+        if not isinstance(m["content"], str | list):
+            return f"messages.{i}.content: must be a string or a list"
+    return None
+
+
+def _validate_workers_body(body: object) -> ReplyScript | None:
+    problem = _validate_messages(body, ("system", "user", "assistant", "tool"))
+    if problem is None and isinstance(body, dict):
+        if not _positive_int(body.get("max_tokens")):
+            problem = "max_tokens: required (the fake insists: the default 256 cuts answers)"
+        elif "stream" in body and not isinstance(body["stream"], bool):
+            problem = "stream: must be a boolean"
+    return None if problem is None else workers_error(5004, 400, f"Invalid data: {problem}")
+
+
+def _validate_openai_body(body: object) -> ReplyScript | None:
+    roles = ("system", "developer", "user", "assistant", "tool")
+    problem = _validate_messages(body, roles)
+    if problem is None and isinstance(body, dict):
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            problem = "you must provide a model parameter"
+        elif "max_tokens" in body and not _positive_int(body["max_tokens"]):
+            problem = "max_tokens: must be a positive integer"
+        elif body.get("stream") is True:
+            options = body.get("stream_options")
+            if not isinstance(options, dict) or options.get("include_usage") is not True:
+                problem = "stream_options.include_usage: the fake requires it with stream=true"
+    if problem is None:
+        return None
+    return openai_error(400, "invalid_request_error", None, problem)
+
+
+def _validate_anthropic_body(body: object) -> ReplyScript | None:
+    problem = _validate_messages(body, ("user", "assistant", "system"))
+    if problem is None and isinstance(body, dict):
+        roles = [m["role"] for m in body["messages"]]
+        if "system" in roles:
+            problem = (
+                'messages: Unexpected role "system". The Messages API accepts a top-level '
+                '`system` parameter, not "system" as an input message role.'
+            )
+        elif not isinstance(body.get("model"), str) or not body["model"]:
+            problem = "model: Field required"
+        elif not _positive_int(body.get("max_tokens")):
+            problem = "max_tokens: Field required"
+        elif "system" in body and not isinstance(body["system"], str | list):
+            problem = "system: Input should be a valid string or list"
+    if problem is None:
+        return None
+    return anthropic_error(400, "invalid_request_error", problem)
+
+
+# --- playing scripts ---------------------------------------------------------------------------
+
+
+async def _play(request: web.Request, script: Script) -> web.StreamResponse:
+    if isinstance(script, ReplyScript):
+        body = script.body if isinstance(script.body, bytes) else json.dumps(script.body).encode()
+        headers = {"Content-Type": script.content_type, **script.headers}
+        return web.Response(status=script.status, body=body, headers=headers)
+    headers = {"Content-Type": script.content_type, "Cache-Control": "no-cache", **script.headers}
+    response = web.StreamResponse(status=script.status, headers=headers)
+    await response.prepare(request)
+    try:
+        for piece in script.pieces:
+            if piece.delay > 0:
+                await asyncio.sleep(piece.delay)
+            await response.write(piece.data)
+        if script.drop:
+            if request.transport is not None:
+                request.transport.abort()  # no terminating chunk: the client sees a cut stream
+            return response
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client went away (it stopped reading, or pressed Stop)
+    return response
+
+
+def _bearer(call: Call, header: str, token: str) -> bool:
+    return call.headers.get(header) == f"Bearer {token}"
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bot.catalog import Catalog, UnknownModel
+from bot.llm.types import Usage
+
+
+def test_shipped_catalog_has_the_required_models_with_sourced_prices() -> None:
+    catalog = Catalog.load()
+    ids = {(e.provider, e.model_id) for e in catalog}
+    assert ("workers-ai", "@cf/meta/llama-3.1-8b-instruct-fp8-fast") in ids
+    assert ("workers-ai", "@cf/meta/llama-3.3-70b-instruct-fp8-fast") in ids
+    assert ("workers-ai", "@cf/mistral/mistral-7b-instruct-v0.1") in ids
+    assert any(p == "openai" for p, _ in ids)
+    assert any(p == "anthropic" for p, _ in ids)
+    for entry in catalog:
+        assert entry.price is not None, entry.name
+        assert entry.price.source.startswith("https://")
+        assert entry.default_max_tokens <= entry.max_output_tokens < entry.context_window
+
+
+def test_names_aliases_and_raw_ids_resolve() -> None:
+    catalog = Catalog.load()
+    assert catalog.resolve("llama").name == "llama-3.1-8b"
+    assert catalog.resolve("LLAMA-3.3-70B").name == "llama-3.3-70b"
+    raw = catalog.resolve("openai:gpt-5-nano")
+    assert (raw.provider, raw.model_id, raw.price) == ("openai", "gpt-5-nano", None)
+    known = catalog.resolve("workers-ai:@cf/meta/llama-3.1-8b-instruct-fp8-fast")
+    assert known.name == "llama-3.1-8b"  # a raw id the catalog knows keeps its price
+
+
+def test_unknown_names_and_providers_are_refused_clearly() -> None:
+    catalog = Catalog.load()
+    with pytest.raises(UnknownModel, match="unknown model 'gpt-99'"):
+        catalog.resolve("gpt-99")
+    with pytest.raises(UnknownModel, match="unknown provider 'nope'"):
+        catalog.resolve("nope:model")
+
+
+def test_overrides_replace_by_name_and_add_models() -> None:
+    catalog = Catalog.load(
+        [
+            {"name": "llama-3.1-8b", "default_max_tokens": 2048},
+            {
+                "name": "local",
+                "provider": "ollama",
+                "model_id": "llama3.2",
+                "context_window": 8192,
+                "default_max_tokens": 512,
+                "max_output_tokens": 2048,
+            },
+        ]
+    )
+    assert catalog.resolve("llama-3.1-8b").default_max_tokens == 2048
+    assert catalog.resolve("llama-3.1-8b").model_id.endswith("fp8-fast")
+    assert catalog.resolve("local").provider == "ollama"
+
+
+def test_a_malformed_override_names_the_model_and_field() -> None:
+    with pytest.raises(UnknownModel, match=r"'x'.*context_window"):
+        Catalog.load(
+            [
+                {
+                    "name": "x",
+                    "provider": "openai",
+                    "model_id": "m",
+                    "context_window": -1,
+                    "default_max_tokens": 1,
+                    "max_output_tokens": 2,
+                }
+            ]
+        )
+
+
+def test_fallback_chain_is_ordered_and_without_repeats() -> None:
+    catalog = Catalog.load()
+    chain = catalog.chain(catalog.resolve("llama-3.1-8b"))
+    assert [e.name for e in chain] == ["llama-3.1-8b", "gpt-4o-mini", "claude-haiku-4-5"]
+
+
+def test_cost_is_exact_decimal_per_million_tokens() -> None:
+    entry = Catalog.load().resolve("llama-3.1-8b")
+    assert entry.cost(Usage(1_000_000, 1_000_000)) == Decimal("0.429")
+    assert entry.cost(Usage(100, 50)) == Decimal("0.0000237")
+    assert entry.cost(Usage(None, 50)) is None

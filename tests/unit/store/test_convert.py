@@ -1,0 +1,66 @@
+"""Values at the Store's boundary: money, titles, tenant ids, URLs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bot.domain import ConversationKey
+from bot.store import from_nano, tenant_id_for, title_from_text, to_nano
+from bot.store.engine import normalize_url
+
+
+@pytest.mark.parametrize(
+    ("usd", "nano"),
+    [
+        ("0.000004500", 4500),
+        ("0.04", 40_000_000),
+        ("1", 1_000_000_000),
+        ("0.0000000005", 0),  # half-even: ties go to the even neighbour
+        ("0.0000000015", 2),
+        ("0.0000000025", 2),
+        ("0.00000000251", 3),
+        ("-0.0000000015", -2),
+    ],
+)
+def test_usd_converts_to_nano_usd_half_even(usd: str, nano: int) -> None:
+    assert to_nano(Decimal(usd)) == nano
+
+
+def test_nano_usd_converts_back_exactly() -> None:
+    assert from_nano(4500) == Decimal("0.000004500")
+    assert str(from_nano(4500)) == "0.000004500"
+    assert from_nano(0) == 0
+    assert from_nano(123_456_789_012) == Decimal("123.456789012")
+
+
+@pytest.mark.parametrize("bad", [0.1, Decimal("NaN"), Decimal("Infinity")])
+def test_non_decimal_or_non_finite_costs_are_refused(bad: object) -> None:
+    with pytest.raises(ValueError, match="finite Decimal"):
+        to_nano(bad)  # type: ignore[arg-type]
+
+
+def test_tenant_id_is_qualified_by_platform() -> None:
+    assert tenant_id_for(ConversationKey("discord", "123", "c")) == "discord:123"
+    assert tenant_id_for(ConversationKey("slack", "T01", "C01", "1.2")) == "slack:T01"
+
+
+def test_short_titles_are_kept_and_whitespace_collapsed() -> None:
+    assert title_from_text("  Bake   bread\n") == "Bake bread"
+    assert title_from_text("x" * 100) == "x" * 100
+    assert title_from_text("x" * 101) == "x" * 99 + "…"
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("sqlite:///parley.db", "sqlite+aiosqlite"),
+        ("sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite"),
+        ("postgres://u@h/db", "postgresql+asyncpg"),
+        ("postgresql://u@h/db", "postgresql+asyncpg"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg"),
+    ],
+)
+def test_bare_urls_get_the_async_driver(url: str, driver: str) -> None:
+    assert normalize_url(url).drivername == driver
