@@ -16,7 +16,7 @@ from os.path import commonpath
 from typing import TextIO
 
 from bot.app import App
-from bot.catalog import UnknownModel
+from bot.catalog import ModelEntry, UnknownModel
 from bot.domain import ChatOptions, ChatRequest, ConversationKey
 from bot.ports import Control, MessageRef, PlatformLimits
 from bot.store import tenant_id_for
@@ -73,7 +73,13 @@ class ConsoleSurface:
         self._out.flush()
 
 
+def create(app: App) -> Console:
+    return Console(app)
+
+
 class Console:
+    name = "console"
+
     def __init__(self, app: App, out: TextIO = sys.stdout) -> None:
         self.app = app
         self.out = out
@@ -107,14 +113,17 @@ class Console:
         line = sys.stdin.readline()
         self._lines.put_nowait(line if line else None)
 
-    async def run(self) -> int:
+    async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self._on_sigint)
         loop.add_reader(sys.stdin.fileno(), self._on_stdin)
+        stopper = asyncio.ensure_future(stop.wait())
+        stopper.add_done_callback(lambda _: self._quit.set())
         try:
             await self.resume_latest()
             model = await self.app.engine.current_model(self.key)
             self._print(f"Parley console — model {model.name}. /help for commands.")
+            await self._warn_about_setup(model)
             while not self._quit.is_set():
                 self.out.write("you> ")
                 self.out.flush()
@@ -130,10 +139,26 @@ class Console:
                     continue
                 await self._chat(line)
         finally:
+            stopper.cancel()
             loop.remove_reader(sys.stdin.fileno())
             loop.remove_signal_handler(signal.SIGINT)
         self._print("\nbye")
-        return 0
+
+    async def _warn_about_setup(self, model: ModelEntry) -> None:
+        registry = self.app.router.registry
+        chain = self.app.catalog.chain(model)
+        if not any(registry.get(entry.provider) for entry in chain):
+            status = registry.status(model.provider)
+            hint = status.reason if status else f"configure {model.provider}"
+            self._print(
+                f"No provider is configured for {model.name}: {hint} (see .env.example),"
+                " or pick another model with /model."
+            )
+        for message in self.app.interrupted:
+            conversation = await self.app.store.get_conversation_by_id(message.conversation_id)
+            if conversation is not None and conversation.platform == "console":
+                self._print("(your last reply was cut off when Parley stopped)")
+                break
 
     async def _next_line(self) -> str | None:
         getter = asyncio.ensure_future(self._lines.get())

@@ -149,33 +149,30 @@ def _providers(settings: object) -> int:
 
 
 async def _run(settings: object) -> int:
-    from bot.app import App
+    from bot.app import App, serve
     from bot.config import Settings
     from bot.ops.logs import configure_logging
 
     assert isinstance(settings, Settings)
     platforms = settings.platforms()
-    if platforms:
-        return _fail(
-            f"{' and '.join(platforms)} support is not finished yet in this version;"
-            " unset the platform tokens to use the console (see README: Status)",
-            EXIT_FAILED,
-        )
-    if not sys.stdin.isatty():
-        return _fail(
-            "no chat platform configured: set DISCORD_TOKEN, or SLACK_BOT_TOKEN with"
-            " SLACK_SIGNING_SECRET or SLACK_APP_TOKEN; or run in a terminal for the console",
-            EXIT_FAILED,
-        )
-    # The console owns the terminal: only warnings and worse reach stderr.
-    configure_logging("WARNING", settings.log_format, settings.secret_values())
-    from adapters.console import Console
-
+    if not platforms:
+        if not sys.stdin.isatty():
+            return _fail(
+                "no chat platform configured: set DISCORD_TOKEN, or SLACK_BOT_TOKEN with"
+                " SLACK_SIGNING_SECRET or SLACK_APP_TOKEN; or run in a terminal for the console",
+                EXIT_FAILED,
+            )
+        platforms = ["console"]
+        # The console owns the terminal: only warnings and worse reach stderr.
+        configure_logging("WARNING", settings.log_format, settings.secret_values())
+    else:
+        configure_logging(settings.log_level, settings.log_format, settings.secret_values())
     app = await App.build(settings)
     try:
-        return await Console(app).run()
+        await serve(app, platforms)
     finally:
         await app.close()
+    return EXIT_OK
 
 
 if __name__ == "__main__":

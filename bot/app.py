@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Protocol
 
 from bot.catalog import Catalog, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
@@ -10,8 +16,9 @@ from bot.config import ConfigurationError, Settings
 from bot.engine.chat import ChatEngine
 from bot.llm.registry import ProviderRegistry
 from bot.llm.router import LLMRouter
+from bot.ops.web import WebServer
 from bot.resilience.breaker import BreakerBoard, BreakerPolicy
-from bot.store import Store
+from bot.store import Store, StoredMessage
 
 
 def build_catalog(settings: Settings) -> Catalog:
@@ -48,6 +55,40 @@ async def open_store(url: str, *, migrate: bool = True) -> Store:
         raise ConfigurationError(f"DATABASE_URL: cannot open the database: {detail}") from None
 
 
+log = logging.getLogger("parley.app")
+
+ADAPTER_GROUP = "parley.adapters"
+"""Entry-point group naming each platform adapter's factory (see pyproject.toml).
+
+The core finds adapters by name at run time instead of importing them: `adapters -> bot`, never
+the other way.
+"""
+
+
+class PlatformAdapter(Protocol):
+    """One chat platform connected to the engine."""
+
+    name: str
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect and serve until `stop` is set (or, for the console, the user leaves)."""
+        ...
+
+
+AdapterFactory = Callable[["App"], PlatformAdapter]
+"""Builds an adapter; may mount routes on `app.web`, which starts only after every factory ran."""
+
+
+def load_adapter(name: str) -> AdapterFactory:
+    found = entry_points(group=ADAPTER_GROUP, name=name)
+    if not found:
+        raise ConfigurationError(
+            f"no {name} adapter in this installation (reinstall with `pip install -e .`)"
+        )
+    factory: AdapterFactory = next(iter(found)).load()
+    return factory
+
+
 @dataclass(slots=True)
 class App:
     settings: Settings
@@ -55,6 +96,8 @@ class App:
     store: Store
     router: LLMRouter
     engine: ChatEngine
+    web: WebServer = field(default_factory=WebServer)
+    interrupted: list[StoredMessage] = field(default_factory=list)
 
     @classmethod
     async def build(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> App:
@@ -69,10 +112,49 @@ class App:
             system_prompt=settings.system_prompt or None,
             clock=clock,
         )
-        await engine.recover()
-        return cls(settings, catalog, store, router, engine)
+        interrupted = await engine.recover()
+        app = cls(settings, catalog, store, router, engine, interrupted=interrupted)
+        app.web.add_readiness_check(app._store_ready)
+        return app
+
+    async def _store_ready(self) -> tuple[str, bool]:
+        return "store", await self.store.ping()
 
     async def close(self) -> None:
         await self.engine.wait_idle()
+        await self.web.stop()
         await self.router.registry.aclose()
         await self.store.close()
+
+
+SHUTDOWN_GRACE = 30.0
+"""Seconds running replies get to finish after SIGTERM before they are cut off."""
+
+
+async def serve(app: App, platforms: list[str]) -> None:
+    """Run the named adapters (and the web server when PORT is set) until one ends or SIGTERM."""
+    adapters = [load_adapter(name)(app) for name in platforms]
+    if app.settings.port is not None:
+        await app.web.start(app.settings.host, app.settings.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)  # the console takes SIGINT over for Stop
+    tasks = [asyncio.create_task(a.run(stop), name=f"adapter-{a.name}") for a in adapters]
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        log.info("shutting down: waiting up to %.0fs for running replies", SHUTDOWN_GRACE)
+        try:
+            await asyncio.wait_for(app.engine.wait_idle(), SHUTDOWN_GRACE)
+        except TimeoutError:
+            log.warning("grace period over: running replies are cut off")
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for adapter, result in zip(adapters, results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                log.error("adapter %s failed: %r", adapter.name, result)
+    finally:
+        stopper.cancel()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+"""A list setting written as `a,b,c` in the environment (or a TOML array)."""
 
 
 class ConfigurationError(Exception):
@@ -43,11 +54,25 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     port: int | None = Field(default=None, ge=1, le=65535)
 
-    # -- chat platforms (adapters) ---------------------------------------------------------
+    host: str = "0.0.0.0"  # the web server must be reachable by the platforms (Slack events)
+
+    # -- Discord ---------------------------------------------------------------------------
     discord_token: SecretStr | None = None
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str | None = None
+    discord_dev_guild_ids: CommaList = Field(default_factory=list)
+    discord_allow_dms: bool = False
+    discord_allowed_guilds: CommaList = Field(default_factory=list)
+    discord_allowed_channels: CommaList = Field(default_factory=list)
+    discord_allowed_roles: CommaList = Field(default_factory=list)
+    discord_allowed_users: CommaList = Field(default_factory=list)
+    discord_admin_role: str | None = None
+
+    # -- Slack -----------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
 
     # -- Cloudflare Workers AI and AI Gateway ----------------------------------------------
     cloudflare_account_id: str | None = None
@@ -84,7 +109,21 @@ class Settings(BaseSettings):
     # -- catalog overrides (TOML only): [[models]] tables, same fields as bot/catalog/models.toml
     models: list[dict[str, Any]] = Field(default_factory=list)
 
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _ws_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip().startswith(("ws://", "wss://")):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return value.strip() if value else None
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_url(cls, value: str) -> str:
+        # slack_sdk joins method names onto this base, so it must end with a slash.
+        return (cls._http_url(value) or "") + "/"
+
     @field_validator(
+        "discord_api_base_url",
         "cloudflare_api_base_url",
         "cloudflare_ai_gateway_base_url",
         "openai_base_url",

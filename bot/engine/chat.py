@@ -51,6 +51,7 @@ class TurnOutcome:
     provider: str | None
     refs: tuple[MessageRef, ...] = ()
     error: str | None = None
+    conversation_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -319,6 +320,7 @@ class ChatEngine:
             routed.provider,
             tuple(refs),
             error,
+            conversation.id,
         )
 
     async def _finish_turn(

@@ -21,7 +21,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Row, Select, Table, func, insert, select, text, update
+from sqlalchemy import Row, Select, Table, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
@@ -43,7 +43,14 @@ from bot.store.records import (
     UsageKind,
     UsageTotals,
 )
-from bot.store.tables import conversations, messages, tenants, usage_ledger
+from bot.store.tables import (
+    conversations,
+    messages,
+    platform_messages,
+    processed_events,
+    tenants,
+    usage_ledger,
+)
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +190,66 @@ class Store:
             )
             row = (await conn.execute(_select_conversation(key))).one()
         return _conversation(row)
+
+    async def link_platform_message(
+        self,
+        key: ConversationKey,
+        message_id: str,
+        conversation_id: int,
+        *,
+        turn_id: int | None = None,
+    ) -> None:
+        """Remember that a platform message (in key's tenant) belongs to a conversation."""
+        async with self._transaction(write=True) as conn:
+            await conn.execute(
+                self._insert_ignoring_conflicts(
+                    platform_messages,
+                    platform=key.platform,
+                    tenant_id=tenant_id_for(key),
+                    message_id=message_id,
+                    channel_id=key.channel,
+                    conversation_id=conversation_id,
+                    turn_id=turn_id,
+                    created_at=self._clock.wall(),
+                )
+            )
+
+    async def conversation_for_message(
+        self, platform: str, tenant: str, message_id: str
+    ) -> Conversation | None:
+        """The conversation a platform message was linked to, within one tenant only."""
+        stmt = (
+            select(conversations)
+            .join(platform_messages, platform_messages.c.conversation_id == conversations.c.id)
+            .where(
+                platform_messages.c.platform == platform,
+                platform_messages.c.tenant_id == f"{platform}:{tenant}",
+                platform_messages.c.message_id == message_id,
+            )
+        )
+        async with self._transaction(write=False) as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else _conversation(row)
+
+    async def claim_event(self, platform: str, event_id: str) -> bool:
+        """True the first time an event id is seen, across every replica sharing this store."""
+        async with self._transaction(write=True) as conn:
+            result = await conn.execute(
+                self._insert_ignoring_conflicts(
+                    processed_events,
+                    platform=platform,
+                    event_id=event_id,
+                    created_at=self._clock.wall(),
+                )
+            )
+        return bool(result.rowcount)
+
+    async def forget_events_before(self, cutoff: datetime) -> int:
+        """Drop dedupe records older than `cutoff` (platforms stop retrying within minutes)."""
+        stmt = delete(processed_events).where(processed_events.c.created_at < cutoff)
+        async with self._transaction(write=True) as conn:
+            result = await conn.execute(stmt)
+        return int(result.rowcount or 0)
 
     async def get_conversation(self, key: ConversationKey) -> Conversation | None:
         async with self._transaction(write=False) as conn:

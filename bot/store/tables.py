@@ -173,3 +173,32 @@ Index(
     usage_ledger.c.user_id,
     usage_ledger.c.created_at,
 )
+
+# Which conversation a platform message belongs to, so that a reply to one of the bot's messages
+# (Discord) or a click on its buttons finds its conversation without re-reading the channel.
+platform_messages = Table(
+    "platform_messages",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("tenant_id", String(200), primary_key=True),
+    Column("message_id", String(160), primary_key=True),
+    Column("channel_id", String(160), nullable=False),
+    Column(
+        "conversation_id",
+        Integer,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("turn_id", Integer, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Platform events already handled (Slack retries unacknowledged events; replicas share this).
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+Index("ix_processed_events_created", processed_events.c.created_at)

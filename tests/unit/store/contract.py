@@ -25,7 +25,15 @@ from bot.store.tables import metadata
 from tests.unit.store.conftest import FakeClock
 
 KEY = ConversationKey(platform="discord", tenant="g1", channel="c1", thread="t1")
-TABLES = {"tenants", "conversations", "messages", "usage_ledger", "alembic_version"}
+TABLES = {
+    "tenants",
+    "conversations",
+    "messages",
+    "usage_ledger",
+    "platform_messages",
+    "processed_events",
+    "alembic_version",
+}
 
 
 def result(**overrides: Any) -> TurnResult:
@@ -480,3 +488,42 @@ class StoreContract:
         just_before = (clock.wall() - timedelta(seconds=1)).astimezone(plus_two)
         assert (await store.usage_totals(tenant_id="t", user_id=None, since=just_after)).count == 0
         assert (await store.usage_totals(tenant_id="t", user_id=None, since=just_before)).count == 1
+
+    # -- platform message map and event dedupe (migration 0002) ------------------------------
+
+    async def test_a_linked_platform_message_finds_its_conversation(self, store: Store) -> None:
+        conversation = await store.ensure_conversation(KEY, "u1", "hello")
+        turn = await store.add_message(conversation.id, "assistant", "hi")
+        await store.link_platform_message(KEY, "msg-1", conversation.id, turn_id=turn.id)
+        await store.link_platform_message(KEY, "msg-1", conversation.id, turn_id=turn.id)  # again
+        found = await store.conversation_for_message("discord", "g1", "msg-1")
+        assert found is not None and found.id == conversation.id
+        assert await store.conversation_for_message("discord", "g1", "msg-2") is None
+
+    async def test_message_links_do_not_cross_tenants(self, store: Store) -> None:
+        conversation = await store.ensure_conversation(KEY, "u1", "hello")
+        await store.link_platform_message(KEY, "msg-1", conversation.id)
+        assert await store.conversation_for_message("discord", "other-guild", "msg-1") is None
+        assert await store.conversation_for_message("slack", "g1", "msg-1") is None
+
+    async def test_an_event_is_claimed_once(self, store: Store) -> None:
+        assert await store.claim_event("slack", "Ev123")
+        assert not await store.claim_event("slack", "Ev123")
+        assert await store.claim_event("discord", "Ev123")  # ids are per platform
+
+    async def test_replicas_racing_for_one_event_let_exactly_one_win(
+        self, store: Store, second_store: Store
+    ) -> None:
+        claims = await asyncio.gather(
+            *(s.claim_event("slack", "EvRace") for s in (store, second_store) * 5)
+        )
+        assert sorted(claims) == [False] * 9 + [True]
+
+    async def test_old_event_records_are_forgotten(self, store: Store, clock: FakeClock) -> None:
+        await store.claim_event("slack", "old")
+        clock.advance(3600)
+        await store.claim_event("slack", "new")
+        cutoff = clock.wall() - timedelta(minutes=30)
+        assert await store.forget_events_before(cutoff) == 1
+        assert await store.claim_event("slack", "old")
+        assert not await store.claim_event("slack", "new")

@@ -26,6 +26,7 @@ import pytest
 
 from bot.store import Store
 from bot.store.migrate import head_revision
+from bot.store.tables import metadata
 from tests.unit.store.conftest import FakeClock
 from tests.unit.store.contract import TABLES, StoreContract, schema_diff, table_names
 
@@ -33,7 +34,7 @@ asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the postgres extra) is
 
 SUPERUSER = "parley"
 SHARED_DATABASE = "contract"
-APP_TABLES = "tenants, conversations, messages, usage_ledger"
+APP_TABLES = ", ".join(t.name for t in metadata.sorted_tables)  # every table the app owns
 
 
 @dataclass(frozen=True)
