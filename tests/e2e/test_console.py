@@ -100,3 +100,39 @@ async def test_ctrl_c_stops_a_reply_and_ctrl_c_at_the_prompt_quits(
         child.close(force=True)
     assert child.exitstatus == 0
     assert "w399" not in reply  # cut short: 400 words would take 8 s
+
+
+async def test_a_crash_mid_reply_is_reported_and_stored_as_interrupted_after_restart(
+    llm_fake: LLMFake, env: dict[str, str], tmp_path: Path
+) -> None:
+    llm_fake.queue("workers", workers_stream([f"w{i} " for i in range(400)], delay=0.02))
+    child = spawn(env, tmp_path)
+    try:
+        await expect(child, "you> ")
+        child.sendline("Talk forever")
+        await expect(child, "w5 ")
+        child.kill(signal.SIGKILL)  # no chance to finish the turn
+        await child.expect(pexpect.EOF, async_=True)
+    finally:
+        child.close(force=True)
+
+    child = spawn(env, tmp_path)
+    try:
+        await expect(child, r"your last reply was cut off when Parley stopped")
+        await expect(child, "you> ")
+        child.sendline("/quit")
+        await child.expect(pexpect.EOF, async_=True)
+    finally:
+        child.close(force=True)
+
+    from bot.store import Store
+
+    store = await Store.open(env["DATABASE_URL"], migrate=False)
+    try:
+        (conversation,) = await store.list_conversations(
+            platform="console", tenant_id="console:local", user_id=None
+        )
+        statuses = [(m.role, m.status) for m in await store.history(conversation.id)]
+    finally:
+        await store.close()
+    assert statuses == [("user", "complete"), ("assistant", "interrupted")]
