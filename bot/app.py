@@ -14,6 +14,8 @@ from bot.catalog import Catalog, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config import ConfigurationError, Settings
 from bot.engine.chat import ChatEngine
+from bot.images import ImageEngine, build_image_engine
+from bot.images.health import register as register_image_health
 from bot.llm.registry import ProviderRegistry
 from bot.llm.router import LLMRouter
 from bot.ops.web import WebServer
@@ -98,6 +100,7 @@ class App:
     engine: ChatEngine
     web: WebServer = field(default_factory=WebServer)
     interrupted: list[StoredMessage] = field(default_factory=list)
+    images: ImageEngine | None = None
 
     @classmethod
     async def build(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> App:
@@ -115,6 +118,9 @@ class App:
         interrupted = await engine.recover()
         app = cls(settings, catalog, store, router, engine, interrupted=interrupted)
         app.web.add_readiness_check(app._store_ready)
+        app.images = build_image_engine(settings, store, clock=clock)
+        await app.images.recover()
+        register_image_health(app.web, app.images.router)
         return app
 
     async def _store_ready(self) -> tuple[str, bool]:
@@ -124,6 +130,8 @@ class App:
         await self.engine.wait_idle()
         await self.web.stop()
         await self.router.registry.aclose()
+        if self.images is not None:
+            await self.images.router.aclose()
         await self.store.close()
 
 

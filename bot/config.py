@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -73,6 +74,8 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_update_rate_per_min: int = Field(default=45, ge=1)  # chat.update is Tier 3 (~50/min)
+    slack_native_streaming: bool = True  # chat.startStream where the workspace allows it
 
     # -- Cloudflare Workers AI and AI Gateway ----------------------------------------------
     cloudflare_account_id: str | None = None
@@ -105,6 +108,37 @@ class Settings(BaseSettings):
     circuit_breaker_failure_window_ms: int = Field(default=600_000, ge=1)
     circuit_breaker_timeout_ms: int = Field(default=600_000, ge=1)
     circuit_breaker_success_threshold: int = Field(default=1, ge=1)
+
+    # -- images ------------------------------------------------------------------------------
+    images_per_hour: int = Field(default=10, ge=0)
+    images_per_day: int = Field(default=50, ge=0)
+    daily_cost_limit_usd: Decimal = Field(default=Decimal("10.00"), ge=0)
+    tenant_monthly_image_cost_limit_usd: Decimal = Field(default=Decimal("100.00"), ge=0)
+    image_quote_ttl_seconds: int = Field(default=900, ge=1)
+    image_prompt_max_chars: int = Field(default=1000, ge=1, le=32_000)
+    image_job_timeout_seconds: int = Field(default=300, ge=10)
+    enable_image_generation_openai: bool = True
+    enable_image_generation_together: bool = True
+    enable_image_generation_replicate: bool = True
+    enable_image_generation_workers_ai: bool = True
+    enable_image_generation_google: bool = True
+    replicate_api_token: SecretStr | None = None
+    replicate_base_url: str = "https://api.replicate.com/v1"
+    google_api_key: SecretStr | None = None
+    google_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+
+    @field_validator("replicate_base_url", "google_base_url")
+    @classmethod
+    def _image_base_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    def image_generation_enabled(self, provider: str) -> bool:
+        """ENABLE_IMAGE_GENERATION_<PROVIDER> (workers-ai -> WORKERS_AI); unknown names are off."""
+        flag = getattr(self, "enable_image_generation_" + provider.replace("-", "_"), None)
+        return bool(flag)
 
     # -- catalog overrides (TOML only): [[models]] tables, same fields as bot/catalog/models.toml
     models: list[dict[str, Any]] = Field(default_factory=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 ControlAction = Literal["stop", "regenerate"]
@@ -67,4 +68,57 @@ class Surface(Protocol):
 
     async def notify(self, text: str) -> None:
         """A short notice outside the reply (an error, a refusal); best effort."""
+        ...
+
+
+# -- images ---------------------------------------------------------------------------------------
+
+ImageAction = Literal["confirm", "alternative", "cancel", "regenerate"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageButton:
+    """A button under an image quote or result. `custom_id` is stable: "img:<verb>:<id>[:<n>]"."""
+
+    action: ImageAction
+    custom_id: str
+    label: str
+    primary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteOffer:
+    """A price offered before anything is spent: the text, Generate / alternatives / Cancel."""
+
+    quote_id: str
+    text: str
+    buttons: tuple[ImageButton, ...]
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ImageUpload:
+    """A generated image, uploaded as a file (never a link that expires), with its caption."""
+
+    data: bytes
+    filename: str
+    mime: str
+    caption: str
+    badges: tuple[str, ...]
+    buttons: tuple[ImageButton, ...] = ()
+
+
+class ImageSurface(Protocol):
+    """Where the image flow talks to a user: a channel, thread or DM (adapters implement it)."""
+
+    async def offer(self, offer: QuoteOffer) -> MessageRef:
+        """Post a quote with its buttons; raises RateLimited or SurfaceError."""
+        ...
+
+    async def upload(self, image: ImageUpload) -> MessageRef:
+        """Upload the image as a file; raises RateLimited or SurfaceError."""
+        ...
+
+    async def notify(self, text: str) -> None:
+        """A short notice (a refusal, an expired quote, a failure); best effort."""
         ...

@@ -73,3 +73,104 @@ class UsageTotals:
     completion_tokens: int
     cost: Decimal
     count: int
+
+
+# -- images (bot/store/images_repo.py) -----------------------------------------------------------
+
+ImageJobStatus = Literal[
+    "quoted",
+    "generating",
+    "succeeded",
+    "failed",
+    "refused",
+    "unknown",
+    "cancelled",
+    "expired",
+    "superseded",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageAlternative:
+    """Another catalog entry offered on a quote, at its own price."""
+
+    entry: str
+    provider: str
+    model: str
+    tier: str
+    estimate: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ImageJob:
+    """A quote and, once confirmed, the generation it became (one row in `image_jobs`)."""
+
+    id: str
+    tenant_id: str
+    platform: str
+    channel_id: str
+    thread_id: str
+    user_id: str
+    prompt: str
+    options: dict[str, object]
+    tier: str
+    size: str
+    entry: str
+    provider: str
+    model: str
+    estimate: Decimal
+    alternatives: tuple[ImageAlternative, ...]
+    status: ImageJobStatus
+    created_at: datetime
+    expires_at: datetime
+    claimed_at: datetime | None = None
+    lease_until: datetime | None = None
+    confirmed_entry: str | None = None
+    confirmed_estimate: Decimal | None = None
+    used_provider: str | None = None
+    used_model: str | None = None
+    fallback_from: str | None = None
+    cost: Decimal | None = None
+    duration_ms: int | None = None
+    detail: str | None = None
+    superseded_by: str | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageUsage:
+    """What one user (and their tenant) has spent on images, as counted when a click is claimed.
+
+    Counted: jobs `generating`, `succeeded` or `unknown` (the last may have been charged); cost is
+    the actual cost when known, else the confirmed estimate.
+    """
+
+    hour_count: int
+    day_count: int
+    day_cost: Decimal
+    tenant_month_cost: Decimal
+
+
+ClaimKind = Literal["claimed", "not_found", "not_yours", "taken", "expired", "limit"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    kind: ClaimKind
+    job: ImageJob | None = None
+    reason: str = ""
+    """For "limit": the refusal to show; for "taken": the status the quote already had."""
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRecord:
+    """One provider's shared circuit-breaker state (times are aware UTC)."""
+
+    name: str
+    state: str
+    failures: tuple[float, ...]  # epoch seconds of the failures inside the window
+    open_until: datetime | None
+    probe_until: datetime | None
+    probe_successes: int
+    last_error: str | None
+    updated_at: datetime | None

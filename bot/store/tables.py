@@ -202,3 +202,78 @@ processed_events = Table(
     Column("created_at", UTCDateTime(), nullable=False),
 )
 Index("ix_processed_events_created", processed_events.c.created_at)
+
+# -- images (migration 0003) -------------------------------------------------------------------
+
+IMAGE_JOB_STATUSES = (
+    "quoted",  # priced and offered; nothing spent
+    "generating",  # claimed by the requester's click; a provider call may be running
+    "succeeded",
+    "failed",  # every provider failed before accepting the work: nothing charged
+    "refused",  # the provider refused the prompt (content policy)
+    "unknown",  # a provider may have accepted it and then we lost it: never retried
+    "cancelled",
+    "expired",
+    "superseded",  # a costlier fallback was quoted instead, awaiting a new confirmation
+)
+BREAKER_STATES = ("CLOSED", "OPEN", "HALF_OPEN")
+
+# One row per quote; confirming it turns the same row into the job record.
+image_jobs = Table(
+    "image_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(200), nullable=False),  # "<platform>:<tenant>", not a foreign key
+    Column("platform", String(32), nullable=False),
+    Column("channel_id", String(160), nullable=False),
+    Column("thread_id", String(160), nullable=False, server_default=""),
+    Column("user_id", String(160), nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("options", Text, nullable=False, server_default="{}"),  # JSON: negative, seed, steps
+    Column("tier", String(16), nullable=False),
+    Column("size", String(16), nullable=False),
+    Column("entry", String(100), nullable=False),  # the catalog entry quoted first
+    Column("provider", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("estimate", BigInteger, nullable=False),  # nano-USD
+    Column("alternatives", Text, nullable=False, server_default="[]"),  # JSON list
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("claimed_at", UTCDateTime(), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),  # a `generating` row past it is dead
+    Column("confirmed_entry", String(100), nullable=True),
+    Column("confirmed_estimate", BigInteger, nullable=True),  # nano-USD, the price clicked
+    Column("used_provider", String(64), nullable=True),
+    Column("used_model", String(200), nullable=True),
+    Column("fallback_from", String(64), nullable=True),  # provider of the confirmed entry
+    Column("cost", BigInteger, nullable=True),  # nano-USD actually spent (or presumed)
+    Column("duration_ms", Integer, nullable=True),
+    Column("detail", Text, nullable=True),  # why it failed / was refused (safe to show)
+    Column("superseded_by", String(32), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    CheckConstraint(f"status IN ({_in(IMAGE_JOB_STATUSES)})", name="status"),
+)
+Index(
+    "ix_image_jobs_tenant_user_claimed",
+    image_jobs.c.tenant_id,
+    image_jobs.c.user_id,
+    image_jobs.c.claimed_at,
+)
+Index("ix_image_jobs_tenant_claimed", image_jobs.c.tenant_id, image_jobs.c.claimed_at)
+Index("ix_image_jobs_status", image_jobs.c.status)
+
+# Circuit-breaker state shared by every replica (bot/resilience/shared_breaker.py).
+breakers = Table(
+    "breakers",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("failures", Text, nullable=False, server_default="[]"),  # JSON epoch seconds
+    Column("open_until", UTCDateTime(), nullable=True),
+    Column("probe_until", UTCDateTime(), nullable=True),  # lease of the one half-open probe
+    Column("probe_successes", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    CheckConstraint(f"state IN ({_in(BREAKER_STATES)})", name="state"),
+)

@@ -32,6 +32,8 @@ TABLES = {
     "usage_ledger",
     "platform_messages",
     "processed_events",
+    "image_jobs",
+    "breakers",
     "alembic_version",
 }
 

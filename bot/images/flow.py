@@ -1,0 +1,80 @@
+"""The image flow on any ImageSurface: what adapters call for /image, button clicks and /images.
+
+await offer_quote(engine, request, surface)             # /image and the generate_image tool
+await handle_click(engine, custom_id, user_id, surface)  # any "img:..." button
+await surface.notify(history_text(await engine.recent(key, user_id)))   # /images
+"""
+
+from __future__ import annotations
+
+from bot.images.engine import ImageEngine, ImageRejected, ImageRequest, Outcome
+from bot.images.views import custom_id, parse_custom_id, quote_offer
+from bot.ports import ImageButton, ImageSurface, ImageUpload
+from bot.store import ImageJob
+
+
+async def offer_quote(
+    engine: ImageEngine, request: ImageRequest, surface: ImageSurface
+) -> ImageJob | None:
+    """Quote and post the offer; a rejected request becomes a notice. Nothing is charged."""
+    try:
+        job = await engine.quote(request)
+    except ImageRejected as exc:
+        await surface.notify(exc.message)
+        return None
+    await surface.offer(quote_offer(job, engine.catalog, ttl_minutes=_minutes(engine)))
+    return job
+
+
+async def handle_click(
+    engine: ImageEngine, button_id: str, user_id: str, surface: ImageSurface
+) -> Outcome | None:
+    """Dispatch one button click; None when the id is not an image button."""
+    parsed = parse_custom_id(button_id)
+    if parsed is None:
+        return None
+    action, ref, index = parsed
+    if action == "cancel":
+        outcome = await engine.cancel(ref, user_id)
+        await surface.notify(outcome.message)
+        return outcome
+    if action == "regenerate":
+        try:
+            job = await engine.requote(ref, user_id)
+        except ImageRejected as exc:
+            await surface.notify(exc.message)
+            return None
+        await surface.offer(quote_offer(job, engine.catalog, ttl_minutes=_minutes(engine)))
+        return None
+    outcome = await engine.confirm(ref, user_id, choice=index if action == "alternative" else None)
+    await deliver(engine, outcome, surface)
+    return outcome
+
+
+async def deliver(engine: ImageEngine, outcome: Outcome, surface: ImageSurface) -> None:
+    """Show an outcome: upload the image, offer the new price, or say why nothing happened."""
+    if outcome.kind == "generated" and outcome.image is not None and outcome.job is not None:
+        image = outcome.image
+        caption = f"{image.model} ({image.provider}) · {image.size} · " + image.badges[3]
+        if image.fallback_used:
+            caption += f" · ⚠️ fallback used: {image.fallback_from} was unavailable"
+        regenerate = ImageButton(
+            "regenerate", custom_id("regenerate", outcome.job.id), "Regenerate (new quote)"
+        )
+        await surface.upload(
+            ImageUpload(
+                image.data, image.filename, image.mime, caption, image.badges, (regenerate,)
+            )
+        )
+        return
+    if outcome.kind == "reconfirm" and outcome.quote is not None:
+        await surface.notify(outcome.message)
+        await surface.offer(
+            quote_offer(outcome.quote, engine.catalog, ttl_minutes=_minutes(engine))
+        )
+        return
+    await surface.notify(outcome.message)
+
+
+def _minutes(engine: ImageEngine) -> int:
+    return max(1, round(engine.quote_ttl / 60))
