@@ -1,0 +1,137 @@
+"""The discord.py client and the adapter that runs it until the app stops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+
+from adapters.discord.access import Access
+from adapters.discord.buttons import Buttons
+from adapters.discord.commands import Commands
+from adapters.discord.messages import Messages
+from adapters.discord.surface import RateLimitWatch
+from adapters.discord.sync import sync_commands
+from adapters.discord.turns import FAILED, Turns
+from adapters.discord.views import RegenerateButton, StopButton
+from bot.app import SHUTDOWN_GRACE, App
+from bot.config import Settings
+
+log = logging.getLogger("parley.discord")
+
+
+def point_at(settings: Settings) -> None:
+    """Send all REST and gateway traffic where the settings say (a proxy, or a test fake).
+
+    `Route.BASE` is read by every REST route, interaction callbacks and webhooks included;
+    `DEFAULT_GATEWAY` by every fresh gateway connection. Both are discord.py class attributes
+    (not public API: discord.py is pinned to 2.7.x).
+    """
+    discord.http.Route.BASE = settings.discord_api_base_url
+    if settings.discord_gateway_url:
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+class Tree(app_commands.CommandTree["ParleyClient"]):
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        log.error("slash command failed: %r", error, exc_info=error)
+        await _tell(interaction, FAILED)
+
+
+async def _tell(interaction: discord.Interaction[Any], text: str) -> None:
+    """A short error for the user, whatever state the interaction is in."""
+    with contextlib.suppress(discord.HTTPException):
+        if interaction.response.is_done():
+            await interaction.edit_original_response(content=text)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+
+
+class ParleyClient(discord.Client):
+    def __init__(self, app: App, watch: RateLimitWatch) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True  # privileged: needed to read mentions and thread messages
+        super().__init__(
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),  # a model's text never pings anyone
+            http_trace=watch.trace_config(),
+        )
+        self.app = app
+        self.settings = app.settings
+        access = Access.from_settings(app.settings)
+        self.turns = Turns(app, watch)
+        self.tree = Tree(self)
+        self.commands = Commands(app, self.turns, access)
+        self.commands.register(self.tree)
+        self.buttons = Buttons(app, self.turns, self)
+        self.messages = Messages(self.turns, access, self)
+        self.synced: list[str] | None = None
+        self.ready_event = asyncio.Event()
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(StopButton, RegenerateButton)
+        self.synced = await sync_commands(self.tree, self.settings.discord_dev_guild_ids)
+
+    async def on_ready(self) -> None:
+        log.info("discord connected as %s (%s)", self.user, self.user.id if self.user else "?")
+        self.ready_event.set()
+
+    async def on_message(self, message: discord.Message) -> None:
+        try:
+            await self.messages.on_message(message)
+        except Exception:
+            log.exception("message %s in channel %s failed", message.id, message.channel.id)
+            with contextlib.suppress(discord.HTTPException):
+                await message.channel.send(FAILED, reference=message)
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        log.exception("discord event %s failed", event_method)
+
+
+class DiscordAdapter:
+    name = "discord"
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.watch = RateLimitWatch()
+        self.client: ParleyClient | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        settings = self.app.settings
+        if settings.discord_token is None:
+            raise RuntimeError("DISCORD_TOKEN is not set")
+        point_at(settings)
+        client = self.client = ParleyClient(self.app, self.watch)
+        async with client:
+            runner = asyncio.create_task(
+                client.start(settings.discord_token.get_secret_value()), name="discord-client"
+            )
+            stopper = asyncio.create_task(stop.wait())
+            try:
+                await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                if runner.done():
+                    runner.result()  # a login failure or a fatal gateway close: report it
+                    return
+                # Let running replies finish their edits before the connection goes away.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.app.engine.wait_idle(), SHUTDOWN_GRACE)
+                await client.turns.wait_idle(SHUTDOWN_GRACE)
+            finally:
+                stopper.cancel()
+                # discord.py's pending "ready" task would fire after close (loop gone) if we stop
+                # within guild_ready_timeout of connecting.
+                ready_task = getattr(client._connection, "_ready_task", None)
+                if ready_task is not None:
+                    ready_task.cancel()
+                await client.close()
+                if not runner.done():
+                    runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)

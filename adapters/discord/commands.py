@@ -1,0 +1,140 @@
+"""Slash commands: /chat prompt [model] and /model [name], with model autocomplete."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from adapters.discord.access import NOT_ADMIN, NOT_ALLOWED, Access
+from adapters.discord.turns import Asker, Turns, key_for
+from bot.app import App
+from bot.catalog import UnknownModel
+
+if TYPE_CHECKING:
+    from adapters.discord.client import ParleyClient
+
+log = logging.getLogger("parley.discord")
+
+MAX_CHOICES = 25
+PROMPT_ECHO_MAX = 1900
+
+
+def role_keys(user: discord.abc.User) -> list[str]:
+    """A member's role ids and names (either may be configured)."""
+    roles = getattr(user, "roles", [])
+    return [str(r.id) for r in roles] + [r.name for r in roles]
+
+
+def channel_ids(channel: Any) -> list[str]:
+    ids = [str(channel.id)] if channel is not None else []
+    parent = getattr(channel, "parent_id", None)
+    return ids + ([str(parent)] if parent else [])
+
+
+def allowed(access: Access, interaction: discord.Interaction[Any]) -> bool:
+    return access.allows(
+        user_id=str(interaction.user.id),
+        guild_id=str(interaction.guild_id) if interaction.guild_id else None,
+        channel_ids=channel_ids(interaction.channel),
+        roles=role_keys(interaction.user),
+    )
+
+
+def echo(prompt: str, asker: str) -> str:
+    text = " ".join(prompt.split())
+    if len(text) > PROMPT_ECHO_MAX:
+        text = text[: PROMPT_ECHO_MAX - 1] + "…"
+    return f"**{asker}** asked: {text}"
+
+
+class Commands:
+    def __init__(self, app: App, turns: Turns, access: Access) -> None:
+        self.app = app
+        self.turns = turns
+        self.access = access
+
+    def register(self, tree: app_commands.CommandTree[ParleyClient]) -> None:
+        # Plain closures: discord.py reads parameters and annotations from the callback itself.
+        @tree.command(name="chat", description="Ask Parley; the answer opens a thread")
+        @app_commands.describe(
+            prompt="What to ask", model="A model from the catalog (default: this channel's)"
+        )
+        async def chat(
+            interaction: discord.Interaction[Any],
+            prompt: app_commands.Range[str, 1, 6000],
+            model: str | None = None,
+        ) -> None:
+            await self.chat(interaction, prompt, model)
+
+        @tree.command(name="model", description="Show or set the model for this thread or channel")
+        @app_commands.describe(name="A model from the catalog; leave empty to see the current one")
+        async def model(interaction: discord.Interaction[Any], name: str | None = None) -> None:
+            await self.model(interaction, name)
+
+        chat.autocomplete("model")(self.complete_model)
+        model.autocomplete("name")(self.complete_model)
+
+    async def complete_model(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        needle = current.lower().strip()
+        choices = []
+        for entry in self.app.catalog:
+            label = f"{entry.name} — {entry.display}"
+            if needle in label.lower():
+                choices.append(app_commands.Choice(name=label[:100], value=entry.name))
+        return choices[:MAX_CHOICES]
+
+    async def chat(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: str,
+        model: str | None = None,
+    ) -> None:
+        if not allowed(self.access, interaction):
+            await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True)
+        asker = Asker(str(interaction.user.id), interaction.user.display_name)
+        if model:
+            try:
+                model = self.app.catalog.resolve(model).name
+            except UnknownModel as exc:
+                await interaction.edit_original_response(content=str(exc))
+                return
+        await interaction.edit_original_response(content=echo(prompt, asker.name))
+        channel = interaction.channel
+        if isinstance(channel, discord.TextChannel):
+            await self.turns.in_new_thread(channel, prompt, asker, model=model)
+        elif channel is not None:
+            key = key_for(channel, interaction.guild)
+            await self.turns.in_place(key, channel, prompt, asker, model=model)  # type: ignore[arg-type]
+
+    async def model(self, interaction: discord.Interaction[Any], name: str | None = None) -> None:
+        if not allowed(self.access, interaction):
+            await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
+            return
+        in_guild = interaction.guild_id is not None
+        if name and not self.access.may_configure(role_keys(interaction.user), in_guild=in_guild):
+            await interaction.response.send_message(NOT_ADMIN, ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if interaction.channel is None:
+            await interaction.edit_original_response(content="I can't tell where this is.")
+            return
+        key = key_for(interaction.channel, interaction.guild)
+        where = "this thread" if key.thread else "this channel"
+        if name:
+            try:
+                entry = await self.app.engine.set_model(key, str(interaction.user.id), name)
+            except UnknownModel as exc:
+                await interaction.edit_original_response(content=str(exc))
+                return
+            text = f"Model for {where} is now **{entry.display}** (`{entry.name}`)."
+        else:
+            entry = await self.app.engine.current_model(key)
+            text = f"Model for {where}: **{entry.display}** (`{entry.name}`)."
+        await interaction.edit_original_response(content=text)

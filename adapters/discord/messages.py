@@ -1,0 +1,58 @@
+"""Plain messages: a mention starts a thread; a reply to the bot, a message in a bot thread or
+in a DM (when allowed) continues the conversation it belongs to."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import discord
+
+from adapters.discord.access import Access
+from adapters.discord.commands import channel_ids, role_keys
+from adapters.discord.turns import Asker, Turns, key_for, key_of
+
+log = logging.getLogger("parley.discord")
+
+
+def strip_mention(content: str, bot_id: int) -> str:
+    return re.sub(rf"<@!?{bot_id}>", "", content).strip()
+
+
+class Messages:
+    def __init__(self, turns: Turns, access: Access, client: discord.Client) -> None:
+        self.turns = turns
+        self.access = access
+        self.client = client
+
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.client.user
+        if me is None or message.author.bot or message.webhook_id is not None:
+            return  # never answer ourselves or other bots
+        guild = message.guild
+        if not self.access.allows(
+            user_id=str(message.author.id),
+            guild_id=str(guild.id) if guild else None,
+            channel_ids=channel_ids(message.channel),
+            roles=role_keys(message.author),
+        ):
+            return
+        asker = Asker(str(message.author.id), message.author.display_name)
+        prompt = strip_mention(message.content, me.id)
+        channel = message.channel
+        if guild is None:
+            key = key_for(channel, None)
+            await self.turns.in_place(key, channel, prompt, asker)
+            return
+        replied = await self.turns.conversation_replied_to(guild, message)
+        if replied is not None:
+            await self.turns.in_place(key_of(replied), channel, prompt, asker, reference=message)
+            return
+        mentioned = any(user.id == me.id for user in message.mentions)
+        if isinstance(channel, discord.Thread):
+            key = key_for(channel, guild)
+            if mentioned or await self.turns.app.store.get_conversation(key) is not None:
+                await self.turns.in_place(key, channel, prompt, asker)
+            return
+        if mentioned and isinstance(channel, discord.TextChannel):
+            await self.turns.in_new_thread(channel, prompt, asker, reference=message)

@@ -1,0 +1,85 @@
+"""Stop and Regenerate as persistent buttons: the state is the turn id inside the custom_id.
+
+`DynamicItem`s are registered once with `client.add_dynamic_items`, so a click on a message
+posted before a restart is parsed from its custom_id alone. The views we send are stopped
+before sending so discord.py does not also keep them in its in-memory view store (that would
+run each click twice and grow with every message).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import ui
+
+from bot.ports import Control
+
+if TYPE_CHECKING:
+    from adapters.discord.client import ParleyClient
+
+PREFIX = "parley"
+
+
+def custom_id(action: str, turn_id: str) -> str:
+    return f"{PREFIX}:{action}:{turn_id}"
+
+
+class StopButton(ui.DynamicItem[ui.Button[Any]], template=r"parley:stop:(?P<turn>[0-9]{1,19})"):
+    def __init__(self, turn_id: int, label: str = "Stop") -> None:
+        super().__init__(
+            ui.Button(
+                label=label or "Stop",
+                style=discord.ButtonStyle.danger,
+                custom_id=custom_id("stop", str(turn_id)),
+            )
+        )
+        self.turn_id = turn_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: Any, /
+    ) -> StopButton:
+        return cls(int(match["turn"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        client: ParleyClient = interaction.client
+        await client.buttons.stop(interaction, self.turn_id)
+
+
+class RegenerateButton(
+    ui.DynamicItem[ui.Button[Any]], template=r"parley:regenerate:(?P<turn>[0-9]{1,19})"
+):
+    def __init__(self, turn_id: int, label: str = "Regenerate") -> None:
+        super().__init__(
+            ui.Button(
+                label=label or "Regenerate",
+                style=discord.ButtonStyle.secondary,
+                custom_id=custom_id("regenerate", str(turn_id)),
+            )
+        )
+        self.turn_id = turn_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: Any, /
+    ) -> RegenerateButton:
+        return cls(int(match["turn"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        client: ParleyClient = interaction.client
+        await client.buttons.regenerate(interaction, self.turn_id)
+
+
+BUTTONS = {"stop": StopButton, "regenerate": RegenerateButton}
+
+
+def view_for(controls: tuple[Control, ...]) -> ui.View | None:
+    """A view holding one button per control; None (no components) when there are none."""
+    if not controls:
+        return None
+    view = ui.View(timeout=None)
+    for control in controls:
+        view.add_item(BUTTONS[control.action](int(control.ref), control.label[:80]))
+    view.stop()  # dispatch goes through the dynamic items only
+    return view

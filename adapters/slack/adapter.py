@@ -1,0 +1,102 @@
+"""The Slack adapter: slack-bolt's AsyncApp over HTTP (POST /slack/events) or Socket Mode."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.budget import TeamBudget
+from adapters.slack.listeners import register
+from adapters.slack.surface import Workspaces
+from adapters.slack.turns import Turns
+from bot.app import App
+from bot.config import ConfigurationError
+
+log = logging.getLogger("parley.slack")
+
+EVENTS_PATH = "/slack/events"
+DRAIN_GRACE = 30.0
+"""Seconds background work (replies finishing their last message) gets at shutdown."""
+
+
+class SlackAdapter:
+    name = "slack"
+
+    def __init__(self, app: App) -> None:
+        settings = app.settings
+        if settings.slack_bot_token is None:
+            raise ConfigurationError("SLACK_BOT_TOKEN: required for Slack")
+        secret = settings.slack_signing_secret
+        app_token = settings.slack_app_token
+        if secret is None and app_token is None:
+            raise ConfigurationError("SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: one is required")
+        self.app = app
+        self.client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+        )
+        rate = settings.slack_update_rate_per_min
+        self.spaces = Workspaces(
+            self.client,
+            updates=TeamBudget(rate),
+            appends=TeamBudget(rate * 2),  # chat.appendStream is Tier 4
+            native_enabled=settings.slack_native_streaming,
+        )
+        self.bolt = AsyncApp(
+            client=self.client,
+            signing_secret=secret.get_secret_value() if secret else "",
+            request_verification_enabled=secret is not None,
+            logger=logging.getLogger("parley.slack.bolt"),
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        register(self.bolt, Turns(app, self.spaces), self._spawn)
+        self._app_token = app_token.get_secret_value() if app_token else None
+        if secret is not None:
+            app.web.add_route("POST", EVENTS_PATH, self._events)
+        if secret is not None and settings.port is None and self._app_token is None:
+            raise ConfigurationError("PORT: Slack's HTTP mode needs the web server")
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("slack background task %s failed: %r", task.get_name(), exc)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        socket: AsyncSocketModeHandler | None = None
+        if self._app_token is not None:
+            socket = AsyncSocketModeHandler(self.bolt, self._app_token, web_client=self.client)
+            await socket.connect_async()  # type: ignore[no-untyped-call]
+            log.info("slack connected in Socket Mode")
+        else:
+            log.info("slack serving events on %s", EVENTS_PATH)
+        try:
+            await stop.wait()
+        finally:
+            if socket is not None:
+                await socket.close_async()  # type: ignore[no-untyped-call]
+            await self._drain()
+
+    async def _drain(self) -> None:
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=DRAIN_GRACE)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)

@@ -1,0 +1,46 @@
+"""Block Kit for Parley's messages: the reply as a markdown block, its controls as buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.ports import Control
+
+ACTION_PREFIX = "parley_"
+"""Buttons' action_id is `parley_<action>`; the value is the turn id (state lives in the store)."""
+ACTIONS_BLOCK_ID = "parley_controls"
+_STYLES = {"stop": "danger"}
+_LABELS = {"stop": "Stop", "regenerate": "Regenerate"}
+
+
+def action_id(action: str) -> str:
+    return f"{ACTION_PREFIX}{action}"
+
+
+def controls_block(controls: tuple[Control, ...]) -> list[dict[str, Any]]:
+    """An actions block with one button per control; [] for none."""
+    if not controls:
+        return []
+    elements = []
+    for control in controls:
+        button: dict[str, Any] = {
+            "type": "button",
+            "action_id": action_id(control.action),
+            "text": {"type": "plain_text", "text": (control.label or _LABELS[control.action])[:75]},
+            "value": control.ref,
+        }
+        if control.action in _STYLES:
+            button["style"] = _STYLES[control.action]
+        elements.append(button)
+    return [{"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": elements}]
+
+
+def message_blocks(text: str, controls: tuple[Control, ...]) -> list[dict[str, Any]]:
+    """The reply in a markdown block (standard Markdown, as models write it), then its buttons."""
+    return [{"type": "markdown", "text": text}, *controls_block(controls)]
+
+
+def quote_question(user: str, text: str) -> str:
+    """What /chat posts in the channel for the asker (a bot cannot post as a user)."""
+    quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
+    return f"<@{user}> asked:\n{quoted}"

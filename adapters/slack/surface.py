@@ -1,0 +1,303 @@
+"""SlackSurface: one reply place (a thread, or a DM) on Slack, behind the core's Surface port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.blocks import controls_block, message_blocks
+from adapters.slack.budget import TeamBudget
+from adapters.slack.native import NATIVE_REFUSALS, NativeStream, stable_prefix
+from bot.ports import Control, MessageRef, PlatformLimits, RateLimited, SurfaceError
+
+log = logging.getLogger("parley.slack")
+
+MAX_CHARS = 3_500
+"""Per message: chat.update fails with msg_too_long near 4,000 characters of text, whatever the
+docs say, so longer replies continue in further thread replies."""
+EDIT_INTERVAL = 1.5
+"""Seconds between edits of one message: 40 a minute, inside Tier 3 for one reply alone."""
+INTERIM_MAX_WAIT = 1.0
+"""Longest wait for the workspace budget before an interim edit is skipped (coalesced)."""
+
+CLASSIC_LIMITS = PlatformLimits(max_chars=MAX_CHARS, min_edit_interval=EDIT_INTERVAL)
+NATIVE_LIMITS = PlatformLimits(max_chars=MAX_CHARS, min_edit_interval=1.0, progress_marker="")
+
+
+@dataclass(slots=True)
+class Workspaces:
+    """What every surface of one adapter shares: the client, the budgets, what each team refused."""
+
+    client: AsyncWebClient
+    updates: TeamBudget
+    appends: TeamBudget
+    native_enabled: bool = True
+    native_refused: set[str] = field(default_factory=set)
+    status_refused: set[tuple[str, str]] = field(default_factory=set)
+
+    def native_for(self, team: str) -> bool:
+        return self.native_enabled and team not in self.native_refused
+
+
+def _is_final(controls: tuple[Control, ...]) -> bool:
+    # The core gives a reply's last message its Regenerate button once the reply is complete.
+    return any(c.action == "regenerate" for c in controls)
+
+
+def slack_error(exc: SlackApiError) -> str:
+    return str(exc.response.get("error") or "unknown_error")
+
+
+def _retry_after(exc: SlackApiError) -> float | None:
+    """Seconds to wait when Slack rate-limited the call (429, or 200 with `ratelimited`)."""
+    status = getattr(exc.response, "status_code", 200)
+    if status != 429 and slack_error(exc) != "ratelimited":
+        return None
+    headers = {k.lower(): v for k, v in (exc.response.headers or {}).items()}
+    try:
+        return max(float(headers.get("retry-after", 1)), 0.0)
+    except (TypeError, ValueError):
+        return 1.0
+
+
+class SlackSurface:
+    """Posts and edits in one channel (and thread) for one requester; see native.py for streams."""
+
+    def __init__(
+        self,
+        spaces: Workspaces,
+        *,
+        team: str,
+        channel: str,
+        thread_ts: str | None,
+        user: str,
+    ) -> None:
+        self._spaces = spaces
+        self._client = spaces.client
+        self.team = team
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.user = user
+        # Native streams must be thread replies (chat.startStream requires thread_ts).
+        self._native = bool(thread_ts) and spaces.native_for(team)
+        self._limits = NATIVE_LIMITS if self._native else CLASSIC_LIMITS
+        self._streams: dict[str, NativeStream] = {}
+
+    @property
+    def limits(self) -> PlatformLimits:
+        return self._limits
+
+    @property
+    def native(self) -> bool:
+        return self._native
+
+    # -- Surface -------------------------------------------------------------------------------
+
+    async def post(self, text: str, controls: tuple[Control, ...] = ()) -> MessageRef:
+        if self._native:
+            await self._seal_streams()
+            try:
+                return await self._start_stream(text, controls)
+            except _Refused as exc:
+                # Nothing rendered yet, so post-and-edit cannot show anything twice.
+                log.warning(
+                    "native streaming refused team=%s channel=%s error=%s: posting and editing",
+                    self.team,
+                    self.channel,
+                    exc.error,
+                )
+                if exc.whole_team:
+                    self._spaces.native_refused.add(self.team)
+                self._native = False
+        response = await self._call(
+            "chat.postMessage",
+            self._client.chat_postMessage,
+            channel=self.channel,
+            thread_ts=self.thread_ts,
+            text=text,
+            blocks=message_blocks(text, controls),
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return MessageRef(str(response["ts"]), self.channel)
+
+    async def edit(self, ref: MessageRef, text: str, controls: tuple[Control, ...] = ()) -> None:
+        stream = self._streams.get(ref.id)
+        if stream is not None:
+            await self._edit_stream(stream, text, controls)
+            return
+        wait = self._spaces.updates.claim(
+            self.team, max_wait=float("inf") if _is_final(controls) else INTERIM_MAX_WAIT
+        )
+        if wait > 0:
+            await asyncio.sleep(wait)
+        await self._call(
+            "chat.update",
+            self._client.chat_update,
+            budget=self._spaces.updates,
+            channel=ref.channel or self.channel,
+            ts=ref.id,
+            text=text,
+            blocks=message_blocks(text, controls),
+        )
+
+    async def notify(self, text: str) -> None:
+        """An ephemeral note to the requester, in the thread; best effort."""
+        await self.ephemeral(text)
+
+    # -- beyond the port -------------------------------------------------------------------------
+
+    async def ephemeral(self, text: str, user: str | None = None) -> None:
+        try:
+            await self._client.chat_postEphemeral(
+                channel=self.channel, user=user or self.user, text=text, thread_ts=self.thread_ts
+            )
+        except SlackApiError as exc:
+            log.warning("ephemeral note failed channel=%s error=%s", self.channel, slack_error(exc))
+
+    async def say(self, text: str) -> None:
+        """A short message in the thread (an error); best effort, never raises."""
+        try:
+            await self._client.chat_postMessage(
+                channel=self.channel, thread_ts=self.thread_ts, text=text
+            )
+        except SlackApiError as exc:
+            log.warning("note failed channel=%s error=%s", self.channel, slack_error(exc))
+
+    async def thinking(self) -> None:
+        """Show "is thinking…" until the first reply lands, where Slack supports it."""
+        place = (self.team, self.channel)
+        if not self.thread_ts or place in self._spaces.status_refused:
+            return
+        try:
+            await self._client.assistant_threads_setStatus(
+                channel_id=self.channel, thread_ts=self.thread_ts, status="is thinking…"
+            )
+        except SlackApiError as exc:
+            # Only assistant threads take a status; elsewhere stop asking.
+            if _retry_after(exc) is None:
+                self._spaces.status_refused.add(place)
+            log.debug("setStatus refused channel=%s error=%s", self.channel, slack_error(exc))
+
+    async def close(self) -> None:
+        """End any native stream left open (after a failure) with the text the core last gave it."""
+        try:
+            await self._seal_streams()
+        except SurfaceError as exc:
+            log.warning("could not end a native stream channel=%s: %s", self.channel, exc)
+
+    # -- native streams ----------------------------------------------------------------------------
+
+    async def _start_stream(self, text: str, controls: tuple[Control, ...]) -> MessageRef:
+        final = _is_final(controls)
+        shown = text if final else stable_prefix(text, self._limits.max_chars)
+        args: dict[str, Any] = {
+            "channel": self.channel,
+            "thread_ts": self.thread_ts,
+            "recipient_team_id": self.team,
+            "recipient_user_id": self.user,
+        }
+        if shown:
+            args["markdown_text"] = shown
+        try:
+            response = await self._call(
+                "chat.startStream", self._client.chat_startStream, refusable=True, **args
+            )
+        except _Refused:
+            raise
+        stream = NativeStream(str(response["ts"]), shown, text)
+        self._streams[stream.ts] = stream
+        if final:
+            await self._stop_stream(stream, text, controls)
+        return MessageRef(stream.ts, self.channel)
+
+    async def _edit_stream(
+        self, stream: NativeStream, text: str, controls: tuple[Control, ...]
+    ) -> None:
+        if not stream.open:
+            if text != stream.latest:
+                log.warning("edit of an ended native stream ignored ts=%s", stream.ts)
+            return
+        stream.latest = text
+        if _is_final(controls):
+            await self._stop_stream(stream, text, controls)
+            return
+        delta = stream.delta(stable_prefix(text, self._limits.max_chars))
+        if delta is None:
+            log.warning("native stream text diverged ts=%s: holding it back", stream.ts)
+            return
+        if not delta:
+            return
+        wait = self._spaces.appends.claim(self.team, max_wait=INTERIM_MAX_WAIT)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        await self._call(
+            "chat.appendStream",
+            self._client.chat_appendStream,
+            budget=self._spaces.appends,
+            channel=self.channel,
+            ts=stream.ts,
+            markdown_text=delta,
+        )
+        stream.committed += delta
+
+    async def _stop_stream(
+        self, stream: NativeStream, text: str, controls: tuple[Control, ...] = ()
+    ) -> None:
+        delta = stream.delta(text)
+        if delta is None:
+            log.warning("native stream ended on diverging text ts=%s", stream.ts)
+            delta = ""
+        args: dict[str, Any] = {"channel": self.channel, "ts": stream.ts}
+        if delta:
+            args["markdown_text"] = delta
+        blocks = controls_block(controls)
+        if blocks:
+            args["blocks"] = blocks
+        await self._call("chat.stopStream", self._client.chat_stopStream, **args)
+        stream.committed += delta
+        stream.open = False
+
+    async def _seal_streams(self) -> None:
+        for stream in list(self._streams.values()):
+            if stream.open:
+                await self._stop_stream(stream, stream.latest)
+
+    # -- calls -------------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        function: Any,
+        *,
+        budget: TeamBudget | None = None,
+        refusable: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        try:
+            return await function(**kwargs)
+        except SlackApiError as exc:
+            retry_after = _retry_after(exc)
+            if retry_after is not None:
+                if budget is not None:
+                    budget.back_off(self.team, retry_after)
+                raise RateLimited(retry_after, f"{method} rate limited") from None
+            error = slack_error(exc)
+            if refusable and error in NATIVE_REFUSALS | {"channel_type_not_supported"}:
+                raise _Refused(error, whole_team=error in NATIVE_REFUSALS) from None
+            raise SurfaceError(f"{method} failed: {error}") from None
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
+            raise SurfaceError(f"{method} failed: {type(exc).__name__}") from None
+
+
+class _Refused(Exception):
+    def __init__(self, error: str, *, whole_team: bool) -> None:
+        super().__init__(error)
+        self.error = error
+        self.whole_team = whole_team

@@ -1,0 +1,185 @@
+"""What a Slack request does once acknowledged: chat turns, /model, Stop and Regenerate."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Literal
+
+from slack_sdk.errors import SlackApiError
+
+from adapters.slack.blocks import quote_question
+from adapters.slack.surface import SlackSurface, Workspaces, slack_error
+from bot.catalog import UnknownModel
+from bot.domain import ChatRequest, ConversationKey
+from bot.engine.chat import StopResult
+
+if TYPE_CHECKING:
+    from slack_bolt.context.respond.async_respond import AsyncRespond
+
+    from bot.app import App
+
+log = logging.getLogger("parley.slack")
+
+PLATFORM = "slack"
+SORRY = "Sorry, something went wrong on my side. Please try again."
+_RESET_WORDS = {"default", "reset", "clear"}
+
+
+class Turns:
+    def __init__(self, app: App, spaces: Workspaces) -> None:
+        self.app = app
+        self.spaces = spaces
+
+    def surface(self, team: str, channel: str, thread_ts: str | None, user: str) -> SlackSurface:
+        return SlackSurface(self.spaces, team=team, channel=channel, thread_ts=thread_ts, user=user)
+
+    # -- chat ------------------------------------------------------------------------------------
+
+    async def chat_command(self, team: str, command: dict[str, Any], respond: AsyncRespond) -> None:
+        """/chat <text>: quote the question in the channel, then answer in its thread."""
+        user, channel = command["user_id"], command["channel_id"]
+        text = str(command.get("text") or "").strip()
+        if not text:
+            await respond(text="Usage: `/chat <your question>`", response_type="ephemeral")
+            return
+        try:
+            posted = await self.spaces.client.chat_postMessage(
+                channel=channel, text=quote_question(user, text), unfurl_links=False
+            )
+        except SlackApiError as exc:
+            error = slack_error(exc)
+            log.warning("/chat could not post team=%s channel=%s error=%s", team, channel, error)
+            hint = " Invite me first: `/invite @Parley`." if error == "not_in_channel" else ""
+            await respond(text=f"I can't post here ({error}).{hint}", response_type="ephemeral")
+            return
+        thread = str(posted["ts"])
+        await self._turn(ConversationKey(PLATFORM, team, channel, thread), user, text, thread)
+
+    async def message(self, team: str, event: dict[str, Any], text: str, *, mention: bool) -> None:
+        """An app_mention, a DM, or a reply in a thread the bot is already talking in."""
+        channel, ts, user = event["channel"], event["ts"], event.get("user")
+        if not user:
+            return
+        thread_ts = event.get("thread_ts")
+        is_dm = event.get("channel_type") == "im" or channel.startswith("D")
+        if mention:
+            thread = thread_ts or ts
+        elif is_dm:
+            thread = thread_ts or ""  # a DM is one conversation; its threads are their own
+        elif thread_ts:
+            thread = thread_ts
+        else:
+            return  # channel chatter outside the bot's threads
+        key = ConversationKey(PLATFORM, team, channel, thread)
+        if not mention and not is_dm and await self.app.store.get_conversation(key) is None:
+            return
+        # One reply per message: Slack retries events, and a mention in a thread arrives both as
+        # app_mention and as message. The claim is shared by every replica through the store.
+        if not await self.app.store.claim_event(PLATFORM, f"{team}:{channel}:{ts}"):
+            log.info("duplicate event ignored team=%s channel=%s ts=%s", team, channel, ts)
+            return
+        await self._turn(key, user, text, thread or None)
+
+    async def _turn(
+        self, key: ConversationKey, user: str, text: str, thread_ts: str | None
+    ) -> None:
+        surface = self.surface(key.tenant, key.channel, thread_ts, user)
+        try:
+            await self._inherit_channel_model(key, user)
+            await surface.thinking()
+            await self.app.engine.handle(ChatRequest(key, user, text), surface)
+        except Exception:  # the user gets a short note; the log gets the details
+            log.exception("slack turn failed conversation=%s", key)
+            await surface.say(SORRY)
+        finally:
+            await surface.close()
+
+    async def _inherit_channel_model(self, key: ConversationKey, user: str) -> None:
+        """A new thread starts with the model /model chose for its channel."""
+        if not key.thread or await self.app.store.get_conversation(key) is not None:
+            return
+        channel_key = ConversationKey(key.platform, key.tenant, key.channel, "")
+        channel = await self.app.store.get_conversation(channel_key)
+        if channel is not None and channel.model:
+            await self.app.engine.set_model(key, user, channel.model)
+
+    # -- /model ------------------------------------------------------------------------------------
+
+    async def model_command(
+        self, team: str, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        user, channel = command["user_id"], command["channel_id"]
+        key = ConversationKey(PLATFORM, team, channel, str(command.get("thread_ts") or ""))
+        spec = str(command.get("text") or "").strip()
+        place = "this thread" if key.thread else "this channel"
+        try:
+            if not spec:
+                entry = await self.app.engine.current_model(key)
+                await respond(
+                    text=f"The model for {place} is `{entry.name}`. Change it with "
+                    "`/model <name>`, or `/model default`.",
+                    response_type="ephemeral",
+                )
+                return
+            entry = await self.app.engine.set_model(
+                key, user, None if spec.lower() in _RESET_WORDS else spec
+            )
+        except UnknownModel as exc:
+            await respond(text=f"{exc}", response_type="ephemeral")
+            return
+        except Exception:
+            log.exception("/model failed team=%s channel=%s", team, channel)
+            await respond(text=SORRY, response_type="ephemeral")
+            return
+        await respond(
+            text=f"<@{user}> set the model for {place} to `{entry.name}`.",
+            response_type="in_channel",
+        )
+
+    # -- buttons -----------------------------------------------------------------------------------
+
+    async def click(
+        self,
+        kind: Literal["stop", "regenerate"],
+        team: str,
+        body: dict[str, Any],
+        action: dict[str, Any],
+    ) -> None:
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
+        message = body.get("message") or {}
+        thread_ts = message.get("thread_ts") or message.get("ts")
+        note = self.surface(team, channel, thread_ts, user)
+        try:
+            turn_id = int(action.get("value", ""))
+        except ValueError:
+            await note.ephemeral("That button no longer works.")
+            return
+        try:
+            await self._click(kind, team, user, turn_id, note)
+        except Exception:
+            log.exception("slack %s click failed turn=%s", kind, turn_id)
+            await note.ephemeral(SORRY)
+
+    async def _click(
+        self, kind: str, team: str, user: str, turn_id: int, note: SlackSurface
+    ) -> None:
+        store = self.app.store
+        turn = await store.get_message(turn_id)
+        conversation = await store.get_conversation_by_id(turn.conversation_id) if turn else None
+        if turn is None or conversation is None or conversation.tenant_id != f"{PLATFORM}:{team}":
+            await note.ephemeral("That reply no longer exists.")
+            return
+        if kind == "stop":
+            result = self.app.engine.stop(turn_id, user)
+            if result is StopResult.NOT_YOURS:
+                await note.ephemeral("Only the person who asked can stop this reply.")
+            elif result is StopResult.NOT_RUNNING:
+                await note.ephemeral("That reply has already finished.")
+            return
+        surface = self.surface(team, conversation.channel_id, conversation.thread_id or None, user)
+        try:
+            await surface.thinking()
+            await self.app.engine.regenerate(turn_id, user, surface)
+        finally:
+            await surface.close()

@@ -1,0 +1,409 @@
+"""REST handlers of the fake (a mixin of FakeDiscord, which owns the state)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from tests.fakes.discord import payloads as p
+from tests.fakes.discord.records import Call
+from tests.fakes.discord.validate import message_errors, thread_errors
+
+if TYPE_CHECKING:
+    from tests.fakes.discord.server import FakeDiscord
+
+JSON = "application/json"
+INTERACTION_WINDOW = 3.0
+CONTENT_TYPES = (
+    "Expected \"Content-Type\" header to be one of {'application/json', 'multipart/form-data'}."
+)
+
+
+def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """JSON with exactly `application/json`: discord.py parses nothing else as JSON."""
+    body = b"" if status == 204 else json.dumps(data).encode()
+    all_headers = {"Content-Type": JSON} | (headers or {})
+    return web.Response(body=body, status=status, headers=all_headers)
+
+
+def error(status: int, code: int, message: str, **extra: Any) -> web.Response:
+    return reply({"code": code, "message": message, **extra}, status)
+
+
+ROUTES: list[tuple[str, str, str]] = [
+    ("GET", "/users/@me", "me"),
+    ("GET", "/oauth2/applications/@me", "application"),
+    ("GET", "/gateway", "gateway"),
+    ("GET", "/gateway/bot", "gateway"),
+    ("GET", "/applications/{app}/commands", "commands.get"),
+    ("PUT", "/applications/{app}/commands", "commands.put"),
+    ("GET", "/applications/{app}/guilds/{guild}/commands", "commands.get"),
+    ("PUT", "/applications/{app}/guilds/{guild}/commands", "commands.put"),
+    ("GET", "/channels/{channel}", "channel.get"),
+    ("POST", "/channels/{channel}/typing", "typing"),
+    ("POST", "/channels/{channel}/messages", "message.create"),
+    ("GET", "/channels/{channel}/messages/{message}", "message.get"),
+    ("PATCH", "/channels/{channel}/messages/{message}", "message.edit"),
+    ("DELETE", "/channels/{channel}/messages/{message}", "message.delete"),
+    ("POST", "/channels/{channel}/messages/{message}/threads", "thread.from_message"),
+    ("POST", "/channels/{channel}/threads", "thread.create"),
+    ("POST", "/users/@me/channels", "dm.open"),
+    ("POST", "/interactions/{iid}/{token}/callback", "interaction.callback"),
+    ("GET", "/webhooks/{app}/{token}/messages/@original", "original.get"),
+    ("PATCH", "/webhooks/{app}/{token}/messages/@original", "original.edit"),
+    ("DELETE", "/webhooks/{app}/{token}/messages/@original", "original.delete"),
+    ("PATCH", "/webhooks/{app}/{token}/messages/{message}", "followup.edit"),
+    ("POST", "/webhooks/{app}/{token}", "followup.create"),
+]
+NO_BOT_AUTH = ("interaction.", "original.", "followup.")
+BUCKETED = {"message.create": "create", "message.edit": "edit", "thread.from_message": "thread"}
+
+
+class RestHandlers:
+    async def _rest(self: FakeDiscord, request: web.Request, *, route: str) -> web.StreamResponse:
+        call = Call(
+            request.method,
+            request.path.removeprefix("/api/v10"),
+            route,
+            None,
+            {k.lower(): v for k, v in request.headers.items()},
+            time.monotonic(),
+            dict(request.match_info),
+        )
+        self.calls.append(call)
+        response = await self._answer(request, call)
+        call.status = response.status
+        call.answered_at = time.monotonic()
+        return response
+
+    async def _answer(self: FakeDiscord, request: web.Request, call: Call) -> web.StreamResponse:
+        if (
+            not call.route.startswith(NO_BOT_AUTH)
+            and call.headers.get("authorization") != f"Bot {self.token}"
+        ):
+            return error(401, 0, "401: Unauthorized")
+        if request.can_read_body:
+            kind = request.headers.get("Content-Type", "")
+            if kind == JSON:
+                try:
+                    call.body = json.loads(await request.read())
+                except ValueError:
+                    return error(400, 50109, "The request body contains invalid JSON.")
+            elif kind.startswith("multipart/form-data"):
+                await self._read_multipart(request, call)
+            else:
+                return error(
+                    400,
+                    50035,
+                    "Invalid Form Body",
+                    errors={
+                        "_errors": [
+                            {
+                                "code": "CONTENT_TYPE_INVALID",
+                                "message": CONTENT_TYPES,
+                            }
+                        ]
+                    },
+                )
+        bucket = BUCKETED.get(call.route)
+        if bucket is not None:
+            verdict = self.buckets.take(bucket, call.params.get("channel", ""))
+            if not verdict.allowed:
+                self.rate_limited.append(call)
+                body = {
+                    "message": "You are being rate limited.",
+                    "retry_after": round(verdict.retry_after, 3),
+                    "global": False,
+                }
+                return reply(body, 429, verdict.headers)
+            response = await self._route(call)
+            if response.status < 300:
+                response.headers.update(verdict.headers)
+            return response
+        return await self._route(call)
+
+    async def _read_multipart(self: FakeDiscord, request: web.Request, call: Call) -> None:
+        reader = await request.multipart()
+        async for part in reader:
+            name = getattr(part, "name", None)
+            data = await part.read()  # type: ignore[union-attr]
+            if name == "payload_json":
+                call.body = json.loads(data)
+            else:
+                call.files.append((getattr(part, "filename", None) or name or "file", bytes(data)))
+
+    async def _route(self: FakeDiscord, call: Call) -> web.Response:
+        handler = getattr(self, "_r_" + call.route.replace(".", "_"))
+        result: web.Response = await handler(call)
+        return result
+
+    # -- identity and commands ---------------------------------------------------------------
+
+    async def _r_me(self: FakeDiscord, call: Call) -> web.Response:
+        return reply(self.bot_user)
+
+    async def _r_application(self: FakeDiscord, call: Call) -> web.Response:
+        return reply(self.application_payload())
+
+    async def _r_gateway(self: FakeDiscord, call: Call) -> web.Response:
+        return reply(
+            {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        )
+
+    async def _r_commands_get(self: FakeDiscord, call: Call) -> web.Response:
+        return reply(self.commands.get(call.params.get("guild", ""), []))
+
+    async def _r_commands_put(self: FakeDiscord, call: Call) -> web.Response:
+        guild = call.params.get("guild", "")
+        stored = []
+        for command in call.body or []:
+            if (
+                not 1 <= len(command.get("name", "")) <= 32
+                or len(command.get("description", "")) > 100
+            ):
+                return error(400, 50035, "Invalid Form Body")
+            stored.append(
+                command
+                | {"id": p.snowflake(), "application_id": self.app_id, "version": p.snowflake()}
+                | ({"guild_id": guild} if guild else {})
+            )
+        self.commands[guild] = stored
+        self.command_puts += 1
+        return reply(stored)
+
+    # -- channels and messages ---------------------------------------------------------------
+
+    async def _r_channel_get(self: FakeDiscord, call: Call) -> web.Response:
+        channel = self.channels.get(call.params["channel"])
+        return reply(channel) if channel else error(404, 10003, "Unknown Channel")
+
+    async def _r_typing(self: FakeDiscord, call: Call) -> web.Response:
+        return reply(None, 204)
+
+    async def _r_dm_open(self: FakeDiscord, call: Call) -> web.Response:
+        return reply(self.dm_with((call.body or {}).get("recipient_id", "")))
+
+    async def _r_message_create(self: FakeDiscord, call: Call) -> web.Response:
+        channel = call.params["channel"]
+        if channel not in self.channels:
+            return error(404, 10003, "Unknown Channel")
+        body = self._with_attachments(call)
+        if (problem := message_errors(body)) is not None:
+            return reply(problem, 400)
+        return reply(self.store_message(channel, self.bot_user, body))
+
+    async def _r_message_get(self: FakeDiscord, call: Call) -> web.Response:
+        found = self.messages.get(call.params["message"])
+        if found is None or found["channel_id"] != call.params["channel"]:
+            return error(404, 10008, "Unknown Message")
+        return reply(found)
+
+    async def _r_message_edit(self: FakeDiscord, call: Call) -> web.Response:
+        found = self.messages.get(call.params["message"])
+        if found is None or found["channel_id"] != call.params["channel"]:
+            return error(404, 10008, "Unknown Message")
+        if found["author"]["id"] != self.bot_user["id"]:
+            return error(403, 50005, "Cannot edit a message authored by another user")
+        return self._edit(found, self._with_attachments(call))
+
+    async def _r_message_delete(self: FakeDiscord, call: Call) -> web.Response:
+        if self.messages.pop(call.params["message"], None) is None:
+            return error(404, 10008, "Unknown Message")
+        return reply(None, 204)
+
+    def _edit(self: FakeDiscord, found: dict[str, Any], body: dict[str, Any]) -> web.Response:
+        if (problem := message_errors(body, edit=True)) is not None:
+            return reply(problem, 400)
+        for key in ("content", "embeds", "components", "attachments"):
+            if key in body:
+                found[key] = (
+                    body[key] if body[key] is not None else ([] if key != "content" else "")
+                )
+        if "flags" in body and body["flags"] is not None:
+            found["flags"] = (found["flags"] & p.EPHEMERAL) | (int(body["flags"]) & ~p.LOADING)
+        found["flags"] &= ~p.LOADING
+        found["edited_timestamp"] = p.iso_now()
+        self.history.setdefault(found["id"], []).append(found["content"])
+        return reply(found)
+
+    def _with_attachments(self: FakeDiscord, call: Call) -> dict[str, Any]:
+        body = dict(call.body or {})
+        if call.files:
+            body["attachments"] = [
+                {
+                    "id": p.snowflake(),
+                    "filename": name,
+                    "size": len(data),
+                    "url": f"{self.url}/cdn/{name}",
+                    "proxy_url": f"{self.url}/cdn/{name}",
+                }
+                for name, data in call.files
+            ]
+            self.files.extend(call.files)
+        return body
+
+    # -- threads -----------------------------------------------------------------------------
+
+    async def _r_thread_from_message(self: FakeDiscord, call: Call) -> web.Response:
+        channel, message = call.params["channel"], call.params["message"]
+        found = self.messages.get(message)
+        if found is None or found["channel_id"] != channel:
+            return error(404, 10008, "Unknown Message")
+        if message in self.channels:
+            return error(400, 160004, "A thread has already been created for this message")
+        if (problem := thread_errors(call.body or {})) is not None:
+            return reply(problem, 400)
+        return reply(await self.create_thread(message, channel, call.body or {}), 201)
+
+    async def _r_thread_create(self: FakeDiscord, call: Call) -> web.Response:
+        if (problem := thread_errors(call.body or {})) is not None:
+            return reply(problem, 400)
+        return reply(
+            await self.create_thread(p.snowflake(), call.params["channel"], call.body or {}), 201
+        )
+
+    # -- interactions ------------------------------------------------------------------------
+
+    async def _r_interaction_callback(self: FakeDiscord, call: Call) -> web.Response:
+        inter = self.interactions_by_id.get(call.params["iid"])
+        if inter is None or inter.token != call.params["token"]:
+            return error(404, 10062, "Unknown interaction")
+        if inter.ack_type is not None:
+            return error(400, 40060, "Interaction has already been acknowledged.")
+        if call.at - inter.created > INTERACTION_WINDOW:
+            return error(404, 10062, "Unknown interaction")
+        body = call.body or {}
+        kind, data = body.get("type"), dict(body.get("data") or {})
+        result: dict[str, Any] = {"interaction": {"id": inter.id, "type": inter.type}}
+        if kind in (4, 5):
+            if (
+                kind == 4
+                and (problem := message_errors(self._with_attachments(call) | data)) is not None
+            ):
+                return reply(problem, 400)
+            flags = int(data.get("flags") or 0) | (p.LOADING if kind == 5 else 0)
+            stored = self.store_message(
+                inter.channel_id,
+                self.bot_user,
+                data | {"flags": flags},
+                dispatch=not flags & p.EPHEMERAL,
+            )
+            stored["interaction_metadata"] = {
+                "id": inter.id,
+                "type": inter.type,
+                "user": self.users_by_id[inter.user_id],
+            }
+            inter.original_id = stored["id"]
+            result["interaction"] |= {
+                "response_message_id": stored["id"],
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(flags & p.EPHEMERAL),
+            }
+            result["resource"] = {"type": kind, "message": stored}
+        elif kind in (6, 7):
+            if inter.message_id is None:
+                return error(
+                    400,
+                    50035,
+                    "Invalid Form Body",
+                    errors={
+                        "type": {
+                            "_errors": [
+                                {
+                                    "code": "INTERACTION_RESPONSE_TYPE_INVALID",
+                                    "message": "Interaction response type is invalid",
+                                }
+                            ]
+                        }
+                    },
+                )
+            if kind == 7:
+                response = self._edit(self.messages[inter.message_id], data)
+                if response.status != 200:
+                    return response
+                result["resource"] = {"type": 7, "message": self.messages[inter.message_id]}
+        elif kind == 8:
+            choices = data.get("choices") or []
+            if len(choices) > 25:
+                return reply(
+                    {
+                        "code": 50035,
+                        "message": "Invalid Form Body",
+                        "errors": {
+                            "data": {
+                                "choices": {
+                                    "_errors": [
+                                        {
+                                            "code": "BASE_TYPE_MAX_LENGTH",
+                                            "message": "Must be 25 or fewer in length.",
+                                        }
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    400,
+                )
+            inter.choices = choices
+        else:
+            return error(400, 50035, "Invalid Form Body")
+        inter.ack_type, inter.acked_at = kind, call.at
+        return reply(result)
+
+    def _original(self: FakeDiscord, call: Call) -> dict[str, Any] | None:
+        inter = self.interactions_by_token.get(call.params["token"])
+        if inter is None or inter.original_id is None:
+            return None
+        return self.messages.get(inter.original_id)
+
+    async def _r_original_get(self: FakeDiscord, call: Call) -> web.Response:
+        found = self._original(call)
+        return reply(found) if found else error(404, 10008, "Unknown Message")
+
+    async def _r_original_edit(self: FakeDiscord, call: Call) -> web.Response:
+        found = self._original(call)
+        if found is None:
+            return error(404, 10008, "Unknown Message")
+        return self._edit(found, self._with_attachments(call))
+
+    async def _r_original_delete(self: FakeDiscord, call: Call) -> web.Response:
+        found = self._original(call)
+        if found is None:
+            return error(404, 10008, "Unknown Message")
+        self.messages.pop(found["id"], None)
+        return reply(None, 204)
+
+    async def _r_followup_create(self: FakeDiscord, call: Call) -> web.Response:
+        inter = self.interactions_by_token.get(call.params["token"])
+        if inter is None or inter.ack_type is None:
+            return error(404, 10015, "Unknown Webhook")
+        body = self._with_attachments(call)
+        if (problem := message_errors(body)) is not None:
+            return reply(problem, 400)
+        stored = self.store_message(
+            inter.channel_id,
+            self.bot_user,
+            body,
+            dispatch=not int(body.get("flags") or 0) & p.EPHEMERAL,
+        )
+        inter.followups.append(stored["id"])
+        return reply(stored)
+
+    async def _r_followup_edit(self: FakeDiscord, call: Call) -> web.Response:
+        inter = self.interactions_by_token.get(call.params["token"])
+        found = self.messages.get(call.params["message"])
+        if inter is None or found is None or found["id"] not in inter.followups:
+            return error(404, 10008, "Unknown Message")
+        return self._edit(found, self._with_attachments(call))

@@ -1,0 +1,443 @@
+"""FakeDiscord: state, lifecycle and the helpers tests use to act as users and to assert."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest_asyncio
+from aiohttp import web
+
+from tests.fakes.discord import payloads as p
+from tests.fakes.discord.gateway import Gateway
+from tests.fakes.discord.ratelimit import Buckets, BucketSpec
+from tests.fakes.discord.records import Call, Guild, Interaction
+from tests.fakes.discord.rest import ROUTES, RestHandlers
+
+DEFAULT_BUCKETS = {
+    "edit": BucketSpec(5, 1.0),  # per channel: observed ~5 per 5 s in production, fast for tests
+    "create": BucketSpec(5, 1.0),
+    "thread": BucketSpec(5, 1.0),
+}
+
+
+class FakeDiscord(RestHandlers):
+    """One guild ("Test Guild") with `channels` text channels, roles member/admin, users."""
+
+    def __init__(
+        self, *, token: str = "fake-bot-token", channels: int = 10, echo: bool = True
+    ) -> None:
+        self.token = token
+        self.echo = echo  # dispatch MESSAGE_CREATE for the bot's own messages, as Discord does
+        self.app_id = p.snowflake()
+        self.bot_user = p.user(self.app_id, "Parley", bot=True)
+        self.calls: list[Call] = []
+        self.rate_limited: list[Call] = []
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.history: dict[str, list[str]] = {}  # message id -> contents after each edit
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.commands: dict[str, list[dict[str, Any]]] = {}  # guild id ("" = global) -> commands
+        self.command_puts = 0
+        self.interactions_by_id: dict[str, Interaction] = {}
+        self.interactions_by_token: dict[str, Interaction] = {}
+        self.files: list[tuple[str, bytes]] = []
+        self.users_by_id: dict[str, dict[str, Any]] = {self.app_id: self.bot_user}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.member_roles: dict[str, list[str]] = {}
+        self.buckets = Buckets(dict(DEFAULT_BUCKETS))
+        gid = p.snowflake()
+        roles = {"@everyone": gid, "member": p.snowflake(), "admin": p.snowflake()}
+        self.guild = Guild(gid, "Test Guild", roles, [])
+        for i in range(channels):
+            channel = p.text_channel(p.snowflake(), gid, f"chan-{i}", i)
+            self.channels[channel["id"]] = channel
+            self.guild.channels.append(channel["id"])
+        for name, role in (("alice", "member"), ("bob", "member"), ("carol", "admin")):
+            self.add_user(name, [role])
+        self.gateway = Gateway(
+            lambda: self.token, self._ready_payload, lambda: [self._guild_create()]
+        )
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> FakeDiscord:
+        app = web.Application()
+        for method, path, name in ROUTES:
+            app.router.add_route(
+                method, "/api/v10" + path, functools.partial(self._rest, route=name)
+            )
+        app.router.add_get("/gateway", self.gateway.handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        return self
+
+    async def close(self) -> None:
+        await self.gateway.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeDiscord:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.url}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self._port}/gateway"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "DISCORD_TOKEN": self.token,
+            "DISCORD_API_BASE_URL": self.api_base,
+            "DISCORD_GATEWAY_URL": self.gateway_url,
+        }
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def channel_ids(self) -> list[str]:
+        return list(self.guild.channels)
+
+    def add_user(self, name: str, roles: list[str]) -> dict[str, Any]:
+        user = p.user(p.snowflake(), name)
+        self.users[name] = user
+        self.users_by_id[user["id"]] = user
+        self.member_roles[user["id"]] = [self.guild.roles[r] for r in roles]
+        return user
+
+    def application_payload(self) -> dict[str, Any]:
+        return {
+            "id": self.app_id,
+            "name": "Parley",
+            "description": "",
+            "icon": None,
+            "rpc_origins": [],
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "owner": p.user(p.snowflake(), "owner"),
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "team": None,
+            "summary": "",
+            "bot": self.bot_user,
+        }
+
+    def _ready_payload(self) -> dict[str, Any]:
+        return {
+            "v": 10,
+            "user": self.bot_user,
+            "session_id": "fake-session",
+            "resume_gateway_url": self.gateway_url,
+            "guilds": [{"id": self.guild.id, "unavailable": True}],
+            "application": {"id": self.app_id, "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "shard": [0, 1],
+        }
+
+    def _guild_create(self) -> dict[str, Any]:
+        roles = [
+            {
+                "id": rid,
+                "name": name,
+                "permissions": "2248473465835073",
+                "position": i,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            }
+            for i, (name, rid) in enumerate(self.guild.roles.items())
+        ]
+        return {
+            "id": self.guild.id,
+            "name": self.guild.name,
+            "icon": None,
+            "owner_id": p.snowflake(),
+            "roles": roles,
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "member_count": len(self.users) + 1,
+            "joined_at": p.iso_now(),
+            "large": False,
+            "unavailable": False,
+            "channels": [self.channels[c] for c in self.guild.channels],
+            "threads": [],
+            "members": [p.member(self.bot_user, [])],
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "premium_tier": 0,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "system_channel_flags": 0,
+            "preferred_locale": "en-US",
+            "afk_timeout": 300,
+            "premium_progress_bar_enabled": False,
+        }
+
+    def guild_of(self, channel_id: str) -> str | None:
+        return self.channels.get(channel_id, {}).get("guild_id")
+
+    def store_message(
+        self,
+        channel_id: str,
+        author: dict[str, Any],
+        body: dict[str, Any],
+        *,
+        dispatch: bool = True,
+    ) -> dict[str, Any]:
+        message = p.message(
+            p.snowflake(), channel_id, author, body, guild_id=self.guild_of(channel_id)
+        )
+        self.messages[message["id"]] = message
+        self.history[message["id"]] = [message["content"]]
+        if dispatch and self.echo and author["id"] == self.app_id and self.gateway.connected:
+            asyncio.get_running_loop().create_task(
+                self.gateway.dispatch("MESSAGE_CREATE", dict(message))
+            )
+        return message
+
+    async def create_thread(
+        self, thread_id: str, parent: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        thread = p.thread_channel(
+            thread_id,
+            self.guild.id,
+            parent,
+            body["name"],
+            self.app_id,
+            body.get("auto_archive_duration") or 1440,
+        )
+        self.channels[thread_id] = thread
+        if self.gateway.connected:
+            await self.gateway.dispatch("THREAD_CREATE", thread | {"newly_created": True})
+        return thread
+
+    def dm_with(self, user_id: str) -> dict[str, Any]:
+        for channel in self.channels.values():
+            if channel["type"] == p.DM_CHANNEL and channel["recipients"][0]["id"] == user_id:
+                return channel
+        channel = p.dm_channel(p.snowflake(), self.users_by_id[user_id])
+        self.channels[channel["id"]] = channel
+        return channel
+
+    # -- acting as users -----------------------------------------------------------------------
+
+    async def wait_ready(self, within: float = 15.0) -> None:
+        await asyncio.wait_for(self.gateway.identified.wait(), within)
+
+    def _member(self, user: str) -> dict[str, Any]:
+        u = self.users[user]
+        return p.member(u, self.member_roles[u["id"]])
+
+    def _interaction(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        user: str,
+        channel: str | None,
+        message: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        channel = channel or (message["channel_id"] if message else self.channel_ids[0])
+        ch = self.channels[channel]
+        inter = Interaction(
+            p.snowflake(),
+            f"tok-{p.snowflake()}",
+            kind,
+            channel,
+            ch.get("guild_id"),
+            self.users[user]["id"],
+            time.monotonic(),
+        )
+        payload: dict[str, Any] = {
+            "id": inter.id,
+            "application_id": self.app_id,
+            "type": kind,
+            "data": data,
+            "token": inter.token,
+            "version": 1,
+            "channel_id": channel,
+            "channel": ch,
+            "app_permissions": "2248473465835073",
+            "locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": self.guild.id},
+            "attachment_size_limit": 10_485_760,
+        }
+        if ch.get("guild_id"):
+            payload |= {
+                "guild_id": ch["guild_id"],
+                "guild_locale": "en-US",
+                "member": self._member(user),
+                "context": 0,
+            }
+        else:
+            payload |= {"user": self.users[user], "context": 1}
+        if message is not None:
+            payload["message"] = message
+            inter.message_id = message["id"]
+        self.interactions_by_id[inter.id] = inter
+        self.interactions_by_token[inter.token] = inter
+        return payload
+
+    def _command(self, name: str, guild: str | None) -> dict[str, Any]:
+        for scope in [guild, ""] if guild else [""]:
+            for command in self.commands.get(scope, []):
+                if command["name"] == name:
+                    return command
+        raise LookupError(f"command /{name} was never synced")
+
+    async def slash(
+        self,
+        name: str,
+        options: dict[str, Any],
+        *,
+        user: str = "alice",
+        channel: str | None = None,
+        focused: str | None = None,
+    ) -> Interaction:
+        """A slash command (or, with `focused`, an autocomplete request for that option)."""
+        channel = channel or self.channel_ids[0]
+        command = self._command(name, self.guild_of(channel))
+        types = {o["name"]: o["type"] for o in command.get("options", [])}
+        opts = [
+            {"name": k, "type": types[k], "value": v} | ({"focused": True} if k == focused else {})
+            for k, v in options.items()
+        ]
+        data = {"id": command["id"], "name": name, "type": 1, "options": opts} | (
+            {"guild_id": command["guild_id"]} if "guild_id" in command else {}
+        )
+        payload = self._interaction(4 if focused else 2, data, user, channel)
+        await self.gateway.dispatch("INTERACTION_CREATE", payload)
+        return self.interactions_by_id[payload["id"]]
+
+    def set_buttons(self, message_id: str, *custom_ids: str) -> None:
+        """Put buttons on a message as an earlier (crashed) process may have left them."""
+        buttons = [
+            {"type": 2, "style": 2, "label": c.split(":")[1], "custom_id": c} for c in custom_ids
+        ]
+        self.messages[message_id]["components"] = [{"type": 1, "components": buttons}]
+
+    async def click(self, message_id: str, custom_id: str, *, user: str = "alice") -> Interaction:
+        """A button click; like Discord, only on a button the message actually shows."""
+        message = dict(self.messages[message_id])
+        if custom_id not in self.custom_ids(message):
+            raise AssertionError(f"message {message_id} shows no button {custom_id!r}")
+        payload = self._interaction(
+            3, {"custom_id": custom_id, "component_type": 2}, user, None, message
+        )
+        await self.gateway.dispatch("INTERACTION_CREATE", payload)
+        return self.interactions_by_id[payload["id"]]
+
+    async def say(
+        self,
+        content: str,
+        *,
+        user: str = "alice",
+        channel: str | None = None,
+        mention: bool = False,
+        reply_to: str | None = None,
+    ) -> dict[str, Any]:
+        """A user's message (MESSAGE_CREATE); `mention` prefixes `<@bot>`; `reply_to` an id."""
+        channel = channel or self.channel_ids[0]
+        body: dict[str, Any] = {"content": f"<@{self.app_id}> {content}" if mention else content}
+        if mention:
+            body["mentions"] = [self.bot_user]
+        if reply_to is not None:
+            body["message_reference"] = {
+                "message_id": reply_to,
+                "channel_id": channel,
+                "guild_id": self.guild_of(channel),
+            }
+            if self.messages[reply_to]["author"]["id"] == self.app_id:
+                body["mentions"] = [self.bot_user]
+        author = self.users[user]
+        message = self.store_message(channel, author, body, dispatch=False)
+        event = dict(message)
+        if self.guild_of(channel):
+            event["member"] = {k: v for k, v in self._member(user).items() if k != "user"}
+        if reply_to is not None:
+            event["referenced_message"] = self.messages[reply_to]
+        await self.gateway.dispatch("MESSAGE_CREATE", event)
+        return message
+
+    # -- asserting -----------------------------------------------------------------------------
+
+    def calls_to(self, route: str) -> list[Call]:
+        return [c for c in self.calls if c.route == route]
+
+    def bot_messages(self, channel_id: str) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.messages.values()
+            if m["channel_id"] == channel_id
+            and m["author"]["id"] == self.app_id
+            and "interaction_metadata" not in m
+        ]
+
+    def user_turn_messages(self, channel_id: str) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.messages.values()
+            if m["channel_id"] == channel_id and m["author"]["id"] != self.app_id
+        ]
+
+    @staticmethod
+    def custom_ids(message: dict[str, Any]) -> list[str]:
+        return [
+            c.get("custom_id", "")
+            for row in message.get("components", [])
+            for c in row.get("components", [])
+        ]
+
+    def finished(self, channel_id: str) -> dict[str, Any] | None:
+        """The newest bot message in the channel with a Regenerate button (a finished reply)."""
+        for message in reversed(self.bot_messages(channel_id)):
+            if any(cid.startswith("parley:regenerate:") for cid in self.custom_ids(message)):
+                return message
+        return None
+
+    async def wait_until(
+        self, predicate: Callable[[], Any], within: float = 15.0, what: str = "condition"
+    ) -> Any:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest_asyncio.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        yield fake

@@ -1,0 +1,162 @@
+"""What Discord rejects in a message body, answered with Discord's own error shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fakes.discord.payloads import IS_COMPONENTS_V2
+
+MAX_CONTENT = 2000
+MAX_EMBEDS = 10
+MAX_EMBED_TOTAL = 6000
+EMBED_LIMITS = {"title": 256, "description": 4096}
+MAX_FIELDS = 25
+MAX_ROWS = 5
+MAX_ROW_ITEMS = 5
+MAX_CUSTOM_ID = 100
+MAX_LABEL = 80
+MAX_THREAD_NAME = 100
+ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
+
+Errors = dict[str, Any]
+
+
+def _put(errors: Errors, path: list[str | int], code: str, text: str) -> None:
+    node = errors
+    for part in path:
+        node = node.setdefault(str(part), {})
+    node.setdefault("_errors", []).append({"code": code, "message": text})
+
+
+def _too_long(errors: Errors, path: list[str | int], value: object, limit: int) -> None:
+    if isinstance(value, str) and len(value) > limit:
+        _put(errors, path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+
+
+def form_error(errors: Errors) -> dict[str, Any]:
+    return {"code": 50035, "message": "Invalid Form Body", "errors": errors}
+
+
+def message_errors(body: dict[str, Any], *, edit: bool = False) -> dict[str, Any] | None:
+    """Discord's 400 body for an invalid message create/edit payload, or None when it is valid."""
+    errors: Errors = {}
+    _too_long(errors, ["content"], body.get("content"), MAX_CONTENT)
+    embeds = body.get("embeds") or []
+    if len(embeds) > MAX_EMBEDS:
+        _put(
+            errors, ["embeds"], "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length."
+        )
+    total = 0
+    for i, embed in enumerate(embeds):
+        for name, limit in EMBED_LIMITS.items():
+            _too_long(errors, ["embeds", i, name], embed.get(name), limit)
+            total += len(embed.get(name) or "")
+        fields = embed.get("fields") or []
+        if len(fields) > MAX_FIELDS:
+            _put(errors, ["embeds", i, "fields"], "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer.")
+        for j, field in enumerate(fields):
+            _too_long(errors, ["embeds", i, "fields", j, "name"], field.get("name"), 256)
+            _too_long(errors, ["embeds", i, "fields", j, "value"], field.get("value"), 1024)
+            total += len(field.get("name") or "") + len(field.get("value") or "")
+        footer = (embed.get("footer") or {}).get("text")
+        author = (embed.get("author") or {}).get("name")
+        _too_long(errors, ["embeds", i, "footer", "text"], footer, 2048)
+        _too_long(errors, ["embeds", i, "author", "name"], author, 256)
+        total += len(footer or "") + len(author or "")
+    if total > MAX_EMBED_TOTAL:
+        _put(
+            errors, ["embeds"], "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"
+        )
+    components = body.get("components")
+    if components is not None and not (int(body.get("flags") or 0) & IS_COMPONENTS_V2):
+        _component_errors(errors, components)
+    if errors:
+        return form_error(errors)
+    if not edit and _empty(body):
+        return {"code": 50006, "message": "Cannot send an empty message"}
+    return None
+
+
+def _empty(body: dict[str, Any]) -> bool:
+    return not (
+        body.get("content")
+        or body.get("embeds")
+        or body.get("components")
+        or body.get("attachments")
+        or body.get("sticker_ids")
+    )
+
+
+def _component_errors(errors: Errors, rows: list[Any]) -> None:
+    if len(rows) > MAX_ROWS:
+        _put(
+            errors,
+            ["components"],
+            "BASE_TYPE_MAX_LENGTH",
+            f"Must be {MAX_ROWS} or fewer in length.",
+        )
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        if row.get("type") != 1:
+            _put(
+                errors,
+                ["components", i, "type"],
+                "UNION_TYPE_CHOICES",
+                'Value of field "type" must be one of (1,).',
+            )
+            continue
+        items = row.get("components") or []
+        if not items:
+            _put(
+                errors,
+                ["components", i, "components"],
+                "BASE_TYPE_MIN_LENGTH",
+                "Must be 1 or more in length.",
+            )
+        if len(items) > MAX_ROW_ITEMS:
+            _put(
+                errors,
+                ["components", i, "components"],
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 5 or fewer in length.",
+            )
+        for j, item in enumerate(items):
+            path: list[str | int] = ["components", i, "components", j]
+            if item.get("type") != 2:
+                continue
+            _too_long(errors, [*path, "label"], item.get("label"), MAX_LABEL)
+            if item.get("style") == 5:
+                if not item.get("url"):
+                    _put(errors, [*path, "url"], "BASE_TYPE_REQUIRED", "This field is required")
+                continue
+            custom_id = item.get("custom_id")
+            if not isinstance(custom_id, str) or not custom_id:
+                _put(errors, [*path, "custom_id"], "BASE_TYPE_REQUIRED", "This field is required")
+                continue
+            _too_long(errors, [*path, "custom_id"], custom_id, MAX_CUSTOM_ID)
+            if custom_id in seen:
+                _put(
+                    errors,
+                    [*path, "custom_id"],
+                    "COMPONENT_CUSTOM_ID_DUPLICATED",
+                    "Component custom id cannot be duplicated",
+                )
+            seen.add(custom_id)
+
+
+def thread_errors(body: dict[str, Any]) -> dict[str, Any] | None:
+    errors: Errors = {}
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        _put(errors, ["name"], "BASE_TYPE_REQUIRED", "This field is required")
+    else:
+        _too_long(errors, ["name"], name, MAX_THREAD_NAME)
+    archive = body.get("auto_archive_duration")
+    if archive is not None and archive not in ARCHIVE_DURATIONS:
+        _put(
+            errors,
+            ["auto_archive_duration"],
+            "BASE_TYPE_CHOICES",
+            "Value must be one of {60, 1440, 4320, 10080}.",
+        )
+    return form_error(errors) if errors else None

@@ -1,0 +1,154 @@
+"""The fake Discord rejects what Discord rejects, in Discord's own shapes, and rate-limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
+import pytest_asyncio
+
+from adapters.discord.sync import definitions_differ
+from adapters.discord.turns import thread_name
+from tests.fakes.discord import FakeDiscord, discord_fake
+
+__all__ = ["discord_fake"]
+
+
+@pytest_asyncio.fixture
+async def http(discord_fake: FakeDiscord) -> AsyncIterator[aiohttp.ClientSession]:
+    headers = {"Authorization": f"Bot {discord_fake.token}"}
+    async with aiohttp.ClientSession(discord_fake.api_base + "/", headers=headers) as session:
+        yield session
+
+
+async def _post(
+    session: aiohttp.ClientSession, channel: str, body: dict[str, Any]
+) -> tuple[int, Any]:
+    async with session.post(f"channels/{channel}/messages", json=body) as response:
+        assert response.headers["Content-Type"] == "application/json"
+        return response.status, await response.json()
+
+
+def _buttons(*custom_ids: str, label: str = "Go") -> list[dict[str, Any]]:
+    row = [{"type": 2, "style": 1, "label": label, "custom_id": c} for c in custom_ids]
+    return [{"type": 1, "components": row}]
+
+
+async def test_content_over_2000_is_a_50035_with_the_field_error(
+    discord_fake: FakeDiscord, http: aiohttp.ClientSession
+) -> None:
+    status, body = await _post(http, discord_fake.channel_ids[0], {"content": "x" * 2001})
+    assert status == 400 and body["code"] == 50035
+    assert body["errors"]["content"]["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
+    assert (await _post(http, discord_fake.channel_ids[0], {"content": "x" * 2000}))[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("components", "path"),
+    [
+        (_buttons("a" * 101), ["components", "0", "components", "0", "custom_id"]),
+        (_buttons("ok", label="l" * 81), ["components", "0", "components", "0", "label"]),
+        (_buttons(*"abcdef"), ["components", "0", "components"]),
+        (_buttons("a") * 6, ["components"]),
+        (_buttons("same", "same"), ["components", "0", "components", "1", "custom_id"]),
+    ],
+)
+async def test_component_limits(
+    discord_fake: FakeDiscord, http: aiohttp.ClientSession, components: Any, path: list[str]
+) -> None:
+    status, body = await _post(
+        http, discord_fake.channel_ids[0], {"content": "hi", "components": components}
+    )
+    assert status == 400 and body["code"] == 50035
+    node = body["errors"]
+    for part in path:
+        node = node[part]
+    assert node["_errors"]
+
+
+async def test_embed_limits(discord_fake: FakeDiscord, http: aiohttp.ClientSession) -> None:
+    channel = discord_fake.channel_ids[0]
+    assert (await _post(http, channel, {"embeds": [{"description": "d" * 4097}]}))[0] == 400
+    assert (await _post(http, channel, {"embeds": [{"title": "t"}] * 11}))[0] == 400
+    six = [{"description": "d" * 4000}, {"description": "d" * 2001}]
+    assert (await _post(http, channel, {"embeds": six}))[0] == 400
+
+
+async def test_wrong_content_type_and_bad_token_are_refused(
+    discord_fake: FakeDiscord, http: aiohttp.ClientSession
+) -> None:
+    url = f"channels/{discord_fake.channel_ids[0]}/messages"
+    async with http.post(
+        url, data=b'{"content":"hi"}', headers={"Content-Type": "text/plain"}
+    ) as r:
+        assert r.status == 400 and (await r.json())["code"] == 50035
+    async with http.get("users/@me", headers={"Authorization": "Bot wrong"}) as r:
+        assert r.status == 401
+
+
+async def test_edit_bucket_answers_429_with_discord_headers(
+    discord_fake: FakeDiscord, http: aiohttp.ClientSession
+) -> None:
+    channel = discord_fake.channel_ids[0]
+    _, message = await _post(http, channel, {"content": "hi"})
+    statuses = []
+    for i in range(6):
+        async with http.patch(
+            f"channels/{channel}/messages/{message['id']}", json={"content": str(i)}
+        ) as r:
+            statuses.append(r.status)
+            if r.status == 429:
+                assert r.headers["Via"] == "1.1 google"
+                assert r.headers["X-RateLimit-Scope"] == "user"
+                body = await r.json()
+                assert body["retry_after"] > 0 and body["global"] is False
+            else:
+                assert "X-RateLimit-Reset-After" in r.headers
+    assert statuses == [200] * 5 + [429]
+
+
+async def test_real_discord_py_waits_preemptively_and_threads_are_one_per_message(
+    discord_fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(discord.http.Route, "BASE", discord_fake.api_base)
+    client = discord.Client(intents=discord.Intents.none())
+    async with client:
+        await client.login(discord_fake.token)
+        channel = await client.fetch_channel(int(discord_fake.channel_ids[0]))
+        assert isinstance(channel, discord.TextChannel)
+        with pytest.raises(discord.HTTPException) as too_long:
+            await channel.send("x" * 2001)
+        assert too_long.value.code == 50035
+        message = await channel.send("hello")
+        for i in range(7):
+            await message.edit(content=f"edit {i}")
+        assert not discord_fake.rate_limited  # discord.py read the headers and waited
+        thread = await message.create_thread(name="t")
+        assert thread.id == message.id
+        with pytest.raises(discord.HTTPException) as again:
+            await message.create_thread(name="t")
+        assert again.value.code == 160004
+
+
+def test_thread_names_come_from_the_prompt_within_100_characters() -> None:
+    assert thread_name("<@123> What is   the\nanswer?") == "What is the answer?"
+    assert len(thread_name("word " * 100)) == 100
+    assert thread_name("   ") == "Parley chat"
+
+
+def test_command_sync_compares_definitions_not_ids() -> None:
+    local = [
+        {
+            "name": "chat",
+            "description": "d",
+            "type": 1,
+            "options": [{"name": "p", "description": "x", "type": 3, "required": True}],
+        }
+    ]
+    remote = [local[0] | {"id": "1", "version": "2", "application_id": "3"}]
+    assert not definitions_differ(local, remote)
+    changed = [local[0] | {"description": "new"}]
+    assert definitions_differ(changed, remote)
