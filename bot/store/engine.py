@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,9 @@ from sqlalchemy.pool import StaticPool
 WRITE_OPTION = "parley_write"
 """Execution option marking a transaction that will write; on SQLite it begins IMMEDIATE."""
 
-# busy_timeout first: switching to WAL takes a lock, and without a busy handler a second process
-# opening the same new file at that moment fails at once with "database is locked".
-SQLITE_PRAGMAS = ("busy_timeout=5000", "journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL")
+SQLITE_PRAGMAS = ("busy_timeout=5000", "foreign_keys=ON", "synchronous=NORMAL")
+_WAL_ATTEMPTS = 50
+_WAL_PAUSE = 0.02  # seconds between attempts; only ever paid by a race on a brand-new file
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -39,7 +40,29 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     for pragma in SQLITE_PRAGMAS:
         cursor.execute(f"PRAGMA {pragma}")
+    _use_wal(cursor)
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL (it stays WAL for every later connection).
+
+    Switching needs an exclusive lock and SQLite does not wait on busy_timeout for it, so two
+    processes opening the same new file at once could fail with "database is locked": re-check
+    and retry briefly instead.
+    """
+    for _ in range(_WAL_ATTEMPTS):
+        cursor.execute("PRAGMA journal_mode")
+        if str(cursor.fetchone()[0]).lower() in ("wal", "memory"):
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, wrapped by the async adapter
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        time.sleep(_WAL_PAUSE)
+    cursor.execute("PRAGMA journal_mode=WAL")  # last try: let the error speak
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
