@@ -1,7 +1,9 @@
 """A terminal surface: the embedded default for trying Parley without a chat platform.
 
-Replies stream onto the terminal as appended text. Commands: /model [name], /models, /new, /help,
-/quit. Ctrl-C stops a reply that is streaming; at the prompt it quits.
+Replies stream onto the terminal as appended text. Commands: /model [name], /models, /new,
+/history [page], /open <id>, /archive, /export, /persona list|use|create, /usage [all], /help,
+/quit. Ctrl-C stops a reply that is streaming; at the prompt it quits. The console's user is the
+admin of its own tenant ("console:local").
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ import signal
 import sys
 import time
 from os.path import commonpath
+from pathlib import Path
 from typing import TextIO
 
 from bot.app import App
 from bot.catalog import ModelEntry, UnknownModel
 from bot.domain import ChatOptions, ChatRequest, ConversationKey
+from bot.engine.conversations import ConversationError
+from bot.engine.personas import PersonaError, PersonaSpec
+from bot.engine.usage import format_usage
 from bot.ports import Control, MessageRef, PlatformLimits
 from bot.store import tenant_id_for
 
@@ -27,8 +33,12 @@ LIMITS = PlatformLimits(
 _TEMPORARY_CLOSER = re.compile(r"\n`{3,}$")
 HELP = (
     "Type a message to chat. Commands: /model [name] shows or sets the model, /models lists them,"
-    " /new starts a fresh conversation, /quit leaves. Ctrl-C stops a reply."
+    " /new starts a fresh conversation, /history [page] lists yours, /open <id> resumes one,"
+    " /archive hides this one, /export writes it as Markdown, /persona list|use <name>|"
+    "create <name> [model=..] [temperature=..] [max_tokens=..] <system prompt>, /usage [all],"
+    " /quit leaves. Ctrl-C stops a reply."
 )
+_PERSONA_OPTIONS = ("model", "temperature", "top_p", "max_tokens")
 
 
 class ConsoleSurface:
@@ -206,6 +216,107 @@ class Console:
                     self._print(str(exc))
                 else:
                     self._print(f"model set to {model.name} ({model.display})")
+        elif name in ("history", "open", "archive", "export"):
+            await self._conversation_command(name, arg)
+        elif name == "persona":
+            await self._persona_command(arg)
+        elif name == "usage":
+            await self._usage_command(arg)
         else:
             self._print(f"unknown command /{name}. {HELP}")
         return True
+
+    async def _conversation_command(self, name: str, arg: str) -> None:
+        service = self.app.conversations
+        assert service is not None
+        try:
+            if name == "history":
+                page = await service.history(self.key, self.user, page=int(arg or "1"))
+                if not page.items:
+                    self._print("(no conversations)")
+                for item in page.items:
+                    when = (
+                        item.last_message_at.strftime("%Y-%m-%d %H:%M")
+                        if item.last_message_at
+                        else "-"
+                    )
+                    mark = "*" if item.thread_id == self.key.thread else " "
+                    self._print(
+                        f"{mark} #{item.id:<5} {when}  {item.message_count:>4} msgs  {item.title}"
+                    )
+                if page.has_more:
+                    self._print(f"(more: /history {page.page + 1})")
+            elif name == "open":
+                conversation = await service.find(self.key, self.user, int(arg))
+                self.key = ConversationKey("console", "local", self.user, conversation.thread_id)
+                self._print(f"(resumed #{conversation.id}: {conversation.title})")
+            elif name == "archive":
+                await service.archive(self.key, self.user, is_admin=True)
+                self._print("(conversation archived; you're in a new one)")
+                self.key = ConversationKey("console", "local", self.user, f"t{time.time_ns()}")
+            else:
+                export = await service.export(self.key, self.user)
+                path = Path.cwd() / export.name
+                path.write_bytes(export.data)
+                self._print(f"exported to {path}")
+        except ValueError:
+            self._print(f"/{name} takes a number")
+        except ConversationError as exc:
+            self._print(str(exc))
+
+    async def _persona_command(self, arg: str) -> None:
+        service = self.app.personas
+        assert service is not None
+        action, _, rest = arg.partition(" ")
+        try:
+            if action in ("", "list"):
+                personas = await service.list(self.key)
+                if not personas:
+                    self._print("(no personas yet: /persona create <name> <system prompt>)")
+                for persona in personas:
+                    model = persona.model or "default model"
+                    self._print(f"  {persona.name:<16} {model:<20} {persona.system_prompt[:60]}")
+            elif action == "use":
+                chosen = await service.use(self.key, self.user, rest.strip() or None)
+                self._print(f"persona: {chosen.name}" if chosen else "persona cleared")
+            elif action == "create":
+                spec = _persona_spec(rest)
+                created = await service.create(self.key, self.user, spec, is_admin=True)
+                self._print(f"persona {created.name} created")
+            else:
+                self._print("usage: /persona list | use <name> | create <name> <system prompt>")
+        except PersonaError as exc:
+            self._print(str(exc))
+
+    async def _usage_command(self, arg: str) -> None:
+        service = self.app.usage
+        assert service is not None
+        if arg == "all":
+            report = await service.tenant_summary(self.key, is_admin=True)
+            self._print(format_usage(report, title="Usage on this machine"))
+        else:
+            self._print(format_usage(await service.user_summary(self.key, self.user)))
+
+
+def _persona_spec(text: str) -> PersonaSpec:
+    """`name [model=..] [temperature=..] [top_p=..] [max_tokens=..] system prompt...`."""
+    words = text.split()
+    if len(words) < 2:
+        raise PersonaError("usage: /persona create <name> [model=..] <system prompt>")
+    name, options, rest = words[0], {}, words[1:]
+    while rest and rest[0].partition("=")[0] in _PERSONA_OPTIONS and "=" in rest[0]:
+        key, _, value = rest.pop(0).partition("=")
+        options[key] = value
+    try:
+        return PersonaSpec(
+            name=name,
+            system_prompt=" ".join(rest),
+            model=options.get("model"),
+            temperature=float(options["temperature"]) if "temperature" in options else None,
+            top_p=float(options["top_p"]) if "top_p" in options else None,
+            max_tokens=int(options["max_tokens"]) if "max_tokens" in options else None,
+        )
+    except ValueError:
+        raise PersonaError(
+            "temperature and top_p take numbers, max_tokens a whole number"
+        ) from None

@@ -68,9 +68,10 @@ async def _ask(settings: object, args: argparse.Namespace) -> int:
     from bot.ops.logs import configure_logging
 
     assert isinstance(settings, Settings)
-    configure_logging(
-        "INFO" if args.verbose else "CRITICAL", settings.log_format, settings.secret_values()
-    )
+    level = "CRITICAL"
+    if args.verbose:  # LOG_LEVEL=DEBUG makes -v more verbose still
+        level = "DEBUG" if settings.log_level.upper() == "DEBUG" else "INFO"
+    configure_logging(level, settings.log_format, settings.secret_values())
     catalog = build_catalog(settings)
     try:
         entry = catalog.resolve(args.model or settings.default_model)

@@ -14,10 +14,15 @@ from bot.catalog import Catalog, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config import ConfigurationError, Settings
 from bot.engine.chat import ChatEngine
+from bot.engine.conversations import ConversationService
+from bot.engine.moderation import Moderator, build_moderator
+from bot.engine.personas import PersonaService
+from bot.engine.usage import ChatLimits, UsageService
 from bot.images import ImageEngine, build_image_engine
 from bot.images.health import register as register_image_health
 from bot.llm.registry import ProviderRegistry
 from bot.llm.router import LLMRouter
+from bot.ops.metrics import Metrics
 from bot.ops.web import WebServer
 from bot.resilience.breaker import BreakerBoard, BreakerPolicy
 from bot.store import Store, StoredMessage
@@ -101,12 +106,22 @@ class App:
     web: WebServer = field(default_factory=WebServer)
     interrupted: list[StoredMessage] = field(default_factory=list)
     images: ImageEngine | None = None
+    # issue 6: what the adapters call for /history /archive /export /new, /persona, /usage
+    conversations: ConversationService | None = None
+    personas: PersonaService | None = None
+    usage: UsageService | None = None
+    metrics: Metrics | None = None
+    moderator: Moderator | None = None
 
     @classmethod
     async def build(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> App:
         catalog = build_catalog(settings)
         router = build_router(settings, catalog, clock=clock)
         store = await open_store(settings.database_url)
+        moderator = build_moderator(settings)
+        metrics = Metrics()
+        metrics.watch_breakers(router.breakers.snapshots)
+        personas = PersonaService(store, catalog, default_model=settings.default_model)
         engine = ChatEngine(
             store,
             router,
@@ -114,10 +129,31 @@ class App:
             default_model=settings.default_model,
             system_prompt=settings.system_prompt or None,
             clock=clock,
+            personas=personas,
+            moderator=moderator,
+            moderation_fail_closed=settings.moderation_fail_closed,
+            limits=ChatLimits(settings.chat_messages_per_minute, settings.chat_tokens_per_day),
+            max_prompt_chars=settings.max_prompt_chars,
+            metrics=metrics,
         )
         interrupted = await engine.recover()
-        app = cls(settings, catalog, store, router, engine, interrupted=interrupted)
+        app = cls(
+            settings,
+            catalog,
+            store,
+            router,
+            engine,
+            interrupted=interrupted,
+            conversations=ConversationService(
+                store, clock=clock, page_size=settings.history_page_size
+            ),
+            personas=personas,
+            usage=UsageService(store, clock=clock),
+            metrics=metrics,
+            moderator=moderator,
+        )
         app.web.add_readiness_check(app._store_ready)
+        app.web.enable_metrics(metrics)
         app.images = build_image_engine(settings, store, clock=clock)
         await app.images.recover()
         register_image_health(app.web, app.images.router)
@@ -132,11 +168,14 @@ class App:
         await self.router.registry.aclose()
         if self.images is not None:
             await self.images.router.aclose()
+        if self.moderator is not None:
+            await self.moderator.aclose()
         await self.store.close()
 
 
 SHUTDOWN_GRACE = 30.0
-"""Seconds running replies get to finish after SIGTERM before they are cut off."""
+"""Default of SHUTDOWN_GRACE_SECONDS: how long running replies get to finish after SIGTERM."""
+_CUT_OFF_WAIT = 10.0  # seconds for cut-off replies to store themselves as interrupted
 
 
 async def serve(app: App, platforms: list[str]) -> None:
@@ -153,11 +192,18 @@ async def serve(app: App, platforms: list[str]) -> None:
     try:
         await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
-        log.info("shutting down: waiting up to %.0fs for running replies", SHUTDOWN_GRACE)
+        app.engine.stop_accepting()
+        grace = app.settings.shutdown_grace_seconds
+        log.info("shutting down: waiting up to %.1fs for running replies", grace)
         try:
-            await asyncio.wait_for(app.engine.wait_idle(), SHUTDOWN_GRACE)
+            await asyncio.wait_for(app.engine.wait_idle(), grace)
         except TimeoutError:
-            log.warning("grace period over: running replies are cut off")
+            cut = app.engine.interrupt_running()
+            log.warning("grace period over: %d running replies are cut off", cut)
+            try:
+                await asyncio.wait_for(app.engine.wait_idle(), _CUT_OFF_WAIT)
+            except TimeoutError:
+                log.error("replies did not stop after the grace period")
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for adapter, result in zip(adapters, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):

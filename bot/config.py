@@ -140,6 +140,28 @@ class Settings(BaseSettings):
         flag = getattr(self, "enable_image_generation_" + provider.replace("-", "_"), None)
         return bool(flag)
 
+    # -- conversations, limits and operations -------------------------------------------------
+    max_prompt_chars: int = Field(default=32_000, ge=1, le=1_000_000)
+    chat_messages_per_minute: int | None = Field(default=None, ge=1)  # per user; unset: no limit
+    chat_tokens_per_day: int | None = Field(default=None, ge=1)  # per user per UTC day
+    moderation_model: str | None = None  # openai:<model> or workers-ai:<model>; unset: off
+    moderation_fail_closed: bool = False  # refuse when the moderation call itself fails
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    history_page_size: int = Field(default=10, ge=1, le=50)
+
+    @field_validator("moderation_model")
+    @classmethod
+    def _moderation_model(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        provider, _, model = value.strip().partition(":")
+        if provider not in ("openai", "workers-ai") or not model:
+            raise ValueError(
+                "must be openai:<model> (e.g. openai:omni-moderation-latest) or "
+                "workers-ai:<model> (e.g. workers-ai:@cf/meta/llama-guard-3-8b)"
+            )
+        return value.strip()
+
     # -- catalog overrides (TOML only): [[models]] tables, same fields as bot/catalog/models.toml
     models: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -1,4 +1,5 @@
-"""Stop and Regenerate as persistent buttons: the state is the turn id inside the custom_id.
+"""Persistent buttons: Stop and Regenerate (the turn id in the custom_id) and the image buttons
+(`img:<verb>:<id>[:<n>]`, ids from bot/images/views.py).
 
 `DynamicItem`s are registered once with `client.add_dynamic_items`, so a click on a message
 posted before a restart is parsed from its custom_id alone. The views we send are stopped
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import ui
 
-from bot.ports import Control
+from bot.ports import Control, ImageButton
 
 if TYPE_CHECKING:
     from adapters.discord.client import ParleyClient
@@ -82,4 +83,45 @@ def view_for(controls: tuple[Control, ...]) -> ui.View | None:
     for control in controls:
         view.add_item(BUTTONS[control.action](int(control.ref), control.label[:80]))
     view.stop()  # dispatch goes through the dynamic items only
+    return view
+
+
+class ImageAction(
+    ui.DynamicItem[ui.Button[Any]],
+    template=r"img:(?P<verb>[cxar]):(?P<ref>[0-9A-Za-z_-]{1,40})(?::(?P<n>[0-9]{1,2}))?",
+):
+    """Any image button: Generate, an alternative, Cancel, Regenerate. The core parses the id."""
+
+    def __init__(self, custom_id: str, label: str = "Image", style: int = 2) -> None:
+        super().__init__(
+            ui.Button(label=label[:80], style=discord.ButtonStyle(style), custom_id=custom_id)
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: Any, /
+    ) -> ImageAction:
+        return cls(match.string)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        client: ParleyClient = interaction.client
+        await client.images.click(interaction, self.item.custom_id or "")
+
+
+def _style(button: ImageButton) -> int:
+    if button.primary:
+        return discord.ButtonStyle.success.value
+    if button.action == "cancel":
+        return discord.ButtonStyle.danger.value
+    return discord.ButtonStyle.secondary.value
+
+
+def image_view(buttons: tuple[ImageButton, ...]) -> ui.View | None:
+    """The image buttons, five to a row, dispatched only through the dynamic item."""
+    if not buttons:
+        return None
+    view = ui.View(timeout=None)
+    for button in buttons[:25]:
+        view.add_item(ImageAction(button.custom_id, button.label, _style(button)))
+    view.stop()
     return view

@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.budget import TeamBudget
+from adapters.slack.images import ImageTurns
 from adapters.slack.listeners import register
 from adapters.slack.surface import Workspaces
 from adapters.slack.turns import Turns
@@ -56,7 +57,7 @@ class SlackAdapter:
             logger=logging.getLogger("parley.slack.bolt"),
         )
         self._tasks: set[asyncio.Task[None]] = set()
-        register(self.bolt, Turns(app, self.spaces), self._spawn)
+        register(self.bolt, Turns(app, self.spaces), ImageTurns(app, self.spaces), self._spawn)
         self._app_token = app_token.get_secret_value() if app_token else None
         if secret is not None:
             app.web.add_route("POST", EVENTS_PATH, self._events)

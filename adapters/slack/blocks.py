@@ -40,6 +40,17 @@ def message_blocks(text: str, controls: tuple[Control, ...]) -> list[dict[str, A
     return [{"type": "markdown", "text": text}, *controls_block(controls)]
 
 
+STOP_NOTE = "Replying…"
+"""The line beside the Stop button of a natively streamed reply."""
+STOP_NOTE_DONE = "Reply finished."
+
+
+def stop_note_blocks(controls: tuple[Control, ...]) -> list[dict[str, Any]]:
+    """The small message that holds Stop while a native stream (which takes no buttons) runs."""
+    note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"_{STOP_NOTE}_"}]}
+    return [note, *controls_block(controls)]
+
+
 def quote_question(user: str, text: str) -> str:
     """What /chat posts in the channel for the asker (a bot cannot post as a user)."""
     quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncApp
 
 from adapters.slack.blocks import action_id
+from adapters.slack.images import ACTION_PATTERN, ImageTurns
 from adapters.slack.turns import Turns
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ log = logging.getLogger("parley.slack")
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
 
 
-def register(bolt: AsyncApp, turns: Turns, spawn: Spawn) -> None:
+def register(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spawn) -> None:
     """Wire Parley's commands, events and buttons onto a bolt app."""
 
     async def chat_command(
@@ -65,7 +66,28 @@ def register(bolt: AsyncApp, turns: Turns, spawn: Spawn) -> None:
         await ack()
         spawn(turns.click("regenerate", _team(context, body), body, action), "slack-regenerate")
 
+    async def image_command(
+        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        spawn(images.image_command(_team(context, command), command, respond), "slack-image")
+
+    async def images_command(
+        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        spawn(images.images_command(_team(context, command), command, respond), "slack-images")
+
+    async def image_button(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        spawn(images.click(_team(context, body), body, action), "slack-image-click")
+
     bolt.command("/chat")(chat_command)
+    bolt.command("/image")(image_command)
+    bolt.command("/images")(images_command)
+    bolt.action(ACTION_PATTERN)(image_button)
     bolt.command("/model")(model_command)
     bolt.event("app_mention")(app_mention)
     bolt.event("message")(message)

@@ -11,7 +11,13 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.blocks import controls_block, message_blocks
+from adapters.slack.blocks import (
+    STOP_NOTE,
+    STOP_NOTE_DONE,
+    controls_block,
+    message_blocks,
+    stop_note_blocks,
+)
 from adapters.slack.budget import TeamBudget
 from adapters.slack.native import NATIVE_REFUSALS, NativeStream, stable_prefix
 from bot.ports import Control, MessageRef, PlatformLimits, RateLimited, SurfaceError
@@ -88,6 +94,8 @@ class SlackSurface:
         self._native = bool(thread_ts) and spaces.native_for(team)
         self._limits = NATIVE_LIMITS if self._native else CLASSIC_LIMITS
         self._streams: dict[str, NativeStream] = {}
+        self._stop_note: str | None = None
+        """ts of the message holding Stop while a native stream runs (streams take no buttons)."""
 
     @property
     def limits(self) -> PlatformLimits:
@@ -191,6 +199,7 @@ class SlackSurface:
             await self._seal_streams()
         except SurfaceError as exc:
             log.warning("could not end a native stream channel=%s: %s", self.channel, exc)
+        await self._remove_stop_note()
 
     # -- native streams ----------------------------------------------------------------------------
 
@@ -214,7 +223,10 @@ class SlackSurface:
         stream = NativeStream(str(response["ts"]), shown, text)
         self._streams[stream.ts] = stream
         if final:
+            await self._remove_stop_note()
             await self._stop_stream(stream, text, controls)
+        else:
+            await self._post_stop_note(controls)
         return MessageRef(stream.ts, self.channel)
 
     async def _edit_stream(
@@ -226,6 +238,8 @@ class SlackSurface:
             return
         stream.latest = text
         if _is_final(controls):
+            # Stop goes first: once the reply shows Regenerate, no Stop may be left over.
+            await self._remove_stop_note()
             await self._stop_stream(stream, text, controls)
             return
         delta = stream.delta(stable_prefix(text, self._limits.max_chars))
@@ -263,6 +277,48 @@ class SlackSurface:
         await self._call("chat.stopStream", self._client.chat_stopStream, **args)
         stream.committed += delta
         stream.open = False
+
+    async def _post_stop_note(self, controls: tuple[Control, ...]) -> None:
+        """A native stream cannot carry buttons until it stops, so Stop lives in a small message
+        of its own below it, deleted when the reply ends (best effort: Stop is a convenience)."""
+        stop = tuple(c for c in controls if c.action == "stop")
+        if not stop or self._stop_note is not None:
+            return
+        try:
+            response = await self._call(
+                "chat.postMessage",
+                self._client.chat_postMessage,
+                channel=self.channel,
+                thread_ts=self.thread_ts,
+                text=STOP_NOTE,
+                blocks=stop_note_blocks(stop),
+            )
+        except SurfaceError as exc:
+            log.warning("no Stop button for a native stream channel=%s: %s", self.channel, exc)
+            return
+        self._stop_note = str(response["ts"])
+
+    async def _remove_stop_note(self) -> None:
+        ts, self._stop_note = self._stop_note, None
+        if ts is None:
+            return
+        try:
+            await self._call("chat.delete", self._client.chat_delete, channel=self.channel, ts=ts)
+            return
+        except SurfaceError as exc:
+            log.warning("could not delete the Stop note channel=%s: %s", self.channel, exc)
+        try:  # at least take the button away
+            await self._call(
+                "chat.update",
+                self._client.chat_update,
+                budget=self._spaces.updates,
+                channel=self.channel,
+                ts=ts,
+                text=STOP_NOTE_DONE,
+                blocks=[],
+            )
+        except SurfaceError as exc:
+            log.warning("Stop note left in place channel=%s: %s", self.channel, exc)
 
     async def _seal_streams(self) -> None:
         for stream in list(self._streams.values()):

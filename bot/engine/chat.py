@@ -13,17 +13,23 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from bot.catalog import Catalog, ModelEntry, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ChatRequest, ConversationKey
 from bot.engine.history import PromptTooLong, assemble, estimate_tokens, turns_before
+from bot.engine.moderation import ModerationUnavailable, Moderator
+from bot.engine.personas import PersonaError, PersonaService, validate_parameters
 from bot.engine.streaming import ReplyStreamer
+from bot.engine.usage import ChatLimits, check_chat_limits
 from bot.llm.router import LLMRouter, RoutedStream
 from bot.llm.types import FinishReason, Message, ProviderError, Usage
+from bot.ops.logs import event
+from bot.ops.metrics import Metrics
 from bot.ports import Control, MessageRef, Surface
-from bot.store import Store, title_from_text
+from bot.store import ConversationStore, Persona, Store, UsageStore, tenant_id_for, title_from_text
 from bot.store.records import Conversation, MessageStatus, StoredMessage, TurnResult
 
 log = logging.getLogger("parley.chat")
@@ -33,6 +39,12 @@ _SAFETY_MARGIN_TOKENS = 64
 
 NOTICE_STOPPED = "_(stopped)_"
 NOTICE_LENGTH = "_(reply cut off: it reached the token limit)_"
+NOTICE_SHUTDOWN = "_(reply cut off: Parley is restarting)_"
+FINISH_MODERATION = "moderation"
+REFUSAL_ARCHIVED = "This conversation is archived, so I no longer answer here. Start a new one."
+REFUSAL_SHUTTING_DOWN = "Parley is restarting; please try again in a minute."
+REFUSAL_MODERATION = "Sorry, I can't help with that: the message was flagged by moderation."
+REFUSAL_MODERATION_DOWN = "Sorry, I can't check messages right now; please try again later."
 
 
 class StopResult(StrEnum):
@@ -59,6 +71,22 @@ class _Running:
     task: asyncio.Task[None]
     user_id: str
     stopped: bool = False
+    shutdown: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What shapes one turn: the persona and the parameters it and the request chose."""
+
+    entry: ModelEntry
+    persona: Persona | None
+    system: str | None
+    max_tokens: int
+    temperature: float | None
+
+    @property
+    def budget(self) -> int:
+        return self.entry.context_window - self.max_tokens - _SAFETY_MARGIN_TOKENS
 
 
 class ChatEngine:
@@ -71,6 +99,12 @@ class ChatEngine:
         default_model: str,
         system_prompt: str | None,
         clock: Clock = SYSTEM_CLOCK,
+        personas: PersonaService | None = None,
+        moderator: Moderator | None = None,
+        moderation_fail_closed: bool = False,
+        limits: ChatLimits | None = None,
+        max_prompt_chars: int = MAX_INPUT_CHARS,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.router = router
@@ -81,32 +115,79 @@ class ChatEngine:
         self._locks: dict[ConversationKey, asyncio.Lock] = {}
         self._waiting: dict[ConversationKey, int] = {}
         self._running: dict[int, _Running] = {}
+        self.personas = personas
+        self.moderator = moderator
+        self.moderation_fail_closed = moderation_fail_closed
+        self.limits = limits or ChatLimits()
+        self.max_prompt_chars = max_prompt_chars
+        self.metrics = metrics or Metrics()
+        self._usage = UsageStore(store)
+        self._turns: set[asyncio.Future[None]] = set()
+        self._accepting = True
 
     # -- public API --------------------------------------------------------------------------
-    async def handle(self, request: ChatRequest, surface: Surface) -> TurnOutcome:
-        """Answer one user message in its conversation, streaming onto `surface`."""
+    async def handle(
+        self, request: ChatRequest, surface: Surface, *, persona: str | None = None
+    ) -> TurnOutcome:
+        """Answer one user message in its conversation, streaming onto `surface`.
+
+        `persona` (e.g. `/chat persona:<name>`) applies a persona of the tenant to the
+        conversation from this turn on. Refusals (empty, too long, archived, limits, moderation)
+        are shown on `surface` and returned with status "error" before any provider call.
+        """
+        platform = request.key.platform
         text = request.text.strip()
+        if not self._accepting:
+            return await self._refuse(surface, REFUSAL_SHUTTING_DOWN, platform, "shutdown")
         if not text:
-            return await self._refuse(surface, "Say something and I'll answer.")
-        if len(text) > MAX_INPUT_CHARS:
+            return await self._refuse(surface, "Say something and I'll answer.", platform, "empty")
+        if len(text) > self.max_prompt_chars:
             return await self._refuse(
                 surface,
-                f"That message is {len(text):,} characters; the limit is {MAX_INPUT_CHARS:,}.",
+                f"That message is {len(text):,} characters; the limit is"
+                f" {self.max_prompt_chars:,}.",
+                platform,
+                "too_long",
             )
         with self._conversation_lock(request.key) as lock:
             async with lock:
+                existing = await self.store.get_conversation(request.key)
+                if existing is not None and existing.archived:
+                    return await self._refuse(surface, REFUSAL_ARCHIVED, platform, "archived")
+                if self.limits.enabled:
+                    refusal = await check_chat_limits(
+                        self._usage,
+                        self.limits,
+                        tenant_id=tenant_id_for(request.key),
+                        user_id=request.user_id,
+                        now=self._clock_wall(),
+                    )
+                    if refusal is not None:
+                        return await self._refuse(surface, refusal, platform, "limit")
                 conversation = await self.store.ensure_conversation(
                     request.key, request.user_id, title_from_text(text)
                 )
+                if not conversation.title:
+                    await ConversationStore(self.store).title_if_untitled(conversation.id, text)
                 try:
-                    entry = self._model_for(request.options.model, conversation)
-                except UnknownModel as exc:
-                    return await self._refuse(surface, str(exc))
+                    conversation = await self._apply_persona(request.key, conversation, persona)
+                    plan = await self._plan(request.key, conversation, request)
+                    # Fail before storing anything when the message alone cannot fit.
+                    assemble(plan.system, (), text, plan.budget)
+                except (UnknownModel, PersonaError) as exc:
+                    return await self._refuse(surface, str(exc), platform, "invalid")
+                except PromptTooLong as exc:
+                    return await self._refuse(surface, f"Sorry: {exc}.", platform, "too_long")
                 user_message = await self.store.add_message(
                     conversation.id, "user", text, user_id=request.user_id
                 )
+                refused = await self._moderate(conversation, user_message, plan.entry)
+                if refused is not None:
+                    return await self._refuse(
+                        surface, refused.text, platform, FINISH_MODERATION, refused
+                    )
                 return await self._answer(
-                    conversation, user_message, entry, request.user_id, surface, request
+                    conversation, user_message, plan, request.user_id, surface, request
                 )
 
     async def regenerate(self, message_id: int, user_id: str, surface: Surface) -> TurnOutcome:
@@ -120,6 +201,12 @@ class ChatEngine:
             return await self._refuse(surface, "That conversation no longer exists.")
         if parent.user_id != user_id:
             return await self._refuse(surface, "Only the person who asked can regenerate this.")
+        if conversation.archived:
+            return await self._refuse(surface, REFUSAL_ARCHIVED, conversation.platform, "archived")
+        if not self._accepting:
+            return await self._refuse(
+                surface, REFUSAL_SHUTTING_DOWN, conversation.platform, "shutdown"
+            )
         key = ConversationKey(
             conversation.platform,
             _external_tenant(conversation),
@@ -128,11 +215,13 @@ class ChatEngine:
         )
         with self._conversation_lock(key) as lock:
             async with lock:
+                persona = await self._persona_of(key, conversation)
                 try:
                     entry = self._model_for(previous.model, conversation)
                 except UnknownModel:
-                    entry = self._model_for(None, conversation)
-                return await self._answer(conversation, parent, entry, user_id, surface, None)
+                    entry = self._model_for(None, conversation, persona)
+                plan = self._plan_for(entry, persona, None)
+                return await self._answer(conversation, parent, plan, user_id, surface, None)
 
     def stop(self, message_id: int, user_id: str) -> StopResult:
         running = self._running.get(message_id)
@@ -160,7 +249,18 @@ class ChatEngine:
 
     async def current_model(self, key: ConversationKey) -> ModelEntry:
         conversation = await self.store.get_conversation(key)
-        return self._model_for(None, conversation)
+        return self._model_for(None, conversation, await self._persona_of(key, conversation))
+
+    def stop_accepting(self) -> None:
+        """Graceful shutdown, step one: refuse new turns; running replies carry on."""
+        self._accepting = False
+
+    def interrupt_running(self) -> int:
+        """Graceful shutdown, step two: cut off every running reply (stored as interrupted)."""
+        for running in self._running.values():
+            running.shutdown = True
+            running.task.cancel()
+        return len(self._running)
 
     async def recover(self) -> list[StoredMessage]:
         """Turns left streaming by a crash become interrupted; returns them for the adapters."""
@@ -174,16 +274,135 @@ class ChatEngine:
         return interrupted
 
     async def wait_idle(self) -> None:
-        """Wait until no reply is streaming (graceful shutdown)."""
-        while self._running:
-            await asyncio.gather(
-                *(r.task for r in list(self._running.values())), return_exceptions=True
-            )
+        """Wait until no reply is streaming or being stored (graceful shutdown).
+
+        Cancelling this wait (a grace period running out) leaves the replies running.
+        """
+        while self._running or self._turns:
+            waiting = {r.task for r in self._running.values()} | set(self._turns)
+            await asyncio.wait(waiting)
 
     # -- internals ---------------------------------------------------------------------------
-    def _model_for(self, spec: str | None, conversation: Conversation | None) -> ModelEntry:
-        chosen = spec or (conversation.model if conversation else None) or self.default_model
+    def _model_for(
+        self, spec: str | None, conversation: Conversation | None, persona: Persona | None = None
+    ) -> ModelEntry:
+        chosen = (
+            spec
+            or (conversation.model if conversation else None)
+            or (persona.model if persona else None)
+            or self.default_model
+        )
         return self.catalog.resolve(chosen)
+
+    def _clock_wall(self) -> datetime:
+        return self._clock.wall()
+
+    async def _persona_of(
+        self, key: ConversationKey, conversation: Conversation | None
+    ) -> Persona | None:
+        if self.personas is None:
+            return None
+        return await self.personas.for_conversation(key, conversation)
+
+    async def _apply_persona(
+        self, key: ConversationKey, conversation: Conversation, name: str | None
+    ) -> Conversation:
+        if not name:
+            return conversation
+        if self.personas is None:
+            raise PersonaError("Personas are not available here.")
+        await self.personas.use(key, conversation.user_id, name)
+        updated = await self.store.get_conversation(key)
+        assert updated is not None
+        return updated
+
+    async def _plan(
+        self, key: ConversationKey, conversation: Conversation, request: ChatRequest
+    ) -> _Plan:
+        persona = await self._persona_of(key, conversation)
+        options = request.options
+        entry = self._model_for(options.model, conversation, persona)
+        validate_parameters(entry, temperature=options.temperature, max_tokens=options.max_tokens)
+        return self._plan_for(entry, persona, request)
+
+    def _plan_for(
+        self, entry: ModelEntry, persona: Persona | None, request: ChatRequest | None
+    ) -> _Plan:
+        options = request.options if request else None
+        system = (
+            (options.system if options else None)
+            or (persona.system_prompt if persona else None)
+            or self.system_prompt
+        )
+        wanted = (
+            (options.max_tokens if options else None)
+            or (persona.max_tokens if persona else None)
+            or entry.default_max_tokens
+        )
+        temperature = options.temperature if options else None
+        if temperature is None and persona is not None:
+            temperature = persona.temperature
+        return _Plan(entry, persona, system, min(wanted, entry.max_output_tokens), temperature)
+
+    async def _moderate(
+        self, conversation: Conversation, user_message: StoredMessage, entry: ModelEntry
+    ) -> _Refusal | None:
+        """Check the message with the moderation model; a refusal is stored as an error turn."""
+        if self.moderator is None:
+            return None
+        started = self._clock.now()
+        try:
+            verdict = await self.moderator.check(user_message.content)
+        except ModerationUnavailable as exc:
+            event(
+                log,
+                logging.WARNING,
+                "moderation unavailable",
+                conversation=conversation.id,
+                moderator=self.moderator.name,
+                error=str(exc),
+                fail_closed=self.moderation_fail_closed,
+            )
+            if not self.moderation_fail_closed:
+                return None
+            text, categories = REFUSAL_MODERATION_DOWN, "unavailable"
+        else:
+            if not verdict.flagged:
+                return None
+            text, categories = REFUSAL_MODERATION, ",".join(verdict.categories) or "-"
+        refusal = await self.store.add_message(
+            conversation.id,
+            "assistant",
+            text,
+            status="error",
+            parent_id=user_message.id,
+            model=entry.name,
+        )
+        await self.store.finish_message(
+            refusal.id,
+            TurnResult(
+                content=text,
+                status="error",
+                finish_reason=FINISH_MODERATION,
+                model=None,
+                provider=None,
+                prompt_tokens=None,
+                completion_tokens=None,
+                cost=None,
+                ttft_ms=None,
+                duration_ms=int((self._clock.now() - started) * 1000),
+            ),
+        )
+        event(
+            log,
+            logging.INFO,
+            "message refused by moderation",
+            conversation=conversation.id,
+            message_id=refusal.id,
+            moderator=self.moderator.name,
+            categories=categories,
+        )
+        return _Refusal(text, refusal.id, conversation.id)
 
     @contextmanager
     def _conversation_lock(self, key: ConversationKey) -> Iterator[asyncio.Lock]:
@@ -197,33 +416,60 @@ class ChatEngine:
                 del self._waiting[key]
                 del self._locks[key]
 
-    async def _refuse(self, surface: Surface, text: str) -> TurnOutcome:
+    async def _refuse(
+        self,
+        surface: Surface,
+        text: str,
+        platform: str = "",
+        reason: str = "refused",
+        stored: _Refusal | None = None,
+    ) -> TurnOutcome:
         await surface.notify(text)
-        return TurnOutcome(None, "", "error", None, None, None, error=text)
+        self.metrics.refusals.labels(platform or "-", reason).inc()
+        return TurnOutcome(
+            stored.message_id if stored else None,
+            "",
+            "error",
+            FINISH_MODERATION if stored else None,
+            None,
+            None,
+            error=text,
+            conversation_id=stored.conversation_id if stored else None,
+        )
 
     async def _answer(
         self,
         conversation: Conversation,
         user_message: StoredMessage,
-        entry: ModelEntry,
+        plan: _Plan,
         user_id: str,
         surface: Surface,
         request: ChatRequest | None,
     ) -> TurnOutcome:
-        options = request.options if request else None
-        system = (options.system if options and options.system else None) or self.system_prompt
-        history = await self.store.history(conversation.id)
-        max_tokens = min(
-            (options.max_tokens if options and options.max_tokens else entry.default_max_tokens),
-            entry.max_output_tokens,
-        )
-        budget = entry.context_window - max_tokens - _SAFETY_MARGIN_TOKENS
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._turns.add(done)
+        try:
+            return await self._answer_turn(conversation, user_message, plan, user_id, surface)
+        finally:
+            self._turns.discard(done)
+            done.set_result(None)
+
+    async def _answer_turn(
+        self,
+        conversation: Conversation,
+        user_message: StoredMessage,
+        plan: _Plan,
+        user_id: str,
+        surface: Surface,
+    ) -> TurnOutcome:
+        entry, system, max_tokens = plan.entry, plan.system, plan.max_tokens
+        history = _in_context(await self.store.history(conversation.id), conversation)
         try:
             prompt = assemble(
-                system, turns_before(history, user_message.id), user_message.content, budget
+                system, turns_before(history, user_message.id), user_message.content, plan.budget
             )
         except PromptTooLong as exc:
-            return await self._refuse(surface, f"Sorry: {exc}.")
+            return await self._refuse(surface, f"Sorry: {exc}.", conversation.platform, "too_long")
 
         assistant = await self.store.add_message(
             conversation.id,
@@ -246,7 +492,7 @@ class ChatEngine:
             entry,
             prompt,
             max_tokens=max_tokens,
-            temperature=options.temperature if options else None,
+            temperature=plan.temperature,
         )
 
         async def pump() -> None:
@@ -277,39 +523,53 @@ class ChatEngine:
             finally:
                 self._running.pop(assistant.id, None)
             if task.cancelled():
-                status, state.finish, notice = "interrupted", FinishReason.CANCELLED, NOTICE_STOPPED
+                status, state.finish = "interrupted", FinishReason.CANCELLED
+                notice = NOTICE_SHUTDOWN if running.shutdown else NOTICE_STOPPED
             elif (failure := task.exception()) is not None:
                 if not isinstance(failure, ProviderError):
                     raise failure
                 status, error = "error", failure.message
                 state.finish = state.finish if state.finish else FinishReason.ERROR
                 notice = _failure_notice(failure, state.text)
-                log.warning(
-                    "reply failed conversation=%s message_id=%s after_output=%s error=%s",
-                    conversation.id,
-                    assistant.id,
-                    bool(state.text),
-                    failure,
+                event(
+                    log,
+                    logging.WARNING,
+                    "reply failed",
+                    conversation=conversation.id,
+                    conversation_key=_key_text(conversation),
+                    message_id=assistant.id,
+                    after_output=bool(state.text),
+                    error=str(failure),
                 )
             elif state.finish is FinishReason.LENGTH:
                 notice = NOTICE_LENGTH
             refs = await streamer.finish(state.text, notice)
         finally:
             await streamer.close()
-            await self._finish_turn(
+            finished = await self._finish_turn(
                 conversation, assistant, user_id, entry, routed, state, status, prompt
             )
-        log.info(
-            "reply done conversation=%s message_id=%s model=%s provider=%s status=%s finish=%s "
-            "chars=%d ttft_ms=%s",
-            conversation.id,
-            assistant.id,
-            routed.entry.name if routed.entry else entry.name,
-            routed.provider or "-",
-            status,
-            state.finish,
-            len(state.text),
-            state.ttft_ms,
+            self._observe(conversation, routed, streamer, finished)
+        event(
+            log,
+            logging.INFO,
+            "reply done",
+            conversation=conversation.id,
+            conversation_key=_key_text(conversation),
+            message_id=assistant.id,
+            model=finished.model,
+            provider=routed.provider,
+            status=status,
+            finish=finished.finish_reason,
+            chars=len(state.text),
+            ttft_ms=state.ttft_ms,
+            duration_ms=finished.duration_ms,
+            prompt_tokens=finished.prompt_tokens,
+            completion_tokens=finished.completion_tokens,
+            cost_usd=str(finished.cost) if finished.cost is not None else None,
+            fallback=routed.fallback_used,
+            edits=streamer.stats.edits,
+            rate_limited=streamer.stats.rate_limited,
         )
         return TurnOutcome(
             assistant.id,
@@ -333,7 +593,7 @@ class ChatEngine:
         state: _TurnState,
         status: MessageStatus,
         prompt: list[Message],
-    ) -> None:
+    ) -> TurnResult:
         used = routed.entry or entry
         usage = state.usage
         if usage.prompt_tokens is None or usage.completion_tokens is None:
@@ -345,21 +605,19 @@ class ChatEngine:
             usage = estimated.merge(usage) if routed.entry else Usage(0, 0)
         cost = used.cost(usage)
         now = self._clock.now()
-        await self.store.finish_message(
-            assistant.id,
-            TurnResult(
-                content=state.text,
-                status=status,
-                finish_reason=state.finish.value if state.finish else None,
-                model=used.name,
-                provider=routed.provider,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cost=cost,
-                ttft_ms=state.ttft_ms,
-                duration_ms=int((now - state.started) * 1000),
-            ),
+        result = TurnResult(
+            content=state.text,
+            status=status,
+            finish_reason=state.finish.value if state.finish else None,
+            model=used.name,
+            provider=routed.provider,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost=cost,
+            ttft_ms=state.ttft_ms,
+            duration_ms=int((now - state.started) * 1000),
         )
+        await self.store.finish_message(assistant.id, result)
         if routed.entry is not None:
             await self.store.record_usage(
                 tenant_id=conversation.tenant_id,
@@ -373,6 +631,65 @@ class ChatEngine:
                 conversation_id=conversation.id,
                 message_id=assistant.id,
             )
+        return result
+
+    def _observe(
+        self,
+        conversation: Conversation,
+        routed: RoutedStream,
+        streamer: ReplyStreamer,
+        result: TurnResult,
+    ) -> None:
+        m, platform = self.metrics, conversation.platform
+        m.requests.labels(platform, result.status).inc()
+        m.posts.labels(platform).inc(streamer.stats.posts)
+        m.edits.labels(platform).inc(streamer.stats.edits)
+        m.rate_limited.labels(platform).inc(streamer.stats.rate_limited)
+        for attempt in routed.attempts:
+            if attempt.outcome != "ok" and not attempt.outcome.startswith("skipped"):
+                m.provider_errors.labels(attempt.provider).inc()
+        if routed.fallback_used and routed.attempts and routed.provider:
+            m.fallbacks.labels(routed.attempts[0].provider, routed.provider).inc()
+        if routed.provider is None or result.model is None:
+            return
+        labels = (routed.provider, result.model)
+        if result.ttft_ms is not None:
+            m.ttft.labels(*labels).observe(result.ttft_ms / 1000)
+            streaming_s = ((result.duration_ms or 0) - result.ttft_ms) / 1000
+            if result.completion_tokens and streaming_s > 0:
+                m.tokens_per_second.labels(*labels).observe(result.completion_tokens / streaming_s)
+        m.tokens.labels(*labels, "prompt").inc(result.prompt_tokens or 0)
+        m.tokens.labels(*labels, "completion").inc(result.completion_tokens or 0)
+        m.add_spend(*labels, result.cost)
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    text: str
+    message_id: int
+    conversation_id: int
+
+
+def _in_context(messages: list[StoredMessage], conversation: Conversation) -> list[StoredMessage]:
+    """Messages history may use: after the `/new` marker, without turns moderation refused."""
+    start = conversation.context_start_id or 0
+    refused = {m.parent_id for m in messages if m.finish_reason == FINISH_MODERATION}
+    return [
+        m
+        for m in messages
+        if m.id > start and m.id not in refused and m.finish_reason != FINISH_MODERATION
+    ]
+
+
+def _key_text(conversation: Conversation) -> str:
+    return str(
+        ConversationKey(
+            conversation.platform,
+            _external_tenant(conversation),
+            conversation.channel_id,
+            conversation.thread_id,
+        )
+    )
 
 
 @dataclass(slots=True)

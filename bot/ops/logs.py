@@ -11,11 +11,19 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 REDACTED = "[REDACTED]"
+FIELDS = "fields"
+"""LogRecord attribute holding an event's structured fields (see `event`)."""
 # Shapes of credentials that should never be printed even when they are not our own settings.
 _TOKEN_SHAPES = re.compile(
     r"(xox[abposr]-[A-Za-z0-9-]{8,}|xapp-[A-Za-z0-9-]{8,}|sk-[A-Za-z0-9_-]{16,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{12,})"
 )
+
+
+def event(logger: logging.Logger, level: int, name: str, **fields: object) -> None:
+    """One line per event: `name k=v ...` as text, or the fields as top-level JSON keys."""
+    text = " ".join(f"{key}={'-' if value is None else value}" for key, value in fields.items())
+    logger.log(level, "%s %s", name, text, extra={FIELDS: {"event": name, **fields}})
 
 
 class RedactingFilter(logging.Filter):
@@ -31,20 +39,29 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = self.redact(record.getMessage())
         record.msg, record.args = message, None
+        fields = getattr(record, FIELDS, None)
+        if isinstance(fields, dict):
+            setattr(record, FIELDS, {k: self._redact_value(v) for k, v in fields.items()})
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
 
+    def _redact_value(self, value: object) -> object:
+        return self.redact(value) if isinstance(value, str) else value
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        fields = getattr(record, FIELDS, None)
+        if isinstance(fields, dict):
+            entry |= {k: v for k, v in fields.items() if k not in entry}
         if record.exc_text:
             entry["exc"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot.ops.metrics import CONTENT_TYPE, Metrics
+
 log = logging.getLogger("parley.web")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -26,6 +28,16 @@ class WebServer:
 
     def add_route(self, method: str, path: str, handler: Handler) -> None:
         self.app.router.add_route(method, path, handler)
+
+    def enable_metrics(self, metrics: Metrics) -> None:
+        """Serve `metrics` at GET /metrics in the Prometheus text format."""
+
+        async def render(_request: web.Request) -> web.Response:
+            response = web.Response(body=metrics.render())
+            response.headers["Content-Type"] = CONTENT_TYPE
+            return response
+
+        self.app.router.add_get("/metrics", render)
 
     def add_readiness_check(self, check: ReadinessCheck) -> None:
         self._checks.append(check)

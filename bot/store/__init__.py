@@ -1,8 +1,10 @@
 """Persistence: `Store` (the one place that runs SQL) and the records it returns."""
 
 from bot.store.breakers_repo import BreakerStore
+from bot.store.conversations_repo import ConversationStore
 from bot.store.convert import from_nano, tenant_id_for, title_from_text, to_nano
 from bot.store.images_repo import ImageStore
+from bot.store.personas_repo import DuplicatePersona, PersonaFields, PersonaStore
 from bot.store.records import (
     BreakerRecord,
     ClaimResult,
@@ -13,18 +15,24 @@ from bot.store.records import (
     ImageUsage,
     MessageRole,
     MessageStatus,
+    Persona,
     StoredMessage,
     TurnResult,
     UsageKind,
+    UsageLine,
     UsageTotals,
+    UserSpend,
 )
 from bot.store.repo import NotFoundError, Store, StoreError
+from bot.store.usage_repo import UsageStore
 
 __all__ = [
     "BreakerRecord",
     "BreakerStore",
     "ClaimResult",
     "Conversation",
+    "ConversationStore",
+    "DuplicatePersona",
     "ImageAlternative",
     "ImageJob",
     "ImageJobStatus",
@@ -33,12 +41,18 @@ __all__ = [
     "MessageRole",
     "MessageStatus",
     "NotFoundError",
+    "Persona",
+    "PersonaFields",
+    "PersonaStore",
     "Store",
     "StoreError",
     "StoredMessage",
     "TurnResult",
     "UsageKind",
+    "UsageLine",
+    "UsageStore",
     "UsageTotals",
+    "UserSpend",
     "from_nano",
     "tenant_id_for",
     "title_from_text",

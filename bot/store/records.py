@@ -27,6 +27,8 @@ class Conversation:
     last_message_at: datetime | None
     archived: bool
     created_at: datetime
+    context_start_id: int | None = None
+    """`/new`: history ignores messages with an id up to this one (None: all of them count)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,3 +176,51 @@ class BreakerRecord:
     probe_successes: int
     last_error: str | None
     updated_at: datetime | None
+
+
+# -- personas and usage reports (bot/store/personas_repo.py, bot/store/usage_repo.py) ------------
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    """A named system prompt with model parameters, defined per tenant."""
+
+    id: int
+    tenant_id: str
+    name: str
+    system_prompt: str
+    model: str | None
+    temperature: float | None
+    top_p: float | None
+    max_tokens: int | None
+    tools: tuple[str, ...]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLine:
+    """Ledger sums for one (kind, provider, model) over a period."""
+
+    kind: UsageKind
+    provider: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: Decimal
+    count: int
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpend:
+    """One user's ledger sums over a period (a tenant's top users)."""
+
+    user_id: str
+    tokens: int
+    cost: Decimal
+    count: int

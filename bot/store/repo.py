@@ -497,6 +497,7 @@ def _conversation(row: Row[Any]) -> Conversation:
         last_message_at=row.last_message_at,
         archived=bool(row.archived),
         created_at=row.created_at,
+        context_start_id=row.context_start_id,
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -98,6 +99,8 @@ conversations = Table(
     Column("message_count", Integer, nullable=False, server_default=text("0")),
     Column("last_message_at", UTCDateTime(), nullable=True),
     Column("archived", Boolean(create_constraint=False), nullable=False, server_default=false()),
+    # `/new` in a thread (migration 0004): history ignores messages with an id up to this one.
+    Column("context_start_id", Integer, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("platform", "tenant_id", "channel_id", "thread_id"),
@@ -276,4 +279,43 @@ breakers = Table(
     Column("last_error", Text, nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
     CheckConstraint(f"state IN ({_in(BREAKER_STATES)})", name="state"),
+)
+
+# -- conversations, personas and limits (migration 0004) ---------------------------------------
+
+# A persona (agent): a named system prompt and model parameters, defined per tenant by admins.
+personas = Table(
+    "personas",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(200), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(32), nullable=False),  # lower case, see bot/engine/personas.py
+    Column("system_prompt", Text, nullable=False),
+    Column("model", String(200), nullable=True),
+    Column("temperature", Float, nullable=True),
+    Column("top_p", Float, nullable=True),
+    Column("max_tokens", Integer, nullable=True),
+    Column("tools", Text, nullable=False, server_default="[]"),  # JSON list of tool names
+    Column("created_by", String(160), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "name"),
+)
+
+# Per-channel settings; today only the default persona of new conversations there.
+channel_settings = Table(
+    "channel_settings",
+    metadata,
+    Column(
+        "tenant_id", String(200), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("channel_id", String(160), primary_key=True),
+    Column("persona", String(32), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+Index(
+    "ix_messages_user_created",
+    messages.c.user_id,
+    messages.c.created_at,
 )

@@ -45,7 +45,15 @@ from tests.fakes.llm.scripts import (
     workers_error,
     workers_stream,
 )
-from tests.fakes.llm.server import FAMILIES, Call, Family, LLMFake, Responder
+from tests.fakes.llm.server import (
+    FAMILIES,
+    Call,
+    Family,
+    LLMFake,
+    Responder,
+    llama_guard_result,
+    moderation_result,
+)
 
 __all__ = [
     "FAMILIES",
@@ -62,7 +70,9 @@ __all__ = [
     "anthropic_error",
     "anthropic_event",
     "anthropic_stream",
+    "llama_guard_result",
     "llm_fake",
+    "moderation_result",
     "openai_error",
     "openai_stream",
     "raw_stream",

@@ -52,4 +52,28 @@ async def test_chat_streams_into_a_thread_continues_there_and_buttons_survive_a_
         text = await discord_fake.wait_until(notice, 20, what="the stop notice")
         assert "already finished" in text
         assert discord_fake.messages[click.original_id]["flags"] & 64
+
+        # a button whose turn is not stored (any more) says so
+        discord_fake.set_buttons(final["id"], "parley:regenerate:999999")
+        gone = await discord_fake.click(final["id"], "parley:regenerate:999999", user="alice")
+        await discord_fake.wait_until(
+            lambda: "expired" in str(_texts(discord_fake, gone.original_id)), 20
+        )
+
+        # Regenerate pressed on a message posted by the previous process
+        discord_fake.set_buttons(final["id"], f"parley:regenerate:{turn}")
+        llm_fake.queue("workers", workers_stream(["Again, ", "after a restart."]))
+        await discord_fake.click(final["id"], f"parley:regenerate:{turn}", user="alice")
+        again = await discord_fake.wait_until(
+            lambda: (m := discord_fake.finished(final["id"])) and m["id"] != second["id"] and m,
+            20,
+            what="the regenerated answer",
+        )
+        assert again["content"] == "Again, after a restart."
+        sent = llm_fake.calls_to("workers")[-1].body["messages"]
+        assert [m["content"] for m in sent if m["role"] != "system"] == ["How do streams arrive?"]
         assert "Traceback" not in logs()
+
+
+def _texts(fake: FakeDiscord, message_id: str | None) -> str:
+    return str(fake.messages.get(message_id or "", {}).get("content", ""))

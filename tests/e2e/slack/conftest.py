@@ -42,6 +42,7 @@ class SlackBot:
     port: int
     log: Path
     sender: SlackSender
+    killed: bool = False
 
     @property
     def events_url(self) -> str:
@@ -49,6 +50,12 @@ class SlackBot:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    async def kill(self) -> None:
+        """SIGKILL: the process dies at once, as in a crash (no shutdown, no cleanup)."""
+        self.killed = True
+        self.process.kill()
+        await self.process.wait()
 
 
 async def _wait_healthy(port: int, process: asyncio.subprocess.Process, log: Path) -> None:
@@ -128,7 +135,7 @@ async def start_bot(
             except TimeoutError:
                 bot.process.kill()
                 await bot.process.wait()
-        if bot.process.returncode not in (0, -signal.SIGTERM):
+        if not bot.killed and bot.process.returncode not in (0, -signal.SIGTERM):
             pytest.fail(f"bot exited {bot.process.returncode}:\n{bot.output()}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot.store import Store
 from tests.e2e.slack.conftest import ALICE, BOB, CHANNEL, TEAM, SlackBot, StartBot
 from tests.e2e.slack.helpers import finished, question_thread, wait_answer
 from tests.fakes.llm_server import openai_stream, workers_stream
@@ -86,6 +87,46 @@ async def test_stop_and_regenerate_act_for_the_asker_only(start_bot: StartBot) -
     await sender.click(unknown, user=ALICE, channel=CHANNEL, message_ts=reply.ts, thread_ts=thread)
     await fake.wait_for(lambda: len(fake.ephemerals) >= 4)
     assert fake.ephemerals[3].text == "That reply no longer exists."
+
+
+async def test_stop_during_a_native_stream_ends_it_and_leaves_no_stop_button(
+    bot: SlackBot,
+) -> None:
+    fake, sender = bot.fake, bot.sender
+    bot.llm.queue("workers", workers_stream([f"tick {i} " for i in range(80)], delay=0.1))
+    await sender.command("/chat", "count slowly", user=ALICE, channel=CHANNEL)
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+    thread = question_thread(fake)
+
+    def stop_buttons() -> list[Message]:
+        return [m for m in fake.bot_replies(CHANNEL, thread) if _has(m, "stop")]
+
+    await fake.wait_for(lambda: stop_buttons() and fake.calls_to("chat.appendStream"))
+    [note] = stop_buttons()
+    [stream] = [m for m in fake.bot_replies(CHANNEL, thread) if m.streamed]
+    assert stream.streaming and not stream.buttons() and not note.streamed
+    assert note.ts > stream.ts  # below the reply it stops
+    stop = _button(note, "stop")
+    await sender.click(stop, user=ALICE, channel=CHANNEL, message_ts=note.ts, thread_ts=thread)
+
+    [reply] = await wait_answer(fake, CHANNEL, thread)
+    assert reply is stream and not reply.streaming
+    assert reply.text.startswith("tick 0 tick 1") and reply.text.endswith("_(stopped)_")
+    assert "tick 79" not in reply.text and reply.text.count("tick 1 ") == 1  # nothing twice
+    assert [m.ts for m in fake.deleted] == [note.ts]
+    assert not [m for m in fake.bot_replies(CHANNEL, thread) if _has(m, "stop")]
+    assert not fake.calls_to("chat.update") and not fake.ephemerals
+    store = await Store.open(f"sqlite+aiosqlite:///{bot.log.parent / 'parley.db'}")
+    try:
+        turn = await store.get_message(int(str(stop["value"])))
+    finally:
+        await store.close()
+    assert turn is not None and turn.status == "interrupted"
+    assert turn.content.startswith("tick 0") and "tick 79" not in turn.content
+
+
+def _has(message: Message, action: str) -> bool:
+    return any(b.get("action_id") == f"parley_{action}" for b in message.buttons())
 
 
 async def test_model_command_shows_and_sets_the_channel_model(bot: SlackBot) -> None:

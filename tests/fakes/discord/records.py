@@ -20,6 +20,7 @@ class Call:
     status: int = 0
     files: list[tuple[str, bytes]] = field(default_factory=list)
     answered_at: float = 0.0
+    parts: list[str] = field(default_factory=list)  # multipart: the form fields, in order
 
 
 @dataclass(slots=True)

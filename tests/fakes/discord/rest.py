@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import mimetypes
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from tests.fakes.discord import payloads as p
 from tests.fakes.discord.records import Call
@@ -24,13 +26,20 @@ CONTENT_TYPES = (
 
 def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """JSON with exactly `application/json`: discord.py parses nothing else as JSON."""
-    body = b"" if status == 204 else json.dumps(data).encode()
+    if status == 204:  # no body, and like Discord no Content-Type (discord.py would parse "")
+        return web.Response(status=204, headers=headers or {})
     all_headers = {"Content-Type": JSON} | (headers or {})
-    return web.Response(body=body, status=status, headers=all_headers)
+    return web.Response(body=json.dumps(data).encode(), status=status, headers=all_headers)
 
 
 def error(status: int, code: int, message: str, **extra: Any) -> web.Response:
     return reply({"code": code, "message": message, **extra}, status)
+
+
+def _field(name: str, what: str) -> dict[str, Any]:
+    text = {"filename": "A file needs a filename.", "ids": "Attachments must match the files."}
+    message = text.get(what, f"Unknown form field {name!r}.")
+    return {name: {"_errors": [{"code": "BASE_TYPE_INVALID", "message": message}]}}
 
 
 ROUTES: list[tuple[str, str, str]] = [
@@ -59,6 +68,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", "/webhooks/{app}/{token}", "followup.create"),
 ]
 NO_BOT_AUTH = ("interaction.", "original.", "followup.")
+FILE_PART = re.compile(r"files\[\d{1,2}\]")
 BUCKETED = {"message.create": "create", "message.edit": "edit", "thread.from_message": "thread"}
 
 
@@ -93,7 +103,8 @@ class RestHandlers:
                 except ValueError:
                     return error(400, 50109, "The request body contains invalid JSON.")
             elif kind.startswith("multipart/form-data"):
-                await self._read_multipart(request, call)
+                if (problem := await self._read_multipart(request, call)) is not None:
+                    return problem
             else:
                 return error(
                     400,
@@ -125,15 +136,38 @@ class RestHandlers:
             return response
         return await self._route(call)
 
-    async def _read_multipart(self: FakeDiscord, request: web.Request, call: Call) -> None:
+    async def _read_multipart(
+        self: FakeDiscord, request: web.Request, call: Call
+    ) -> web.Response | None:
+        """payload_json plus files[n] parts, as Discord takes uploads; an error response or None."""
         reader = await request.multipart()
         async for part in reader:
-            name = getattr(part, "name", None)
-            data = await part.read()  # type: ignore[union-attr]
+            if not isinstance(part, BodyPartReader):
+                return error(400, 50035, "Invalid Form Body")
+            name = part.name or ""
+            data = await part.read(decode=False)
+            call.parts.append(name)
             if name == "payload_json":
-                call.body = json.loads(data)
+                try:
+                    call.body = json.loads(data)
+                except ValueError:
+                    return error(400, 50109, "The request body contains invalid JSON.")
+            elif FILE_PART.fullmatch(name):
+                if not part.filename:
+                    return error(400, 50035, "Invalid Form Body", errors=_field(name, "filename"))
+                if len(data) > self.attachment_size_limit:
+                    return error(413, 40005, "Request entity too large")
+                call.files.append((part.filename, bytes(data)))
             else:
-                call.files.append((getattr(part, "filename", None) or name or "file", bytes(data)))
+                return error(400, 50035, "Invalid Form Body", errors=_field(name, "unknown"))
+        if call.body is None and not call.files:
+            return error(400, 50006, "Cannot send an empty message")
+        declared = (call.body or {}).get("attachments") or []
+        ids = {str(a.get("id")) for a in declared if isinstance(a, dict)}
+        missing = [str(i) for i in range(len(call.files)) if str(i) not in ids]
+        if declared and (missing or len(ids) != len(call.files)):
+            return error(400, 50035, "Invalid Form Body", errors=_field("attachments", "ids"))
+        return None
 
     async def _route(self: FakeDiscord, call: Call) -> web.Response:
         handler = getattr(self, "_r_" + call.route.replace(".", "_"))
@@ -246,6 +280,7 @@ class RestHandlers:
                     "id": p.snowflake(),
                     "filename": name,
                     "size": len(data),
+                    "content_type": mimetypes.guess_type(name)[0] or "application/octet-stream",
                     "url": f"{self.url}/cdn/{name}",
                     "proxy_url": f"{self.url}/cdn/{name}",
                 }

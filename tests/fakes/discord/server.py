@@ -45,6 +45,7 @@ class FakeDiscord(RestHandlers):
         self.interactions_by_id: dict[str, Interaction] = {}
         self.interactions_by_token: dict[str, Interaction] = {}
         self.files: list[tuple[str, bytes]] = []
+        self.attachment_size_limit = 10_485_760  # bytes per file, as in interaction payloads
         self.users_by_id: dict[str, dict[str, Any]] = {self.app_id: self.bot_user}
         self.users: dict[str, dict[str, Any]] = {}
         self.member_roles: dict[str, list[str]] = {}
@@ -290,7 +291,7 @@ class FakeDiscord(RestHandlers):
             "locale": "en-US",
             "entitlements": [],
             "authorizing_integration_owners": {"0": self.guild.id},
-            "attachment_size_limit": 10_485_760,
+            "attachment_size_limit": self.attachment_size_limit,
         }
         if ch.get("guild_id"):
             payload |= {

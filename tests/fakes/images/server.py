@@ -100,6 +100,15 @@ class ImageFake:
     def release(self, provider: str) -> None:
         self._gates[provider].set()
 
+    def reset(self) -> None:
+        """Back to a fresh fake (all modes ok, no calls, gates closed) for the next test."""
+        self.mode = dict.fromkeys(PROVIDERS, "ok")
+        self.calls.clear()
+        for gate in self._gates.values():
+            gate.set()  # let anything still held go
+        self._gates = {p: asyncio.Event() for p in PROVIDERS}
+        self._arrived = {p: asyncio.Event() for p in PROVIDERS}
+
     async def arrived(self, provider: str) -> None:
         """Wait until a held (slow) request for `provider` has reached the fake."""
         await self._arrived[provider].wait()

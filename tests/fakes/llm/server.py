@@ -24,8 +24,8 @@ from tests.fakes.llm.scripts import (
     workers_stream,
 )
 
-Family = Literal["workers", "openai", "anthropic"]
-FAMILIES: tuple[Family, ...] = ("workers", "openai", "anthropic")
+Family = Literal["workers", "openai", "anthropic", "moderation"]
+FAMILIES: tuple[Family, ...] = ("workers", "openai", "anthropic", "moderation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,7 @@ class LLMFake:
         app.router.add_post("/gateway/v1/{account}/{gateway}/workers-ai/{model:.*}", self._gateway)
         app.router.add_post("/openai/v1/chat/completions", self._openai)
         app.router.add_post("/anthropic/v1/messages", self._anthropic)
+        app.router.add_post("/openai/v1/moderations", self._moderation)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -146,6 +147,8 @@ class LLMFake:
             return workers_stream(self.default_pieces)
         if call.family == "openai":
             return openai_stream(self.default_pieces)
+        if call.family == "moderation":
+            return moderation_result(flagged=False)
         return anthropic_stream(self.default_pieces)
 
     # handlers
@@ -158,6 +161,9 @@ class LLMFake:
 
     async def _openai(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "openai", self._check_openai)
+
+    async def _moderation(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "moderation", self._check_moderation)
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "anthropic", self._check_anthropic)
@@ -220,6 +226,16 @@ class LLMFake:
                 message = f"Incorrect API key provided: {masked}. You can find your API key at ..."
                 return openai_error(401, "invalid_request_error", "invalid_api_key", message)
         return _validate_openai_body(call.body)
+
+    def _check_moderation(self, call: Call) -> ReplyScript | None:
+        if self.openai_key and call.headers.get("authorization") != f"Bearer {self.openai_key}":
+            return openai_error(
+                401, "invalid_request_error", "invalid_api_key", "Incorrect API key"
+            )
+        body = call.body
+        if not isinstance(body, dict) or not isinstance(body.get("input"), str | list):
+            return openai_error(400, "invalid_request_error", None, "input: required")
+        return None
 
     def _check_anthropic(self, call: Call) -> ReplyScript | None:
         if self.anthropic_key and call.headers.get("x-api-key") != self.anthropic_key:
@@ -330,3 +346,31 @@ def _bearer(call: Call, header: str, token: str) -> bool:
 
 def _positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def moderation_result(*, flagged: bool, categories: Sequence[str] = ()) -> ReplyScript:
+    """An OpenAI /moderations answer for one input."""
+    names = ("harassment", "hate", "self-harm", "sexual", "violence", *categories)
+    return ReplyScript(
+        200,
+        {
+            "id": "modr-test",
+            "model": "omni-moderation-latest",
+            "results": [
+                {
+                    "flagged": flagged,
+                    "categories": {name: name in categories for name in names},
+                    "category_scores": {
+                        name: 0.9 if name in categories else 0.01 for name in names
+                    },
+                }
+            ],
+        },
+    )
+
+
+def llama_guard_result(response: str) -> ReplyScript:
+    """A Workers AI native (non-streamed) answer from Llama Guard: "safe" or "unsafe\\nS1"."""
+    return ReplyScript(
+        200, {"result": {"response": response}, "success": True, "errors": [], "messages": []}
+    )

@@ -7,7 +7,8 @@ signed requests, so the real slack-bolt adapter runs against loopback only.
             await slack.command("/chat", "hi", user="U1", channel="C1")
         await fake.wait_for(lambda: fake.calls_to("chat.update"))
 
-server.py holds the methods and the injection helpers (`limit`, `inject`, `native_streaming`),
+server.py holds the plumbing and the injection helpers (`limit`, `inject`, `native_streaming`),
+methods.py the Web API methods, files.py the strict upload flow, socket_mode.py Socket Mode,
 validate.py what it rejects, sender.py the signed slash commands, events and clicks.
 """
 

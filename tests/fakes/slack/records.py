@@ -41,6 +41,7 @@ class Message:
     streamed: bool = False  # posted through chat.startStream
     edits: list[str] = field(default_factory=list)  # every text it showed, in order
     team: str = ""
+    files: list[str] = field(default_factory=list)  # ids of the files it shares
 
     @property
     def is_bot(self) -> bool:
@@ -81,3 +82,21 @@ class SocketAck:
     envelope_id: str
     payload: dict[str, Any] | None
     at: float
+
+
+@dataclass(slots=True)
+class UploadedFile:
+    """A file through files.getUploadURLExternal -> upload URL -> files.completeUploadExternal."""
+
+    id: str
+    filename: str
+    length: int  # what getUploadURLExternal was told
+    data: bytes | None = None  # what reached the upload URL
+    title: str = ""
+    alt_text: str = ""
+    channel: str | None = None
+    thread_ts: str | None = None
+    initial_comment: str | None = None
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    completed: bool = False
+    message_ts: str | None = None  # the message that shares it (when shared in a channel)

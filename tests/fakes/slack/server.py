@@ -1,47 +1,33 @@
-"""The Slack fake: Web API methods, response_url endpoints, file uploads and a Socket Mode socket.
+"""The Slack fake's plumbing: lifecycle, the `/api/{method}` route, tokens, rate limits, faults.
 
 One route `/api/{method}` takes query, form and JSON arguments as slack_sdk sends them (in form
 bodies `blocks` arrives as a JSON string). Errors come back the way Slack sends them: HTTP 200
 with `{"ok": false, "error": ...}`, and rate limits as HTTP 429 + `Retry-After` + `ratelimited`.
+The methods live in methods.py, uploads in files.py, the Socket Mode socket in socket_mode.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
 import json
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from tests.fakes.slack.records import (
-    Ephemeral,
-    Message,
-    ResponseUrl,
-    SlackCall,
-    SocketAck,
-)
-from tests.fakes.slack.validate import (
-    MAX_MARKDOWN_TEXT,
-    MAX_TEXT,
-    MAX_UPDATE_TEXT,
-    Invalid,
-    validate_blocks,
-)
+from tests.fakes.slack.files import FileMethods
+from tests.fakes.slack.methods import Handler, WebMethods
+from tests.fakes.slack.records import Message, ResponseUrl, SlackCall
+from tests.fakes.slack.socket_mode import SocketMode
+from tests.fakes.slack.state import APP_ID, BOT_ID, BOT_USER
+from tests.fakes.slack.validate import Invalid, validate_blocks
 
-BOT_USER = "UBOT0001"
-BOT_ID = "BBOT0001"
-APP_ID = "A0PARLEY"
+__all__ = ["APP_ID", "BOT_ID", "BOT_USER", "SlackFake"]
+
 RESPONSE_URL_USES = 5
 NATIVE_REFUSALS = ("feature_not_enabled", "unknown_method", "method_deprecated")
-
-Handler = Callable[[SlackCall], dict[str, Any]]
 
 
 @dataclass(slots=True)
@@ -57,7 +43,7 @@ class _Injected:
     retry_after: int
 
 
-class SlackFake:
+class SlackFake(WebMethods, FileMethods, SocketMode):
     """A strict Slack Web API on 127.0.0.1. `tokens` maps each bot token to its team id."""
 
     def __init__(
@@ -69,44 +55,18 @@ class SlackFake:
         native_streaming: bool = True,
         native_refusal: str = "feature_not_enabled",
     ) -> None:
+        super().__init__()
         self.tokens = tokens or {"xoxb-test-bot-token": "T0001"}
         self.app_token = app_token
         self.native_streaming = native_streaming
         self.native_refusal = native_refusal
-        self.calls: list[SlackCall] = []
-        self.messages: dict[tuple[str, str], Message] = {}
-        self.ephemerals: list[Ephemeral] = []
-        self.response_urls: dict[str, ResponseUrl] = {}
-        self.uploads: dict[str, bytes] = {}
-        self.files: list[dict[str, Any]] = []
-        self.acks: list[SocketAck] = []
-        self.statuses: list[dict[str, Any]] = []
         self.limits: dict[str, _Limit] = {}
         if update_limit is not None:
             self.limit("chat.update", *update_limit)
         self._injected: dict[str, deque[_Injected]] = {}
         self._history: dict[tuple[str, str], deque[float]] = {}
-        self._ts = itertools.count(1)
-        self._ids = itertools.count(1)
-        self._sockets: list[web.WebSocketResponse] = []
-        self._socket_ready = asyncio.Event()
-        self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
-        self._port = 0
-        self._handlers: dict[str, Handler] = {
-            "auth.test": self._auth_test,
-            "chat.postMessage": self._post_message,
-            "chat.update": self._update,
-            "chat.postEphemeral": self._post_ephemeral,
-            "chat.startStream": self._start_stream,
-            "chat.appendStream": self._append_stream,
-            "chat.stopStream": self._stop_stream,
-            "assistant.threads.setStatus": self._set_status,
-            "conversations.replies": self._replies,
-            "files.getUploadURLExternal": self._upload_url,
-            "files.completeUploadExternal": self._complete_upload,
-            "apps.connections.open": self._connections_open,
-        }
+        self._handlers: dict[str, Handler] = self.method_handlers() | self.file_handlers()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -137,10 +97,6 @@ class SlackFake:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def api_url(self) -> str:
@@ -178,15 +134,6 @@ class SlackFake:
     def web_calls(self) -> list[SlackCall]:
         return list(self.calls)
 
-    def thread(self, channel: str, thread_ts: str) -> list[Message]:
-        """The replies in a thread (not its parent), oldest first."""
-        found = [
-            m
-            for m in self.messages.values()
-            if m.channel == channel and m.thread_ts == thread_ts and m.ts != thread_ts
-        ]
-        return sorted(found, key=lambda m: m.ts)
-
     def bot_replies(self, channel: str, thread_ts: str | None) -> list[Message]:
         if thread_ts is None:
             found = [
@@ -201,17 +148,6 @@ class SlackFake:
         """The bot's reply in a thread as one text: its messages joined (after `skip` of them)."""
         return "\n".join(m.text for m in self.bot_replies(channel, thread_ts)[skip:])
 
-    async def wait_for(self, predicate: Callable[[], object], within: float = 15.0) -> None:
-        """Wait until `predicate()` is truthy, re-checking after every change the fake sees."""
-        deadline = time.monotonic() + within
-        while not predicate():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("timed out waiting for the Slack fake")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 0.2))
-
     def user_message(
         self, channel: str, user: str, text: str, *, thread_ts: str | None = None, team: str = ""
     ) -> Message:
@@ -225,77 +161,7 @@ class SlackFake:
         self.response_urls[rid] = ResponseUrl(rid, channel, user)
         return f"{self.url}/respond/{rid}"
 
-    # -- Socket Mode ----------------------------------------------------------------------------
-
-    async def wait_socket(self, within: float = 15.0) -> None:
-        await asyncio.wait_for(self._socket_ready.wait(), within)
-
-    async def send_envelope(
-        self, type_: str, payload: dict[str, Any], *, accepts_response_payload: bool = False
-    ) -> str:
-        """Push one envelope to the connected app; returns its envelope_id."""
-        if not self._sockets:
-            raise AssertionError("no Socket Mode connection")
-        envelope_id = f"env-{next(self._ids)}"
-        envelope = {
-            "envelope_id": envelope_id,
-            "type": type_,
-            "payload": payload,
-            "accepts_response_payload": accepts_response_payload,
-            "retry_attempt": 0,
-            "retry_reason": "",
-        }
-        await self._sockets[-1].send_str(json.dumps(envelope))
-        return envelope_id
-
-    async def wait_ack(self, envelope_id: str, within: float = 5.0) -> SocketAck:
-        found: list[SocketAck] = []
-
-        def acked() -> bool:
-            found[:] = [a for a in self.acks if a.envelope_id == envelope_id]
-            return bool(found)
-
-        await self.wait_for(acked, within)
-        return found[0]
-
-    async def _link(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True)
-        await ws.prepare(request)
-        self._sockets.append(ws)
-        await ws.send_str(
-            json.dumps(
-                {
-                    "type": "hello",
-                    "num_connections": len(self._sockets),
-                    "debug_info": {"host": "fake", "approximate_connection_time": 18060},
-                    "connection_info": {"app_id": APP_ID},
-                }
-            )
-        )
-        self._socket_ready.set()
-        try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                data = json.loads(msg.data)
-                if "envelope_id" in data:
-                    self.acks.append(
-                        SocketAck(data["envelope_id"], data.get("payload"), time.monotonic())
-                    )
-                    self._touch()
-        finally:
-            self._sockets.remove(ws)
-            if not self._sockets:
-                self._socket_ready.clear()
-        return ws
-
     # -- HTTP plumbing ----------------------------------------------------------------------------
-
-    def _touch(self) -> None:
-        self._changed.set()
-
-    def _next_ts(self) -> str:
-        return f"{1_760_000_000 + next(self._ts)}.{next(self._ts) % 1_000_000:06d}"
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -382,191 +248,6 @@ class SlackFake:
             raise _RateLimited(429, retry_after)
         seen.append(now)
 
-    # -- methods --------------------------------------------------------------------------------
-
-    def _auth_test(self, call: SlackCall) -> dict[str, Any]:
-        return {
-            "url": "https://fake.slack.com/",
-            "team": "Fake Team",
-            "user": "parley",
-            "team_id": call.team,
-            "user_id": BOT_USER,
-            "bot_id": BOT_ID,
-            "is_enterprise_install": False,
-        }
-
-    def _message(self, call: SlackCall, *, ts_arg: str = "ts") -> Message:
-        channel, ts = _required(call.args, "channel"), _required(call.args, ts_arg)
-        message = self.messages.get((channel, ts))
-        if message is None:
-            raise Invalid("message_not_found")
-        return message
-
-    def _post_message(self, call: SlackCall) -> dict[str, Any]:
-        args = call.args
-        channel = _required(args, "channel")
-        blocks = validate_blocks(args["blocks"]) if "blocks" in args else []
-        text = str(args.get("text") or "")
-        markdown = args.get("markdown_text")
-        if markdown is not None:
-            if text or blocks:
-                raise Invalid("invalid_arguments", "markdown_text excludes text and blocks")
-            if len(markdown) > MAX_MARKDOWN_TEXT:
-                raise Invalid("markdown_text_too_long")
-            text = markdown
-        if not text and not blocks:
-            raise Invalid("no_text")
-        extra: dict[str, Any] = {}
-        if len(text) > MAX_TEXT:
-            text = text[:MAX_TEXT]
-            extra["warning"] = "message_truncated"
-            extra["response_metadata"] = {"warnings": ["message_truncated"]}
-        thread_ts = args.get("thread_ts") or None
-        message = Message(
-            channel, self._next_ts(), text, BOT_USER, thread_ts, blocks, team=call.team or ""
-        )
-        message.edits.append(text)
-        self.messages[(channel, message.ts)] = message
-        return {"channel": channel, "ts": message.ts, "message": _wire(message)} | extra
-
-    def _update(self, call: SlackCall) -> dict[str, Any]:
-        message = self._message(call)
-        args = call.args
-        if not message.is_bot:
-            raise Invalid("cant_update_message")
-        if message.streaming:
-            raise Invalid("message_is_streaming")
-        text = str(args.get("text") or "")
-        if len(text) > MAX_UPDATE_TEXT:
-            raise Invalid("msg_too_long")
-        blocks = validate_blocks(args["blocks"]) if "blocks" in args else None
-        if not text and not blocks:
-            raise Invalid("no_text")
-        message.text = text
-        if blocks is not None:
-            message.blocks = blocks
-        message.edits.append(text)
-        return {"channel": message.channel, "ts": message.ts, "text": text}
-
-    def _post_ephemeral(self, call: SlackCall) -> dict[str, Any]:
-        args = call.args
-        channel, user = _required(args, "channel"), _required(args, "user")
-        blocks = validate_blocks(args["blocks"]) if "blocks" in args else []
-        text = str(args.get("text") or "")
-        if not text and not blocks:
-            raise Invalid("no_text")
-        self.ephemerals.append(Ephemeral(channel, user, text, args.get("thread_ts"), blocks))
-        return {"message_ts": self._next_ts()}
-
-    def _stream_text(self, args: dict[str, Any]) -> str:
-        parts = []
-        if args.get("markdown_text"):
-            parts.append(str(args["markdown_text"]))
-        for chunk in args.get("chunks") or []:
-            if not isinstance(chunk, dict) or "type" not in chunk:
-                raise Invalid("invalid_chunks")
-            if chunk["type"] == "markdown_text":
-                parts.append(str(chunk.get("text", "")))
-        text = "".join(parts)
-        if len(text) > MAX_MARKDOWN_TEXT:
-            raise Invalid("msg_too_long")
-        return text
-
-    def _start_stream(self, call: SlackCall) -> dict[str, Any]:
-        if not self.native_streaming:
-            raise Invalid(self.native_refusal)
-        args = call.args
-        channel, thread_ts = _required(args, "channel"), _required(args, "thread_ts")
-        if not channel.startswith("D") and not (
-            args.get("recipient_user_id") and args.get("recipient_team_id")
-        ):
-            raise Invalid("missing_recipient_user_id")
-        text = self._stream_text(args)
-        message = Message(channel, self._next_ts(), text, BOT_USER, thread_ts, team=call.team or "")
-        message.streaming = message.streamed = True
-        message.edits.append(text)
-        self.messages[(channel, message.ts)] = message
-        return {"channel": channel, "ts": message.ts}
-
-    def _streaming(self, call: SlackCall) -> Message:
-        if not self.native_streaming:
-            raise Invalid(self.native_refusal)
-        message = self._message(call)
-        if not message.streaming:
-            raise Invalid("message_not_in_streaming_state")
-        return message
-
-    def _append_stream(self, call: SlackCall) -> dict[str, Any]:
-        message = self._streaming(call)
-        text = self._stream_text(call.args)
-        if not text:
-            raise Invalid("no_text")
-        message.text += text
-        message.edits.append(message.text)
-        return {"channel": message.channel, "ts": message.ts}
-
-    def _stop_stream(self, call: SlackCall) -> dict[str, Any]:
-        message = self._streaming(call)
-        message.text += self._stream_text(call.args)
-        if "blocks" in call.args:
-            message.blocks = validate_blocks(call.args["blocks"])
-        message.streaming = False
-        message.edits.append(message.text)
-        return {"channel": message.channel, "ts": message.ts, "message": _wire(message)}
-
-    def _set_status(self, call: SlackCall) -> dict[str, Any]:
-        _required(call.args, "channel_id")
-        _required(call.args, "thread_ts")
-        self.statuses.append(dict(call.args))
-        return {}
-
-    def _replies(self, call: SlackCall) -> dict[str, Any]:
-        channel, ts = _required(call.args, "channel"), _required(call.args, "ts")
-        parent = self.messages.get((channel, ts))
-        if parent is None:
-            raise Invalid("thread_not_found")
-        found = [parent, *self.thread(channel, ts)]
-        return {"messages": [_wire(m) for m in found], "has_more": False}
-
-    def _upload_url(self, call: SlackCall) -> dict[str, Any]:
-        _required(call.args, "filename")
-        length = int(_required(call.args, "length"))
-        if length <= 0:
-            raise Invalid("invalid_arguments")
-        file_id = f"F{next(self._ids):07d}"
-        self.uploads[file_id] = b""
-        return {"upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
-
-    def _complete_upload(self, call: SlackCall) -> dict[str, Any]:
-        files = call.args.get("files")
-        if not isinstance(files, list) or not files:
-            raise Invalid("invalid_arguments")
-        done = []
-        for entry in files:
-            file_id = entry.get("id") if isinstance(entry, dict) else None
-            if file_id not in self.uploads or not self.uploads[file_id]:
-                raise Invalid("file_not_found")
-            record = {
-                "id": file_id,
-                "title": entry.get("title", ""),
-                "size": len(self.uploads[file_id]),
-            }
-            record |= {k: call.args.get(k) for k in ("channel_id", "thread_ts", "initial_comment")}
-            self.files.append(record)
-            done.append({"id": file_id, "title": record["title"]})
-        return {"files": done}
-
-    def _connections_open(self, call: SlackCall) -> dict[str, Any]:
-        return {"url": f"ws://127.0.0.1:{self._port}/link"}
-
-    async def _upload(self, request: web.Request) -> web.Response:
-        file_id = request.match_info["id"]
-        if file_id not in self.uploads:
-            return web.Response(status=404, text="not found")
-        self.uploads[file_id] = await request.read()
-        self._touch()
-        return web.Response(text=f"OK - {len(self.uploads[file_id])}")
-
     async def _respond(self, request: web.Request) -> web.Response:
         record = self.response_urls.get(request.match_info["id"])
         if record is None or record.uses >= RESPONSE_URL_USES:
@@ -601,25 +282,3 @@ def _error(error: str) -> web.Response:
 def _bearer(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     return header[len("Bearer ") :] if header.startswith("Bearer ") else ""
-
-
-def _required(args: dict[str, Any], name: str) -> str:
-    value = args.get(name)
-    if not value or not isinstance(value, str):
-        raise Invalid("invalid_arguments", f"missing {name}")
-    return value
-
-
-def _wire(message: Message) -> dict[str, Any]:
-    wire: dict[str, Any] = {
-        "type": "message",
-        "ts": message.ts,
-        "text": message.text,
-        "user": message.user,
-        "blocks": message.blocks,
-    }
-    if message.is_bot:
-        wire["bot_id"] = BOT_ID
-    if message.thread_ts:
-        wire["thread_ts"] = message.thread_ts
-    return wire

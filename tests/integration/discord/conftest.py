@@ -67,15 +67,6 @@ async def bot(discord_fake: FakeDiscord, llm_fake: LLMFake) -> AsyncIterator[Run
         await running.close()
 
 
-def reply_messages(fake: FakeDiscord, channel: str) -> list[dict[str, Any]]:
-    """The bot's replies for the newest thread started in `channel`: starter, then the thread's."""
-    starters = [m for m in fake.bot_messages(channel) if m["id"] in fake.channels]
-    if not starters:
-        return fake.bot_messages(channel)
-    starter = starters[-1]
-    return [starter, *fake.bot_messages(starter["id"])]
-
-
 def ephemeral_texts(fake: FakeDiscord, interaction_token: str) -> list[str]:
     inter = fake.interactions_by_token[interaction_token]
     ids = [i for i in [inter.original_id, *inter.followups] if i]

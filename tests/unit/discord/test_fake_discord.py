@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -152,3 +153,62 @@ def test_command_sync_compares_definitions_not_ids() -> None:
     assert not definitions_differ(local, remote)
     changed = [local[0] | {"description": "new"}]
     assert definitions_differ(changed, remote)
+
+
+def _form(payload: dict[str, Any] | None, *files: tuple[str, str, bytes]) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    if payload is not None:
+        form.add_field("payload_json", json.dumps(payload), content_type="application/json")
+    for name, filename, data in files:
+        form.add_field(name, data, filename=filename, content_type="application/octet-stream")
+    return form
+
+
+async def _upload(
+    session: aiohttp.ClientSession, channel: str, form: aiohttp.FormData
+) -> tuple[int, Any]:
+    async with session.post(f"channels/{channel}/messages", data=form) as response:
+        return response.status, await response.json()
+
+
+async def test_a_file_upload_is_stored_as_an_attachment_with_its_bytes(
+    discord_fake: FakeDiscord, http: aiohttp.ClientSession
+) -> None:
+    channel = discord_fake.channel_ids[0]
+    payload = {"content": "here", "attachments": [{"id": 0, "filename": "a.png"}]}
+    status, body = await _upload(http, channel, _form(payload, ("files[0]", "a.png", b"PNG")))
+    assert status == 200
+    (attachment,) = body["attachments"]
+    assert attachment["filename"] == "a.png" and attachment["size"] == 3
+    assert attachment["content_type"] == "image/png"
+    (call,) = discord_fake.calls_to("message.create")
+    assert call.parts == ["payload_json", "files[0]"] and call.files == [("a.png", b"PNG")]
+
+
+async def test_uploads_are_checked_like_discord_checks_them(
+    discord_fake: FakeDiscord, http: aiohttp.ClientSession
+) -> None:
+    channel = discord_fake.channel_ids[0]
+    discord_fake.attachment_size_limit = 8
+    status, body = await _upload(http, channel, _form({}, ("files[0]", "big.png", b"x" * 9)))
+    assert (status, body["code"]) == (413, 40005)
+    status, body = await _upload(http, channel, _form({}, ("image", "a.png", b"x")))
+    assert (status, body["code"]) == (400, 50035)  # only payload_json and files[n]
+    ids = {"attachments": [{"id": 3, "filename": "a.png"}]}
+    status, body = await _upload(http, channel, _form(ids, ("files[0]", "a.png", b"x")))
+    assert (status, body["code"]) == (400, 50035)  # attachments must name the files sent
+    form = aiohttp.FormData()
+    form.add_field("payload_json", "{not json", content_type="application/json")
+    assert (await _upload(http, channel, form))[1]["code"] == 50109
+    async with http.post(
+        f"channels/{channel}/messages", data=b"content=hi", headers={"Content-Type": "text/plain"}
+    ) as response:
+        assert response.status == 400 and (await response.json())["code"] == 50035
+    assert discord_fake.messages == {}
+
+
+async def test_a_204_has_no_content_type_so_discord_py_parses_nothing(
+    discord_fake: FakeDiscord, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(f"channels/{discord_fake.channel_ids[0]}/typing") as response:
+        assert response.status == 204 and "Content-Type" not in response.headers

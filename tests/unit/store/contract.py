@@ -23,6 +23,7 @@ from bot.store.engine import create_engine
 from bot.store.migrate import head_revision
 from bot.store.tables import metadata
 from tests.unit.store.conftest import FakeClock
+from tests.unit.store.contract_conversations import ConversationsContract
 
 KEY = ConversationKey(platform="discord", tenant="g1", channel="c1", thread="t1")
 TABLES = {
@@ -34,6 +35,8 @@ TABLES = {
     "processed_events",
     "image_jobs",
     "breakers",
+    "personas",
+    "channel_settings",
     "alembic_version",
 }
 
@@ -78,7 +81,7 @@ async def table_names(url: str) -> set[str]:
         await engine.dispose()
 
 
-class StoreContract:
+class StoreContract(ConversationsContract):
     # -- schema -------------------------------------------------------------------------------
 
     async def test_open_migrates_to_head(self, store: Store) -> None:

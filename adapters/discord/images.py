@@ -1,0 +1,219 @@
+"""/image, /images and the image buttons on Discord: the core's image flow on a channel.
+
+The offer and the image are normal channel messages (bot token, no 15-minute webhook limit), so
+anyone in the channel sees the quote and the result; notices go only to the person concerned
+(ephemeral). Every interaction is acknowledged at once with an ephemeral "thinking" response
+(type 5): claims and generation happen after, and the notice replaces that response. When a
+click ends a quote (generated, expired, cancelled, replaced by a new price, ...) the quote's
+buttons are replaced by a line saying so. The line is a function of the stored job alone, so two
+clicks racing to write it write the same text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from adapters.discord.access import NOT_ALLOWED, Access
+from adapters.discord.commands import allowed
+from adapters.discord.turns import key_for
+from adapters.discord.views import image_view
+from bot.app import App
+from bot.images import ImageRequest, Outcome
+from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS
+from bot.images.flow import handle_click, offer_quote
+from bot.images.views import format_usd, history_text
+from bot.ports import ImageUpload, MessageRef, QuoteOffer, SurfaceError
+from bot.store.records import ImageJob
+
+if TYPE_CHECKING:
+    from adapters.discord.client import ParleyClient
+
+log = logging.getLogger("parley.discord")
+
+IMAGES_OFF = "Image generation is not set up on this bot."
+QUOTE_POSTED = "Your quote is in the channel: nothing is charged until you click Generate."
+FAILED = "Sorry, something went wrong on my side. Nothing was charged."
+_OPEN = ("quoted", "generating")
+
+
+class DiscordImageSurface:
+    """The ImageSurface on one interaction: offers and images in its channel, notices private."""
+
+    def __init__(self, interaction: discord.Interaction[Any], asker: str) -> None:
+        self._interaction = interaction
+        self._asker = asker
+        self.notified = False
+
+    def _channel(self) -> discord.abc.Messageable:
+        channel = self._interaction.channel
+        if channel is None or not hasattr(channel, "send"):
+            raise SurfaceError("this interaction has no channel to post in")
+        return channel  # type: ignore[return-value]
+
+    async def offer(self, offer: QuoteOffer) -> MessageRef:
+        text = f"{offer.text}\nRequested by **{self._asker}**."
+        try:
+            sent = await self._channel().send(text, view=image_view(offer.buttons))  # type: ignore[arg-type]
+        except discord.HTTPException as exc:
+            raise SurfaceError(f"discord {exc.status} (code {exc.code}): {exc.text}") from exc
+        return MessageRef(str(sent.id), str(sent.channel.id))
+
+    async def upload(self, image: ImageUpload) -> MessageRef:
+        """The image as a file attachment (multipart), its caption and badges, Regenerate."""
+        badges = " · ".join(f"`{b}`" for b in image.badges)
+        text = f"{image.caption}\n{badges}\nFor **{self._asker}**."
+        file = discord.File(io.BytesIO(image.data), filename=image.filename)
+        try:
+            view = image_view(image.buttons)
+            sent = await self._channel().send(text, file=file, view=view)  # type: ignore[arg-type]
+        except discord.HTTPException as exc:
+            raise SurfaceError(f"discord {exc.status} (code {exc.code}): {exc.text}") from exc
+        return MessageRef(str(sent.id), str(sent.channel.id))
+
+    async def notify(self, text: str) -> None:
+        """Into the ephemeral response this interaction was deferred with."""
+        self.notified = True
+        try:
+            await self._interaction.edit_original_response(content=text)
+        except discord.HTTPException as exc:
+            log.warning("could not show an image notice: %s", exc)
+
+
+def outcome_line(job: ImageJob, *, expired: bool = False) -> str | None:
+    """What a finished quote shows in place of its buttons; None while it is still open."""
+    if expired or job.status == "expired":
+        return "⌛ This quote expired."
+    if job.status in _OPEN:
+        return None
+    if job.status == "succeeded":
+        cost = format_usd(job.cost) if job.cost is not None else "?"
+        fallback = f" (fallback instead of {job.fallback_from})" if job.fallback_from else ""
+        return f"✅ Generated with {job.used_provider}{fallback} for {cost}."
+    return {
+        "cancelled": "✖️ Cancelled; nothing was charged.",
+        "superseded": "↪️ The price changed: see the new quote below.",
+        "failed": "⚠️ No image could be made; nothing was charged.",
+        "refused": "⚠️ The provider refused this prompt; nothing was charged.",
+        "unknown": "❓ The outcome is unknown (it may have been charged); not retried.",
+    }.get(job.status, f"({job.status})")
+
+
+def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=v, value=v) for v in values]
+
+
+class Images:
+    def __init__(self, app: App, access: Access) -> None:
+        self.app = app
+        self.access = access
+
+    def register(self, tree: app_commands.CommandTree[ParleyClient]) -> None:
+        @tree.command(name="image", description="Get a price for an image; nothing is charged yet")
+        @app_commands.describe(
+            prompt="What to draw",
+            quality="Quality tier (default: chosen from the prompt)",
+            size="Image size",
+            provider="Prefer this provider",
+            negative="What to leave out",
+            seed="Seed, for repeatable images",
+            steps="Sampling steps (models that take them)",
+        )
+        @app_commands.choices(
+            quality=_choices(TIERS), size=_choices(SIZES), provider=_choices(IMAGE_PROVIDERS)
+        )
+        async def image(
+            interaction: discord.Interaction[Any],
+            prompt: app_commands.Range[str, 1, 4000],
+            quality: str | None = None,
+            size: str | None = None,
+            provider: str | None = None,
+            negative: app_commands.Range[str, 1, 4000] | None = None,
+            seed: app_commands.Range[int, 0, 4294967295] | None = None,
+            steps: app_commands.Range[int, 1, 100] | None = None,
+        ) -> None:
+            options: dict[str, Any] = {"quality": quality, "size": size, "provider": provider}
+            options |= {"negative": negative, "seed": seed, "steps": steps}
+            await self.image(interaction, {"prompt": prompt} | options)
+
+        @tree.command(name="images", description="Your recent images: prompt, provider, cost, date")
+        async def images(interaction: discord.Interaction[Any]) -> None:
+            await self.history(interaction)
+
+    async def image(self, interaction: discord.Interaction[Any], request: dict[str, Any]) -> None:
+        """/image: quote (nothing is spent) and post the offer with its buttons."""
+        if not allowed(self.access, interaction):
+            await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        engine = self.app.images
+        if engine is None or interaction.channel is None:
+            await interaction.edit_original_response(content=IMAGES_OFF)
+            return
+        key = key_for(interaction.channel, interaction.guild)
+        surface = DiscordImageSurface(interaction, interaction.user.display_name)
+        try:
+            job = await offer_quote(
+                engine, ImageRequest(key, str(interaction.user.id), **request), surface
+            )
+        except SurfaceError as exc:
+            log.warning("could not post an image quote: %s", exc)
+            await surface.notify(FAILED)
+            return
+        if job is not None and not surface.notified:
+            await surface.notify(QUOTE_POSTED)
+
+    async def history(self, interaction: discord.Interaction[Any]) -> None:
+        """/images: the user's recent generations, only to them."""
+        if not allowed(self.access, interaction):
+            await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        engine = self.app.images
+        if engine is None or interaction.channel is None:
+            await interaction.edit_original_response(content=IMAGES_OFF)
+            return
+        key = key_for(interaction.channel, interaction.guild)
+        jobs = await engine.recent(key, str(interaction.user.id))
+        await interaction.edit_original_response(content=history_text(jobs)[:2000])
+
+    async def click(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
+        """Any img:… button: acknowledge at once, then let the core claim and generate."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        engine = self.app.images
+        if engine is None:
+            await interaction.edit_original_response(content=IMAGES_OFF)
+            return
+        surface = DiscordImageSurface(interaction, interaction.user.display_name)
+        try:
+            outcome = await handle_click(engine, custom_id, str(interaction.user.id), surface)
+        except SurfaceError as exc:
+            log.warning("image click %s: could not post: %s", custom_id, exc)
+            await surface.notify(FAILED)
+            return
+        if outcome is not None:
+            await self._close_quote(interaction, custom_id, outcome)
+        if not surface.notified:
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+
+    async def _close_quote(
+        self, interaction: discord.Interaction[Any], custom_id: str, outcome: Outcome
+    ) -> None:
+        """Replace the quote's buttons with its outcome once the quote can do nothing more."""
+        job, message = outcome.job, interaction.message
+        if job is None or message is None or f":{job.id}" not in custom_id:
+            return
+        line = outcome_line(job, expired=outcome.kind == "expired")
+        if line is None:
+            return
+        body = message.content.split("\n\n", 1)[0]  # the offer, without an earlier outcome line
+        try:
+            await message.edit(content=f"{body}\n\n{line}"[:2000], view=None)
+        except discord.HTTPException as exc:
+            log.warning("could not close quote %s: %s", job.id, exc)

@@ -1,0 +1,306 @@
+"""Images on Slack: /image quotes, Generate / Cancel / alternative clicks, uploads, /images.
+
+The core's image flow (bot/images/flow.py) does the deciding; this module renders its offers as
+Block Kit (button action_id and value are the flow's stable `img:...` ids, so state stays in the
+store and buttons work after a restart), uploads results as files (files.getUploadURLExternal ->
+upload -> files.completeUploadExternal, never a link), and tells the clicker why through ephemerals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from adapters.slack.surface import Workspaces, slack_error
+from bot.domain import ConversationKey
+from bot.images.engine import ImageRequest, Outcome
+from bot.images.flow import handle_click, offer_quote
+from bot.images.views import custom_id, format_usd, history_text
+from bot.ports import ImageButton, ImageUpload, MessageRef, QuoteOffer, SurfaceError
+from bot.store import ImageJob
+
+if TYPE_CHECKING:
+    from slack_bolt.context.respond.async_respond import AsyncRespond
+
+    from bot.app import App
+
+log = logging.getLogger("parley.slack")
+
+ACTION_PATTERN = re.compile(r"^img:")
+"""Image buttons' action_id: the flow's custom id ("img:c:<quote>", "img:r:<job>", ...)."""
+USAGE = (
+    "Usage: `/image <prompt> [quality:ultra|high|standard|fast] [size:1024x1024] "
+    '[provider:openai] [negative:"what to avoid"] [seed:42] [steps:20]`'
+)
+_OPTION = re.compile(r'(?<!\S)(quality|size|provider|negative|seed|steps):("([^"]*)"|\S+)')
+_INTS = ("seed", "steps")
+
+
+class BadOptions(ValueError):
+    pass
+
+
+def parse_image_command(key: ConversationKey, user: str, text: str) -> ImageRequest:
+    """`<prompt> key:value ...` (values with spaces in double quotes); raises BadOptions."""
+    options: dict[str, str] = {}
+    for match in _OPTION.finditer(text):
+        name = match.group(1)
+        if name in options:
+            raise BadOptions(f"`{name}` is given twice.")
+        options[name] = match.group(3) if match.group(3) is not None else match.group(2)
+    prompt = _OPTION.sub(" ", text).strip()
+    prompt = re.sub(r"^prompt:\s*", "", prompt)
+    prompt = re.sub(r"\s{2,}", " ", prompt)
+    numbers: dict[str, int] = {}
+    for name in _INTS:
+        if name in options:
+            if not options[name].isdigit():
+                raise BadOptions(f"`{name}` must be a whole number.")
+            numbers[name] = int(options[name])
+    return ImageRequest(
+        key,
+        user,
+        prompt,
+        quality=options.get("quality", "").lower() or None,
+        size=options.get("size") or None,
+        provider=options.get("provider", "").lower() or None,
+        negative=options.get("negative") or None,
+        seed=numbers.get("seed"),
+        steps=numbers.get("steps"),
+    )
+
+
+# -- Block Kit ------------------------------------------------------------------------------------
+
+
+def image_buttons(buttons: tuple[ImageButton, ...]) -> list[dict[str, Any]]:
+    if not buttons:
+        return []
+    elements = []
+    for button in buttons:
+        element: dict[str, Any] = {
+            "type": "button",
+            "action_id": button.custom_id,
+            "text": {"type": "plain_text", "text": button.label[:75]},
+            "value": button.custom_id,
+        }
+        if button.primary:
+            element["style"] = "primary"
+        elements.append(element)
+    return [{"type": "actions", "block_id": "parley_image", "elements": elements}]
+
+
+def quote_blocks(offer: QuoteOffer) -> list[dict[str, Any]]:
+    return [{"type": "markdown", "text": offer.text}, *image_buttons(offer.buttons)]
+
+
+def outcome_line(
+    job: ImageJob, status: str | None = None
+) -> tuple[str, tuple[ImageButton, ...]] | None:
+    """What replaces a quote's buttons once its job is settled; None while it is still open."""
+    status = status or job.status
+    if status == "succeeded":
+        cost = format_usd(job.cost) if job.cost is not None else "?"
+        line = f"✅ Generated with {job.used_model} ({job.used_provider}) for {cost}"
+        if job.fallback_from:
+            line += f" · ⚠️ fallback used (instead of {job.fallback_from})"
+        regenerate = ImageButton("regenerate", custom_id("regenerate", job.id), "Regenerate")
+        return line, (regenerate,)
+    lines = {
+        "cancelled": "✖️ Cancelled; nothing was charged.",
+        "expired": "⌛ This quote expired; nothing was charged.",
+        "failed": "❌ No image could be made; nothing was charged.",
+        "refused": "🚫 The provider refused this prompt; nothing was charged.",
+        "unknown": "❓ Outcome unknown (it may have been charged); not retried.",
+        "superseded": "↪️ Replaced by a new quote (the next provider costs more).",
+    }
+    return (lines[status], ()) if status in lines else None
+
+
+# -- the surface ----------------------------------------------------------------------------------
+
+
+class SlackImageSurface:
+    """The ImageSurface for one place (channel, or a quote's thread) and one clicker."""
+
+    def __init__(
+        self, spaces: Workspaces, *, team: str, channel: str, thread_ts: str | None, user: str
+    ) -> None:
+        self._spaces = spaces
+        self._client = spaces.client
+        self.team = team
+        self.channel = channel
+        self.thread_ts = thread_ts
+        self.user = user
+
+    async def offer(self, offer: QuoteOffer) -> MessageRef:
+        response = await self._call(
+            "chat.postMessage",
+            self._client.chat_postMessage(
+                channel=self.channel,
+                thread_ts=self.thread_ts,
+                text=offer.text,
+                blocks=quote_blocks(offer),
+                unfurl_links=False,
+            ),
+        )
+        return MessageRef(str(response["ts"]), self.channel)
+
+    async def upload(self, image: ImageUpload) -> MessageRef:
+        """The image as a file in the quote's thread, captioned; never a link."""
+        response = await self._call(
+            "files upload",
+            self._client.files_upload_v2(
+                channel=self.channel,
+                thread_ts=self.thread_ts,
+                content=image.data,
+                filename=image.filename,
+                title=image.filename,
+                alt_txt=image.caption[:1000],
+                initial_comment=image.caption,
+            ),
+        )
+        files = response.get("files") or [{}]
+        return MessageRef(str(files[0].get("id", "")), self.channel)
+
+    async def notify(self, text: str) -> None:
+        """An ephemeral note to the clicker; best effort."""
+        try:
+            await self._client.chat_postEphemeral(
+                channel=self.channel, user=self.user, text=text, thread_ts=self.thread_ts
+            )
+        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("image note failed channel=%s: %r", self.channel, exc)
+
+    async def settle(
+        self, message: dict[str, Any], line: str, buttons: tuple[ImageButton, ...]
+    ) -> None:
+        """Replace a quote's buttons with its outcome line (and Regenerate after an image)."""
+        ts = str(message.get("ts") or "")
+        kept = [b for b in message.get("blocks") or [] if b.get("type") != "actions"]
+        blocks = [
+            *kept,
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]},
+            *image_buttons(buttons),
+        ]
+        text = f"{message.get('text') or ''}\n{line}".strip()
+        wait = self._spaces.updates.claim(self.team, max_wait=float("inf"))
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            await self._client.chat_update(channel=self.channel, ts=ts, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            log.warning(
+                "quote not settled channel=%s ts=%s: %s", self.channel, ts, slack_error(exc)
+            )
+
+    async def _call(self, what: str, call: Any) -> Any:
+        try:
+            return await call
+        except SlackApiError as exc:
+            raise SurfaceError(f"{what} failed: {slack_error(exc)}") from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise SurfaceError(f"{what} failed: {type(exc).__name__}") from None
+
+
+# -- commands and clicks --------------------------------------------------------------------------
+
+
+class ImageTurns:
+    def __init__(self, app: App, spaces: Workspaces) -> None:
+        self.app = app
+        self.spaces = spaces
+
+    def _surface(
+        self, team: str, channel: str, thread_ts: str | None, user: str
+    ) -> SlackImageSurface:
+        return SlackImageSurface(
+            self.spaces, team=team, channel=channel, thread_ts=thread_ts, user=user
+        )
+
+    async def image_command(
+        self, team: str, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        """/image <prompt> [options]: post a quote in the channel; nothing is charged."""
+        user, channel = command["user_id"], command["channel_id"]
+        if self.app.images is None:
+            await respond(text="Images are not available here.", response_type="ephemeral")
+            return
+        text = str(command.get("text") or "").strip()
+        if not text:
+            await respond(text=USAGE, response_type="ephemeral")
+            return
+        key = ConversationKey("slack", team, channel, "")
+        try:
+            request = parse_image_command(key, user, text)
+        except BadOptions as exc:
+            await respond(text=f"{exc}\n{USAGE}", response_type="ephemeral")
+            return
+        surface = self._surface(team, channel, None, user)
+        try:
+            await offer_quote(self.app.images, request, surface)
+        except SurfaceError as exc:
+            log.warning("/image could not post team=%s channel=%s: %s", team, channel, exc)
+            hint = " Invite me first: `/invite @Parley`." if "not_in_channel" in str(exc) else ""
+            await respond(text=f"I can't post here.{hint}", response_type="ephemeral")
+
+    async def images_command(
+        self, team: str, command: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        """/images: the user's recent generations, only to them."""
+        if self.app.images is None:
+            await respond(text="Images are not available here.", response_type="ephemeral")
+            return
+        key = ConversationKey("slack", team, command["channel_id"], "")
+        jobs = await self.app.images.recent(key, command["user_id"])
+        await respond(text=history_text(jobs), response_type="ephemeral")
+
+    async def click(self, team: str, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Any `img:` button: the flow decides; the quote then shows its outcome instead."""
+        user = body["user"]["id"]
+        container = body.get("container") or {}
+        channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+        message = body.get("message") or {}
+        ts = message.get("ts") or container.get("message_ts")
+        thread = message.get("thread_ts") or container.get("thread_ts") or ts
+        surface = self._surface(team, channel, thread, user)
+        if self.app.images is None:
+            await surface.notify("Images are not available here.")
+            return
+        value = str(action.get("value") or action.get("action_id") or "")
+        try:
+            outcome = await handle_click(self.app.images, value, user, surface)
+        except SurfaceError as exc:
+            log.warning("image delivery failed team=%s channel=%s: %s", team, channel, exc)
+            await surface.notify("The image was made but could not be posted here.")
+            outcome = None
+        except Exception:
+            log.exception("image click failed team=%s value=%s", team, value)
+            await surface.notify("Sorry, something went wrong on my side. Please try again.")
+            return
+        await self._settle(surface, {**message, "ts": ts}, user, outcome)
+
+    async def _settle(
+        self,
+        surface: SlackImageSurface,
+        message: dict[str, Any],
+        user: str,
+        outcome: Outcome | None,
+    ) -> None:
+        job = outcome.job if outcome is not None else None
+        if outcome is None or job is None or job.user_id != user or outcome.kind == "not_yours":
+            return
+        if not message.get("ts") or not any(
+            b.get("type") == "actions" and b.get("block_id") == "parley_image"
+            for b in message.get("blocks") or []
+        ):
+            return
+        # The job an expired click returns may predate the expiry it caused.
+        settled = outcome_line(job, "expired" if outcome.kind == "expired" else None)
+        if settled is not None:
+            await surface.settle(message, *settled)

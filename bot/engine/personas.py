@@ -1,0 +1,192 @@
+"""Personas (agents): per-tenant named system prompts and model parameters, and who may use them.
+
+Admins create, edit and delete; anyone lists and applies one to a conversation (`/persona use`,
+`/chat persona:<name>`); a channel can have a default. The engine asks `for_conversation` which
+persona, if any, shapes a turn.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.catalog import Catalog, ModelEntry, UnknownModel
+from bot.domain import ConversationKey
+from bot.store import (
+    Conversation,
+    DuplicatePersona,
+    Persona,
+    PersonaFields,
+    PersonaStore,
+    Store,
+    tenant_id_for,
+    title_from_text,
+)
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+MAX_SYSTEM_PROMPT_CHARS = 8_000
+TEMPERATURE_RANGE = (0.0, 2.0)
+TOP_P_RANGE = (0.0, 1.0)
+
+
+class PersonaError(ValueError):
+    """A persona request that cannot be done; the message is safe to show the user."""
+
+
+class NotAllowed(PersonaError):
+    """Only admins may do this."""
+
+
+def normalize_name(name: str) -> str:
+    cleaned = name.strip().lower()
+    if not NAME.match(cleaned):
+        raise PersonaError(
+            f"{name.strip()[:40]!r} is not a persona name: use 1-32 letters, digits, - or _,"
+            " starting with a letter or digit."
+        )
+    return cleaned
+
+
+def validate_parameters(
+    entry: ModelEntry,
+    *,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_tokens: int | None = None,
+) -> None:
+    """Model parameters against the model's limits; raises PersonaError with a clear message."""
+    low, high = TEMPERATURE_RANGE
+    if temperature is not None and not low <= temperature <= high:
+        raise PersonaError(
+            f"temperature must be between {low:g} and {high:g} (got {temperature:g})."
+        )
+    low, high = TOP_P_RANGE
+    if top_p is not None and not low <= top_p <= high:
+        raise PersonaError(f"top_p must be between {low:g} and {high:g} (got {top_p:g}).")
+    if max_tokens is not None and not 1 <= max_tokens <= entry.max_output_tokens:
+        raise PersonaError(
+            f"max_tokens must be between 1 and {entry.max_output_tokens:,} for {entry.name}"
+            f" (got {max_tokens:,})."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PersonaSpec:
+    """What an admin types into `/persona create|edit` (a modal or options)."""
+
+    name: str
+    system_prompt: str
+    model: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    tools: tuple[str, ...] = ()
+
+
+class PersonaService:
+    """What the adapters call for `/persona`; every call is scoped to the tenant of `key`."""
+
+    def __init__(self, store: Store, catalog: Catalog, *, default_model: str) -> None:
+        self.store = store
+        self.personas = PersonaStore(store)
+        self.catalog = catalog
+        self.default_model = default_model
+
+    async def list(self, key: ConversationKey) -> list[Persona]:
+        return await self.personas.list(tenant_id_for(key))
+
+    async def get(self, key: ConversationKey, name: str) -> Persona:
+        persona = await self.personas.get(tenant_id_for(key), normalize_name(name))
+        if persona is None:
+            raise PersonaError(
+                f"There is no persona named {name.strip()!r} here. Try /persona list."
+            )
+        return persona
+
+    async def create(
+        self, key: ConversationKey, user_id: str, spec: PersonaSpec, *, is_admin: bool
+    ) -> Persona:
+        _require_admin(is_admin, "create personas")
+        name, fields = self._checked(spec)
+        try:
+            return await self.personas.create(key, name, fields, created_by=user_id)
+        except DuplicatePersona:
+            raise PersonaError(
+                f"A persona named {name!r} already exists; edit it instead."
+            ) from None
+
+    async def edit(self, key: ConversationKey, spec: PersonaSpec, *, is_admin: bool) -> Persona:
+        _require_admin(is_admin, "edit personas")
+        name, fields = self._checked(spec)
+        persona = await self.personas.update(tenant_id_for(key), name, fields)
+        if persona is None:
+            raise PersonaError(f"There is no persona named {name!r} here. Try /persona list.")
+        return persona
+
+    async def delete(self, key: ConversationKey, name: str, *, is_admin: bool) -> None:
+        _require_admin(is_admin, "delete personas")
+        if not await self.personas.delete(tenant_id_for(key), normalize_name(name)):
+            raise PersonaError(f"There is no persona named {name.strip()!r} here.")
+
+    async def use(self, key: ConversationKey, user_id: str, name: str | None) -> Persona | None:
+        """Apply a persona to the conversation at `key` (None: back to the channel's default)."""
+        persona = await self.get(key, name) if name else None
+        conversation = await self.store.get_conversation(key)
+        if conversation is not None and conversation.archived:
+            raise PersonaError("This conversation is archived.")
+        if conversation is None:
+            conversation = await self.store.ensure_conversation(key, user_id, title_from_text(""))
+        await self.personas.set_conversation_persona(
+            conversation.id, persona.name if persona else None
+        )
+        return persona
+
+    async def set_channel_default(
+        self, key: ConversationKey, name: str | None, *, is_admin: bool
+    ) -> Persona | None:
+        _require_admin(is_admin, "set a channel's default persona")
+        persona = await self.get(key, name) if name else None
+        await self.personas.set_channel_default(key, persona.name if persona else None)
+        return persona
+
+    async def for_conversation(
+        self, key: ConversationKey, conversation: Conversation | None
+    ) -> Persona | None:
+        """The conversation's persona, else the channel's default; a deleted one is ignored."""
+        tenant_id = tenant_id_for(key)
+        name = conversation.persona if conversation else None
+        if name is None:
+            name = await self.personas.channel_default(tenant_id, key.channel)
+        return None if name is None else await self.personas.get(tenant_id, name)
+
+    def _checked(self, spec: PersonaSpec) -> tuple[str, PersonaFields]:
+        name = normalize_name(spec.name)
+        prompt = spec.system_prompt.strip()
+        if not prompt:
+            raise PersonaError("A persona needs a system prompt.")
+        if len(prompt) > MAX_SYSTEM_PROMPT_CHARS:
+            raise PersonaError(
+                f"The system prompt is {len(prompt):,} characters; the limit is"
+                f" {MAX_SYSTEM_PROMPT_CHARS:,}."
+            )
+        try:
+            entry = self.catalog.resolve(spec.model or self.default_model)
+        except UnknownModel as exc:
+            raise PersonaError(str(exc)) from None
+        validate_parameters(
+            entry, temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens
+        )
+        fields = PersonaFields(
+            system_prompt=prompt,
+            model=entry.name if spec.model else None,
+            temperature=spec.temperature,
+            top_p=spec.top_p,
+            max_tokens=spec.max_tokens,
+            tools=tuple(sorted({t.strip() for t in spec.tools if t.strip()})),
+        )
+        return name, fields
+
+
+def _require_admin(is_admin: bool, what: str) -> None:
+    if not is_admin:
+        raise NotAllowed(f"Only admins can {what}.")

@@ -1,0 +1,95 @@
+"""Usage reports and per-user chat limits: read-only SQL over the ledger and messages.
+
+Part of the Store package; a `UsageStore` wraps a `Store` and runs in its transactions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from bot.store.convert import from_nano
+from bot.store.records import UsageLine, UserSpend
+from bot.store.repo import Store
+from bot.store.tables import conversations, messages, usage_ledger
+
+
+class UsageStore:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def breakdown(
+        self, *, tenant_id: str, user_id: str | None, since: datetime
+    ) -> list[UsageLine]:
+        """Ledger sums per (kind, provider, model) since `since`, costliest first."""
+        u = usage_ledger.c
+        cost = func.coalesce(func.sum(u.cost), 0)
+        stmt = (
+            select(
+                u.kind,
+                u.provider,
+                u.model,
+                func.coalesce(func.sum(u.prompt_tokens), 0),
+                func.coalesce(func.sum(u.completion_tokens), 0),
+                cost,
+                func.count(),
+            )
+            .where(u.tenant_id == tenant_id, u.created_at >= since)
+            .group_by(u.kind, u.provider, u.model)
+            .order_by(cost.desc(), u.kind, u.provider, u.model)
+        )
+        if user_id is not None:
+            stmt = stmt.where(u.user_id == user_id)
+        async with self._store._transaction(write=False) as conn:
+            rows = (await conn.execute(stmt)).all()
+        # PostgreSQL's SUM(bigint) is numeric: normalise every sum to int before converting.
+        return [
+            UsageLine(kind, provider, model, int(p), int(c), from_nano(int(nano)), int(n))
+            for kind, provider, model, p, c, nano, n in rows
+        ]
+
+    async def top_users(
+        self, *, tenant_id: str, since: datetime, limit: int = 5
+    ) -> list[UserSpend]:
+        u = usage_ledger.c
+        tokens = func.coalesce(func.sum(u.prompt_tokens + u.completion_tokens), 0)
+        cost = func.coalesce(func.sum(u.cost), 0)
+        stmt = (
+            select(u.user_id, tokens, cost, func.count())
+            .where(u.tenant_id == tenant_id, u.created_at >= since)
+            .group_by(u.user_id)
+            .order_by(cost.desc(), tokens.desc(), u.user_id)
+            .limit(limit)
+        )
+        async with self._store._transaction(write=False) as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [UserSpend(user, int(t), from_nano(int(c)), int(n)) for user, t, c, n in rows]
+
+    async def chat_tokens(self, *, tenant_id: str, user_id: str, since: datetime) -> int:
+        """Chat tokens (prompt + completion) a user spent in a tenant since `since`."""
+        u = usage_ledger.c
+        stmt = select(func.coalesce(func.sum(u.prompt_tokens + u.completion_tokens), 0)).where(
+            u.tenant_id == tenant_id,
+            u.user_id == user_id,
+            u.kind == "chat",
+            u.created_at >= since,
+        )
+        async with self._store._transaction(write=False) as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def user_messages(self, *, tenant_id: str, user_id: str, since: datetime) -> int:
+        """User turns a user sent in a tenant since `since` (for messages-per-minute limits)."""
+        m, c = messages.c, conversations.c
+        stmt = (
+            select(func.count())
+            .select_from(messages.join(conversations, m.conversation_id == c.id))
+            .where(
+                m.user_id == user_id,
+                m.role == "user",
+                m.created_at >= since,
+                c.tenant_id == tenant_id,
+            )
+        )
+        async with self._store._transaction(write=False) as conn:
+            return int((await conn.execute(stmt)).scalar_one())

@@ -1,0 +1,304 @@
+"""Issue 3's end-to-end list, through one real `python -m bot` process for the whole module.
+
+Each test uses channels no other test touched and prompts of its own: the LLM fake answers by
+prompt (`Answers`), so tests do not depend on each other's order or leftovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tests.e2e.discord.conftest import BotProcess, Channels, discord_env, turn_of
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.llm_server import (
+    Call,
+    LLMFake,
+    Script,
+    openai_stream,
+    workers_error,
+    workers_stream,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+class Answers:
+    """The LLM fake's replies keyed by the newest user message; unknown prompts get a default."""
+
+    def __init__(self, llm: LLMFake) -> None:
+        self.scripts: dict[tuple[str, str], deque[Script]] = defaultdict(deque)
+        self.llm = llm
+        llm.respond_with("workers", lambda call: self._next("workers", call))
+        llm.respond_with("openai", lambda call: self._next("openai", call))
+
+    def add(self, prompt: str, *scripts: Script, family: str = "workers") -> None:
+        self.scripts[(family, prompt)].extend(scripts)
+
+    def _next(self, family: str, call: Call) -> Script:
+        prompt = call.body["messages"][-1]["content"]
+        queue = self.scripts.get((family, prompt))
+        if queue:
+            return queue.popleft()
+        return self.llm.default_script(call)
+
+    def calls_for(self, prompt: str, family: str = "workers") -> list[Call]:
+        return [
+            c
+            for c in self.llm.calls_to(family)  # type: ignore[arg-type]
+            if c.body and c.body["messages"][-1]["content"] == prompt
+        ]
+
+
+class World:
+    def __init__(self, fake: FakeDiscord, llm: LLMFake, bot: BotProcess) -> None:
+        self.fake = fake
+        self.llm = llm
+        self.bot = bot
+        self.answers = Answers(llm)
+        self.channels = Channels(fake)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    tmp: Path = tmp_path_factory.mktemp("discord-chat")
+    async with FakeDiscord(channels=24) as fake, LLMFake() as llm:
+        bot = await BotProcess(fake, discord_env(fake, llm, tmp), tmp).start()
+        try:
+            yield World(fake, llm, bot)
+        finally:
+            await bot.stop()
+            assert "Traceback" not in bot.logs(), bot.logs()[-3000:]
+
+
+def thread_of(fake: FakeDiscord, channel: str) -> str | None:
+    """The thread the bot opened in `channel` (its id is the starter message's id)."""
+    starters = [m["id"] for m in fake.bot_messages(channel) if m["id"] in fake.channels]
+    return starters[-1] if starters else None
+
+
+def reply_messages(fake: FakeDiscord, channel: str) -> list[dict[str, Any]]:
+    """The reply to a /chat in `channel`: the thread's starter, then the bot's messages in it."""
+    thread = thread_of(fake, channel)
+    assert thread is not None
+    return [fake.messages[thread], *fake.bot_messages(thread)]
+
+
+def finished_anywhere(fake: FakeDiscord, channel: str) -> dict[str, Any] | None:
+    thread = thread_of(fake, channel)
+    return fake.finished(channel) or (fake.finished(thread) if thread else None)
+
+
+async def streaming_reply(world: World, channel: str, prompt: str) -> dict[str, Any]:
+    """Start a long reply and return its message as soon as it shows Stop."""
+    fake = world.fake
+    world.answers.add(prompt, workers_stream([f"chunk{i} " for i in range(40)], delay=0.05))
+    await fake.slash("chat", {"prompt": prompt}, channel=channel)
+    return await fake.wait_until(
+        lambda: next(
+            (
+                m
+                for m in fake.bot_messages(channel)
+                if any(c.startswith("parley:stop:") for c in fake.custom_ids(m))
+            ),
+            None,
+        ),
+        20,
+        what="a streaming reply with Stop",
+    )
+
+
+async def test_a_3000_character_answer_with_code_arrives_as_two_messages_nothing_lost(
+    world: World,
+) -> None:
+    fake, channel = world.fake, world.channels.take()
+    code = "\n".join(f"value_{i:03d} = compute({i}, scale=2.5)  # step {i}" for i in range(64))
+    answer = f"Here is the script:\n\n```python\n{code}\n```\n\nRun it with Python 3.11."
+    assert 2900 < len(answer) < 3200
+    world.answers.add(
+        "Write a script", workers_stream([answer[i : i + 200] for i in range(0, len(answer), 200)])
+    )
+    await fake.slash("chat", {"prompt": "Write a script"}, channel=channel)
+    await fake.wait_until(lambda: finished_anywhere(fake, channel), 20, what="the reply")
+    parts = [m["content"] for m in reply_messages(fake, channel)]
+    assert len(parts) == 2
+    assert all(len(p) <= 2000 for p in parts)
+    # each message's fences balance: the split closed the block and reopened it
+    assert all(p.count("```") % 2 == 0 for p in parts)
+    assert parts[0].rstrip().endswith("```") and parts[1].startswith("```python")
+    body = [line for p in parts for line in p.splitlines() if not line.startswith("```")]
+    assert body == [line for line in answer.splitlines() if not line.startswith("```")]
+    assert fake.custom_ids(reply_messages(fake, channel)[0]) == []  # buttons only on the last
+    assert "parley:regenerate:" in str(reply_messages(fake, channel)[-1]["components"])
+
+
+async def test_429s_on_edits_the_final_text_is_exact_and_the_bot_waited_as_told(
+    world: World,
+) -> None:
+    fake, channel = world.fake, world.channels.take()
+    pieces = [f"word{i} " for i in range(12)]
+    world.answers.add("Count to twelve", workers_stream(pieces, delay=0.08))
+    limited_before = len(fake.rate_limited)
+    seen_before = world.bot.logs().count("discord 429 on PATCH")
+    fake.buckets.force("edit", 0.4, 0.4)
+    await fake.slash("chat", {"prompt": "Count to twelve"}, channel=channel)
+    final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the reply")
+    assert final["content"] == "".join(pieces).strip()
+    limited = fake.rate_limited[limited_before:]
+    assert len(limited) == 2 and all(c.params["channel"] == channel for c in limited)
+    # the streamer heard of each 429 (the adapter logs each one it hands over)
+    await fake.wait_until(
+        lambda: world.bot.logs().count("discord 429 on PATCH") - seen_before == 2, 5
+    )
+    for hit in limited:
+        later = [
+            c
+            for c in fake.calls_to("message.edit")
+            if c.params["channel"] == channel and c.at > hit.at
+        ]
+        assert later and later[0].at - hit.at >= 0.38  # waited retry_after before editing again
+
+
+async def test_stop_ends_the_stream_keeps_the_partial_text_and_stores_it_interrupted(
+    world: World,
+) -> None:
+    fake, channel = world.fake, world.channels.take()
+    message = await streaming_reply(world, channel, "Tell me a long story, then stop")
+    stop_id = fake.custom_ids(message)[0]
+    click = await fake.click(message["id"], stop_id, user="alice")
+    final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the stopped reply")
+    assert click.ack_type == 6 and click.acked_at is not None
+    assert click.acked_at - click.created < 3.0
+    assert final["content"].startswith("chunk0") and final["content"].endswith("_(stopped)_")
+    assert "chunk39" not in final["content"]
+    kept = final["content"].removesuffix("_(stopped)_").strip()
+
+    def stored() -> Any:
+        (row,) = world.bot.rows(
+            "SELECT status, content, role FROM messages WHERE id = ?", turn_of(stop_id)
+        )
+        return row if row["status"] != "streaming" else None
+
+    # the final edit is on screen a moment before the engine finishes the row
+    row = await fake.wait_until(stored, 10, what="the stored turn")
+    assert (row["role"], row["status"]) == ("assistant", "interrupted")
+    assert row["content"].strip() == kept  # what the user saw is what was stored
+
+
+async def test_regenerate_posts_a_new_answer_stored_as_a_sibling(world: World) -> None:
+    fake, channel = world.fake, world.channels.take()
+    prompt = "Give me an answer to regenerate"
+    world.answers.add(prompt, workers_stream(["First answer."]), workers_stream(["Second answer."]))
+    await fake.slash("chat", {"prompt": prompt}, channel=channel)
+    first = await fake.wait_until(lambda: fake.finished(channel), 20, what="the first answer")
+    regen_id = fake.custom_ids(first)[0]
+    click = await fake.click(first["id"], regen_id, user="alice")
+    thread = first["id"]
+    second = await fake.wait_until(lambda: fake.finished(thread), 20, what="the new answer")
+    assert click.acked_at is not None and click.acked_at - click.created < 3.0
+    assert second["content"] == "Second answer."
+    assert fake.messages[first["id"]]["content"] == "First answer."  # the old one stays
+    old, new = turn_of(regen_id), turn_of(fake.custom_ids(second)[0])
+
+    def stored() -> Any:
+        found = world.bot.rows(
+            "SELECT id, parent_id, content, status FROM messages WHERE id IN (?, ?)", old, new
+        )
+        done = all(r["status"] != "streaming" for r in found)
+        return {r["id"]: r for r in found} if done else None
+
+    rows = await fake.wait_until(stored, 10, what="the stored turns")
+    assert rows[new]["parent_id"] == rows[old]["parent_id"] is not None
+    assert (rows[new]["content"], rows[new]["status"]) == ("Second answer.", "complete")
+    sent = world.answers.calls_for(prompt)[-1].body["messages"]
+    assert [m["content"] for m in sent if m["role"] != "system"] == [prompt]  # no old answer
+
+
+async def test_buttons_pressed_by_someone_else_say_not_yours_privately_and_do_nothing(
+    world: World,
+) -> None:
+    fake, channel = world.fake, world.channels.take()
+    prompt = "A long story that bob cannot stop"
+    message = await streaming_reply(world, channel, prompt)
+    stop = await fake.click(message["id"], fake.custom_ids(message)[0], user="bob")
+    await fake.wait_until(lambda: stop.original_id is not None, 10, what="bob's notice")
+    notice = fake.messages[stop.original_id]  # type: ignore[index]
+    assert stop.ack_type == 4 and notice["flags"] & 64 and "not yours" in notice["content"]
+    final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the whole reply")
+    assert final["content"].endswith("chunk39")  # bob's click stopped nothing
+    regen = await fake.click(final["id"], fake.custom_ids(final)[0], user="bob")
+    await fake.wait_until(
+        lambda: "not yours" in (fake.messages.get(regen.original_id or "", {}).get("content", "")),
+        10,
+        what="bob's regenerate notice",
+    )
+    assert fake.messages[regen.original_id]["flags"] & 64  # type: ignore[index]
+    await asyncio.sleep(0.3)
+    assert len(world.answers.calls_for(prompt)) == 1  # nothing regenerated
+
+
+async def test_a_provider_failing_before_the_first_token_falls_back(world: World) -> None:
+    fake, channel = world.fake, world.channels.take()
+    world.answers.add("Fall back please", workers_error(3040))  # transient, no Retry-After
+    fallback = openai_stream(["From ", "the fallback."])
+    world.answers.add("Fall back please", fallback, family="openai")
+    await fake.slash("chat", {"prompt": "Fall back please"}, channel=channel)
+    final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the reply")
+    assert final["content"] == "From the fallback."
+    assert len(world.answers.calls_for("Fall back please")) == 1
+    assert len(world.answers.calls_for("Fall back please", "openai")) == 1
+
+
+async def test_a_failure_after_output_keeps_the_partial_text_with_a_notice(world: World) -> None:
+    fake, channel = world.fake, world.channels.take()
+    world.answers.add(
+        "Fail midway", workers_stream(["Partial ", "answer"], usage=None, done=False).dropped()
+    )
+    await fake.slash("chat", {"prompt": "Fail midway"}, channel=channel)
+    final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the reply")
+    assert final["content"].startswith("Partial answer\n\n_(reply interrupted:")
+    assert "Traceback" not in final["content"]
+    assert world.answers.calls_for("Fail midway", "openai") == []  # no fallback after output
+
+
+async def test_ten_conversations_in_ten_channels_finish_exactly_and_independently(
+    world: World,
+) -> None:
+    fake = world.fake
+    channels: list[str] = world.channels.take(10)
+    for i in range(10):
+        pieces = [f"Answer to question {i}: ", "one ", "two ", "three."]
+        world.answers.add(f"question {i}", workers_stream(pieces, delay=0.05 * (1 + i % 3)))
+    interactions = await asyncio.gather(
+        *(
+            fake.slash("chat", {"prompt": f"question {i}"}, channel=c)
+            for i, c in enumerate(channels)
+        )
+    )
+    finals = [
+        await fake.wait_until(lambda c=c: fake.finished(c), 30, what=f"reply {i}")
+        for i, c in enumerate(channels)
+    ]
+    for i, (channel, final, inter) in enumerate(zip(channels, finals, interactions, strict=True)):
+        assert inter.ack_type == 5 and inter.acked_at is not None
+        assert inter.acked_at - inter.created < 3.0
+        assert final["content"] == f"Answer to question {i}: one two three."
+        thread = fake.channels[final["id"]]
+        assert (thread["name"], thread["parent_id"]) == (f"question {i}", channel)
+        assert [m["id"] for m in fake.bot_messages(channel) if m["id"] in fake.channels] == [
+            final["id"]
+        ]
+    assert not [c for c in fake.rate_limited if c.params.get("channel") in channels]
+    echoed = {
+        re.sub(r"^\*\*\w+\*\* asked: ", "", fake.messages[i.original_id]["content"])
+        for i in interactions
+        if i.original_id
+    }
+    assert echoed == {f"question {i}" for i in range(10)}

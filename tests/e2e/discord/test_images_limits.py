@@ -1,0 +1,173 @@
+"""/image limits, breakers and restarts through the real `python -m bot`: each test needs its own
+settings (or kills the process), so each starts its own bot."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest_asyncio
+
+from tests.e2e.discord.conftest import BotProcess
+from tests.e2e.discord.imaging import (
+    click,
+    health,
+    images_env,
+    notice,
+    quote,
+    uploads,
+    wait_uploads,
+)
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.images.server import ImageFake
+
+StartBot = Callable[..., Awaitable[BotProcess]]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest_asyncio.fixture
+async def image_fake() -> AsyncIterator[ImageFake]:
+    async with ImageFake() as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture
+async def start_bot(
+    discord_fake: FakeDiscord, image_fake: ImageFake, tmp_path: Path
+) -> AsyncIterator[StartBot]:
+    started: list[BotProcess] = []
+
+    async def start(**env: str) -> BotProcess:
+        only = tuple(env.pop("PROVIDERS", "openai,together").split(","))
+        bot = BotProcess(discord_fake, images_env(discord_fake, image_fake, tmp_path, only, **env),
+                         tmp_path)  # fmt: skip
+        started.append(bot)
+        return await bot.start()
+
+    yield start
+    for bot in started:
+        await bot.stop()
+        assert "Traceback" not in bot.logs(), bot.logs()[-3000:]
+
+
+async def test_caps_refuse_before_any_provider_call_and_expired_quotes_generate_nothing(
+    discord_fake: FakeDiscord, image_fake: ImageFake, start_bot: StartBot
+) -> None:
+    fake, channel = discord_fake, discord_fake.channel_ids[0]
+    await start_bot(IMAGES_PER_HOUR="1", DAILY_COST_LIMIT_USD="0.03", IMAGE_QUOTE_TTL_SECONDS="3")
+    _, stale = await quote(fake, channel, "a red fox")
+    stale_posted = time.monotonic()  # the quote was stored before its offer was posted
+    _, first = await quote(fake, channel, "a red fox")  # standard tier: $0.0027
+    _, second = await quote(fake, channel, "a grey wolf")
+    await click(fake, first)
+    await wait_uploads(fake, channel, 1)
+    refused = await click(fake, second)
+    text = await notice(fake, refused)
+    assert "in the last hour (limit 1)" in text and "Nothing was charged" in text
+    assert fake.messages[second["id"]]["components"] != []  # the quote stays for later
+    _, dear = await quote(fake, channel, "an artistic crane", user="bob")  # $0.034 > $0.03
+    over = await click(fake, dear, user="bob")
+    assert "$0.0300 limit" in await notice(fake, over)
+    assert len(image_fake.calls) == 1
+
+    await asyncio.sleep(max(3.1 - (time.monotonic() - stale_posted), 0))
+    late = await click(fake, stale)
+    assert "expired" in await notice(fake, late)
+    closed = await fake.wait_until(
+        lambda: "expired" in fake.messages[stale["id"]]["content"] and fake.messages[stale["id"]]
+    )
+    assert closed["components"] == []
+    assert len(image_fake.calls) == 1 and len(uploads(fake, channel)) == 1
+
+
+async def test_five_failures_open_the_breaker_then_one_probe_goes_through_after_the_timeout(
+    discord_fake: FakeDiscord, image_fake: ImageFake, start_bot: StartBot
+) -> None:
+    fake, images, port = discord_fake, image_fake, free_port()
+    await start_bot(PORT=str(port), HOST="127.0.0.1", CIRCUIT_BREAKER_TIMEOUT_MS="3000")
+    channel = fake.channel_ids[0]
+    offers = [(await quote(fake, channel, f"an artistic fox {i}"))[1] for i in range(6)]
+    assert all("(openai)" in o["content"] for o in offers)
+    images.mode["openai"] = "fail"
+    for n, offer in enumerate(offers[:5], start=1):
+        await click(fake, offer)
+        await wait_uploads(fake, channel, n)
+    opened_at = time.monotonic()
+    await click(fake, offers[5])
+    done = await wait_uploads(fake, channel, 6)
+    report = await health(port)
+    assert len(images.calls_to("openai")) == 5  # the sixth click did not try the open provider
+    for upload in done:
+        assert "(together)" in upload["content"]
+        assert "fallback used (instead of GPT Image 1.5 (medium))" in upload["content"]
+        assert "$0.0154" in upload["content"]
+    openai = report["providers"]["openai"]
+    assert openai["circuitBreakerState"] == "OPEN" and openai["available"] is False
+    assert openai["reason"] == "circuit breaker open"
+    assert report["summary"]["unavailable"] == 4  # openai open; three never configured
+    assert time.monotonic() - opened_at < 3.0, "too slow to observe OPEN; raise the timeout"
+
+    await asyncio.sleep(max(3.1 - (time.monotonic() - opened_at), 0))
+    images.mode["openai"] = "slow"
+    channel = fake.channel_ids[1]
+    racing = [(await quote(fake, channel, f"an artistic owl {i}"))[1] for i in range(3)]
+    assert all("(openai)" in o["content"] for o in racing)  # half-open counts as available
+    await click(fake, racing[0])
+    await asyncio.wait_for(images.arrived("openai"), 20)
+    for offer in racing[1:]:
+        await click(fake, offer)
+    others = await wait_uploads(fake, channel, 2)
+    assert all("fallback used" in u["content"] for u in others)
+    assert len(images.calls_to("openai")) == 6  # exactly one probe
+    images.release("openai")
+    probe = (await wait_uploads(fake, channel, 3))[-1]
+    assert "(openai)" in probe["content"] and "fallback" not in probe["content"]
+    assert (await health(port))["providers"]["openai"]["circuitBreakerState"] == "CLOSED"
+
+
+async def test_a_restart_between_click_and_delivery_leaves_the_job_unknown_and_not_retried(
+    discord_fake: FakeDiscord, image_fake: ImageFake, start_bot: StartBot
+) -> None:
+    fake, images, channel = discord_fake, image_fake, discord_fake.channel_ids[0]
+    bot = await start_bot(IMAGE_JOB_TIMEOUT_SECONDS="10")
+    _, offer = await quote(fake, channel, "an artistic lynx")
+    quote_id = offer["components"][0]["components"][0]["custom_id"].split(":")[2]
+    images.mode["openai"] = "slow"
+    await click(fake, offer)
+    await asyncio.wait_for(images.arrived("openai"), 20)
+    await bot.kill()  # the process dies while the provider is working on it
+    (row,) = bot.rows("SELECT status FROM image_jobs WHERE id = ?", quote_id)
+    assert row["status"] == "generating"
+    # Its lease (job timeout + 60 s) guards against declaring another replica's job dead; let it
+    # run out rather than wait 70 s.
+    with closing(sqlite3.connect(bot.db, timeout=10, isolation_level=None)) as conn:
+        conn.execute(
+            "UPDATE image_jobs SET lease_until = '2000-01-01 00:00:00.000000' WHERE id = ?",
+            (quote_id,),
+        )
+    images.mode["openai"] = "ok"
+    await bot.start()
+    (row,) = bot.rows("SELECT status, detail FROM image_jobs WHERE id = ?", quote_id)
+    assert row["status"] == "unknown" and "stopped" in row["detail"]
+
+    again = await click(fake, offer)  # the dead process never closed the quote's buttons
+    text = await notice(fake, again)
+    assert "outcome is unknown" in text and "not retried" in text
+    closed = await fake.wait_until(
+        lambda: "unknown" in fake.messages[offer["id"]]["content"] and fake.messages[offer["id"]]
+    )
+    assert closed["components"] == []
+    listing = await fake.slash("images", {}, channel=channel)
+    assert "unknown · an artistic lynx" in await notice(fake, listing)
+    await asyncio.sleep(0.3)
+    assert len(images.calls_to("openai")) == 1 and uploads(fake, channel) == []

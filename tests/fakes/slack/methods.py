@@ -1,0 +1,218 @@
+"""The Slack fake's Web API methods: auth, chat (messages, ephemerals, native streams), threads.
+
+Each handler takes the parsed call and returns the fields of an `ok: true` answer, or raises
+Invalid with Slack's error code; server.py routes, authenticates and rate-limits before them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.fakes.slack.records import Ephemeral, Message, SlackCall
+from tests.fakes.slack.state import BOT_ID, BOT_USER, FakeState
+from tests.fakes.slack.validate import (
+    MAX_MARKDOWN_TEXT,
+    MAX_TEXT,
+    MAX_UPDATE_TEXT,
+    Invalid,
+    validate_blocks,
+)
+
+Handler = Callable[[SlackCall], dict[str, Any]]
+
+
+class WebMethods(FakeState):
+    def method_handlers(self) -> dict[str, Handler]:
+        return {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.delete": self._delete,
+            "chat.postEphemeral": self._post_ephemeral,
+            "chat.startStream": self._start_stream,
+            "chat.appendStream": self._append_stream,
+            "chat.stopStream": self._stop_stream,
+            "assistant.threads.setStatus": self._set_status,
+            "conversations.replies": self._replies,
+            "apps.connections.open": self._connections_open,
+        }
+
+    def _auth_test(self, call: SlackCall) -> dict[str, Any]:
+        return {
+            "url": "https://fake.slack.com/",
+            "team": "Fake Team",
+            "user": "parley",
+            "team_id": call.team,
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _message(self, call: SlackCall, *, ts_arg: str = "ts") -> Message:
+        channel, ts = required(call.args, "channel"), required(call.args, ts_arg)
+        message = self.messages.get((channel, ts))
+        if message is None:
+            raise Invalid("message_not_found")
+        return message
+
+    def _post_message(self, call: SlackCall) -> dict[str, Any]:
+        args = call.args
+        channel = required(args, "channel")
+        blocks = validate_blocks(args["blocks"]) if "blocks" in args else []
+        text = str(args.get("text") or "")
+        markdown = args.get("markdown_text")
+        if markdown is not None:
+            if text or blocks:
+                raise Invalid("invalid_arguments", "markdown_text excludes text and blocks")
+            if len(markdown) > MAX_MARKDOWN_TEXT:
+                raise Invalid("markdown_text_too_long")
+            text = markdown
+        if not text and not blocks:
+            raise Invalid("no_text")
+        extra: dict[str, Any] = {}
+        if len(text) > MAX_TEXT:
+            text = text[:MAX_TEXT]
+            extra["warning"] = "message_truncated"
+            extra["response_metadata"] = {"warnings": ["message_truncated"]}
+        thread_ts = args.get("thread_ts") or None
+        message = Message(
+            channel, self._next_ts(), text, BOT_USER, thread_ts, blocks, team=call.team or ""
+        )
+        message.edits.append(text)
+        self.messages[(channel, message.ts)] = message
+        return {"channel": channel, "ts": message.ts, "message": wire(message)} | extra
+
+    def _update(self, call: SlackCall) -> dict[str, Any]:
+        message = self._message(call)
+        args = call.args
+        if not message.is_bot:
+            raise Invalid("cant_update_message")
+        if message.streaming:
+            raise Invalid("message_is_streaming")
+        text = str(args.get("text") or "")
+        if len(text) > MAX_UPDATE_TEXT:
+            raise Invalid("msg_too_long")
+        blocks = validate_blocks(args["blocks"]) if "blocks" in args else None
+        if not text and not blocks:
+            raise Invalid("no_text")
+        message.text = text
+        if blocks is not None:
+            message.blocks = blocks
+        message.edits.append(text)
+        return {"channel": message.channel, "ts": message.ts, "text": text}
+
+    def _delete(self, call: SlackCall) -> dict[str, Any]:
+        message = self._message(call)
+        if not message.is_bot:
+            raise Invalid("cant_delete_message")
+        if message.streaming:
+            raise Invalid("message_is_streaming")
+        del self.messages[(message.channel, message.ts)]
+        self.deleted.append(message)
+        return {"channel": message.channel, "ts": message.ts}
+
+    def _post_ephemeral(self, call: SlackCall) -> dict[str, Any]:
+        args = call.args
+        channel, user = required(args, "channel"), required(args, "user")
+        blocks = validate_blocks(args["blocks"]) if "blocks" in args else []
+        text = str(args.get("text") or "")
+        if not text and not blocks:
+            raise Invalid("no_text")
+        self.ephemerals.append(Ephemeral(channel, user, text, args.get("thread_ts"), blocks))
+        return {"message_ts": self._next_ts()}
+
+    def _stream_text(self, args: dict[str, Any]) -> str:
+        parts = []
+        if args.get("markdown_text"):
+            parts.append(str(args["markdown_text"]))
+        for chunk in args.get("chunks") or []:
+            if not isinstance(chunk, dict) or "type" not in chunk:
+                raise Invalid("invalid_chunks")
+            if chunk["type"] == "markdown_text":
+                parts.append(str(chunk.get("text", "")))
+        text = "".join(parts)
+        if len(text) > MAX_MARKDOWN_TEXT:
+            raise Invalid("msg_too_long")
+        return text
+
+    def _start_stream(self, call: SlackCall) -> dict[str, Any]:
+        if not self.native_streaming:
+            raise Invalid(self.native_refusal)
+        args = call.args
+        channel, thread_ts = required(args, "channel"), required(args, "thread_ts")
+        if not channel.startswith("D") and not (
+            args.get("recipient_user_id") and args.get("recipient_team_id")
+        ):
+            raise Invalid("missing_recipient_user_id")
+        text = self._stream_text(args)
+        message = Message(channel, self._next_ts(), text, BOT_USER, thread_ts, team=call.team or "")
+        message.streaming = message.streamed = True
+        message.edits.append(text)
+        self.messages[(channel, message.ts)] = message
+        return {"channel": channel, "ts": message.ts}
+
+    def _streaming(self, call: SlackCall) -> Message:
+        if not self.native_streaming:
+            raise Invalid(self.native_refusal)
+        message = self._message(call)
+        if not message.streaming:
+            raise Invalid("message_not_in_streaming_state")
+        return message
+
+    def _append_stream(self, call: SlackCall) -> dict[str, Any]:
+        message = self._streaming(call)
+        text = self._stream_text(call.args)
+        if not text:
+            raise Invalid("no_text")
+        message.text += text
+        message.edits.append(message.text)
+        return {"channel": message.channel, "ts": message.ts}
+
+    def _stop_stream(self, call: SlackCall) -> dict[str, Any]:
+        message = self._streaming(call)
+        message.text += self._stream_text(call.args)
+        if "blocks" in call.args:
+            message.blocks = validate_blocks(call.args["blocks"])
+        message.streaming = False
+        message.edits.append(message.text)
+        return {"channel": message.channel, "ts": message.ts, "message": wire(message)}
+
+    def _set_status(self, call: SlackCall) -> dict[str, Any]:
+        required(call.args, "channel_id")
+        required(call.args, "thread_ts")
+        self.statuses.append(dict(call.args))
+        return {}
+
+    def _replies(self, call: SlackCall) -> dict[str, Any]:
+        channel, ts = required(call.args, "channel"), required(call.args, "ts")
+        parent = self.messages.get((channel, ts))
+        if parent is None:
+            raise Invalid("thread_not_found")
+        found = [parent, *self.thread(channel, ts)]
+        return {"messages": [wire(m) for m in found], "has_more": False}
+
+    def _connections_open(self, call: SlackCall) -> dict[str, Any]:
+        return {"url": f"ws://127.0.0.1:{self._port}/link"}
+
+
+def required(args: dict[str, Any], name: str) -> str:
+    value = args.get(name)
+    if not value or not isinstance(value, str):
+        raise Invalid("invalid_arguments", f"missing {name}")
+    return value
+
+
+def wire(message: Message) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "type": "message",
+        "ts": message.ts,
+        "text": message.text,
+        "user": message.user,
+        "blocks": message.blocks,
+    }
+    if message.is_bot:
+        wire["bot_id"] = BOT_ID
+    if message.thread_ts:
+        wire["thread_ts"] = message.thread_ts
+    return wire
