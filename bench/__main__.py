@@ -1,0 +1,33 @@
+"""`python -m bench [all|parse|persist|startup]`: run benchmarks and print their figures.
+
+Benchmarks, not tests: they need a quiet machine, take minutes, and report medians, percentiles and
+ratios against each issue-7 target. Results and the machine they ran on go in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bench import parse, persist, startup
+from bench.common import machine
+
+SUITES = {"parse": parse.main, "persist": persist.main, "startup": startup.main}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("suite", nargs="?", default="all", choices=["all", *SUITES])
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    names = list(SUITES) if args.suite == "all" else [args.suite]
+    ok = True
+    for name in names:
+        ok &= asyncio.run(SUITES[name]())
+    print("all targets met" if ok else "some targets MISSED (see above)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
