@@ -1,8 +1,9 @@
 """A terminal surface: the embedded default for trying Parley without a chat platform.
 
 Replies stream onto the terminal as appended text. Commands: /model [name], /models, /new,
-/history [page], /open <id>, /archive, /export, /persona list|use|create, /usage [all], /help,
-/quit. Ctrl-C stops a reply that is streaming; at the prompt it quits. The console's user is the
+/history [page], /open <id>, /archive, /export, /persona list|use|create, /usage [all],
+/image <prompt>, /generate [n], /cancel (adapters/console_images.py), /help, /quit. Ctrl-C stops
+a reply that is streaming; at the prompt it quits. The console's user is the
 admin of its own tenant ("console:local").
 """
 
@@ -14,10 +15,10 @@ import re
 import signal
 import sys
 import time
-from os.path import commonpath
 from pathlib import Path
 from typing import TextIO
 
+from adapters.console_images import ConsoleImages, ConsoleImageSurface
 from bot.app import App
 from bot.catalog import ModelEntry, UnknownModel
 from bot.domain import ChatOptions, ChatRequest, ConversationKey
@@ -36,7 +37,8 @@ HELP = (
     " /new starts a fresh conversation, /history [page] lists yours, /open <id> resumes one,"
     " /archive hides this one, /export writes it as Markdown, /persona list|use <name>|"
     "create <name> [model=..] [temperature=..] [max_tokens=..] <system prompt>, /usage [all],"
-    " /quit leaves. Ctrl-C stops a reply."
+    " /image <prompt> quotes an image, /generate [n] confirms the last quote (nothing is charged"
+    " before), /cancel drops it, /quit leaves. Ctrl-C stops a reply."
 )
 _PERSONA_OPTIONS = ("model", "temperature", "top_p", "max_tokens")
 
@@ -71,7 +73,7 @@ class ConsoleSurface:
             # a terminal would print that closer for good, so it waits for the final text.
             text = _TEMPORARY_CLOSER.sub("", text)
         printed = self._printed.get(ref.id, "")
-        common = len(commonpath([printed, text]))
+        common = _common_prefix(printed, text)
         # A terminal cannot take back what it printed; new text after the common part is shown.
         self._out.write(text[common:] if common == len(printed) else "\n" + text[common:])
         self._out.flush()
@@ -99,6 +101,7 @@ class Console:
         self._surface: ConsoleSurface | None = None
         self._lines: asyncio.Queue[str | None] = asyncio.Queue()
         self._quit = asyncio.Event()
+        self.images = ConsoleImages(app.images, ConsoleImageSurface(out, Path.cwd()))
 
     async def resume_latest(self) -> None:
         latest = await self.app.store.list_conversations(
@@ -184,7 +187,8 @@ class Console:
         self.out.write("parley> ")
         self.out.flush()
         request = ChatRequest(self.key, self.user, text, ChatOptions(), self.user)
-        self._reply = asyncio.ensure_future(self.app.engine.handle(request, surface))
+        images = self.images.surface if self.app.images is not None else None
+        self._reply = asyncio.ensure_future(self.app.engine.handle(request, surface, images=images))
         try:
             await self._reply
         finally:
@@ -222,6 +226,8 @@ class Console:
             await self._persona_command(arg)
         elif name == "usage":
             await self._usage_command(arg)
+        elif name in ("image", "generate", "cancel"):
+            await self.images.command(name, arg, self.key, self.user)
         else:
             self._print(f"unknown command /{name}. {HELP}")
         return True
@@ -296,6 +302,16 @@ class Console:
             self._print(format_usage(report, title="Usage on this machine"))
         else:
             self._print(format_usage(await service.user_summary(self.key, self.user)))
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Characters `a` and `b` share at the start (os.path.commonpath compares path parts)."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _persona_spec(text: str) -> PersonaSpec:

@@ -122,6 +122,7 @@ class App:
         metrics = Metrics()
         metrics.watch_breakers(router.breakers.snapshots)
         personas = PersonaService(store, catalog, default_model=settings.default_model)
+        images = build_image_engine(settings, store, clock=clock)
         engine = ChatEngine(
             store,
             router,
@@ -135,6 +136,7 @@ class App:
             limits=ChatLimits(settings.chat_messages_per_minute, settings.chat_tokens_per_day),
             max_prompt_chars=settings.max_prompt_chars,
             metrics=metrics,
+            images=images,
         )
         interrupted = await engine.recover()
         app = cls(
@@ -154,7 +156,7 @@ class App:
         )
         app.web.add_readiness_check(app._store_ready)
         app.web.enable_metrics(metrics)
-        app.images = build_image_engine(settings, store, clock=clock)
+        app.images = images
         await app.images.recover()
         register_image_health(app.web, app.images.router)
         return app

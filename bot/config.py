@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     slack_update_rate_per_min: int = Field(default=45, ge=1)  # chat.update is Tier 3 (~50/min)
     slack_native_streaming: bool = True  # chat.startStream where the workspace allows it
+    # Parley admins on Slack besides workspace admins and owners (users.info): user ids U…
+    slack_admin_users: CommaList = Field(default_factory=list)
 
     # -- Cloudflare Workers AI and AI Gateway ----------------------------------------------
     cloudflare_account_id: str | None = None

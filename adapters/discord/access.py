@@ -9,6 +9,7 @@ from bot.config import Settings
 
 NOT_ALLOWED = "Parley isn't enabled for you here."
 NOT_ADMIN = "Only members with the admin role can change the model here."
+NOT_SERVER_ADMIN = "Only server admins (Manage Server, or the bot's admin role) can do that."
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +60,10 @@ class Access:
         if self.admin_role is None or not in_guild:
             return True
         return self.admin_role in set(roles)
+
+    def is_admin(self, roles: Iterable[str], *, in_guild: bool, manage_guild: bool) -> bool:
+        """Admin of the bot in a server (personas, channel defaults, server usage): Manage Server
+        (or Administrator), or DISCORD_ADMIN_ROLE when it is set. Nobody is an admin in DMs."""
+        if not in_guild:
+            return False
+        return manage_guild or (self.admin_role is not None and self.admin_role in set(roles))

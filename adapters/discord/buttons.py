@@ -8,6 +8,7 @@ from typing import Any
 
 import discord
 
+from adapters.discord.image_surface import ChannelImageSurface
 from adapters.discord.surface import DiscordSurface
 from adapters.discord.turns import Turns, key_of
 from bot.app import App
@@ -80,7 +81,10 @@ class Buttons:
 
         key = key_of(conversation)
         surface = DiscordSurface(channel, str(channel.id), self.turns.watch, notify=notify)
-        outcome = await self.app.engine.regenerate(turn_id, user, surface)
+        images = (
+            ChannelImageSurface(channel, interaction.user.display_name) if self.app.images else None
+        )
+        outcome = await self.app.engine.regenerate(turn_id, user, surface, images=images)
         await self.turns.link(key, outcome)
         if outcome.error is None:
             with contextlib.suppress(discord.HTTPException):

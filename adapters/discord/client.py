@@ -15,12 +15,15 @@ from discord.gateway import DiscordWebSocket
 from adapters.discord.access import Access
 from adapters.discord.buttons import Buttons
 from adapters.discord.commands import Commands
+from adapters.discord.conversations import Conversations
 from adapters.discord.images import Images
 from adapters.discord.messages import Messages
+from adapters.discord.personas import Personas
 from adapters.discord.surface import RateLimitWatch
 from adapters.discord.sync import sync_commands
 from adapters.discord.turns import FAILED, Turns
-from adapters.discord.views import ImageAction, RegenerateButton, StopButton
+from adapters.discord.usage import Usage
+from adapters.discord.views import HistoryPageButton, ImageAction, RegenerateButton, StopButton
 from bot.app import SHUTDOWN_GRACE, App
 from bot.config import Settings
 
@@ -74,13 +77,19 @@ class ParleyClient(discord.Client):
         self.commands.register(self.tree)
         self.images = Images(app, access)
         self.images.register(self.tree)
+        self.conversations = Conversations(app, access)
+        self.conversations.register(self.tree)
+        self.personas = Personas(app, access)
+        self.personas.register(self.tree)
+        self.usage = Usage(app, access)
+        self.usage.register(self.tree)
         self.buttons = Buttons(app, self.turns, self)
         self.messages = Messages(self.turns, access, self)
         self.synced: list[str] | None = None
         self.ready_event = asyncio.Event()
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(StopButton, RegenerateButton, ImageAction)
+        self.add_dynamic_items(StopButton, RegenerateButton, ImageAction, HistoryPageButton)
         self.synced = await sync_commands(self.tree, self.settings.discord_dev_guild_ids)
 
     async def on_ready(self) -> None:

@@ -1,4 +1,4 @@
-"""Slash commands: /chat prompt [model] and /model [name], with model autocomplete."""
+"""Slash commands: /chat prompt [model] [persona] and /model [name], with autocomplete."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from discord import app_commands
 from adapters.discord.access import NOT_ADMIN, NOT_ALLOWED, Access
 from adapters.discord.turns import Asker, Turns, key_for
 from bot.app import App
-from bot.catalog import UnknownModel
+from bot.catalog import Catalog, UnknownModel
+from bot.engine.personas import PersonaError
 
 if TYPE_CHECKING:
     from adapters.discord.client import ParleyClient
@@ -43,6 +44,39 @@ def allowed(access: Access, interaction: discord.Interaction[Any]) -> bool:
     )
 
 
+def is_admin(access: Access, interaction: discord.Interaction[Any]) -> bool:
+    """Manage Server (or Administrator) in this server, or the configured admin role."""
+    permissions = interaction.permissions
+    return access.is_admin(
+        role_keys(interaction.user),
+        in_guild=interaction.guild_id is not None,
+        manage_guild=permissions.manage_guild or permissions.administrator,
+    )
+
+
+def model_choices(catalog: Catalog, current: str) -> list[app_commands.Choice[str]]:
+    needle = current.lower().strip()
+    choices = []
+    for entry in catalog:
+        label = f"{entry.name} — {entry.display}"
+        if needle in label.lower():
+            choices.append(app_commands.Choice(name=label[:100], value=entry.name))
+    return choices[:MAX_CHOICES]
+
+
+async def persona_choices(
+    app: App, interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    """The server's persona names containing what was typed (the tenant comes from the guild)."""
+    if app.personas is None or interaction.channel is None:
+        return []
+    needle = current.lower().strip()
+    personas = await app.personas.list(key_for(interaction.channel, interaction.guild))
+    return [app_commands.Choice(name=p.name, value=p.name) for p in personas if needle in p.name][
+        :MAX_CHOICES
+    ]
+
+
 def echo(prompt: str, asker: str) -> str:
     text = " ".join(prompt.split())
     if len(text) > PROMPT_ECHO_MAX:
@@ -60,14 +94,17 @@ class Commands:
         # Plain closures: discord.py reads parameters and annotations from the callback itself.
         @tree.command(name="chat", description="Ask Parley; the answer opens a thread")
         @app_commands.describe(
-            prompt="What to ask", model="A model from the catalog (default: this channel's)"
+            prompt="What to ask",
+            model="A model from the catalog (default: this channel's)",
+            persona="A persona of this server (see /persona list)",
         )
         async def chat(
             interaction: discord.Interaction[Any],
             prompt: app_commands.Range[str, 1, 6000],
             model: str | None = None,
+            persona: str | None = None,
         ) -> None:
-            await self.chat(interaction, prompt, model)
+            await self.chat(interaction, prompt, model, persona)
 
         @tree.command(name="model", description="Show or set the model for this thread or channel")
         @app_commands.describe(name="A model from the catalog; leave empty to see the current one")
@@ -75,24 +112,25 @@ class Commands:
             await self.model(interaction, name)
 
         chat.autocomplete("model")(self.complete_model)
+        chat.autocomplete("persona")(self.complete_persona)
         model.autocomplete("name")(self.complete_model)
 
     async def complete_model(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        needle = current.lower().strip()
-        choices = []
-        for entry in self.app.catalog:
-            label = f"{entry.name} — {entry.display}"
-            if needle in label.lower():
-                choices.append(app_commands.Choice(name=label[:100], value=entry.name))
-        return choices[:MAX_CHOICES]
+        return model_choices(self.app.catalog, current)
+
+    async def complete_persona(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await persona_choices(self.app, interaction, current)
 
     async def chat(
         self,
         interaction: discord.Interaction[Any],
         prompt: str,
         model: str | None = None,
+        persona: str | None = None,
     ) -> None:
         if not allowed(self.access, interaction):
             await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
@@ -105,13 +143,31 @@ class Commands:
             except UnknownModel as exc:
                 await interaction.edit_original_response(content=str(exc))
                 return
-        await interaction.edit_original_response(content=echo(prompt, asker.name))
         channel = interaction.channel
+        if persona and channel is not None:
+            # Checked before a thread opens, so a typo costs nothing but this line.
+            try:
+                if self.app.personas is None:
+                    raise PersonaError("Personas are not available on this bot.")
+                persona = (
+                    await self.app.personas.get(key_for(channel, interaction.guild), persona)
+                ).name
+            except PersonaError as exc:
+                await interaction.edit_original_response(content=str(exc))
+                return
+        await interaction.edit_original_response(content=echo(prompt, asker.name))
         if isinstance(channel, discord.TextChannel):
-            await self.turns.in_new_thread(channel, prompt, asker, model=model)
+            await self.turns.in_new_thread(channel, prompt, asker, model=model, persona=persona)
         elif channel is not None:
             key = key_for(channel, interaction.guild)
-            await self.turns.in_place(key, channel, prompt, asker, model=model)  # type: ignore[arg-type]
+            await self.turns.in_place(
+                key,
+                channel,  # type: ignore[arg-type]
+                prompt,
+                asker,
+                model=model,
+                persona=persona,
+            )
 
     async def model(self, interaction: discord.Interaction[Any], name: str | None = None) -> None:
         if not allowed(self.access, interaction):

@@ -12,7 +12,6 @@ clicks racing to write it write the same text.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -21,18 +20,20 @@ from discord import app_commands
 
 from adapters.discord.access import NOT_ALLOWED, Access
 from adapters.discord.commands import allowed
+from adapters.discord.image_surface import ChannelImageSurface, DiscordImageSurface
 from adapters.discord.turns import key_for
-from adapters.discord.views import image_view
 from bot.app import App
 from bot.images import ImageRequest, Outcome
 from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS
 from bot.images.flow import handle_click, offer_quote
 from bot.images.views import format_usd, history_text
-from bot.ports import ImageUpload, MessageRef, QuoteOffer, SurfaceError
+from bot.ports import SurfaceError
 from bot.store.records import ImageJob
 
 if TYPE_CHECKING:
     from adapters.discord.client import ParleyClient
+
+__all__ = ["ChannelImageSurface", "DiscordImageSurface", "Images", "outcome_line"]
 
 log = logging.getLogger("parley.discord")
 
@@ -40,49 +41,6 @@ IMAGES_OFF = "Image generation is not set up on this bot."
 QUOTE_POSTED = "Your quote is in the channel: nothing is charged until you click Generate."
 FAILED = "Sorry, something went wrong on my side. Nothing was charged."
 _OPEN = ("quoted", "generating")
-
-
-class DiscordImageSurface:
-    """The ImageSurface on one interaction: offers and images in its channel, notices private."""
-
-    def __init__(self, interaction: discord.Interaction[Any], asker: str) -> None:
-        self._interaction = interaction
-        self._asker = asker
-        self.notified = False
-
-    def _channel(self) -> discord.abc.Messageable:
-        channel = self._interaction.channel
-        if channel is None or not hasattr(channel, "send"):
-            raise SurfaceError("this interaction has no channel to post in")
-        return channel  # type: ignore[return-value]
-
-    async def offer(self, offer: QuoteOffer) -> MessageRef:
-        text = f"{offer.text}\nRequested by **{self._asker}**."
-        try:
-            sent = await self._channel().send(text, view=image_view(offer.buttons))  # type: ignore[arg-type]
-        except discord.HTTPException as exc:
-            raise SurfaceError(f"discord {exc.status} (code {exc.code}): {exc.text}") from exc
-        return MessageRef(str(sent.id), str(sent.channel.id))
-
-    async def upload(self, image: ImageUpload) -> MessageRef:
-        """The image as a file attachment (multipart), its caption and badges, Regenerate."""
-        badges = " · ".join(f"`{b}`" for b in image.badges)
-        text = f"{image.caption}\n{badges}\nFor **{self._asker}**."
-        file = discord.File(io.BytesIO(image.data), filename=image.filename)
-        try:
-            view = image_view(image.buttons)
-            sent = await self._channel().send(text, file=file, view=view)  # type: ignore[arg-type]
-        except discord.HTTPException as exc:
-            raise SurfaceError(f"discord {exc.status} (code {exc.code}): {exc.text}") from exc
-        return MessageRef(str(sent.id), str(sent.channel.id))
-
-    async def notify(self, text: str) -> None:
-        """Into the ephemeral response this interaction was deferred with."""
-        self.notified = True
-        try:
-            await self._interaction.edit_original_response(content=text)
-        except discord.HTTPException as exc:
-            log.warning("could not show an image notice: %s", exc)
 
 
 def outcome_line(job: ImageJob, *, expired: bool = False) -> str | None:

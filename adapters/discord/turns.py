@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import discord
 
+from adapters.discord.image_surface import ChannelImageSurface
 from adapters.discord.surface import DiscordSurface, Notify, RateLimitWatch
 from bot.app import App
 from bot.domain import ChatOptions, ChatRequest, ConversationKey
@@ -68,6 +69,7 @@ class Turns:
         asker: Asker,
         *,
         model: str | None = None,
+        persona: str | None = None,
         reference: discord.Message | None = None,
     ) -> TurnOutcome:
         """Post a placeholder reply, open a thread on it, and answer there as a new conversation."""
@@ -81,7 +83,7 @@ class Turns:
         conversation = await self.app.store.ensure_conversation(key, asker.id, prompt)
         await self.app.store.link_platform_message(key, str(placeholder.id), conversation.id)
         surface = DiscordSurface(thread, str(thread.id), self.watch, placeholder=placeholder)
-        return await self.answer(key, prompt, asker, surface)
+        return await self.answer(key, prompt, asker, surface, thread, persona=persona)
 
     async def in_place(
         self,
@@ -91,6 +93,7 @@ class Turns:
         asker: Asker,
         *,
         model: str | None = None,
+        persona: str | None = None,
         reference: discord.Message | None = None,
         notify: Notify | None = None,
     ) -> TurnOutcome:
@@ -101,17 +104,26 @@ class Turns:
         surface = DiscordSurface(
             channel, channel_id, self.watch, reference=reference, notify=notify
         )
-        return await self.answer(key, prompt, asker, surface)
+        return await self.answer(key, prompt, asker, surface, channel, persona=persona)
 
     async def answer(
-        self, key: ConversationKey, prompt: str, asker: Asker, surface: DiscordSurface
+        self,
+        key: ConversationKey,
+        prompt: str,
+        asker: Asker,
+        surface: DiscordSurface,
+        channel: discord.abc.Messageable,
+        *,
+        persona: str | None = None,
     ) -> TurnOutcome:
         request = ChatRequest(key, asker.id, prompt, ChatOptions(), user_name=asker.name)
+        # Image quotes from the model's generate_image tool go to the turn's own thread.
+        images = ChannelImageSurface(channel, asker.name) if self.app.images else None
         task = asyncio.current_task()
         if task is not None:
             self.active.add(task)
         try:
-            outcome = await self.app.engine.handle(request, surface)
+            outcome = await self.app.engine.handle(request, surface, persona=persona, images=images)
             await self.link(key, outcome)
         finally:
             if task is not None:

@@ -125,3 +125,42 @@ def image_view(buttons: tuple[ImageButton, ...]) -> ui.View | None:
         view.add_item(ImageAction(button.custom_id, button.label, _style(button)))
     view.stop()
     return view
+
+
+class HistoryPageButton(
+    ui.DynamicItem[ui.Button[Any]], template=r"parley:history:(?P<page>[0-9]{1,6})"
+):
+    """Previous / Next under /history; the page is in the custom_id, the user is the clicker."""
+
+    def __init__(self, page: int, label: str = "Next") -> None:
+        super().__init__(
+            ui.Button(
+                label=label,
+                style=discord.ButtonStyle.secondary,
+                custom_id=custom_id("history", str(page)),
+            )
+        )
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: Any, /
+    ) -> HistoryPageButton:
+        return cls(int(match["page"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        client: ParleyClient = interaction.client
+        await client.conversations.turn_page(interaction, self.page)
+
+
+def history_view(page: int, has_more: bool) -> ui.View | None:
+    """Previous when there is a page before, Next when there is one after."""
+    if page <= 1 and not has_more:
+        return None
+    view = ui.View(timeout=None)
+    if page > 1:
+        view.add_item(HistoryPageButton(page - 1, "Previous"))
+    if has_more:
+        view.add_item(HistoryPageButton(page + 1, "Next"))
+    view.stop()
+    return view

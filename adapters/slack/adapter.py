@@ -13,11 +13,15 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.admins import Admins
 from adapters.slack.budget import TeamBudget
+from adapters.slack.conversations import ConversationCommands
 from adapters.slack.images import ImageTurns
-from adapters.slack.listeners import register
+from adapters.slack.listeners import Manage, register
+from adapters.slack.personas import PersonaCommands
 from adapters.slack.surface import Workspaces
 from adapters.slack.turns import Turns
+from adapters.slack.usage import UsageCommand
 from bot.app import App
 from bot.config import ConfigurationError
 
@@ -57,7 +61,12 @@ class SlackAdapter:
             logger=logging.getLogger("parley.slack.bolt"),
         )
         self._tasks: set[asyncio.Task[None]] = set()
-        register(self.bolt, Turns(app, self.spaces), ImageTurns(app, self.spaces), self._spawn)
+        admins = Admins(self.client, settings.slack_admin_users)
+        conversations = ConversationCommands(app, self.client)
+        personas = PersonaCommands(app, admins)
+        manage = Manage(conversations, personas, UsageCommand(app, admins))
+        turns = Turns(app, self.spaces, conversations, personas)
+        register(self.bolt, turns, ImageTurns(app, self.spaces), self._spawn, manage)
         self._app_token = app_token.get_secret_value() if app_token else None
         if secret is not None:
             app.web.add_route("POST", EVENTS_PATH, self._events)

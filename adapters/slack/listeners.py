@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 
 from adapters.slack.blocks import action_id
+from adapters.slack.conversations import HISTORY_ACTION, ConversationCommands
 from adapters.slack.images import ACTION_PATTERN, ImageTurns
+from adapters.slack.personas import PersonaCommands
 from adapters.slack.turns import Turns
+from adapters.slack.usage import UsageCommand
 
 if TYPE_CHECKING:
     from slack_bolt.context.ack.async_ack import AsyncAck
@@ -23,8 +27,26 @@ log = logging.getLogger("parley.slack")
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
 
 
-def register(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spawn) -> None:
+@dataclass(frozen=True, slots=True)
+class Manage:
+    """The commands an admin and a user run to manage conversations, personas and usage."""
+
+    conversations: ConversationCommands
+    personas: PersonaCommands
+    usage: UsageCommand
+
+
+def register(
+    bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spawn, manage: Manage | None = None
+) -> None:
     """Wire Parley's commands, events and buttons onto a bolt app."""
+    _register_chat(bolt, turns, images, spawn)
+    if manage is not None:
+        _register_manage(bolt, manage, spawn)
+    bolt.error(_on_error)
+
+
+def _register_chat(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spawn) -> None:
 
     async def chat_command(
         ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
@@ -51,8 +73,12 @@ def register(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spawn) -> 
         await ack()
         if event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return
-        text = _strip_mention(event.get("text", ""), context.bot_user_id)
-        spawn(turns.message(_team(context, body), event, text, mention=False), "slack-message")
+        raw = event.get("text", "")
+        text = _strip_mention(raw, context.bot_user_id)
+        work = turns.message(
+            _team(context, body), event, text, mention=False, addressed=text != raw
+        )
+        spawn(work, "slack-message")
 
     async def stop_button(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
@@ -93,7 +119,61 @@ def register(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spawn) -> 
     bolt.event("message")(message)
     bolt.action(action_id("stop"))(stop_button)
     bolt.action(action_id("regenerate"))(regenerate_button)
-    bolt.error(_on_error)
+
+
+def _register_manage(bolt: AsyncApp, manage: Manage, spawn: Spawn) -> None:
+    """/history (and its page buttons), /archive /export /new, /persona, /usage."""
+    conversations, personas, usage = manage.conversations, manage.personas, manage.usage
+
+    async def history_command(
+        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        team = _team(context, command)
+        spawn(conversations.history_command(team, command, respond), "slack-history")
+
+    async def history_button(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+    ) -> None:
+        await ack()
+        team = _team(context, body)
+        spawn(conversations.history_click(team, body, action, respond), "slack-history-page")
+
+    def thread_command(verb: str) -> Any:
+        async def listener(
+            ack: AsyncAck,
+            command: dict[str, Any],
+            context: AsyncBoltContext,
+            respond: AsyncRespond,
+        ) -> None:
+            await ack()
+            team = _team(context, command)
+            spawn(conversations.slash(verb, team, command, respond), f"slack-{verb}")
+
+        return listener
+
+    async def usage_command(
+        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        spawn(usage.command(_team(context, command), command, respond), "slack-usage")
+
+    async def persona_command(
+        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        spawn(personas.command(_team(context, command), command, respond), "slack-persona")
+
+    bolt.command("/history")(history_command)
+    bolt.action(HISTORY_ACTION)(history_button)
+    for verb in ("archive", "export", "new"):
+        bolt.command(f"/{verb}")(thread_command(verb))
+    bolt.command("/persona")(persona_command)
+    bolt.command("/usage")(usage_command)
 
 
 async def _on_error(error: Exception, body: dict[str, Any]) -> None:

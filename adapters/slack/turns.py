@@ -8,10 +8,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.blocks import quote_question
+from adapters.slack.conversations import KEYWORDS, ConversationCommands, scope_of
+from adapters.slack.images import SlackImageSurface
+from adapters.slack.personas import CHAT_PERSONA, PersonaCommands
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
 from bot.catalog import UnknownModel
 from bot.domain import ChatRequest, ConversationKey
 from bot.engine.chat import StopResult
+from bot.engine.personas import PersonaError
 
 if TYPE_CHECKING:
     from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -26,9 +30,17 @@ _RESET_WORDS = {"default", "reset", "clear"}
 
 
 class Turns:
-    def __init__(self, app: App, spaces: Workspaces) -> None:
+    def __init__(
+        self,
+        app: App,
+        spaces: Workspaces,
+        conversations: ConversationCommands | None = None,
+        personas: PersonaCommands | None = None,
+    ) -> None:
         self.app = app
         self.spaces = spaces
+        self.conversations = conversations
+        self.personas = personas
 
     def surface(self, team: str, channel: str, thread_ts: str | None, user: str) -> SlackSurface:
         return SlackSurface(self.spaces, team=team, channel=channel, thread_ts=thread_ts, user=user)
@@ -36,12 +48,25 @@ class Turns:
     # -- chat ------------------------------------------------------------------------------------
 
     async def chat_command(self, team: str, command: dict[str, Any], respond: AsyncRespond) -> None:
-        """/chat <text>: quote the question in the channel, then answer in its thread."""
+        """/chat [persona:<name>] <text>: quote the question, then answer in its thread."""
         user, channel = command["user_id"], command["channel_id"]
         text = str(command.get("text") or "").strip()
-        if not text:
-            await respond(text="Usage: `/chat <your question>`", response_type="ephemeral")
+        personas = CHAT_PERSONA.findall(text)
+        text = CHAT_PERSONA.sub(" ", text).strip()
+        if not text or len(personas) > 1:
+            await respond(
+                text="Usage: `/chat [persona:<name>] <your question>`", response_type="ephemeral"
+            )
             return
+        persona = personas[0] if personas else None
+        if persona is not None:
+            try:  # refuse an unknown persona before anything is posted
+                if self.app.personas is None:
+                    raise PersonaError("Personas are not available here.")
+                persona = (await self.app.personas.get(scope_of(team, channel), persona)).name
+            except PersonaError as exc:
+                await respond(text=str(exc), response_type="ephemeral")
+                return
         try:
             posted = await self.spaces.client.chat_postMessage(
                 channel=channel, text=quote_question(user, text), unfurl_links=False
@@ -53,10 +78,23 @@ class Turns:
             await respond(text=f"I can't post here ({error}).{hint}", response_type="ephemeral")
             return
         thread = str(posted["ts"])
-        await self._turn(ConversationKey(PLATFORM, team, channel, thread), user, text, thread)
+        key = ConversationKey(PLATFORM, team, channel, thread)
+        await self._turn(key, user, text, thread, persona=persona)
 
-    async def message(self, team: str, event: dict[str, Any], text: str, *, mention: bool) -> None:
-        """An app_mention, a DM, or a reply in a thread the bot is already talking in."""
+    async def message(
+        self,
+        team: str,
+        event: dict[str, Any],
+        text: str,
+        *,
+        mention: bool,
+        addressed: bool | None = None,
+    ) -> None:
+        """An app_mention, a DM, or a reply in a thread the bot is already talking in.
+
+        `addressed`: the text mentioned the bot (always so for an app_mention), which makes
+        `archive`, `export`, `new` and `persona <name>` commands for the thread instead of chat.
+        """
         channel, ts, user = event["channel"], event["ts"], event.get("user")
         if not user:
             return
@@ -71,23 +109,65 @@ class Turns:
         else:
             return  # channel chatter outside the bot's threads
         key = ConversationKey(PLATFORM, team, channel, thread)
-        if not mention and not is_dm and await self.app.store.get_conversation(key) is None:
-            return
+        if not mention and not is_dm:
+            existing = await self.app.store.get_conversation(key)
+            # An archived thread stays silent; a mention there still explains why.
+            if existing is None or (existing.archived and not addressed):
+                return
         # One reply per message: Slack retries events, and a mention in a thread arrives both as
         # app_mention and as message. The claim is shared by every replica through the store.
         if not await self.app.store.claim_event(PLATFORM, f"{team}:{channel}:{ts}"):
             log.info("duplicate event ignored team=%s channel=%s ts=%s", team, channel, ts)
             return
+        if (mention if addressed is None else addressed) and await self._thread_command(
+            key, user, text
+        ):
+            return
         await self._turn(key, user, text, thread or None)
 
+    async def _thread_command(self, key: ConversationKey, user: str, text: str) -> bool:
+        """`@Parley archive|export|new|persona <name>`: True when the text was one of them."""
+        word, _, rest = text.strip().lstrip("/").partition(" ")
+        word = word.lower()
+        if word in KEYWORDS and not rest.strip() and self.conversations is not None:
+            await self.conversations.keyword(key, user, word)
+            return True
+        if word == "persona" and self.personas is not None:
+            note = self.surface(key.tenant, key.channel, key.thread or None, user)
+            try:
+                existing = await self.app.store.get_conversation(key)
+                if existing is not None and existing.user_id != user:
+                    reply = "Only the person who started this conversation can change its persona."
+                else:
+                    reply = await self.personas.use(key, user, rest.strip())
+            except PersonaError as exc:
+                reply = str(exc)
+            except Exception:
+                log.exception("thread persona failed conversation=%s", key)
+                reply = SORRY
+            await note.ephemeral(reply)
+            return True
+        return False
+
     async def _turn(
-        self, key: ConversationKey, user: str, text: str, thread_ts: str | None
+        self,
+        key: ConversationKey,
+        user: str,
+        text: str,
+        thread_ts: str | None,
+        *,
+        persona: str | None = None,
     ) -> None:
         surface = self.surface(key.tenant, key.channel, thread_ts, user)
+        images = SlackImageSurface(
+            self.spaces, team=key.tenant, channel=key.channel, thread_ts=thread_ts, user=user
+        )
         try:
             await self._inherit_channel_model(key, user)
             await surface.thinking()
-            await self.app.engine.handle(ChatRequest(key, user, text), surface)
+            await self.app.engine.handle(
+                ChatRequest(key, user, text), surface, persona=persona, images=images
+            )
         except Exception:  # the user gets a short note; the log gets the details
             log.exception("slack turn failed conversation=%s", key)
             await surface.say(SORRY)

@@ -23,12 +23,14 @@ from bot.engine.history import PromptTooLong, assemble, estimate_tokens, turns_b
 from bot.engine.moderation import ModerationUnavailable, Moderator
 from bot.engine.personas import PersonaError, PersonaService, validate_parameters
 from bot.engine.streaming import ReplyStreamer
+from bot.engine.tools import ToolTurn, offered_tools, run_tool_calls
 from bot.engine.usage import ChatLimits, check_chat_limits
+from bot.images.engine import ImageEngine
 from bot.llm.router import LLMRouter, RoutedStream
-from bot.llm.types import FinishReason, Message, ProviderError, Usage
+from bot.llm.types import FinishReason, Message, ProviderError, ToolCall, Usage
 from bot.ops.logs import event
 from bot.ops.metrics import Metrics
-from bot.ports import Control, MessageRef, Surface
+from bot.ports import Control, ImageSurface, MessageRef, Surface
 from bot.store import ConversationStore, Persona, Store, UsageStore, tenant_id_for, title_from_text
 from bot.store.records import Conversation, MessageStatus, StoredMessage, TurnResult
 
@@ -40,6 +42,7 @@ _SAFETY_MARGIN_TOKENS = 64
 NOTICE_STOPPED = "_(stopped)_"
 NOTICE_LENGTH = "_(reply cut off: it reached the token limit)_"
 NOTICE_SHUTDOWN = "_(reply cut off: Parley is restarting)_"
+NOTICE_BAD_TOOL_CALL = "_(the model tried to use a tool but its request was malformed)_"
 FINISH_MODERATION = "moderation"
 REFUSAL_ARCHIVED = "This conversation is archived, so I no longer answer here. Start a new one."
 REFUSAL_SHUTTING_DOWN = "Parley is restarting; please try again in a minute."
@@ -83,6 +86,7 @@ class _Plan:
     system: str | None
     max_tokens: int
     temperature: float | None
+    top_p: float | None = None
 
     @property
     def budget(self) -> int:
@@ -105,6 +109,7 @@ class ChatEngine:
         limits: ChatLimits | None = None,
         max_prompt_chars: int = MAX_INPUT_CHARS,
         metrics: Metrics | None = None,
+        images: ImageEngine | None = None,
     ) -> None:
         self.store = store
         self.router = router
@@ -121,19 +126,28 @@ class ChatEngine:
         self.limits = limits or ChatLimits()
         self.max_prompt_chars = max_prompt_chars
         self.metrics = metrics or Metrics()
+        self.images = images
+        """The image core, for the generate_image tool (quotes only); None: no tools offered."""
         self._usage = UsageStore(store)
         self._turns: set[asyncio.Future[None]] = set()
         self._accepting = True
 
     # -- public API --------------------------------------------------------------------------
     async def handle(
-        self, request: ChatRequest, surface: Surface, *, persona: str | None = None
+        self,
+        request: ChatRequest,
+        surface: Surface,
+        *,
+        persona: str | None = None,
+        images: ImageSurface | None = None,
     ) -> TurnOutcome:
         """Answer one user message in its conversation, streaming onto `surface`.
 
         `persona` (e.g. `/chat persona:<name>`) applies a persona of the tenant to the
         conversation from this turn on. Refusals (empty, too long, archived, limits, moderation)
         are shown on `surface` and returned with status "error" before any provider call.
+        `images` is where image quotes go when the model calls the generate_image tool (the
+        same thread); without it no tools are offered.
         """
         platform = request.key.platform
         text = request.text.strip()
@@ -187,10 +201,17 @@ class ChatEngine:
                         surface, refused.text, platform, FINISH_MODERATION, refused
                     )
                 return await self._answer(
-                    conversation, user_message, plan, request.user_id, surface, request
+                    conversation, user_message, plan, request.user_id, surface, images
                 )
 
-    async def regenerate(self, message_id: int, user_id: str, surface: Surface) -> TurnOutcome:
+    async def regenerate(
+        self,
+        message_id: int,
+        user_id: str,
+        surface: Surface,
+        *,
+        images: ImageSurface | None = None,
+    ) -> TurnOutcome:
         """A new answer to the same user turn, stored as a sibling of `message_id`."""
         previous = await self.store.get_message(message_id)
         if previous is None or previous.parent_id is None:
@@ -221,7 +242,7 @@ class ChatEngine:
                 except UnknownModel:
                     entry = self._model_for(None, conversation, persona)
                 plan = self._plan_for(entry, persona, None)
-                return await self._answer(conversation, parent, plan, user_id, surface, None)
+                return await self._answer(conversation, parent, plan, user_id, surface, images)
 
     def stop(self, message_id: int, user_id: str) -> StopResult:
         running = self._running.get(message_id)
@@ -342,7 +363,11 @@ class ChatEngine:
         temperature = options.temperature if options else None
         if temperature is None and persona is not None:
             temperature = persona.temperature
-        return _Plan(entry, persona, system, min(wanted, entry.max_output_tokens), temperature)
+        # ChatOptions has no top_p yet: the persona's is the only one.
+        top_p = persona.top_p if persona is not None else None
+        return _Plan(
+            entry, persona, system, min(wanted, entry.max_output_tokens), temperature, top_p
+        )
 
     async def _moderate(
         self, conversation: Conversation, user_message: StoredMessage, entry: ModelEntry
@@ -444,12 +469,14 @@ class ChatEngine:
         plan: _Plan,
         user_id: str,
         surface: Surface,
-        request: ChatRequest | None,
+        images: ImageSurface | None,
     ) -> TurnOutcome:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._turns.add(done)
         try:
-            return await self._answer_turn(conversation, user_message, plan, user_id, surface)
+            return await self._answer_turn(
+                conversation, user_message, plan, user_id, surface, images
+            )
         finally:
             self._turns.discard(done)
             done.set_result(None)
@@ -461,6 +488,7 @@ class ChatEngine:
         plan: _Plan,
         user_id: str,
         surface: Surface,
+        images: ImageSurface | None,
     ) -> TurnOutcome:
         entry, system, max_tokens = plan.entry, plan.system, plan.max_tokens
         history = _in_context(await self.store.history(conversation.id), conversation)
@@ -488,11 +516,20 @@ class ChatEngine:
             marker=surface.limits.progress_marker,
         )
         state = _TurnState(started=self._clock.now())
+        tools = ToolTurn(
+            _key_of(conversation),
+            user_id,
+            self.images,
+            images,
+            offered_tools(entry, plan.persona, self.images, images),
+        )
         routed = self.router.stream(
             entry,
             prompt,
             max_tokens=max_tokens,
             temperature=plan.temperature,
+            top_p=plan.top_p,
+            tools=tools.offered,
         )
 
         async def pump() -> None:
@@ -501,6 +538,7 @@ class ChatEngine:
                     state.usage = state.usage.merge(chunk.usage)
                 if chunk.finish_reason is not None:
                     state.finish = chunk.finish_reason
+                state.tool_calls += chunk.tool_calls
                 if chunk.text:
                     if state.first_token_at is None:
                         state.first_token_at = self._clock.now()
@@ -513,6 +551,7 @@ class ChatEngine:
         notice: str | None = None
         error: str | None = None
         status: MessageStatus = "complete"
+        finished: TurnResult | None = None
         try:
             try:
                 await asyncio.wait({task})
@@ -541,15 +580,24 @@ class ChatEngine:
                     after_output=bool(state.text),
                     error=str(failure),
                 )
+            elif state.tool_calls or state.finish is FinishReason.TOOL_CALLS:
+                await self._after_tool_calls(state, tools)
             elif state.finish is FinishReason.LENGTH:
                 notice = NOTICE_LENGTH
-            refs = await streamer.finish(state.text, notice)
-        finally:
-            await streamer.close()
+            # Stored before the final edit: whatever the user sees next (an export, /usage) must
+            # already include this turn.
             finished = await self._finish_turn(
                 conversation, assistant, user_id, entry, routed, state, status, prompt
             )
+            refs = await streamer.finish(state.text, notice)
+        finally:
+            await streamer.close()
+            if finished is None:  # cancelled or failed before the turn could be stored
+                finished = await self._finish_turn(
+                    conversation, assistant, user_id, entry, routed, state, status, prompt
+                )
             self._observe(conversation, routed, streamer, finished)
+        assert finished is not None
         event(
             log,
             logging.INFO,
@@ -582,6 +630,14 @@ class ChatEngine:
             error,
             conversation.id,
         )
+
+    async def _after_tool_calls(self, state: _TurnState, tools: ToolTurn) -> None:
+        """Act on the reply's tool calls (a quote at most, never a charge) and say so in it."""
+        lines = await run_tool_calls(state.tool_calls, tools) if state.tool_calls else []
+        if not lines:
+            lines = [NOTICE_BAD_TOOL_CALL]
+        state.text = "\n\n".join(part for part in (state.text.rstrip(), *lines) if part)
+        state.finish = FinishReason.TOOL_CALLS
 
     async def _finish_turn(
         self,
@@ -681,15 +737,17 @@ def _in_context(messages: list[StoredMessage], conversation: Conversation) -> li
     ]
 
 
-def _key_text(conversation: Conversation) -> str:
-    return str(
-        ConversationKey(
-            conversation.platform,
-            _external_tenant(conversation),
-            conversation.channel_id,
-            conversation.thread_id,
-        )
+def _key_of(conversation: Conversation) -> ConversationKey:
+    return ConversationKey(
+        conversation.platform,
+        _external_tenant(conversation),
+        conversation.channel_id,
+        conversation.thread_id,
     )
+
+
+def _key_text(conversation: Conversation) -> str:
+    return str(_key_of(conversation))
 
 
 @dataclass(slots=True)
@@ -699,6 +757,7 @@ class _TurnState:
     usage: Usage = field(default_factory=Usage)
     finish: FinishReason | None = None
     first_token_at: float | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def ttft_ms(self) -> int | None:

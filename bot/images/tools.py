@@ -7,28 +7,33 @@ from collections.abc import Mapping
 from bot.domain import ConversationKey
 from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS
 from bot.images.engine import ImageEngine, ImageRejected, ImageRequest
+from bot.images.views import quote_offer
+from bot.ports import ImageSurface
 from bot.store import ImageJob
 
+GENERATE_IMAGE = "generate_image"
+GENERATE_IMAGE_DESCRIPTION = (
+    "Propose generating an image. This only shows the user a price quote with a "
+    "Generate button; nothing is generated or charged unless the user clicks it."
+)
+GENERATE_IMAGE_PARAMETERS: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "prompt": {"type": "string", "description": "What the image should show."},
+        "quality": {"type": "string", "enum": list(TIERS)},
+        "size": {"type": "string", "enum": list(SIZES)},
+        "provider": {"type": "string", "enum": list(IMAGE_PROVIDERS)},
+        "negative": {"type": "string", "description": "What to leave out."},
+    },
+    "required": ["prompt"],
+    "additionalProperties": False,
+}
 GENERATE_IMAGE_TOOL: dict[str, object] = {
     "type": "function",
     "function": {
-        "name": "generate_image",
-        "description": (
-            "Propose generating an image. This only shows the user a price quote with a "
-            "Generate button; nothing is generated or charged unless the user clicks it."
-        ),
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "prompt": {"type": "string", "description": "What the image should show."},
-                "quality": {"type": "string", "enum": list(TIERS)},
-                "size": {"type": "string", "enum": list(SIZES)},
-                "provider": {"type": "string", "enum": list(IMAGE_PROVIDERS)},
-                "negative": {"type": "string", "description": "What to leave out."},
-            },
-            "required": ["prompt"],
-            "additionalProperties": False,
-        },
+        "name": GENERATE_IMAGE,
+        "description": GENERATE_IMAGE_DESCRIPTION,
+        "parameters": GENERATE_IMAGE_PARAMETERS,
     },
 }
 
@@ -58,3 +63,20 @@ async def quote_from_tool_call(
         negative=text("negative"),
     )
     return await engine.quote(request)
+
+
+async def offer_from_tool_call(
+    engine: ImageEngine,
+    key: ConversationKey,
+    user_id: str,
+    arguments: Mapping[str, object],
+    surface: ImageSurface,
+) -> ImageJob:
+    """Quote a tool call and post the offer on `surface` (the /image quote UI); never a charge.
+
+    Raises ImageRejected (nothing posted), or the surface's RateLimited / SurfaceError.
+    """
+    job = await quote_from_tool_call(engine, key, user_id, arguments)
+    ttl_minutes = max(1, round(engine.quote_ttl / 60))
+    await surface.offer(quote_offer(job, engine.catalog, ttl_minutes=ttl_minutes))
+    return job

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from bot.llm.base import SSEChatProvider, StreamState, read_usage
+from bot.llm.tools import anthropic_tools
 from bot.llm.types import ChatCall, FinishReason, Message, Usage
 
 _STOP_REASONS: dict[str, FinishReason] = {
@@ -53,6 +54,10 @@ class AnthropicProvider(SSEChatProvider):
             body["system"] = system
         if call.temperature is not None:
             body["temperature"] = call.temperature
+        if call.top_p is not None:
+            body["top_p"] = call.top_p
+        if call.tools:
+            body["tools"] = anthropic_tools(call.tools)
         return self._url, self._headers, body
 
     def _on_event(self, event: str, obj: dict[str, Any], state: StreamState) -> str:
@@ -61,10 +66,19 @@ class AnthropicProvider(SSEChatProvider):
             delta = _dict(obj.get("delta"))
             if delta.get("type") == "text_delta":  # thinking_delta etc. stay hidden
                 return _str(delta.get("text"))
+            if delta.get("type") == "input_json_delta":
+                state.tools.fragment(obj.get("index"), arguments=_str(delta.get("partial_json")))
         elif kind == "content_block_start":
             block = _dict(obj.get("content_block"))
             if block.get("type") == "text":
                 return _str(block.get("text"))
+            if block.get("type") == "tool_use":
+                state.tools.fragment(
+                    obj.get("index"),
+                    id=block.get("id"),
+                    name=block.get("name"),
+                    arguments=block.get("input"),
+                )
         elif kind == "message_start":
             state.add_usage(_usage(_dict(obj.get("message")).get("usage")))
         elif kind == "message_delta":

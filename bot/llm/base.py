@@ -18,6 +18,7 @@ import httpx
 
 from bot.llm.errors import classifier_for, transport_error
 from bot.llm.sse import JsonEvents
+from bot.llm.tools import ToolCallAssembler
 from bot.llm.types import (
     ChatCall,
     ChatChunk,
@@ -44,6 +45,8 @@ class StreamState:
     """A terminator ([DONE], message_stop) was seen: the stream ended cleanly."""
     output: bool = False
     """Some visible text was yielded."""
+    tools: ToolCallAssembler = field(default_factory=ToolCallAssembler)
+    """Tool calls seen so far, handed out whole on the last chunk."""
     _usage_changed: bool = field(default=False, repr=False)
 
     def add_usage(self, usage: Usage | None) -> None:
@@ -106,7 +109,12 @@ class SSEChatProvider(ABC):
             if state.finish is None:
                 error = transport_error(exc, provider=self.name, streaming=opened)
                 raise self._stamp(error, state) from exc
-        yield ChatChunk(finish_reason=self._finish_reason(state), usage=_known(state.usage))
+        finish = self._finish_reason(state)
+        calls = state.tools.finish(self.name) if state.tools else ()
+        if state.tools and finish is FinishReason.STOP:
+            # Workers AI native streams name no reason; the model asked for tools (maybe malformed).
+            finish = FinishReason.TOOL_CALLS
+        yield ChatChunk(finish_reason=finish, usage=_known(state.usage), tool_calls=calls)
 
     async def aclose(self) -> None:
         if self._owns_client:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from bot.llm.base import SSEChatProvider, StreamState, read_usage
+from bot.llm.tools import openai_tools
 from bot.llm.types import ChatCall, FinishReason, Message, TransientError, Usage
 
 _FINISH_REASONS: dict[str, FinishReason] = {
@@ -50,12 +51,22 @@ class OpenAICompatProvider(SSEChatProvider):
             "stream_options": {"include_usage": True},
             "max_tokens": call.max_tokens,
         }
-        if call.temperature is not None:
-            body["temperature"] = call.temperature
+        add_sampling(body, call)
+        if call.tools:
+            body["tools"] = openai_tools(call.tools)
+            body["tool_choice"] = "auto"
         return self._url, self._headers, body
 
     def _on_event(self, event: str, obj: dict[str, Any], state: StreamState) -> str:
         return read_openai_chunk(obj, state)
+
+
+def add_sampling(body: dict[str, Any], call: ChatCall) -> None:
+    """temperature and top_p, each only when set (providers' defaults otherwise)."""
+    if call.temperature is not None:
+        body["temperature"] = call.temperature
+    if call.top_p is not None:
+        body["top_p"] = call.top_p
 
 
 def wire_messages(messages: Sequence[Message]) -> list[dict[str, str]]:
@@ -66,7 +77,8 @@ def read_openai_chunk(obj: dict[str, Any], state: StreamState) -> str:
     """Read a chat.completion.chunk, or a native Workers AI `{"response": …}` chunk; return text.
 
     `choices` may be missing or empty and `usage` may ride on any chunk (providers.md §5).
-    Reasoning (`delta.reasoning_content` / `delta.reasoning`) is never shown.
+    Reasoning (`delta.reasoning_content` / `delta.reasoning`) is never shown. Tool calls go to
+    `state.tools`: OpenAI fragments (`delta.tool_calls`) or Workers AI's whole calls (§1.3).
     """
     text = ""
     finish: object = obj.get("finish_reason")  # Workers AI puts it top level at times
@@ -74,9 +86,12 @@ def read_openai_chunk(obj: dict[str, Any], state: StreamState) -> str:
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         choice = choices[0]
         delta = choice.get("delta")
-        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-            text = delta["content"]
+        if isinstance(delta, dict):
+            if isinstance(delta.get("content"), str):
+                text = delta["content"]
+            _read_tool_calls(delta.get("tool_calls"), state)
         finish = choice.get("finish_reason") or finish
+    _read_tool_calls(obj.get("tool_calls"), state)
     response = obj.get("response")
     if isinstance(response, str):
         text += response
@@ -90,3 +105,20 @@ def read_openai_chunk(obj: dict[str, Any], state: StreamState) -> str:
 
 def _usage(value: object) -> Usage | None:
     return read_usage(value, ("prompt_tokens",), "completion_tokens")
+
+
+def _read_tool_calls(value: object, state: StreamState) -> None:
+    """OpenAI fragments carry an `index`; Workers AI native calls come whole, without one."""
+    if not isinstance(value, list):
+        return
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        function = item.get("function")
+        fields = function if isinstance(function, dict) else item
+        name, arguments = fields.get("name"), fields.get("arguments")
+        index = item.get("index")
+        if isinstance(index, int) and not isinstance(index, bool):
+            state.tools.fragment(index, id=item.get("id"), name=name, arguments=arguments)
+        else:
+            state.tools.whole(id=item.get("id"), name=name, arguments=arguments)

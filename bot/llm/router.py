@@ -23,6 +23,7 @@ from bot.llm.types import (
     ErrorClass,
     Message,
     ProviderError,
+    ToolSpec,
     TransientError,
 )
 from bot.resilience.breaker import BreakerBoard
@@ -87,9 +88,17 @@ class LLMRouter:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        top_p: float | None = None,
+        tools: tuple[ToolSpec, ...] = (),
     ) -> RoutedStream:
+        """Stream from the first model in `entry`'s chain that answers.
+
+        `tools` go only to models whose catalog entry has the tools capability.
+        """
         routed = RoutedStream()
-        routed._chunks = self._run(routed, entry, messages, max_tokens, temperature)
+        routed._chunks = self._run(
+            routed, entry, messages, max_tokens, _Sampling(temperature, top_p, tools)
+        )
         return routed
 
     async def _run(
@@ -98,7 +107,7 @@ class LLMRouter:
         entry: ModelEntry,
         messages: Sequence[Message],
         max_tokens: int | None,
-        temperature: float | None,
+        sampling: _Sampling,
     ) -> AsyncIterator[ChatChunk]:
         chain = self.catalog.chain(entry)
         last_error: ProviderError | None = None
@@ -113,7 +122,14 @@ class LLMRouter:
                 continue
             breaker = self.breakers.get(candidate.provider)
             tokens = min(max_tokens or candidate.default_max_tokens, candidate.max_output_tokens)
-            call = ChatCall(candidate.model_id, messages, tokens, temperature)
+            call = ChatCall(
+                candidate.model_id,
+                messages,
+                tokens,
+                sampling.temperature,
+                top_p=sampling.top_p,
+                tools=sampling.tools if candidate.capabilities.tools else (),
+            )
             retried = False
             while True:
                 if not breaker.try_acquire():
@@ -188,6 +204,13 @@ class LLMRouter:
         if exc.retry_after is not None:
             return exc.retry_after
         return 0.25 + random.random() * 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class _Sampling:
+    temperature: float | None
+    top_p: float | None
+    tools: tuple[ToolSpec, ...]
 
 
 def _summary(entry: ModelEntry, attempts: list[Attempt], last: ProviderError | None) -> str:

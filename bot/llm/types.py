@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, Protocol
@@ -56,12 +56,34 @@ class FinishReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the model may call: a name, what it does, and its arguments as a JSON schema."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One call the model asked for, its arguments parsed (malformed ones never get this far)."""
+
+    id: str
+    name: str
+    arguments: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
 class ChatChunk:
-    """One step of a stream: some visible text, and/or a finish reason, and/or usage."""
+    """One step of a stream: some visible text, and/or a finish reason, and/or usage.
+
+    `tool_calls` arrive whole, on the last chunk (with finish reason TOOL_CALLS).
+    """
 
     text: str = ""
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +95,8 @@ class ChatCall:
     max_tokens: int
     temperature: float | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    top_p: float | None = None
+    tools: tuple[ToolSpec, ...] = ()
 
 
 class ErrorClass(StrEnum):
@@ -147,8 +171,9 @@ class ChatProvider(Protocol):
         """Stream a reply. Raises ProviderError subclasses, before or during the stream.
 
         Yields chunks with text as it arrives; the last chunk carries the finish reason (STOP,
-        LENGTH, ...). A stream that ends without a terminator raises StreamTruncated; an in-band
-        error raises the matching ProviderError. Usage may ride on any chunk.
+        LENGTH, TOOL_CALLS, ...) and any tool calls, assembled. A stream that ends without a
+        terminator raises StreamTruncated; an in-band error raises the matching ProviderError.
+        Usage may ride on any chunk.
         """
         ...
 

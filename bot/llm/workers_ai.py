@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 
 from bot.llm.base import SSEChatProvider, StreamState
-from bot.llm.openai_compat import read_openai_chunk, wire_messages
+from bot.llm.openai_compat import add_sampling, read_openai_chunk, wire_messages
+from bot.llm.tools import openai_tools
 from bot.llm.types import ChatCall
 
 
@@ -48,8 +49,9 @@ class WorkersAIProvider(SSEChatProvider):
             "stream": True,
             "max_tokens": call.max_tokens,
         }
-        if call.temperature is not None:
-            body["temperature"] = call.temperature
+        add_sampling(body, call)
+        if call.tools:
+            body["tools"] = openai_tools(call.tools)
         return self._prefix + call.model_id.lstrip("/"), self._headers, body
 
     def _on_event(self, event: str, obj: dict[str, Any], state: StreamState) -> str:

@@ -31,6 +31,7 @@ import pytest_asyncio
 from tests.fakes.llm.scripts import (
     SPLIT_GAP,
     WORKERS_AI_ERRORS,
+    FakeToolCall,
     Piece,
     ReplyScript,
     Script,
@@ -38,12 +39,15 @@ from tests.fakes.llm.scripts import (
     anthropic_error,
     anthropic_event,
     anthropic_stream,
+    anthropic_tool_stream,
     openai_error,
     openai_stream,
+    openai_tool_stream,
     raw_stream,
     sse,
     workers_error,
     workers_stream,
+    workers_tool_stream,
 )
 from tests.fakes.llm.server import (
     FAMILIES,
@@ -60,6 +64,7 @@ __all__ = [
     "SPLIT_GAP",
     "WORKERS_AI_ERRORS",
     "Call",
+    "FakeToolCall",
     "Family",
     "LLMFake",
     "Piece",
@@ -70,15 +75,18 @@ __all__ = [
     "anthropic_error",
     "anthropic_event",
     "anthropic_stream",
+    "anthropic_tool_stream",
     "llama_guard_result",
     "llm_fake",
     "moderation_result",
     "openai_error",
     "openai_stream",
+    "openai_tool_stream",
     "raw_stream",
     "sse",
     "workers_error",
     "workers_stream",
+    "workers_tool_stream",
 ]
 
 

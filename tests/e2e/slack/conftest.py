@@ -87,6 +87,58 @@ async def slack_fake() -> AsyncIterator[SlackFake]:
         yield fake
 
 
+async def launch_bot(
+    llm: LLMFake, fake: SlackFake, tmp_path: Path, name: str = "bot", **overrides: str
+) -> SlackBot:
+    """Start `python -m bot` on Slack over HTTP against the fakes (env overrides as keywords)."""
+    port = free_port()
+    env = bot_env(llm, tmp_path) | {
+        "SLACK_BOT_TOKEN": fake.bot_token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "LOG_LEVEL": "INFO",
+    }
+    env |= overrides
+    env = {k: v for k, v in env.items() if v != ""}
+    log = tmp_path / f"{name}.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            env=env,
+            cwd=tmp_path,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    sender = SlackSender(f"http://127.0.0.1:{port}/slack/events", SECRET, fake, TEAM)
+    await sender.__aenter__()
+    bot = SlackBot(process, fake, llm, port, log, sender)
+    try:
+        await _wait_healthy(port, process, log)
+    except BaseException:
+        await stop_bot(bot)
+        raise
+    return bot
+
+
+async def stop_bot(bot: SlackBot) -> None:
+    """SIGTERM, then wait (SIGKILL after 20 s); fails the test when the bot exited badly."""
+    await bot.sender.__aexit__()
+    if bot.process.returncode is None:
+        bot.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(bot.process.wait(), 20)
+        except TimeoutError:
+            bot.process.kill()
+            await bot.process.wait()
+    if not bot.killed and bot.process.returncode not in (0, -signal.SIGTERM):
+        pytest.fail(f"bot exited {bot.process.returncode}:\n{bot.output()}")
+
+
 @pytest_asyncio.fixture
 async def start_bot(
     llm_fake: LLMFake, slack_fake: SlackFake, tmp_path: Path
@@ -95,48 +147,13 @@ async def start_bot(
     started: list[SlackBot] = []
 
     async def start(**overrides: str) -> SlackBot:
-        port = free_port()
-        env = bot_env(llm_fake, tmp_path) | {
-            "SLACK_BOT_TOKEN": slack_fake.bot_token,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": slack_fake.api_url,
-            "PORT": str(port),
-            "HOST": "127.0.0.1",
-            "LOG_LEVEL": "INFO",
-        }
-        env |= overrides
-        env = {k: v for k, v in env.items() if v != ""}
-        log = tmp_path / f"bot-{len(started)}.log"
-        with log.open("wb") as out:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                env=env,
-                cwd=tmp_path,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-        sender = SlackSender(f"http://127.0.0.1:{port}/slack/events", SECRET, slack_fake, TEAM)
-        await sender.__aenter__()
-        bot = SlackBot(process, slack_fake, llm_fake, port, log, sender)
+        bot = await launch_bot(llm_fake, slack_fake, tmp_path, f"bot-{len(started)}", **overrides)
         started.append(bot)
-        await _wait_healthy(port, process, log)
         return bot
 
     yield start
     for bot in started:
-        await bot.sender.__aexit__()
-        if bot.process.returncode is None:
-            bot.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(bot.process.wait(), 20)
-            except TimeoutError:
-                bot.process.kill()
-                await bot.process.wait()
-        if not bot.killed and bot.process.returncode not in (0, -signal.SIGTERM):
-            pytest.fail(f"bot exited {bot.process.returncode}:\n{bot.output()}")
+        await stop_bot(bot)
 
 
 @pytest_asyncio.fixture

@@ -52,6 +52,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/applications/{app}/guilds/{guild}/commands", "commands.get"),
     ("PUT", "/applications/{app}/guilds/{guild}/commands", "commands.put"),
     ("GET", "/channels/{channel}", "channel.get"),
+    ("PATCH", "/channels/{channel}", "channel.edit"),
     ("POST", "/channels/{channel}/typing", "typing"),
     ("POST", "/channels/{channel}/messages", "message.create"),
     ("GET", "/channels/{channel}/messages/{message}", "message.get"),
@@ -69,6 +70,7 @@ ROUTES: list[tuple[str, str, str]] = [
 ]
 NO_BOT_AUTH = ("interaction.", "original.", "followup.")
 FILE_PART = re.compile(r"files\[\d{1,2}\]")
+THREAD_EDITS = {"name", "archived", "locked", "auto_archive_duration"}
 BUCKETED = {"message.create": "create", "message.edit": "edit", "thread.from_message": "thread"}
 
 
@@ -223,6 +225,28 @@ class RestHandlers:
         channel = self.channels.get(call.params["channel"])
         return reply(channel) if channel else error(404, 10003, "Unknown Channel")
 
+    async def _r_channel_edit(self: FakeDiscord, call: Call) -> web.Response:
+        """Only what threads take here: name, archived, locked, auto_archive_duration."""
+        channel = self.channels.get(call.params["channel"])
+        if channel is None:
+            return error(404, 10003, "Unknown Channel")
+        body = call.body or {}
+        if channel["type"] != p.PUBLIC_THREAD or set(body) - THREAD_EDITS:
+            return error(400, 50035, "Invalid Form Body")
+        if "name" in body and (problem := thread_errors({"name": body["name"]})) is not None:
+            return reply(problem, 400)
+        if "name" in body:
+            channel["name"] = body["name"]
+        metadata = channel["thread_metadata"]
+        for key in ("archived", "locked", "auto_archive_duration"):
+            if key in body:
+                metadata[key] = body[key]
+        if "archived" in body:
+            metadata["archive_timestamp"] = p.iso_now()
+        if self.gateway.connected:
+            await self.gateway.dispatch("THREAD_UPDATE", dict(channel))
+        return reply(channel)
+
     async def _r_typing(self: FakeDiscord, call: Call) -> web.Response:
         return reply(None, 204)
 
@@ -364,6 +388,8 @@ class RestHandlers:
                         }
                     },
                 )
+            # Like Discord, @original of a component interaction is the message clicked on.
+            inter.original_id = inter.original_id or inter.message_id
             if kind == 7:
                 response = self._edit(self.messages[inter.message_id], data)
                 if response.status != 200:

@@ -53,6 +53,7 @@ class FakeDiscord(RestHandlers):
         gid = p.snowflake()
         roles = {"@everyone": gid, "member": p.snowflake(), "admin": p.snowflake()}
         self.guild = Guild(gid, "Test Guild", roles, [])
+        self.other_guilds: list[Guild] = []  # add_guild(): more servers the bot is in
         for i in range(channels):
             channel = p.text_channel(p.snowflake(), gid, f"chan-{i}", i)
             self.channels[channel["id"]] = channel
@@ -60,7 +61,9 @@ class FakeDiscord(RestHandlers):
         for name, role in (("alice", "member"), ("bob", "member"), ("carol", "admin")):
             self.add_user(name, [role])
         self.gateway = Gateway(
-            lambda: self.token, self._ready_payload, lambda: [self._guild_create()]
+            lambda: self.token,
+            self._ready_payload,
+            lambda: [self._guild_create(g) for g in [self.guild, *self.other_guilds]],
         )
         self._runner: web.AppRunner | None = None
         self._port = 0
@@ -127,6 +130,18 @@ class FakeDiscord(RestHandlers):
         self.member_roles[user["id"]] = [self.guild.roles[r] for r in roles]
         return user
 
+    def add_guild(self, name: str, *, channels: int = 2) -> Guild:
+        """Another server the bot is in (call before the bot connects); the same users are members
+        with no roles there."""
+        gid = p.snowflake()
+        guild = Guild(gid, name, {"@everyone": gid}, [])
+        for i in range(channels):
+            channel = p.text_channel(p.snowflake(), gid, f"{name}-chan-{i}", i)
+            self.channels[channel["id"]] = channel
+            guild.channels.append(channel["id"])
+        self.other_guilds.append(guild)
+        return guild
+
     def application_payload(self) -> dict[str, Any]:
         return {
             "id": self.app_id,
@@ -150,14 +165,15 @@ class FakeDiscord(RestHandlers):
             "user": self.bot_user,
             "session_id": "fake-session",
             "resume_gateway_url": self.gateway_url,
-            "guilds": [{"id": self.guild.id, "unavailable": True}],
+            "guilds": [{"id": g.id, "unavailable": True} for g in [self.guild, *self.other_guilds]],
             "application": {"id": self.app_id, "flags": 0},
             "private_channels": [],
             "relationships": [],
             "shard": [0, 1],
         }
 
-    def _guild_create(self) -> dict[str, Any]:
+    def _guild_create(self, guild: Guild | None = None) -> dict[str, Any]:
+        guild = guild or self.guild
         roles = [
             {
                 "id": rid,
@@ -170,11 +186,11 @@ class FakeDiscord(RestHandlers):
                 "mentionable": False,
                 "flags": 0,
             }
-            for i, (name, rid) in enumerate(self.guild.roles.items())
+            for i, (name, rid) in enumerate(guild.roles.items())
         ]
         return {
-            "id": self.guild.id,
-            "name": self.guild.name,
+            "id": guild.id,
+            "name": guild.name,
             "icon": None,
             "owner_id": p.snowflake(),
             "roles": roles,
@@ -185,7 +201,7 @@ class FakeDiscord(RestHandlers):
             "joined_at": p.iso_now(),
             "large": False,
             "unavailable": False,
-            "channels": [self.channels[c] for c in self.guild.channels],
+            "channels": [self.channels[c] for c in guild.channels],
             "threads": [],
             "members": [p.member(self.bot_user, [])],
             "voice_states": [],
@@ -231,7 +247,7 @@ class FakeDiscord(RestHandlers):
     ) -> dict[str, Any]:
         thread = p.thread_channel(
             thread_id,
-            self.guild.id,
+            self.guild_of(parent) or self.guild.id,
             parent,
             body["name"],
             self.app_id,
@@ -290,7 +306,7 @@ class FakeDiscord(RestHandlers):
             "app_permissions": "2248473465835073",
             "locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": self.guild.id},
+            "authorizing_integration_owners": {"0": ch.get("guild_id") or self.guild.id},
             "attachment_size_limit": self.attachment_size_limit,
         }
         if ch.get("guild_id"):
@@ -324,15 +340,25 @@ class FakeDiscord(RestHandlers):
         user: str = "alice",
         channel: str | None = None,
         focused: str | None = None,
+        sub: str | None = None,
     ) -> Interaction:
-        """A slash command (or, with `focused`, an autocomplete request for that option)."""
+        """A slash command (or, with `focused`, an autocomplete request for that option);
+        `sub` names a subcommand (`/persona create`), whose options `options` then are."""
         channel = channel or self.channel_ids[0]
         command = self._command(name, self.guild_of(channel))
-        types = {o["name"]: o["type"] for o in command.get("options", [])}
+        declared = command.get("options", [])
+        if sub is not None:
+            found = [o for o in declared if o["name"] == sub and o["type"] == 1]
+            if not found:
+                raise LookupError(f"/{name} has no subcommand {sub!r}")
+            declared = found[0].get("options", [])
+        types = {o["name"]: o["type"] for o in declared}
         opts = [
             {"name": k, "type": types[k], "value": v} | ({"focused": True} if k == focused else {})
             for k, v in options.items()
         ]
+        if sub is not None:
+            opts = [{"name": sub, "type": 1, "options": opts}]
         data = {"id": command["id"], "name": name, "type": 1, "options": opts} | (
             {"guild_id": command["guild_id"]} if "guild_id" in command else {}
         )
@@ -369,6 +395,11 @@ class FakeDiscord(RestHandlers):
     ) -> dict[str, Any]:
         """A user's message (MESSAGE_CREATE); `mention` prefixes `<@bot>`; `reply_to` an id."""
         channel = channel or self.channel_ids[0]
+        metadata = self.channels[channel].get("thread_metadata")
+        if metadata and metadata["archived"] and not metadata["locked"]:
+            # Like Discord: a member's message in an archived (unlocked) thread reopens it.
+            metadata["archived"] = False
+            await self.gateway.dispatch("THREAD_UPDATE", dict(self.channels[channel]))
         body: dict[str, Any] = {"content": f"<@{self.app_id}> {content}" if mention else content}
         if mention:
             body["mentions"] = [self.bot_user]

@@ -206,6 +206,155 @@ def anthropic_stream(
     return _finish_script(events, delay, chunk_split)
 
 
+# --- tool calls -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FakeToolCall:
+    """A call the fake model makes: `arguments` as an object, or raw JSON text (maybe broken)."""
+
+    name: str
+    arguments: Mapping[str, Any] | str = field(default_factory=dict)
+    id: str | None = None
+
+    def json(self) -> str:
+        return self.arguments if isinstance(self.arguments, str) else _json(self.arguments)
+
+
+def _pieces_of(text: str, size: int | None) -> list[str]:
+    if not size or not text:
+        return [text]
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def openai_tool_stream(
+    calls: Sequence[FakeToolCall],
+    *,
+    text: Sequence[str] = (),
+    fragment: int | None = 7,
+    finish: str | None = "tool_calls",
+    usage: tuple[int, int] | None = (20, 9),
+    done: bool = True,
+    model: str = "gpt-test",
+) -> StreamScript:
+    """OpenAI streaming tool calls: optional text, then per call a first delta with index, id and
+    name, then its arguments in `fragment`-character pieces (providers.md §2.1)."""
+    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1753357673}
+    base["model"] = model
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return sse({**base, "choices": [choice], "usage": None})
+
+    events = [chunk({"role": "assistant", "content": None if not text else "", "refusal": None})]
+    events += [chunk({"content": p}) for p in text]
+    for index, call in enumerate(calls):
+        first = {
+            "index": index,
+            "id": call.id or f"call_fake_{index}",
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        events.append(chunk({"tool_calls": [first]}))
+        for piece in _pieces_of(call.json(), fragment):
+            more = {"index": index, "function": {"arguments": piece}}
+            events.append(chunk({"tool_calls": [more]}))
+    if finish is not None:
+        events.append(chunk({}, finish))
+    if usage is not None:
+        events.append(sse({**base, "choices": [], "usage": _openai_usage(*usage)}))
+    if done:
+        events.append(sse("[DONE]"))
+    return raw_stream(*events)
+
+
+def workers_tool_stream(
+    calls: Sequence[FakeToolCall],
+    *,
+    text: Sequence[str] = (),
+    arguments_as: str = "object",
+    openai_shaped: bool = False,
+    usage: tuple[int, int] | None = (20, 9),
+    done: bool = True,
+) -> StreamScript:
+    """Workers AI native tool calls: `{"response": "", "tool_calls": [{name, arguments}]}` on one
+    chunk (§1.3), arguments as an object or (`arguments_as="string"`) JSON text; or, with
+    `openai_shaped`, OpenAI-style deltas on the native path (§1.4: both shapes occur)."""
+    events = [sse({"response": p, "p": "abcd"}) for p in text]
+    if openai_shaped:
+        for index, call in enumerate(calls):
+            fn = {"name": call.name, "arguments": call.json()}
+            item = {"index": index, "id": call.id or f"call_{index}", "type": "function"}
+            delta = {"tool_calls": [item | {"function": fn}]}
+            events.append(sse({"choices": [{"index": 0, "delta": delta}]}))
+    elif calls:
+        wire: list[dict[str, Any]] = []
+        for call in calls:
+            args: object = call.arguments
+            if arguments_as == "string" or isinstance(args, str):
+                args = call.json()
+            wire.append({"name": call.name, "arguments": args})
+        events.append(sse({"response": "", "tool_calls": wire}))
+    if usage is not None:
+        events.append(sse({"response": "", "usage": _openai_usage(*usage)}))
+    if done:
+        events.append(sse("[DONE]"))
+    return raw_stream(*events)
+
+
+def anthropic_tool_stream(
+    calls: Sequence[FakeToolCall],
+    *,
+    text: Sequence[str] = (),
+    fragment: int | None = 9,
+    stop_reason: str | None = "tool_use",
+    usage: tuple[int, int] = (20, 9),
+) -> StreamScript:
+    """Anthropic tool use: an optional text block, then per call a `tool_use` block start and its
+    input as `input_json_delta` partial_json pieces; stop_reason tool_use (providers.md §3)."""
+    prompt, completion = usage
+    message: dict[str, Any] = {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "content": [],
+        "model": "claude-test",
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": prompt, "output_tokens": 1},
+    }
+    events = [anthropic_event("message_start", message=message), anthropic_event("ping")]
+    index = 0
+    if text:
+        block = {"type": "text", "text": ""}
+        events.append(anthropic_event("content_block_start", index=index, content_block=block))
+        for p in text:
+            delta = {"type": "text_delta", "text": p}
+            events.append(anthropic_event("content_block_delta", index=index, delta=delta))
+        events.append(anthropic_event("content_block_stop", index=index))
+        index += 1
+    for number, call in enumerate(calls):
+        tool_block: dict[str, Any] = {
+            "type": "tool_use",
+            "id": call.id or f"toolu_fake_{number}",
+            "name": call.name,
+            "input": {},
+        }
+        events.append(anthropic_event("content_block_start", index=index, content_block=tool_block))
+        for piece in _pieces_of(call.json(), fragment):
+            delta = {"type": "input_json_delta", "partial_json": piece}
+            events.append(anthropic_event("content_block_delta", index=index, delta=delta))
+        events.append(anthropic_event("content_block_stop", index=index))
+        index += 1
+    if stop_reason is not None:
+        end = {"stop_reason": stop_reason, "stop_sequence": None}
+        events.append(
+            anthropic_event("message_delta", delta=end, usage={"output_tokens": completion})
+        )
+    events.append(anthropic_event("message_stop"))
+    return raw_stream(*events)
+
+
 # Real Workers AI codes (providers.md §1.5): code -> (HTTP status, message).
 WORKERS_AI_ERRORS: dict[int, tuple[int, str]] = {
     3036: (429, "Account limited: you have used up your daily free allocation of 10,000 neurons"),

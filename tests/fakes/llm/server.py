@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from collections import deque
@@ -274,6 +275,7 @@ def _validate_workers_body(body: object) -> ReplyScript | None:
             problem = "max_tokens: required (the fake insists: the default 256 cuts answers)"
         elif "stream" in body and not isinstance(body["stream"], bool):
             problem = "stream: must be a boolean"
+        problem = problem or _sampling_problem(body) or _function_tools_problem(body)
     return None if problem is None else workers_error(5004, 400, f"Invalid data: {problem}")
 
 
@@ -289,6 +291,13 @@ def _validate_openai_body(body: object) -> ReplyScript | None:
             options = body.get("stream_options")
             if not isinstance(options, dict) or options.get("include_usage") is not True:
                 problem = "stream_options.include_usage: the fake requires it with stream=true"
+        problem = problem or _sampling_problem(body) or _function_tools_problem(body)
+        if problem is None and "tool_choice" in body:
+            choice = body["tool_choice"]
+            if "tools" not in body:
+                problem = "tool_choice: only allowed when tools are specified"
+            elif not (choice in ("auto", "none", "required") or isinstance(choice, dict)):
+                problem = f"tool_choice: invalid value {choice!r}"
     if problem is None:
         return None
     return openai_error(400, "invalid_request_error", None, problem)
@@ -309,9 +318,93 @@ def _validate_anthropic_body(body: object) -> ReplyScript | None:
             problem = "max_tokens: Field required"
         elif "system" in body and not isinstance(body["system"], str | list):
             problem = "system: Input should be a valid string or list"
+        problem = problem or _sampling_problem(body) or _anthropic_tools_problem(body)
     if problem is None:
         return None
     return anthropic_error(400, "invalid_request_error", problem)
+
+
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def _sampling_problem(body: dict[str, Any]) -> str | None:
+    top_p = body.get("top_p")
+    if "top_p" in body and (
+        isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 <= top_p <= 1
+    ):
+        return "top_p: must be a number between 0 and 1"
+    return None
+
+
+def _schema_problem(where: str, schema: object) -> str | None:
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return f"{where}: must be a JSON schema with type 'object'"
+    if "properties" in schema and not isinstance(schema["properties"], dict):
+        return f"{where}.properties: must be an object"
+    return None
+
+
+def _tools_list(body: dict[str, Any]) -> tuple[list[Any] | None, str | None]:
+    if "tools" not in body:
+        return None, None
+    tools = body["tools"]
+    if not isinstance(tools, list) or not tools:
+        return None, "tools: must be a non-empty list when present"
+    return tools, None
+
+
+def _tool_names_problem(names: list[object]) -> str | None:
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not _TOOL_NAME.match(name):
+            return f"tools.{i}.name: must match ^[a-zA-Z0-9_-]{{1,64}}$"
+    if len(set(map(str, names))) != len(names):
+        return "tools: tool names must be unique"
+    return None
+
+
+def _function_tools_problem(body: dict[str, Any]) -> str | None:
+    """OpenAI-style `tools` (also what Workers AI takes): function objects, strictly."""
+    tools, problem = _tools_list(body)
+    if tools is None:
+        return problem
+    names: list[object] = []
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            return f"tools.{i}.type: must be 'function'"
+        function = tool.get("function")
+        if not isinstance(function, dict) or set(tool) - {"type", "function"}:
+            return f"tools.{i}: must be {{type, function}}"
+        if set(function) - {"name", "description", "parameters", "strict"}:
+            return f"tools.{i}.function: unexpected fields {sorted(set(function))}"
+        if "description" in function and not isinstance(function["description"], str):
+            return f"tools.{i}.function.description: must be a string"
+        if "parameters" in function:
+            problem = _schema_problem(f"tools.{i}.function.parameters", function["parameters"])
+            if problem:
+                return problem
+        names.append(function.get("name"))
+    return _tool_names_problem(names)
+
+
+def _anthropic_tools_problem(body: dict[str, Any]) -> str | None:
+    """Anthropic custom tools: {name, description?, input_schema}, nothing OpenAI-shaped."""
+    tools, problem = _tools_list(body)
+    if tools is None:
+        return problem
+    names: list[object] = []
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            return f"tools.{i}: Input should be a valid dictionary"
+        extra = set(tool) - {"name", "description", "input_schema", "type", "cache_control"}
+        if extra:
+            return f"tools.{i}: Extra inputs are not permitted: {sorted(extra)}"
+        if "input_schema" not in tool:
+            return f"tools.{i}.input_schema: Field required"
+        problem = _schema_problem(f"tools.{i}.input_schema", tool["input_schema"])
+        if problem:
+            return problem
+        names.append(tool.get("name"))
+    return _tool_names_problem(names)
 
 
 # --- playing scripts ---------------------------------------------------------------------------

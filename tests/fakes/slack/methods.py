@@ -35,6 +35,7 @@ class WebMethods(FakeState):
             "chat.stopStream": self._stop_stream,
             "assistant.threads.setStatus": self._set_status,
             "conversations.replies": self._replies,
+            "users.info": self._users_info,
             "apps.connections.open": self._connections_open,
         }
 
@@ -191,6 +192,29 @@ class WebMethods(FakeState):
             raise Invalid("thread_not_found")
         found = [parent, *self.thread(channel, ts)]
         return {"messages": [wire(m) for m in found], "has_more": False}
+
+    def add_user(
+        self, user: str, *, team: str = "T0001", is_admin: bool = False, is_owner: bool = False
+    ) -> None:
+        """A member users.info knows (anyone else is `user_not_found`)."""
+        self.users[user] = {
+            "id": user,
+            "team_id": team,
+            "name": user.lower(),
+            "deleted": False,
+            "is_admin": is_admin,
+            "is_owner": is_owner,
+            "is_primary_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": False,
+        }
+
+    def _users_info(self, call: SlackCall) -> dict[str, Any]:
+        user = self.users.get(required(call.args, "user"))
+        if user is None:
+            raise Invalid("user_not_found")
+        return {"user": dict(user)}
 
     def _connections_open(self, call: SlackCall) -> dict[str, Any]:
         return {"url": f"ws://127.0.0.1:{self._port}/link"}

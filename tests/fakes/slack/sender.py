@@ -231,6 +231,47 @@ class SlackSender:
         }
         return "payload=" + _quote(json.dumps(payload))
 
+    async def click_ephemeral(
+        self, button: dict[str, Any], *, user: str, channel: str, response_url: str
+    ) -> Sent:
+        """A click on a button of an ephemeral message (a response_url reply): no message ts."""
+        payload = {
+            "type": "block_actions",
+            "user": {
+                "id": user,
+                "username": user.lower(),
+                "name": user.lower(),
+                "team_id": self.team,
+            },
+            "api_app_id": APP_ID,
+            "token": "legacy-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": f"{time.time():.6f}",
+                "channel_id": channel,
+                "is_ephemeral": True,
+            },
+            "trigger_id": f"{next(_counter)}.{self.team}.abcdef",
+            "team": {"id": self.team, "domain": "fake"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel, "name": "general"},
+            "state": {"values": {}},
+            "response_url": response_url,
+            "actions": [
+                {
+                    "action_id": button["action_id"],
+                    "block_id": "parley_history",
+                    "text": button["text"],
+                    "value": button.get("value", ""),
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        body = "payload=" + _quote(json.dumps(payload))
+        return await self.post(body, "application/x-www-form-urlencoded")
+
     async def click(
         self,
         button: dict[str, Any],

@@ -38,6 +38,7 @@ class FakeState:
         self.files: list[UploadedFile] = []
         self.acks: list[SocketAck] = []
         self.statuses: list[dict[str, Any]] = []
+        self.users: dict[str, dict[str, Any]] = {}  # user id -> users.info's `user` object
         self.native_streaming = True
         self.native_refusal = "feature_not_enabled"
         self._ts = itertools.count(1)
