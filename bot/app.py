@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.catalog import Catalog, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
@@ -26,6 +26,7 @@ from bot.ops.metrics import Metrics
 from bot.ops.web import WebServer
 from bot.resilience.breaker import BreakerBoard, BreakerPolicy
 from bot.store import Store, StoredMessage
+from bot.store.records import ImageJob
 
 
 def build_catalog(settings: Settings) -> Catalog:
@@ -83,6 +84,9 @@ class PlatformAdapter(Protocol):
 
 
 AdapterFactory = Callable[["App"], PlatformAdapter]
+
+UnknownImagesCallback = Callable[[list[ImageJob]], Coroutine[Any, Any, None]]
+"""An adapter's way of telling users that their image's outcome is unknown."""
 """Builds an adapter; may mount routes on `app.web`, which starts only after every factory ran."""
 
 
@@ -106,6 +110,10 @@ class App:
     web: WebServer = field(default_factory=WebServer)
     interrupted: list[StoredMessage] = field(default_factory=list)
     images: ImageEngine | None = None
+    unknown_images: list[ImageJob] = field(default_factory=list)
+    """Image jobs found abandoned at start-up (outcome unknown, never retried)."""
+    _image_watchers: list[tuple[str, UnknownImagesCallback]] = field(default_factory=list)
+    _notices: set[asyncio.Task[None]] = field(default_factory=set)
     # issue 6: what the adapters call for /history /archive /export /new, /persona, /usage
     conversations: ConversationService | None = None
     personas: PersonaService | None = None
@@ -157,9 +165,42 @@ class App:
         app.web.add_readiness_check(app._store_ready)
         app.web.enable_metrics(metrics)
         app.images = images
-        await app.images.recover()
+        app.unknown_images.extend(await app.images.recover())
         register_image_health(app.web, app.images.router)
         return app
+
+    def watch_unknown_images(self, platform: str, notify: UnknownImagesCallback) -> None:
+        """Tell `notify` about image jobs of `platform` whose outcome became unknown.
+
+        Called by an adapter once it can post: it hears at once about the jobs found at start-up,
+        then about those each periodic sweep finds (a crashed replica's jobs turn unknown only
+        when their lease runs out, so that no replica declares another's live job dead).
+        """
+        self._image_watchers.append((platform, notify))
+        jobs = [job for job in self.unknown_images if job.platform == platform]
+        if jobs:
+            self._spawn_notice(notify, jobs)
+
+    async def sweep_images(self) -> list[ImageJob]:
+        """Mark abandoned image jobs unknown and tell the adapters; returns those jobs."""
+        if self.images is None:
+            return []
+        jobs = await self.images.recover()
+        for platform, notify in self._image_watchers:
+            mine = [job for job in jobs if job.platform == platform]
+            if mine:
+                self._spawn_notice(notify, mine)
+        return jobs
+
+    def _spawn_notice(self, notify: UnknownImagesCallback, jobs: list[ImageJob]) -> None:
+        task = asyncio.create_task(notify(jobs), name="unknown-images-notice")
+        self._notices.add(task)
+        task.add_done_callback(self._notice_done)
+
+    def _notice_done(self, task: asyncio.Task[None]) -> None:
+        self._notices.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("could not tell users about unknown images: %r", exc)
 
     async def _store_ready(self) -> tuple[str, bool]:
         return "store", await self.store.ping()
@@ -173,6 +214,19 @@ class App:
         if self.moderator is not None:
             await self.moderator.aclose()
         await self.store.close()
+
+
+IMAGE_SWEEP_SECONDS = 30.0
+"""How often abandoned image jobs are looked for (their lease, not this, decides when)."""
+
+
+async def _sweep_images_forever(app: App) -> None:
+    while True:
+        await asyncio.sleep(IMAGE_SWEEP_SECONDS)
+        try:
+            await app.sweep_images()
+        except Exception as exc:  # a failed sweep is retried at the next tick, never fatal
+            log.warning("image sweep failed: %r", exc)
 
 
 SHUTDOWN_GRACE = 30.0
@@ -191,6 +245,7 @@ async def serve(app: App, platforms: list[str]) -> None:
         loop.add_signal_handler(signum, stop.set)  # the console takes SIGINT over for Stop
     tasks = [asyncio.create_task(a.run(stop), name=f"adapter-{a.name}") for a in adapters]
     stopper = asyncio.create_task(stop.wait())
+    sweeper = asyncio.create_task(_sweep_images_forever(app), name="image-sweeper")
     try:
         await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
@@ -212,5 +267,6 @@ async def serve(app: App, platforms: list[str]) -> None:
                 log.error("adapter %s failed: %r", adapter.name, result)
     finally:
         stopper.cancel()
+        sweeper.cancel()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

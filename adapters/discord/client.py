@@ -115,6 +115,17 @@ class DiscordAdapter:
         self.app = app
         self.watch = RateLimitWatch()
         self.client: ParleyClient | None = None
+        app.web.add_readiness_check(self._ready)
+
+    async def _ready(self) -> tuple[str, bool]:
+        """/readyz: the gateway said READY (so events flow) and the client is not closing.
+
+        Not `client.is_ready()`: discord.py sets that only after its guild-loading wait, while
+        interactions are already being served.
+        """
+        client = self.client
+        connected = client is not None and client.user is not None and not client.is_closed()
+        return "discord", connected
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.app.settings

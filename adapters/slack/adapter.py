@@ -68,10 +68,16 @@ class SlackAdapter:
         turns = Turns(app, self.spaces, conversations, personas)
         register(self.bolt, turns, ImageTurns(app, self.spaces), self._spawn, manage)
         self._app_token = app_token.get_secret_value() if app_token else None
+        self._serving = False
+        app.web.add_readiness_check(self._ready)
         if secret is not None:
             app.web.add_route("POST", EVENTS_PATH, self._events)
         if secret is not None and settings.port is None and self._app_token is None:
             raise ConfigurationError("PORT: Slack's HTTP mode needs the web server")
+
+    async def _ready(self) -> tuple[str, bool]:
+        """/readyz: events are being served (HTTP) or the Socket Mode connection is up."""
+        return "slack", self._serving
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         response = await self.bolt.async_dispatch(await to_bolt_request(request))
@@ -95,9 +101,11 @@ class SlackAdapter:
             log.info("slack connected in Socket Mode")
         else:
             log.info("slack serving events on %s", EVENTS_PATH)
+        self._serving = True
         try:
             await stop.wait()
         finally:
+            self._serving = False
             if socket is not None:
                 await socket.close_async()  # type: ignore[no-untyped-call]
             await self._drain()

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import closing
 from pathlib import Path
 
+import aiohttp
 import pytest_asyncio
 
 from tests.e2e.discord.conftest import BotProcess
@@ -98,6 +99,12 @@ async def test_five_failures_open_the_breaker_then_one_probe_goes_through_after_
     channel = fake.channel_ids[0]
     offers = [(await quote(fake, channel, f"an artistic fox {i}"))[1] for i in range(6)]
     assert all("(openai)" in o["content"] for o in offers)
+    async with (  # the gateway is connected: /readyz counts the platform as ready
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/readyz") as response,
+    ):
+        assert response.status == 200
+        assert (await response.json())["checks"] == {"store": True, "discord": True}
     images.mode["openai"] = "fail"
     for n, offer in enumerate(offers[:5], start=1):
         await click(fake, offer)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
+
 from bot.store import Store
 from tests.e2e.slack.conftest import ALICE, BOB, CHANNEL, TEAM, SlackBot, StartBot
 from tests.e2e.slack.helpers import finished, question_thread, wait_answer
@@ -171,6 +173,12 @@ async def test_socket_mode_slash_command_round_trip(start_bot: StartBot) -> None
     )
     ack = await fake.wait_ack(envelope)
     assert ack.at - started < 3.0
+    async with (  # connected: the platform counts as ready
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{bot.port}/readyz") as response,
+    ):
+        assert response.status == 200
+        assert (await response.json())["checks"] == {"store": True, "slack": True}
     await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
     [reply] = await wait_answer(fake, CHANNEL, question_thread(fake))
     assert reply.text == "Over the socket."
