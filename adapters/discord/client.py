@@ -16,7 +16,7 @@ from adapters.discord.access import Access
 from adapters.discord.buttons import Buttons
 from adapters.discord.commands import Commands
 from adapters.discord.conversations import Conversations
-from adapters.discord.images import Images
+from adapters.discord.images import Images, tell_unknown
 from adapters.discord.messages import Messages
 from adapters.discord.personas import Personas
 from adapters.discord.surface import RateLimitWatch
@@ -26,6 +26,7 @@ from adapters.discord.usage import Usage
 from adapters.discord.views import HistoryPageButton, ImageAction, RegenerateButton, StopButton
 from bot.app import SHUTDOWN_GRACE, App
 from bot.config import Settings
+from bot.store.records import ImageJob
 
 log = logging.getLogger("parley.discord")
 
@@ -87,6 +88,7 @@ class ParleyClient(discord.Client):
         self.messages = Messages(self.turns, access, self)
         self.synced: list[str] | None = None
         self.ready_event = asyncio.Event()
+        self._watching_images = False
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(StopButton, RegenerateButton, ImageAction, HistoryPageButton)
@@ -95,6 +97,13 @@ class ParleyClient(discord.Client):
     async def on_ready(self) -> None:
         log.info("discord connected as %s (%s)", self.user, self.user.id if self.user else "?")
         self.ready_event.set()
+        if self.app.images is not None and not self._watching_images:
+            self._watching_images = True  # on_ready fires again after a fresh IDENTIFY
+
+            async def notify(jobs: list[ImageJob]) -> None:
+                await tell_unknown(self, jobs)
+
+            self.app.watch_unknown_images("discord", notify)
 
     async def on_message(self, message: discord.Message) -> None:
         try:

@@ -33,7 +33,14 @@ from bot.store.records import ImageJob
 if TYPE_CHECKING:
     from adapters.discord.client import ParleyClient
 
-__all__ = ["ChannelImageSurface", "DiscordImageSurface", "Images", "outcome_line"]
+__all__ = [
+    "ChannelImageSurface",
+    "DiscordImageSurface",
+    "Images",
+    "outcome_line",
+    "tell_unknown",
+    "unknown_notice",
+]
 
 log = logging.getLogger("parley.discord")
 
@@ -60,6 +67,39 @@ def outcome_line(job: ImageJob, *, expired: bool = False) -> str | None:
         "refused": "⚠️ The provider refused this prompt; nothing was charged.",
         "unknown": "❓ The outcome is unknown (it may have been charged); not retried.",
     }.get(job.status, f"({job.status})")
+
+
+PROMPT_SHOWN = 80
+"""How much of a prompt an unknown-outcome notice quotes."""
+
+
+def unknown_notice(job: ImageJob) -> str:
+    """The channel message telling a requester their paid image was cut off by a restart."""
+    prompt = " ".join(job.prompt.split())
+    if len(prompt) > PROMPT_SHOWN:
+        prompt = prompt[: PROMPT_SHOWN - 1].rstrip() + "…"
+    return (
+        f"⚠️ <@{job.user_id}> the image for “{prompt}” was interrupted when Parley restarted. "
+        "Its outcome is unknown (it may have been charged), so it was not retried. "
+        "Use /images to see it."
+    )
+
+
+async def tell_unknown(client: discord.Client, jobs: list[ImageJob]) -> None:
+    """Post `unknown_notice` for each job in its thread (else its channel); never raises.
+
+    The quote message itself keeps its buttons: its id is not stored, and a click on it shows the
+    unknown outcome and closes it. Only the requester is pinged (the client pings no one).
+    """
+    for job in jobs:
+        where = job.thread_id or job.channel_id
+        try:
+            channel = client.get_partial_messageable(int(where))
+            requester = [discord.Object(int(job.user_id))]
+            mention = discord.AllowedMentions(everyone=False, roles=False, users=requester)
+            await channel.send(unknown_notice(job)[:2000], allowed_mentions=mention)
+        except Exception as exc:  # one undeliverable notice must not stop the others
+            log.warning("could not tell about unknown image %s in %s: %r", job.id, where, exc)
 
 
 def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:

@@ -66,7 +66,8 @@ class SlackAdapter:
         personas = PersonaCommands(app, admins)
         manage = Manage(conversations, personas, UsageCommand(app, admins))
         turns = Turns(app, self.spaces, conversations, personas)
-        register(self.bolt, turns, ImageTurns(app, self.spaces), self._spawn, manage)
+        self._images = ImageTurns(app, self.spaces)
+        register(self.bolt, turns, self._images, self._spawn, manage)
         self._app_token = app_token.get_secret_value() if app_token else None
         self._serving = False
         app.web.add_readiness_check(self._ready)
@@ -102,6 +103,8 @@ class SlackAdapter:
         else:
             log.info("slack serving events on %s", EVENTS_PATH)
         self._serving = True
+        if self.app.images is not None:
+            self.app.watch_unknown_images("slack", self._images.notify_unknown)
         try:
             await stop.wait()
         finally:

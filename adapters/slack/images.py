@@ -208,6 +208,24 @@ class SlackImageSurface:
             raise SurfaceError(f"{what} failed: {type(exc).__name__}") from None
 
 
+# -- jobs whose outcome became unknown ------------------------------------------------------------
+
+NOTICE_PROMPT_CHARS = 80
+
+
+def unknown_notice(job: ImageJob) -> str:
+    """The requester's notice about a job interrupted by a restart (mrkdwn; prompt escaped)."""
+    prompt = " ".join(job.prompt.split())
+    if len(prompt) > NOTICE_PROMPT_CHARS:
+        prompt = prompt[: NOTICE_PROMPT_CHARS - 1].rstrip() + "…"
+    prompt = prompt.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return (
+        f"⚠️ <@{job.user_id}> the image for “{prompt}” was interrupted when Parley restarted. "
+        "Its outcome is unknown (it may have been charged), so it was not retried. "
+        "Use /images to see it."
+    )
+
+
 # -- commands and clicks --------------------------------------------------------------------------
 
 
@@ -284,6 +302,59 @@ class ImageTurns:
             await surface.notify("Sorry, something went wrong on my side. Please try again.")
             return
         await self._settle(surface, {**message, "ts": ts}, user, outcome)
+
+    async def notify_unknown(self, jobs: list[ImageJob]) -> None:
+        """App.watch_unknown_images' callback: tell each requester in the quote's thread and
+        show ❓ on the quote; failures are logged, never raised."""
+        for job in jobs:
+            try:
+                await self._notify_unknown(job)
+            except Exception:
+                log.exception(
+                    "unknown-image notice failed job=%s channel=%s", job.id, job.channel_id
+                )
+
+    async def _notify_unknown(self, job: ImageJob) -> None:
+        quote = await self._find_quote(job)
+        thread = str(quote["ts"]) if quote is not None else job.thread_id or None
+        client = self.spaces.client
+        await client.chat_postMessage(
+            channel=job.channel_id, thread_ts=thread, text=unknown_notice(job), unfurl_links=False
+        )
+        if quote is None:
+            log.info("unknown-image job=%s: quote not found, its buttons are left", job.id)
+            return
+        team = job.tenant_id.partition(":")[2]
+        surface = self._surface(team, job.channel_id, thread, job.user_id)
+        settled = outcome_line(job, "unknown")
+        if settled is not None:
+            await surface.settle(quote, *settled)
+
+    async def _find_quote(self, job: ImageJob) -> dict[str, Any] | None:
+        """The quote message still offering this job's Generate button, from the latest 200
+        messages of its channel (or of its thread); None if not there or not readable."""
+        client = self.spaces.client
+        try:
+            if job.thread_id:
+                response = await client.conversations_replies(
+                    channel=job.channel_id, ts=job.thread_id, limit=200
+                )
+            else:
+                response = await client.conversations_history(channel=job.channel_id, limit=200)
+        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("quote lookup failed job=%s channel=%s: %r", job.id, job.channel_id, exc)
+            return None
+        confirm = custom_id("confirm", job.id)
+        for message in response.get("messages") or []:
+            ids = {
+                element.get("action_id")
+                for block in message.get("blocks") or []
+                if block.get("type") == "actions"
+                for element in block.get("elements") or []
+            }
+            if confirm in ids and message.get("ts"):
+                return dict(message)
+        return None
 
     async def _settle(
         self,

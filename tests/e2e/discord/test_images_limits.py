@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest_asyncio
@@ -25,6 +26,7 @@ from tests.e2e.discord.imaging import (
     wait_uploads,
 )
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.payloads import snowflake
 from tests.fakes.images.server import ImageFake
 
 StartBot = Callable[..., Awaitable[BotProcess]]
@@ -147,25 +149,59 @@ async def test_a_restart_between_click_and_delivery_leaves_the_job_unknown_and_n
 ) -> None:
     fake, images, channel = discord_fake, image_fake, discord_fake.channel_ids[0]
     bot = await start_bot(IMAGE_JOB_TIMEOUT_SECONDS="10")
+    thread = (await fake.create_thread(snowflake(), channel, {"name": "owls"}))["id"]
     _, offer = await quote(fake, channel, "an artistic lynx")
     quote_id = offer["components"][0]["components"][0]["custom_id"].split(":")[2]
-    images.mode["openai"] = "slow"
+    owl_prompt = "a  snowy\nowl " + "very " * 30 + "END"  # notices trim and flatten prompts
+    _, owl = await quote(fake, thread, owl_prompt, user="bob", provider="together")
+    owl_id = owl["components"][0]["components"][0]["custom_id"].split(":")[2]
+    images.mode["openai"] = images.mode["together"] = "slow"
     await click(fake, offer)
+    await click(fake, owl, user="bob")
     await asyncio.wait_for(images.arrived("openai"), 20)
+    await asyncio.wait_for(images.arrived("together"), 20)
     await bot.kill()  # the process dies while the provider is working on it
     (row,) = bot.rows("SELECT status FROM image_jobs WHERE id = ?", quote_id)
     assert row["status"] == "generating"
+    (row,) = bot.rows("SELECT status, thread_id FROM image_jobs WHERE id = ?", owl_id)
+    assert row["status"] == "generating" and row["thread_id"] == thread
     # Its lease (job timeout + 60 s) guards against declaring another replica's job dead; let it
     # run out rather than wait 70 s.
     with closing(sqlite3.connect(bot.db, timeout=10, isolation_level=None)) as conn:
         conn.execute(
-            "UPDATE image_jobs SET lease_until = '2000-01-01 00:00:00.000000' WHERE id = ?",
-            (quote_id,),
+            "UPDATE image_jobs SET lease_until = '2000-01-01 00:00:00.000000' WHERE id IN (?, ?)",
+            (quote_id, owl_id),
         )
-    images.mode["openai"] = "ok"
+    images.mode["openai"] = images.mode["together"] = "ok"
+    sent_before = len(fake.calls_to("message.create"))
     await bot.start()
     (row,) = bot.rows("SELECT status, detail FROM image_jobs WHERE id = ?", quote_id)
     assert row["status"] == "unknown" and "stopped" in row["detail"]
+
+    # Once connected, the bot tells each requester where they asked: the channel, the thread.
+    def interrupted(where: str) -> list[dict[str, Any]]:
+        return [m for m in fake.bot_messages(where) if "interrupted" in m["content"]]
+
+    await fake.wait_until(lambda: interrupted(channel) and interrupted(thread), 20, what="notices")
+    alice, bob = fake.users["alice"]["id"], fake.users["bob"]["id"]
+    (lynx_notice,) = interrupted(channel)
+    assert lynx_notice["content"].startswith(f"⚠️ <@{alice}> the image for “an artistic lynx”")
+    assert (
+        "outcome is unknown (it may have been charged), so it was not retried"
+        in (lynx_notice["content"])
+    )
+    (owl_notice,) = interrupted(thread)
+    assert f"<@{bob}>" in owl_notice["content"] and f"<@{alice}>" not in owl_notice["content"]
+    assert "“a snowy owl very very" in owl_notice["content"]
+    assert "END" not in owl_notice["content"] and "…”" in owl_notice["content"]
+    pings = {
+        c.params["channel"]: (c.body or {}).get("allowed_mentions")
+        for c in fake.calls_to("message.create")[sent_before:]
+    }
+    assert pings == {  # only the requester is pinged, and nothing else was posted on start-up
+        channel: {"parse": [], "users": [int(alice)]},
+        thread: {"parse": [], "users": [int(bob)]},
+    }
 
     again = await click(fake, offer)  # the dead process never closed the quote's buttons
     text = await notice(fake, again)
@@ -178,3 +214,5 @@ async def test_a_restart_between_click_and_delivery_leaves_the_job_unknown_and_n
     assert "unknown · an artistic lynx" in await notice(fake, listing)
     await asyncio.sleep(0.3)
     assert len(images.calls_to("openai")) == 1 and uploads(fake, channel) == []
+    assert len(images.calls_to("together")) == 1 and uploads(fake, thread) == []
+    assert len(interrupted(channel)) == 1 and len(interrupted(thread)) == 1

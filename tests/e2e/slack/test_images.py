@@ -251,6 +251,7 @@ async def test_a_crash_between_click_and_delivery_is_unknown_after_restart_and_n
     first = await start_bot(**env)
     quote = await ask(first)
     images.mode["openai"] = "slow"
+    generate = button(quote, "c")  # the quote object changes as the fake updates it
     await click(first, quote)
     await asyncio.wait_for(images.arrived("openai"), 20)
     await first.kill()
@@ -264,15 +265,32 @@ async def test_a_crash_between_click_and_delivery_is_unknown_after_restart_and_n
     images.mode["openai"] = "ok"
     second = await start_bot(**env)
     assert "marked unknown" in second.output()
-    await click(second, quote)
+    fake = second.fake
+
+    # Once connected, the adapter tells the requester in the quote's thread, unasked, and the
+    # quote shows ❓ instead of its buttons.
+    def notices() -> list[Message]:
+        return [m for m in fake.bot_replies(CHANNEL, quote.ts) if "interrupted" in m.text]
+
+    await fake.wait_for(lambda: notices() and settled_line(fake.messages[(CHANNEL, quote.ts)]))
+    [notice] = notices()
+    assert notice.text.startswith(f"⚠️ <@{ALICE}> the image for “{HIGH}”")
+    assert "may have been charged" in notice.text and "not retried" in notice.text
+    settled = fake.messages[(CHANNEL, quote.ts)]
+    assert settled_line(settled).startswith("❓") and _image_buttons(settled) == []
+    assert len(images.calls_to("openai")) == 1  # the notice called no provider
+
+    # A client that still shows the old buttons can click Generate: nothing is retried.
+    sent = await second.sender.click(
+        generate, user=ALICE, channel=CHANNEL, message_ts=quote.ts, thread_ts=None
+    )
+    assert sent.status == 200
     [note] = await notes_for(second, ALICE, 1)
     assert "unknown" in note and "not retried" in note
-    fake = second.fake
-    await fake.wait_for(lambda: settled_line(fake.messages[(CHANNEL, quote.ts)]))
     assert settled_line(fake.messages[(CHANNEL, quote.ts)]).startswith("❓")
     await second.sender.command("/images", "", user=ALICE, channel=CHANNEL)
     await fake.wait_for(lambda: any(r.posts for r in fake.response_urls.values()))
     [listing] = [r.posts[0] for r in fake.response_urls.values() if r.posts]
     assert "unknown" in listing["text"]
     assert len(images.calls_to("openai")) == 1 and images.calls_to("google") == []
-    assert fake.files == []
+    assert fake.files == [] and len(notices()) == 1  # the click did not notify again

@@ -35,6 +35,7 @@ class WebMethods(FakeState):
             "chat.stopStream": self._stop_stream,
             "assistant.threads.setStatus": self._set_status,
             "conversations.replies": self._replies,
+            "conversations.history": self._history_of,
             "users.info": self._users_info,
             "apps.connections.open": self._connections_open,
         }
@@ -192,6 +193,14 @@ class WebMethods(FakeState):
             raise Invalid("thread_not_found")
         found = [parent, *self.thread(channel, ts)]
         return {"messages": [wire(m) for m in found], "has_more": False}
+
+    def _history_of(self, call: SlackCall) -> dict[str, Any]:
+        """A channel's top-level messages, newest first (one page of `limit`, default 100)."""
+        channel = required(call.args, "channel")
+        limit = int(call.args.get("limit") or 100)
+        found = [m for m in self.messages.values() if m.channel == channel and not m.thread_ts]
+        found.sort(key=lambda m: float(m.ts), reverse=True)
+        return {"messages": [wire(m) for m in found[:limit]], "has_more": len(found) > limit}
 
     def add_user(
         self, user: str, *, team: str = "T0001", is_admin: bool = False, is_owner: bool = False
