@@ -332,7 +332,6 @@ class Store:
                 last_message_at=now,
                 updated_at=now,
             )
-            .returning(conversations.c.id)
         )
         add = (
             insert(messages)
@@ -352,7 +351,8 @@ class Store:
         )
         async with self._transaction(write=True) as conn:
             # The conversation row first: on PostgreSQL its row lock orders concurrent appends.
-            if (await conn.execute(bump)).first() is None:
+            # rowcount, not RETURNING: one round trip less to the driver's thread per append.
+            if (await conn.execute(bump)).rowcount == 0:
                 raise NotFoundError(f"no conversation {conversation_id}")
             row = (await conn.execute(add)).one()
         return _message(row)
