@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
@@ -47,19 +48,6 @@ def register(
 
 
 def _register_chat(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spawn) -> None:
-
-    async def chat_command(
-        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
-    ) -> None:
-        await ack()
-        spawn(turns.chat_command(_team(context, command), command, respond), "slack-chat")
-
-    async def model_command(
-        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
-    ) -> None:
-        await ack()
-        spawn(turns.model_command(_team(context, command), command, respond), "slack-model")
-
     async def app_mention(
         ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext, body: dict[str, Any]
     ) -> None:
@@ -80,57 +68,21 @@ def _register_chat(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spaw
         )
         spawn(work, "slack-message")
 
-    async def stop_button(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        await ack()
-        spawn(turns.click("stop", _team(context, body), body, action), "slack-stop")
-
-    async def regenerate_button(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        await ack()
-        spawn(turns.click("regenerate", _team(context, body), body, action), "slack-regenerate")
-
-    async def image_command(
-        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
-    ) -> None:
-        await ack()
-        spawn(images.image_command(_team(context, command), command, respond), "slack-image")
-
-    async def images_command(
-        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
-    ) -> None:
-        await ack()
-        spawn(images.images_command(_team(context, command), command, respond), "slack-images")
-
-    async def image_button(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
-    ) -> None:
-        await ack()
-        spawn(images.click(_team(context, body), body, action), "slack-image-click")
-
-    bolt.command("/chat")(chat_command)
-    bolt.command("/image")(image_command)
-    bolt.command("/images")(images_command)
-    bolt.action(ACTION_PATTERN)(image_button)
-    bolt.command("/model")(model_command)
+    bolt.command("/chat")(_command(turns.chat_command, "slack-chat", spawn))
+    bolt.command("/image")(_command(images.image_command, "slack-image", spawn))
+    bolt.command("/images")(_command(images.images_command, "slack-images", spawn))
+    bolt.action(ACTION_PATTERN)(_button(images.click, "slack-image-click", spawn))
+    bolt.command("/model")(_command(turns.model_command, "slack-model", spawn))
     bolt.event("app_mention")(app_mention)
     bolt.event("message")(message)
-    bolt.action(action_id("stop"))(stop_button)
-    bolt.action(action_id("regenerate"))(regenerate_button)
+    bolt.action(action_id("stop"))(_button(partial(turns.click, "stop"), "slack-stop", spawn))
+    regenerate = _button(partial(turns.click, "regenerate"), "slack-regenerate", spawn)
+    bolt.action(action_id("regenerate"))(regenerate)
 
 
 def _register_manage(bolt: AsyncApp, manage: Manage, spawn: Spawn) -> None:
     """/history (and its page buttons), /archive /export /new, /persona, /usage."""
     conversations, personas, usage = manage.conversations, manage.personas, manage.usage
-
-    async def history_command(
-        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
-    ) -> None:
-        await ack()
-        team = _team(context, command)
-        spawn(conversations.history_command(team, command, respond), "slack-history")
 
     async def history_button(
         ack: AsyncAck,
@@ -143,37 +95,45 @@ def _register_manage(bolt: AsyncApp, manage: Manage, spawn: Spawn) -> None:
         team = _team(context, body)
         spawn(conversations.history_click(team, body, action, respond), "slack-history-page")
 
-    def thread_command(verb: str) -> Any:
-        async def listener(
-            ack: AsyncAck,
-            command: dict[str, Any],
-            context: AsyncBoltContext,
-            respond: AsyncRespond,
-        ) -> None:
-            await ack()
-            team = _team(context, command)
-            spawn(conversations.slash(verb, team, command, respond), f"slack-{verb}")
-
-        return listener
-
-    async def usage_command(
-        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
-    ) -> None:
-        await ack()
-        spawn(usage.command(_team(context, command), command, respond), "slack-usage")
-
-    async def persona_command(
-        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
-    ) -> None:
-        await ack()
-        spawn(personas.command(_team(context, command), command, respond), "slack-persona")
-
-    bolt.command("/history")(history_command)
+    bolt.command("/history")(_command(conversations.history_command, "slack-history", spawn))
     bolt.action(HISTORY_ACTION)(history_button)
     for verb in ("archive", "export", "new"):
-        bolt.command(f"/{verb}")(thread_command(verb))
-    bolt.command("/persona")(persona_command)
-    bolt.command("/usage")(usage_command)
+        slash = partial(conversations.slash, verb)
+        bolt.command(f"/{verb}")(_command(slash, f"slack-{verb}", spawn))
+    bolt.command("/persona")(_command(personas.command, "slack-persona", spawn))
+    bolt.command("/usage")(_command(usage.command, "slack-usage", spawn))
+
+
+CommandWork = Callable[[str, dict[str, Any], "AsyncRespond"], Coroutine[Any, Any, None]]
+ButtonWork = Callable[[str, dict[str, Any], dict[str, Any]], Coroutine[Any, Any, None]]
+Listener = Callable[..., Coroutine[Any, Any, None]]
+
+
+def _command(work: CommandWork, name: str, spawn: Spawn) -> Listener:
+    """A slash-command listener: ack at once, then `work(team, command, respond)` in the background.
+
+    bolt passes arguments by parameter name, so the names below are part of the contract.
+    """
+
+    async def listener(
+        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        spawn(work(_team(context, command), command, respond), name)
+
+    return listener
+
+
+def _button(work: ButtonWork, name: str, spawn: Spawn) -> Listener:
+    """A button listener: ack at once, then `work(team, body, action)` in the background."""
+
+    async def listener(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        spawn(work(_team(context, body), body, action), name)
+
+    return listener
 
 
 async def _on_error(error: Exception, body: dict[str, Any]) -> None:
