@@ -21,3 +21,4 @@ lint: $(VENV)/.installed
 
 test: lint
 	$(VENV)/bin/pytest
+	$(PY) -m bench smoke

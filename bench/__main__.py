@@ -1,4 +1,4 @@
-"""`python -m bench [all|parse|persist|startup]`: run benchmarks and print their figures.
+"""`python -m bench [all|parse|persist|startup|stream|smoke]`: run benchmarks, print figures.
 
 Benchmarks, not tests: they need a quiet machine, take minutes, and report medians, percentiles and
 ratios against each issue-7 target. Results and the machine they ran on go in docs/benchmarks.md.
@@ -10,21 +10,27 @@ import argparse
 import asyncio
 import sys
 
-from bench import parse, persist, startup
+from bench import parse, persist, startup, stream
 from bench.common import machine
 
-SUITES = {"parse": parse.main, "persist": persist.main, "startup": startup.main}
+SUITES = {
+    "parse": parse.main,
+    "persist": persist.main,
+    "startup": startup.main,
+    "stream": stream.main,
+}
+EXTRA = {"smoke": stream.smoke}  # not part of "all": the CI correctness check
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suite", nargs="?", default="all", choices=["all", *SUITES])
+    parser.add_argument("suite", nargs="?", default="all", choices=["all", *SUITES, *EXTRA])
     args = parser.parse_args()
     print(f"machine: {machine()}")
     names = list(SUITES) if args.suite == "all" else [args.suite]
     ok = True
     for name in names:
-        ok &= asyncio.run(SUITES[name]())
+        ok &= asyncio.run({**SUITES, **EXTRA}[name]())
     print("all targets met" if ok else "some targets MISSED (see above)")
     return 0 if ok else 1
 

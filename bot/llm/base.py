@@ -29,6 +29,9 @@ from bot.llm.types import (
 )
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5, read=60, write=10, pool=5)
+DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+"""Every streaming reply holds a connection for its whole length: httpx's default of 100 would make
+the 101st concurrent reply wait, then fail (bench/stream.py at 1,000 conversations)."""
 """`read` is the longest silent gap allowed inside a stream (providers.md §9.3)."""
 
 _NO_USAGE = Usage()
@@ -73,7 +76,9 @@ class SSEChatProvider(ABC):
     ) -> None:
         self.name = name
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, verify=_tls())
+        self._client = client or httpx.AsyncClient(
+            timeout=DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS, verify=_tls()
+        )
         self._classify = classifier_for(name, secrets)
 
     @abstractmethod

@@ -18,6 +18,7 @@ import httpx
 from bot.llm.types import (
     ConfigError,
     ErrorClass,
+    LocalCongestion,
     ProviderError,
     QuotaError,
     RequestError,
@@ -210,7 +211,7 @@ def transport_error(
     if isinstance(exc, httpx.ConnectError):
         return TransientError("could not connect to the provider", provider=provider)
     if isinstance(exc, httpx.PoolTimeout):
-        return TransientError("no free connection to the provider", provider=provider)
+        return LocalCongestion("too many requests at once: no free connection", provider=provider)
     if isinstance(exc, httpx.ReadTimeout):
         return TransientError("the provider stopped responding (read timeout)", provider=provider)
     if isinstance(exc, httpx.WriteTimeout):

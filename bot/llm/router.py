@@ -21,6 +21,7 @@ from bot.llm.types import (
     ChatCall,
     ChatChunk,
     ErrorClass,
+    LocalCongestion,
     Message,
     ProviderError,
     ToolSpec,
@@ -153,12 +154,15 @@ class LLMRouter:
                         await _aclose(chunks)
                 except ProviderError as exc:
                     exc.provider = exc.provider or candidate.provider
-                    breaker.record_failure(
-                        exc.error_class,
-                        detail=exc.message,
-                        retry_after=exc.retry_after,
-                        reset_at=exc.reset_at,
-                    )
+                    if isinstance(exc, LocalCongestion):
+                        breaker.record_neutral()  # our pool was full: the provider did nothing
+                    else:
+                        breaker.record_failure(
+                            exc.error_class,
+                            detail=exc.message,
+                            retry_after=exc.retry_after,
+                            reset_at=exc.reset_at,
+                        )
                     if visible or exc.after_output:
                         exc.after_output = True
                         log.warning(

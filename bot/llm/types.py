@@ -154,6 +154,11 @@ class StreamTruncated(TransientError):
     """The stream ended (EOF) without a terminator or finish reason."""
 
 
+class LocalCongestion(TransientError):
+    """Our side ran out of capacity (no free connection in the pool): says nothing about the
+    provider's health, so it falls back without counting against the provider's breaker."""
+
+
 class QuotaError(ProviderError):
     error_class = ErrorClass.QUOTA
 

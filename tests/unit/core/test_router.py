@@ -226,3 +226,50 @@ def anthropic_error_overloaded():  # type: ignore[no-untyped-def]
 def test_provider_errors_carry_no_secret() -> None:
     error = ProviderError("boom", provider="openai")
     assert str(error) == "openai: boom"
+
+
+async def test_a_full_local_connection_pool_falls_back_without_blaming_the_provider(
+    llm_fake: LLMFake, clock: FakeClock
+) -> None:
+    import httpx
+
+    from bot.llm.openai_compat import OpenAICompatProvider
+    from bot.llm.registry import ProviderRegistry, ProviderStatus
+    from bot.llm.router import LLMRouter
+    from bot.llm.workers_ai import WorkersAIProvider
+    from bot.resilience.breaker import BreakerBoard
+    from tests.support import ACCOUNT
+
+    one_connection = httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=1), timeout=httpx.Timeout(5, pool=0.1)
+    )
+    workers = WorkersAIProvider(
+        ACCOUNT,
+        llm_fake.cloudflare_token,
+        api_base_url=llm_fake.cloudflare_api_base,
+        client=one_connection,
+    )
+    openai = OpenAICompatProvider("openai", llm_fake.openai_base, llm_fake.openai_key)
+    settings = settings_for(llm_fake)
+    registry = ProviderRegistry(
+        {"workers-ai": workers, "openai": openai},
+        [ProviderStatus("workers-ai", True, "", ""), ProviderStatus("openai", True, "", "")],
+    )
+    router = LLMRouter(registry, build_catalog(settings), BreakerBoard(clock=clock), clock=clock)
+    llm_fake.queue("workers", workers_stream(["slow ", "answer"], delay=0.5))
+    llm_fake.queue("openai", openai_stream(["fallback"]))
+    try:
+        holder = aiter(router.stream(router.catalog.resolve("llama-3.1-8b"), PROMPT))
+        first = await anext(holder)  # the only pooled connection is now busy streaming
+        while not first.text:
+            first = await anext(holder)
+        routed = router.stream(router.catalog.resolve("llama-3.1-8b"), PROMPT)
+        second = [chunk async for chunk in routed]
+        assert text_of(second) == "fallback" and routed.provider == "openai"
+        snapshot = router.breakers.get("workers-ai").snapshot()
+        assert snapshot.state is BreakerState.CLOSED and snapshot.failures_in_window == 0
+        rest = [chunk async for chunk in holder]
+        assert first.text + text_of(rest) == "slow answer"
+    finally:
+        await one_connection.aclose()
+        await openai.aclose()

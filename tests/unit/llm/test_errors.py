@@ -17,6 +17,7 @@ from bot.llm.errors import (
 )
 from bot.llm.types import (
     ConfigError,
+    LocalCongestion,
     ProviderError,
     QuotaError,
     RequestError,
@@ -237,7 +238,7 @@ def test_redact_keeps_messages_short() -> None:
         (httpx.ConnectError("refused"), False, TransientError),
         (httpx.ConnectTimeout("slow"), False, TransientError),
         (httpx.ReadTimeout("stalled"), True, TransientError),
-        (httpx.PoolTimeout("busy"), False, TransientError),
+        (httpx.PoolTimeout("busy"), False, LocalCongestion),  # ours, not the provider's fault
         (httpx.RemoteProtocolError("peer closed"), True, StreamTruncated),
         (httpx.ReadError("reset"), True, StreamTruncated),
         (httpx.RemoteProtocolError("peer closed"), False, TransientError),
