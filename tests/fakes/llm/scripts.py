@@ -170,32 +170,12 @@ def anthropic_stream(
 ) -> StreamScript:
     """A Messages API stream: message_start … message_stop, with a ping (providers.md §3)."""
     prompt, completion = usage
-    message: dict[str, Any] = {
-        "id": "msg_fake",
-        "type": "message",
-        "role": "assistant",
-        "content": [],
-        "model": "claude-test",
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": prompt, "output_tokens": 1},
-    }
-    events = [anthropic_event("message_start", message=message), anthropic_event("ping")]
+    events = _anthropic_opening(prompt)
     index = 0
     if thinking:
-        block = {"type": "thinking", "thinking": ""}
-        events.append(anthropic_event("content_block_start", index=index, content_block=block))
-        for t in thinking:
-            delta = {"type": "thinking_delta", "thinking": t}
-            events.append(anthropic_event("content_block_delta", index=index, delta=delta))
-        events.append(anthropic_event("content_block_stop", index=index))
+        events += _anthropic_block(index, "thinking", thinking)
         index += 1
-    block = {"type": "text", "text": ""}
-    events.append(anthropic_event("content_block_start", index=index, content_block=block))
-    for p in pieces:
-        delta = {"type": "text_delta", "text": p}
-        events.append(anthropic_event("content_block_delta", index=index, delta=delta))
-    events.append(anthropic_event("content_block_stop", index=index))
+    events += _anthropic_block(index, "text", pieces)
     if stop_reason is not None:
         end = {"stop_reason": stop_reason, "stop_sequence": None}
         events.append(
@@ -313,25 +293,10 @@ def anthropic_tool_stream(
     """Anthropic tool use: an optional text block, then per call a `tool_use` block start and its
     input as `input_json_delta` partial_json pieces; stop_reason tool_use (providers.md §3)."""
     prompt, completion = usage
-    message: dict[str, Any] = {
-        "id": "msg_fake",
-        "type": "message",
-        "role": "assistant",
-        "content": [],
-        "model": "claude-test",
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": prompt, "output_tokens": 1},
-    }
-    events = [anthropic_event("message_start", message=message), anthropic_event("ping")]
+    events = _anthropic_opening(prompt)
     index = 0
     if text:
-        block = {"type": "text", "text": ""}
-        events.append(anthropic_event("content_block_start", index=index, content_block=block))
-        for p in text:
-            delta = {"type": "text_delta", "text": p}
-            events.append(anthropic_event("content_block_delta", index=index, delta=delta))
-        events.append(anthropic_event("content_block_stop", index=index))
+        events += _anthropic_block(index, "text", text)
         index += 1
     for number, call in enumerate(calls):
         tool_block: dict[str, Any] = {
@@ -445,3 +410,30 @@ def _json(value: object) -> str:
 
 def _bytes(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
+
+
+def _anthropic_opening(prompt_tokens: int) -> list[bytes]:
+    """message_start (with the prompt's token count) and a keep-alive ping."""
+    message: dict[str, Any] = {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "content": [],
+        "model": "claude-test",
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": prompt_tokens, "output_tokens": 1},
+    }
+    return [anthropic_event("message_start", message=message), anthropic_event("ping")]
+
+
+def _anthropic_block(index: int, kind: str, parts: Sequence[str]) -> list[bytes]:
+    """One content block (`text` or `thinking`): start, a delta per part, stop."""
+    events = [
+        anthropic_event("content_block_start", index=index, content_block={"type": kind, kind: ""})
+    ]
+    for part in parts:
+        delta = {"type": f"{kind}_delta", kind: part}
+        events.append(anthropic_event("content_block_delta", index=index, delta=delta))
+    events.append(anthropic_event("content_block_stop", index=index))
+    return events
