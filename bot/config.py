@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     discord_allowed_roles: CommaList = Field(default_factory=list)
     discord_allowed_users: CommaList = Field(default_factory=list)
     discord_admin_role: str | None = None
+    # REST requests per second for the whole bot (interaction callbacks and webhooks excepted);
+    # Discord allows 50, the rest is headroom for calls we cannot see (another process, a script).
+    discord_global_rate_per_second: float = Field(default=45.0, gt=0)
 
     # -- Slack -----------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = None

@@ -12,6 +12,7 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
+from adapters.budget import TeamBudget
 from adapters.discord.access import Access
 from adapters.discord.buttons import Buttons
 from adapters.discord.commands import Commands
@@ -76,7 +77,7 @@ class ParleyClient(discord.Client):
         self.tree = Tree(self)
         self.commands = Commands(app, self.turns, access)
         self.commands.register(self.tree)
-        self.images = Images(app, access)
+        self.images = Images(app, access, self.turns.active)
         self.images.register(self.tree)
         self.conversations = Conversations(app, access)
         self.conversations.register(self.tree)
@@ -122,7 +123,12 @@ class DiscordAdapter:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.watch = RateLimitWatch()
+        settings = app.settings
+        self.watch = RateLimitWatch(
+            # One budget for the whole process: Discord counts the bot's requests, not a channel's.
+            budget=TeamBudget(settings.discord_global_rate_per_second * 60),
+            api_base=settings.discord_api_base_url,
+        )
         self.client: ParleyClient | None = None
         app.web.add_readiness_check(self._ready)
 

@@ -11,6 +11,7 @@ clicks racing to write it write the same text.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
@@ -107,9 +108,11 @@ def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
 
 
 class Images:
-    def __init__(self, app: App, access: Access) -> None:
+    def __init__(self, app: App, access: Access, active: set[asyncio.Task[Any]]) -> None:
         self.app = app
         self.access = access
+        self.active = active
+        """Work shutdown waits for (shared with chat turns): a click's generation and its edits."""
 
     def register(self, tree: app_commands.CommandTree[ParleyClient]) -> None:
         @tree.command(name="image", description="Get a price for an image; nothing is charged yet")
@@ -182,6 +185,17 @@ class Images:
 
     async def click(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
         """Any img:… button: acknowledge at once, then let the core claim and generate."""
+        task = asyncio.current_task()
+        if task is None:
+            await self._click(interaction, custom_id)
+            return
+        self.active.add(task)
+        try:
+            await self._click(interaction, custom_id)
+        finally:
+            self.active.discard(task)
+
+    async def _click(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         engine = self.app.images
         if engine is None:

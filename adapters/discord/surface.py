@@ -1,19 +1,33 @@
 """DiscordSurface: the core's Surface on a Discord channel or thread, plus edit pacing.
 
-Rate limits. discord.py owns the bucket bookkeeping: it waits pre-emptively when a bucket's
-`X-RateLimit-Remaining` reaches 0, and it would silently sleep and retry on a 429. The streamer
-must hear about every 429, so `RateLimitWatch` (an aiohttp trace on discord.py's session) sees
-each response: a 429 on a message post or edit cancels that call (it was not applied) and the
-surface raises `RateLimited(retry_after)`; the streamer then waits and sends the newest text.
-Successful responses teach the pacing: the edit interval for a channel is `Reset-After /
-(Remaining + 1)` of its last edit, so it follows Discord's headers rather than a constant.
+Rate limits. discord.py owns the per-route bucket bookkeeping: it waits pre-emptively when a
+bucket's `X-RateLimit-Remaining` reaches 0, and it would silently sleep and retry on a 429. The
+streamer must hear about those 429s, so `RateLimitWatch` (an aiohttp trace on discord.py's session)
+sees each response: a per-route 429 on a message post or edit cancels that call (it was not
+applied) and the surface raises `RateLimited(retry_after)`; the streamer then waits and sends the
+newest text. Successful responses teach the pacing: the edit interval for a channel is
+`Reset-After / (Remaining + 1)` of its last edit, so it follows Discord's headers rather than a
+constant.
+
+Discord also limits the whole bot to 50 REST requests a second (interaction callbacks and
+`/webhooks/` excepted), which discord.py only learns from a global 429. So the same trace paces
+every REST request under the API base through one shared `TeamBudget` before it is sent (aiohttp
+awaits `on_request_start` before sending; the gateway websocket is not under the API base and is
+never paced). An interim edit whose slot is more than `INTERIM_MAX_WAIT` away is refused with
+`RateLimited` without reserving anything, so the streamer coalesces text instead of queueing stale
+frames; posts and final text always wait for their slot. A global 429 anyway pushes the budget back
+by its `Retry-After`; discord.py waits that one out itself (cancelling the call mid-wait would leave
+discord.py's global lock shut), so the call just takes longer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -21,7 +35,9 @@ from typing import Any
 
 import aiohttp
 import discord
+import yarl
 
+from adapters.budget import TeamBudget
 from adapters.discord.views import view_for
 from bot.ports import Control, MessageRef, PlatformLimits, RateLimited, SurfaceError
 
@@ -32,30 +48,87 @@ DEFAULT_EDIT_INTERVAL = 1.0
 """Seconds between edits of one message until Discord's headers say otherwise."""
 _MIN_INTERVAL, _MAX_INTERVAL = 0.2, 5.0
 _MESSAGE_PATH = re.compile(r"/channels/(?P<channel>\d+)/messages(?:/(?P<message>\d+))?$")
+_UNPACED_PATH = re.compile(r"/(?:interactions/[^/]+/[^/]+/callback|webhooks/)")
+"""Paths (after the API base) that Discord's global limit does not count."""
+GLOBAL = "global"
+"""The budget key of Discord's global request limit."""
+INTERIM_MAX_WAIT = 1.0
+"""Seconds an interim edit may wait for a global slot; further off, it is refused (RateLimited)."""
+DEFAULT_API_BASE = "https://discord.com/api/v10"
 
 Notify = Callable[[str], Awaitable[None]]
 
 
 @dataclass
 class RateLimitWatch:
-    """Observes discord.py's HTTP traffic: 429s on message calls and per-channel edit pacing."""
+    """Observes discord.py's HTTP traffic: global pacing, 429s on message calls and per-channel
+    edit pacing."""
 
+    budget: TeamBudget | None = None
+    """Discord's global request limit, shared by every paced REST request; None: no pacing."""
+    api_base: str = DEFAULT_API_BASE
     intervals: dict[str, float] = field(default_factory=dict)
-    waiting: dict[tuple[str, str, str], asyncio.Future[float]] = field(default_factory=dict)
+    waiting: dict[tuple[str, str, str], asyncio.Future[float | None]] = field(default_factory=dict)
+    """Message calls in flight: the 429's retry-after, or None once Discord applied the call."""
+    _finishing: set[asyncio.Future[Any]] = field(default_factory=set)
+    _sent: deque[float] = field(default_factory=deque)  # when paced requests went out, last second
     seen_429: int = 0
+    seen_global_429: int = 0
 
     def trace_config(self) -> aiohttp.TraceConfig:
         config = aiohttp.TraceConfig()
+        config.on_request_start.append(self._on_start)
         config.on_request_end.append(self._on_end)
         return config
+
+    def paced(self, url: yarl.URL) -> bool:
+        """A REST request Discord's global limit counts: under the API base, and not an
+        interaction callback or webhook (the gateway and the CDN are elsewhere)."""
+        base = yarl.URL(self.api_base)
+        prefix = base.path.rstrip("/")
+        if url.scheme not in ("http", "https") or (url.host, url.port) != (base.host, base.port):
+            return False
+        if not url.path.startswith(prefix + "/"):
+            return False
+        return _UNPACED_PATH.match(url.path[len(prefix) :]) is None
+
+    def global_wait(self) -> float:
+        """Seconds until the next global slot, reserving nothing."""
+        return self.budget.wait(GLOBAL) if self.budget is not None else 0.0
+
+    async def _on_start(
+        self,
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        if self.budget is None or not self.paced(params.url):
+            return
+        wait = self.budget.claim(GLOBAL, max_wait=math.inf)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        # Slots are evenly spaced, but a busy event loop wakes sleepers late and together; so also
+        # never send more than the rate's worth in any one second, counted at the moment of sending.
+        cap = max(1, math.ceil(1.0 / self.budget.spacing))  # requests per second
+        while True:
+            now = time.monotonic()
+            while self._sent and self._sent[0] <= now - 1.0:
+                self._sent.popleft()
+            if len(self._sent) < cap:
+                break
+            await asyncio.sleep(self._sent[0] + 1.0 - now)
+        self._sent.append(time.monotonic())
 
     async def _on_end(
         self, session: aiohttp.ClientSession, context: SimpleNamespace, params: Any
     ) -> None:
+        headers = params.response.headers
+        if params.response.status == 429 and _is_global(headers):
+            self._global_429(params.method, params.url.path, headers)
+            return
         match = _MESSAGE_PATH.search(params.url.path)
         if match is None:
             return
-        headers = params.response.headers
         key = (params.method, match["channel"], match["message"] or "")
         if params.response.status == 429:
             self.seen_429 += 1
@@ -72,6 +145,9 @@ class RateLimitWatch:
             if waiter is not None and not waiter.done():
                 waiter.set_result(retry_after or 1.0)
             return
+        waiter = self.waiting.get(key)
+        if waiter is not None and not waiter.done() and 200 <= params.response.status < 300:
+            waiter.set_result(None)  # applied
         if params.method == "PATCH" and "X-RateLimit-Remaining" in headers:
             remaining = _float(headers.get("X-RateLimit-Remaining"))
             reset_after = _float(headers.get("X-RateLimit-Reset-After"))
@@ -79,27 +155,64 @@ class RateLimitWatch:
                 interval = reset_after / (remaining + 1)
                 self.intervals[match["channel"]] = min(max(interval, _MIN_INTERVAL), _MAX_INTERVAL)
 
+    def _global_429(self, method: str, path: str, headers: Any) -> None:
+        """Everyone waits out a global 429; discord.py retries the call itself after the wait."""
+        self.seen_global_429 += 1
+        retry_after = _float(headers.get("Retry-After")) or 1.0
+        if self.budget is not None:
+            self.budget.back_off(GLOBAL, retry_after)
+        log.warning(
+            "discord global 429 on %s %s, all requests wait %.2fs", method, path, retry_after
+        )
+
     def interval(self, channel_id: str) -> float:
         return self.intervals.get(channel_id, DEFAULT_EDIT_INTERVAL)
 
-    async def call(self, method: str, channel: str, message: str, call: Awaitable[Any]) -> Any:
-        """Run one discord.py message call; a 429 on it cancels it and raises RateLimited."""
+    async def call(
+        self,
+        method: str,
+        channel: str,
+        message: str,
+        call: Awaitable[Any],
+        *,
+        applied_is_enough: bool = False,
+    ) -> Any:
+        """Run one discord.py message call; a 429 on it cancels it and raises RateLimited.
+
+        With `applied_is_enough` (edits, whose result nobody reads), return None as soon as
+        Discord answers 2xx: when that answer empties the bucket, discord.py sleeps until the
+        bucket resets before the call returns, and the streamer must not wait that out on top of
+        its own pacing (the next edit waits in discord.py's bucket instead, if it must).
+        """
         key = (method, channel, message)
-        waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
         self.waiting[key] = waiter
         task = asyncio.ensure_future(call)
         try:
             await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if not task.done():
+            if task.done():
+                return _result(task)
+            retry_after = waiter.result()
+            if retry_after is not None:
                 task.cancel()
                 await asyncio.wait({task})
-                raise RateLimited(waiter.result())
+                raise RateLimited(retry_after)
+            if applied_is_enough:
+                self._finishing.add(task)
+                task.add_done_callback(self._finished)
+                return None
+            await asyncio.wait({task})
             return _result(task)
         finally:
             if self.waiting.get(key) is waiter:
                 del self.waiting[key]
-            if not task.done():
+            if not task.done() and task not in self._finishing:
                 task.cancel()
+
+    def _finished(self, task: asyncio.Future[Any]) -> None:
+        self._finishing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("discord call failed after it was applied: %r", task.exception())
 
 
 def _result(task: asyncio.Future[Any]) -> Any:
@@ -113,6 +226,19 @@ def _result(task: asyncio.Future[Any]) -> Any:
         raise SurfaceError(f"discord {exc.status} (code {exc.code}): {exc.text}") from exc
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise SurfaceError(f"discord unreachable: {exc!r}") from exc
+
+
+def _is_global(headers: Any) -> bool:
+    return bool(
+        headers.get("X-RateLimit-Global", "").lower() == "true"
+        or headers.get("X-RateLimit-Scope") == "global"
+    )
+
+
+def _is_interim(controls: tuple[Control, ...]) -> bool:
+    # The core gives the live message of a reply still streaming its Stop button; an edit without
+    # controls seals a part or belongs to the final text, and Regenerate marks the final message.
+    return any(c.action == "stop" for c in controls)
 
 
 def _float(value: str | None) -> float:
@@ -174,12 +300,17 @@ class DiscordSurface:
         return ref
 
     async def edit(self, ref: MessageRef, text: str, controls: tuple[Control, ...] = ()) -> None:
+        if _is_interim(controls):
+            wait = self._watch.global_wait()
+            if wait > INTERIM_MAX_WAIT:  # a newer frame will be due by then: let it coalesce
+                raise RateLimited(wait, "global request budget")
         partial = self._partials[ref.id]
         await self._watch.call(
             "PATCH",
             ref.channel,
             ref.id,
             partial.edit(content=text, view=view_for(controls)),
+            applied_is_enough=True,
         )
 
     async def notify(self, text: str) -> None:

@@ -13,8 +13,8 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.budget import TeamBudget
 from adapters.slack.admins import Admins
-from adapters.slack.budget import TeamBudget
 from adapters.slack.conversations import ConversationCommands
 from adapters.slack.images import ImageTurns
 from adapters.slack.listeners import Manage, register

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.engine.splitting import open_fence
+from bot.engine.splitting import Fence, open_fence, settled_end
 
 NATIVE_REFUSALS = frozenset(
     {
@@ -50,18 +50,24 @@ class NativeStream:
 
 
 def stable_prefix(frame: str, max_chars: int) -> str:
-    """The part of a streaming message's text that will still be there when it is final."""
+    """The part of a streaming message's text that will still be there when it is final.
+
+    Two assumptions, both only broken by contrived text: the message will break past half its
+    room (a fence-like line with no break in it can deny that), and a message beginning with a
+    fence line continues a fence from the message before.
+    """
     text = _without_live_closer(frame)
-    opener = text.find("\n") + 1 if text.startswith("```") else 0
+    fence = None
+    if text.startswith("```") and "\n" in text:
+        line = text[: text.index("\n")]
+        marker = line[: len(line) - len(line.lstrip("`"))]
+        fence = Fence(marker, line[len(marker) :])
+    opener = len(fence.opener) if fence else 0
     room = max_chars - opener
-    floor = opener + room // 2
-    stable = min(len(text), floor)
-    # The splitter breaks at the last paragraph break past half the room: one already in sight
-    # can only be overtaken by a later one.
-    para = text.rfind("\n\n", floor, max(floor, max_chars - _CLOSER_SLACK))
-    if para >= floor:
-        stable = max(stable, para)
-    return text[:stable]
+    # A soft break is never taken below half the room; past it, the splitter's own choice of
+    # break, were the text to end now, only moves later as text arrives.
+    settled = min(opener + settled_end(text[opener:], fence, max_chars), max_chars - _CLOSER_SLACK)
+    return text[: max(min(len(text), opener + room // 2), settled)]
 
 
 def _without_live_closer(frame: str) -> str:

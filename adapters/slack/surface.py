@@ -11,6 +11,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.budget import TeamBudget
 from adapters.slack.blocks import (
     STOP_NOTE,
     STOP_NOTE_DONE,
@@ -18,7 +19,6 @@ from adapters.slack.blocks import (
     message_blocks,
     stop_note_blocks,
 )
-from adapters.slack.budget import TeamBudget
 from adapters.slack.native import NATIVE_REFUSALS, NativeStream, stable_prefix
 from bot.ports import Control, MessageRef, PlatformLimits, RateLimited, SurfaceError
 

@@ -21,6 +21,9 @@ MIN_BUDGET = 8
 _PARA, _LINE, _SPACE, _HARD = range(4)
 _NO_SPLIT_BEFORE = frozenset("\u200d\ufe0e\ufe0f")  # zero-width joiner, variation selectors
 _CUT_TRIES = 64
+_LOOKAHEAD = 8
+"""Characters after a break that must be known before it counts as settled (a fence line's
+start is up to three spaces and three backticks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,31 @@ def layout(text: str, max_chars: int) -> Layout:
     """Cut a text that is still growing: the sealed parts, and the tail as it may be shown now."""
     parts, start, fence = _cut(text, max_chars, final=False)
     return Layout(tuple(parts), _tail(text, start, fence, max_chars))
+
+
+def settled_end(body: str, fence: Fence | None, max_chars: int) -> int:
+    """How much of a growing message's `body` stays in that message whatever text follows: the
+    message will break at or after this offset (0 when no break in sight is settled yet).
+
+    `fence` is the fence reopened at the start of the message. The break the splitter would pick
+    now, were the text to run on with no break in it, is the last break of the best kind in the
+    latter half of the room; later text only adds breaks further on, so the break can only move
+    later. A break is only trusted with _LOOKAHEAD known characters after it: they decide whether
+    it may be cut there (a fence may be starting).
+    """
+    room = max_chars - len(fence.opener if fence else "")
+    if len(body) > room:
+        return 0
+    pad = "x" * (room + 1 - len(body))
+    probe = body
+    for _ in range(_LOOKAHEAD):
+        end, nxt, _ = _find_break(probe + pad, 0, fence, max_chars)
+        if end == nxt or end >= len(body):
+            return 0  # a hard cut: no soft break settled
+        if end <= len(body) - _LOOKAHEAD:
+            return end
+        probe = probe[:end] + "x" * (nxt - end) + probe[nxt:]  # too near the end: not this one
+    return 0
 
 
 def open_fence(text: str, fence: Fence | None = None) -> Fence | None:

@@ -1,4 +1,4 @@
-"""Fixed-window rate-limit buckets that answer with Discord's headers and 429 bodies."""
+"""Fixed-window rate limits that answer with Discord's headers and 429 bodies: per route, global."""
 
 from __future__ import annotations
 
@@ -84,3 +84,28 @@ class Buckets:
                 "Via": "1.1 google",
             }
         return headers
+
+
+@dataclass(slots=True)
+class GlobalLimit:
+    """One window for every request the global limit counts (Discord: 50 a second per bot)."""
+
+    spec: BucketSpec
+    _window: _Window | None = None
+
+    def take(self) -> Verdict:
+        now = time.monotonic()
+        window = self._window
+        if window is None or now - window.started >= self.spec.window:
+            window = self._window = _Window(now)
+        if window.used < self.spec.limit:
+            window.used += 1
+            return Verdict(True, {})  # like Discord: nothing tells a bot how much is left
+        retry_after = max(self.spec.window - (now - window.started), 0.001)
+        headers = {
+            "Retry-After": str(max(1, round(retry_after))),
+            "X-RateLimit-Global": "true",
+            "X-RateLimit-Scope": "global",
+            "Via": "1.1 google",
+        }
+        return Verdict(False, headers, retry_after)

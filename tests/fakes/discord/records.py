@@ -46,3 +46,13 @@ class Guild:
     name: str
     roles: dict[str, str]  # name -> id ("@everyone" is the guild id)
     channels: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """A message's content as it became visible: created or edited, at time.monotonic()."""
+
+    at: float
+    channel_id: str
+    message_id: str
+    content: str

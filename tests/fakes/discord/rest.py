@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import BodyPartReader, web
 
 from tests.fakes.discord import payloads as p
-from tests.fakes.discord.records import Call
+from tests.fakes.discord.ratelimit import Verdict
+from tests.fakes.discord.records import Call, Shown
 from tests.fakes.discord.validate import message_errors, thread_errors
 
 if TYPE_CHECKING:
@@ -74,6 +75,11 @@ THREAD_EDITS = {"name", "archived", "locked", "auto_archive_duration"}
 BUCKETED = {"message.create": "create", "message.edit": "edit", "thread.from_message": "thread"}
 
 
+def _exempt_from_global(call: Call) -> bool:
+    """Interaction callbacks and interaction webhooks are not bound by the global limit."""
+    return call.route == "interaction.callback" or call.path.startswith("/webhooks/")
+
+
 class RestHandlers:
     async def _rest(self: FakeDiscord, request: web.Request, *, route: str) -> web.StreamResponse:
         call = Call(
@@ -121,22 +127,32 @@ class RestHandlers:
                         ]
                     },
                 )
+        if self.global_limit is not None and not _exempt_from_global(call):
+            verdict = self.global_limit.take()
+            if not verdict.allowed:
+                self.global_limited.append(call)
+                return self._limited(call, verdict, is_global=True)
         bucket = BUCKETED.get(call.route)
         if bucket is not None:
             verdict = self.buckets.take(bucket, call.params.get("channel", ""))
             if not verdict.allowed:
-                self.rate_limited.append(call)
-                body = {
-                    "message": "You are being rate limited.",
-                    "retry_after": round(verdict.retry_after, 3),
-                    "global": False,
-                }
-                return reply(body, 429, verdict.headers)
+                return self._limited(call, verdict, is_global=False)
             response = await self._route(call)
             if response.status < 300:
                 response.headers.update(verdict.headers)
             return response
         return await self._route(call)
+
+    def _limited(
+        self: FakeDiscord, call: Call, verdict: Verdict, *, is_global: bool
+    ) -> web.Response:
+        self.rate_limited.append(call)
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": round(verdict.retry_after, 3),
+            "global": is_global,
+        }
+        return reply(body, 429, verdict.headers)
 
     async def _read_multipart(
         self: FakeDiscord, request: web.Request, call: Call
@@ -294,6 +310,9 @@ class RestHandlers:
         found["flags"] &= ~p.LOADING
         found["edited_timestamp"] = p.iso_now()
         self.history.setdefault(found["id"], []).append(found["content"])
+        self.timeline.append(
+            Shown(time.monotonic(), found["channel_id"], found["id"], found["content"])
+        )
         return reply(found)
 
     def _with_attachments(self: FakeDiscord, call: Call) -> dict[str, Any]:

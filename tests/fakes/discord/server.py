@@ -14,8 +14,8 @@ from aiohttp import web
 
 from tests.fakes.discord import payloads as p
 from tests.fakes.discord.gateway import Gateway
-from tests.fakes.discord.ratelimit import Buckets, BucketSpec
-from tests.fakes.discord.records import Call, Guild, Interaction
+from tests.fakes.discord.ratelimit import Buckets, BucketSpec, GlobalLimit
+from tests.fakes.discord.records import Call, Guild, Interaction, Shown
 from tests.fakes.discord.rest import ROUTES, RestHandlers
 
 DEFAULT_BUCKETS = {
@@ -29,16 +29,23 @@ class FakeDiscord(RestHandlers):
     """One guild ("Test Guild") with `channels` text channels, roles member/admin, users."""
 
     def __init__(
-        self, *, token: str = "fake-bot-token", channels: int = 10, echo: bool = True
+        self,
+        *,
+        token: str = "fake-bot-token",
+        channels: int = 10,
+        echo: bool = True,
+        global_limit: BucketSpec | None = None,
     ) -> None:
         self.token = token
         self.echo = echo  # dispatch MESSAGE_CREATE for the bot's own messages, as Discord does
         self.app_id = p.snowflake()
         self.bot_user = p.user(self.app_id, "Parley", bot=True)
         self.calls: list[Call] = []
-        self.rate_limited: list[Call] = []
+        self.rate_limited: list[Call] = []  # every 429, per-route and global
+        self.global_limited: list[Call] = []  # the global 429s only
         self.messages: dict[str, dict[str, Any]] = {}
         self.history: dict[str, list[str]] = {}  # message id -> contents after each edit
+        self.timeline: list[Shown] = []  # every content a message showed, when (benchmarks)
         self.channels: dict[str, dict[str, Any]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}  # guild id ("" = global) -> commands
         self.command_puts = 0
@@ -50,6 +57,8 @@ class FakeDiscord(RestHandlers):
         self.users: dict[str, dict[str, Any]] = {}
         self.member_roles: dict[str, list[str]] = {}
         self.buckets = Buckets(dict(DEFAULT_BUCKETS))
+        # Off by default; set, it counts every REST request but interaction callbacks and webhooks.
+        self.global_limit = GlobalLimit(global_limit) if global_limit is not None else None
         gid = p.snowflake()
         roles = {"@everyone": gid, "member": p.snowflake(), "admin": p.snowflake()}
         self.guild = Guild(gid, "Test Guild", roles, [])
@@ -236,6 +245,7 @@ class FakeDiscord(RestHandlers):
         )
         self.messages[message["id"]] = message
         self.history[message["id"]] = [message["content"]]
+        self.timeline.append(Shown(time.monotonic(), channel_id, message["id"], message["content"]))
         if dispatch and self.echo and author["id"] == self.app_id and self.gateway.connected:
             asyncio.get_running_loop().create_task(
                 self.gateway.dispatch("MESSAGE_CREATE", dict(message))

@@ -32,6 +32,9 @@ class StreamScript:
     content_type: str = "text/event-stream; charset=utf-8"
     drop: bool = False
     """Abort the TCP connection after the last piece (no chunked terminator: a cut connection)."""
+    sent: list[float] | None = field(default=None, compare=False)
+    """When given, the time.monotonic() at which each piece was written is appended (benchmarks
+    measure display lag from the moment each token left the provider)."""
 
     @property
     def raw(self) -> bytes:

@@ -423,6 +423,8 @@ async def _play(request: web.Request, script: Script) -> web.StreamResponse:
             if piece.delay > 0:
                 await asyncio.sleep(piece.delay)
             await response.write(piece.data)
+            if script.sent is not None:
+                script.sent.append(time.monotonic())
         if script.drop:
             if request.transport is not None:
                 request.transport.abort()  # no terminating chunk: the client sees a cut stream

@@ -104,7 +104,7 @@ class FileMethods(FakeState):
             text = str(comment or "")
             message = Message(str(channel), self._next_ts(), text, BOT_USER, thread_ts, blocks,
                               team=call.team or "", files=[f.id for f in found])  # fmt: skip
-            message.edits.append(text)
+            self._shown(message)
             self.messages[(message.channel, message.ts)] = message
             message_ts = message.ts
         for upload, entry in zip(found, files, strict=True):

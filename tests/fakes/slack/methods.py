@@ -81,7 +81,7 @@ class WebMethods(FakeState):
         message = Message(
             channel, self._next_ts(), text, BOT_USER, thread_ts, blocks, team=call.team or ""
         )
-        message.edits.append(text)
+        self._shown(message)
         self.messages[(channel, message.ts)] = message
         return {"channel": channel, "ts": message.ts, "message": wire(message)} | extra
 
@@ -101,7 +101,7 @@ class WebMethods(FakeState):
         message.text = text
         if blocks is not None:
             message.blocks = blocks
-        message.edits.append(text)
+        self._shown(message)
         return {"channel": message.channel, "ts": message.ts, "text": text}
 
     def _delete(self, call: SlackCall) -> dict[str, Any]:
@@ -150,7 +150,7 @@ class WebMethods(FakeState):
         text = self._stream_text(args)
         message = Message(channel, self._next_ts(), text, BOT_USER, thread_ts, team=call.team or "")
         message.streaming = message.streamed = True
-        message.edits.append(text)
+        self._shown(message)
         self.messages[(channel, message.ts)] = message
         return {"channel": channel, "ts": message.ts}
 
@@ -168,7 +168,7 @@ class WebMethods(FakeState):
         if not text:
             raise Invalid("no_text")
         message.text += text
-        message.edits.append(message.text)
+        self._shown(message)
         return {"channel": message.channel, "ts": message.ts}
 
     def _stop_stream(self, call: SlackCall) -> dict[str, Any]:
@@ -177,7 +177,7 @@ class WebMethods(FakeState):
         if "blocks" in call.args:
             message.blocks = validate_blocks(call.args["blocks"])
         message.streaming = False
-        message.edits.append(message.text)
+        self._shown(message)
         return {"channel": message.channel, "ts": message.ts, "message": wire(message)}
 
     def _set_status(self, call: SlackCall) -> dict[str, Any]:

@@ -100,3 +100,13 @@ class UploadedFile:
     blocks: list[dict[str, Any]] = field(default_factory=list)
     completed: bool = False
     message_ts: str | None = None  # the message that shares it (when shared in a channel)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """A message's text as it became visible (posted, updated, streamed), at time.monotonic()."""
+
+    at: float
+    channel: str
+    ts: str
+    text: str

@@ -15,6 +15,7 @@ from tests.fakes.slack.records import (
     Ephemeral,
     Message,
     ResponseUrl,
+    Shown,
     SlackCall,
     SocketAck,
     UploadedFile,
@@ -32,6 +33,7 @@ class FakeState:
         self.calls: list[SlackCall] = []
         self.messages: dict[tuple[str, str], Message] = {}
         self.deleted: list[Message] = []
+        self.timeline: list[Shown] = []  # every text a message showed, when (benchmarks)
         self.ephemerals: list[Ephemeral] = []
         self.response_urls: dict[str, ResponseUrl] = {}
         self.uploads: dict[str, UploadedFile] = {}
@@ -60,6 +62,11 @@ class FakeState:
             if m.channel == channel and m.thread_ts == thread_ts and m.ts != thread_ts
         ]
         return sorted(found, key=lambda m: m.ts)
+
+    def _shown(self, message: Message) -> None:
+        """`message` now shows its `text`: remember it, and when."""
+        message.edits.append(message.text)
+        self.timeline.append(Shown(time.monotonic(), message.channel, message.ts, message.text))
 
     def _touch(self) -> None:
         self._changed.set()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from adapters.slack.budget import TeamBudget
+from adapters.budget import TeamBudget
 from adapters.slack.native import NativeStream, stable_prefix
-from bot.engine.splitting import layout, render_live, split_text
+from bot.engine.splitting import layout, render_live, split_parts, split_text
 from bot.ports import RateLimited
 
 
@@ -50,3 +52,44 @@ def test_budget_spaces_calls_per_team_and_refuses_far_slots() -> None:
     assert caught.value.retry_after == pytest.approx(2.0)
     budget.back_off("T1", 10)
     assert budget.claim("T1", max_wait=float("inf")) == pytest.approx(10.0)
+
+
+_SHORT = ["word", "w", " ", " ", "  ", "\n", "\n\n", "\r\n", "```py\n", "```\n", " ```", "é"]
+_LONG = ["supercalifragilistic", "x" * 37]  # runs with no break in them
+_PIECES = st.sampled_from([*_SHORT, "👍🏽", "-", *_LONG])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=st.lists(_PIECES, min_size=1, max_size=400), budget=st.integers(40, 160))
+def test_what_a_native_stream_appends_is_never_taken_back(pieces: list[str], budget: int) -> None:
+    """Stream a random text as the core shows it (growing, split into messages); the stable
+    prefix appended to each native message is always a prefix of that message's final text."""
+    text = "".join(pieces)
+    final = split_text(text, budget) if text.strip() else []
+    # Out of scope, by design (see stable_prefix): a text cut below half the room, which only a
+    # fence-like line with no break in it causes; and a later message whose own text opens a fence
+    # in its first line, which reads as a fence reopened from the message before.
+    parts = split_parts(text, budget) if text.strip() else []
+    assume(all(p.end - p.start >= (budget - len(p.opener)) // 2 for p in parts[:-1]))
+    assume(not any(p.body.lstrip(" ").startswith("```") and not p.opener for p in parts[1:]))
+    committed: dict[int, NativeStream] = {}
+    for end in range(1, len(text) + 1):
+        lay = layout(text[:end], budget)
+        frames = [p.text for p in lay.sealed] + [render_live(lay.tail, "")]
+        for index, frame in enumerate(frames):
+            stream = committed.setdefault(index, NativeStream(str(index), "", ""))
+            delta = stream.delta(stable_prefix(frame, budget))
+            assert delta is not None, (index, end, frame, stream.committed)
+            stream.committed += delta
+    for index, stream in committed.items():
+        if index < len(final):
+            assert final[index].startswith(stream.committed), (index, final[index])
+        else:
+            assert not stream.committed.strip()
+
+
+def test_plain_prose_is_appended_up_to_its_last_settled_word() -> None:
+    text = " ".join(f"w{i:04d}" for i in range(500))  # 2,499 characters, no line breaks
+    shown = stable_prefix(text, 3_500)
+    assert text.startswith(shown)
+    assert len(text) - len(shown) <= 12  # was: half the room (1,750 characters) until sealed

@@ -1,0 +1,78 @@
+"""Many replies at once stay under Discord's global request limit, through `python -m bot`.
+
+The fake counts every REST request but interaction callbacks and webhooks against a global limit
+(10 a second here, so the test is quick); the bot paces at DISCORD_GLOBAL_RATE_PER_SECOND. With
+pacing on, twelve replies streaming at once see no 429 at all; with pacing effectively off, the
+same scenario does hit the global limit, so the first test can fail. The bot paces at 8 a second,
+not 9: against a fixed 10-per-second window, 9 would leave 11 ms of slack a request, and one
+110 ms stall on a busy machine would squeeze an eleventh request into a window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.discord.conftest import BotProcess, discord_env
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.ratelimit import BucketSpec
+from tests.fakes.llm_server import Call, LLMFake, Script, workers_stream
+
+CHATS = 12
+PIECES = 30
+
+
+def _pieces(prompt: str) -> list[str]:
+    tag = prompt.rsplit(" ", 1)[-1]
+    return [f"{tag}w{j} " for j in range(PIECES)]
+
+
+def _answer(call: Call) -> Script:
+    return workers_stream(_pieces(call.body["messages"][-1]["content"]), delay=0.02)
+
+
+async def _twelve_chats_at_once(tmp_path: Path, rate: str) -> FakeDiscord:
+    """Run the scenario and return the fake once every reply has finished."""
+    async with (
+        FakeDiscord(channels=CHATS, global_limit=BucketSpec(10, 1.0)) as fake,
+        LLMFake() as llm,
+    ):
+        llm.respond_with("workers", _answer)
+        env = discord_env(fake, llm, tmp_path, DISCORD_GLOBAL_RATE_PER_SECOND=rate)
+        bot = await BotProcess(fake, env, tmp_path).start()
+        try:
+            channels = fake.channel_ids
+            await asyncio.gather(
+                *(
+                    fake.slash("chat", {"prompt": f"Count for c{i}"}, channel=c)
+                    for i, c in enumerate(channels)
+                )
+            )
+            await fake.wait_until(
+                lambda: all(fake.finished(c) for c in channels), 20, what="every final reply"
+            )
+            for i, channel in enumerate(channels):
+                final = fake.finished(channel)
+                assert final is not None
+                assert final["content"] == "".join(_pieces(f"c{i}")).strip()
+        finally:
+            await bot.stop()
+        assert "Traceback" not in bot.logs(), bot.logs()[-3000:]
+        return fake
+
+
+@pytest.mark.timeout(60)
+async def test_twelve_replies_at_once_stay_under_the_global_limit(tmp_path: Path) -> None:
+    fake = await _twelve_chats_at_once(tmp_path, "8")
+    assert fake.rate_limited == []  # neither global nor per-route 429s
+    counted = [c for c in fake.calls if not c.path.startswith(("/interactions/", "/webhooks/"))]
+    assert len(counted) > 3 * CHATS  # the limit really was in play: ~4 requests per reply
+
+
+@pytest.mark.timeout(60)
+async def test_without_pacing_the_same_replies_hit_the_global_limit(tmp_path: Path) -> None:
+    fake = await _twelve_chats_at_once(tmp_path, "1000")
+    assert fake.global_limited
+    assert all(c.status == 429 for c in fake.global_limited)

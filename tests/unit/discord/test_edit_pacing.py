@@ -1,0 +1,91 @@
+"""RateLimitWatch details the streamer depends on: an applied edit returns at once, and no second
+ever carries more paced requests than the rate allows, however late sleepers wake."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import yarl
+
+from adapters.budget import TeamBudget
+from adapters.discord.surface import RateLimitWatch
+from bot.ports import RateLimited
+
+API = "https://discord.com/api/v10"
+
+
+def _end(watch: RateLimitWatch, status: int, headers: dict[str, str] | None = None) -> Any:
+    """What aiohttp's on_request_end hands the trace for PATCH /channels/1/messages/2."""
+    response = SimpleNamespace(status=status, headers=headers or {})
+    url = yarl.URL(f"{API}/channels/1/messages/2")
+    return watch._on_end(None, None, SimpleNamespace(method="PATCH", url=url, response=response))  # type: ignore[arg-type]
+
+
+async def test_an_applied_edit_returns_before_discord_py_finishes_its_bucket_sleep() -> None:
+    watch = RateLimitWatch()
+    slept = asyncio.Event()
+
+    async def edit_then_sleep_out_the_bucket() -> str:
+        await _end(watch, 200)  # Discord answered 2xx: the edit is on screen
+        await slept.wait()  # discord.py now sleeps until the emptied bucket resets
+        return "message"
+
+    result = await asyncio.wait_for(
+        watch.call("PATCH", "1", "2", edit_then_sleep_out_the_bucket(), applied_is_enough=True), 1
+    )
+    assert result is None
+    [finishing] = watch._finishing  # still running, and still referenced
+    slept.set()
+    await asyncio.wait_for(finishing, 1)
+    assert not watch._finishing
+
+
+async def test_without_applied_is_enough_the_call_waits_for_its_result() -> None:
+    watch = RateLimitWatch()
+    slept = asyncio.Event()
+
+    async def post() -> str:
+        await _end(watch, 200)
+        await slept.wait()
+        return "message"
+
+    call = asyncio.create_task(watch.call("PATCH", "1", "2", post()))
+    await asyncio.sleep(0.01)
+    assert not call.done()
+    slept.set()
+    assert await asyncio.wait_for(call, 1) == "message"
+
+
+async def test_a_429_still_cancels_the_call_and_raises_rate_limited() -> None:
+    watch = RateLimitWatch()
+    cancelled = asyncio.Event()
+
+    async def edit() -> None:
+        await _end(watch, 429, {"Retry-After": "2", "X-RateLimit-Reset-After": "1.5"})
+        try:
+            await asyncio.sleep(30)  # discord.py would sleep and retry silently
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    try:
+        await watch.call("PATCH", "1", "2", edit(), applied_is_enough=True)
+    except RateLimited as exc:
+        assert exc.retry_after == 1.5
+    else:
+        raise AssertionError("a 429 must reach the streamer")
+    assert cancelled.is_set()
+
+
+async def test_late_wakers_never_put_more_than_the_rate_into_one_second() -> None:
+    watch = RateLimitWatch(budget=TeamBudget(10 * 60), api_base=API)  # ten a second
+    params = SimpleNamespace(url=yarl.URL(f"{API}/channels/1/messages"))
+    # Ten requests went out 0.95 s ago, all at once (their sleeps ended late, together).
+    watch._sent.extend([time.monotonic() - 0.95] * 10)
+    started = time.monotonic()
+    await watch._on_start(None, None, params)  # type: ignore[arg-type]
+    assert time.monotonic() - started >= 0.04  # it waited for the oldest to leave the second
+    assert len(watch._sent) == 1
