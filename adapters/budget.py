@@ -3,7 +3,7 @@
 Platforms limit some calls per app rather than per message: Slack's `chat.update` (Tier 3, about
 50 a minute) per workspace, Discord's REST API (50 requests a second) per bot. Ten replies
 streaming at once must then share one budget. Calls get evenly spaced slots; a reply whose slot is
-too far off is told to come back later (RateLimited) and keeps coalescing its text meanwhile, while
+too far off is told to come back later (Deferred) and keeps coalescing its text meanwhile, while
 a reply's final text always waits for its slot.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from bot.ports import RateLimited
+from bot.ports import Deferred
 
 
 class TeamBudget:
@@ -30,13 +30,13 @@ class TeamBudget:
     def claim(self, key: str, *, max_wait: float) -> float:
         """Reserve the key's next slot and return the seconds to wait for it.
 
-        Raises RateLimited (reserving nothing) when the slot is more than `max_wait` away.
+        Raises Deferred (reserving nothing) when the slot is more than `max_wait` away.
         """
         now = self._clock()
         slot = max(now, self._next.get(key, now))
         wait = slot - now
         if wait > max_wait:
-            raise RateLimited(wait, "call budget spent")
+            raise Deferred(wait, "call budget spent")
         self._next[key] = slot + self.spacing
         return wait
 

@@ -16,7 +16,7 @@ buckets: Discord 5 message edits and creates per 5 s per channel and 50 requests
 
 The display-lag target is 0.6 x the platform's sustainable edit interval for one stream, which
 depends on how many streams share a bucket: Discord's global 50/s is shared by every stream of
-the bot (so max(1 s, N / 45 per s)), and Slack's chat.update budget by every stream in the
+the bot (so max(1 s, N / 50 per s)), and Slack's chat.update budget by every stream in the
 workspace (60 s x N / 50). The bot serves one Slack workspace per process (one bot token), so
 all Slack conversations here are in one workspace, each in its own channel.
 """
@@ -169,8 +169,8 @@ class DiscordRig(Rig):
         return " ".join(self.fake.messages[m]["content"] for m in ids).split()
 
     def sustainable_interval(self, n: int) -> float:
-        # 5 edits per 5 s per channel, and the global budget shared by every stream of the bot.
-        return max(1.0, n / DISCORD_PACE)
+        # 5 edits per 5 s per channel, and the global 50/s shared by every stream of the bot.
+        return max(1.0, n / DISCORD_GLOBAL)
 
 
 @asynccontextmanager

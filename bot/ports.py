@@ -52,6 +52,11 @@ class RateLimited(SurfaceError):
         self.retry_after = retry_after
 
 
+class Deferred(RateLimited):
+    """The bot's own budget for a platform limit has no slot for this call until `retry_after`;
+    nothing was sent. Unlike a platform's 429 this says nothing about the pace being too fast."""
+
+
 class Surface(Protocol):
     """One place on a platform where the bot replies: a thread, a channel, a DM or a terminal."""
 

@@ -11,13 +11,16 @@ constant.
 
 Discord also limits the whole bot to 50 REST requests a second (interaction callbacks and
 `/webhooks/` excepted), which discord.py only learns from a global 429. So the same trace paces
-every REST request under the API base through one shared `TeamBudget` before it is sent (aiohttp
-awaits `on_request_start` before sending; the gateway websocket is not under the API base and is
-never paced). An interim edit whose slot is more than `INTERIM_MAX_WAIT` away is refused with
-`RateLimited` without reserving anything, so the streamer coalesces text instead of queueing stale
-frames; posts and final text always wait for their slot. A global 429 anyway pushes the budget back
-by its `Retry-After`; discord.py waits that one out itself (cancelling the call mid-wait would leave
-discord.py's global lock shut), so the call just takes longer.
+every REST request under the API base through one shared `TeamBudget` at the moment it has its
+connection and goes out (aiohttp awaits the connection trace signals before sending; pacing any
+earlier let requests bunch up while connections were opened), and never sends more than the rate's
+worth in any one second, however late a busy loop wakes the sleepers. The gateway websocket is not
+under the API base and is never paced. An interim edit whose slot is more than `INTERIM_MAX_WAIT`
+away is refused with `RateLimited` without reserving anything, so the streamer coalesces text
+instead of queueing stale frames; posts and final text always wait for their slot. A global 429
+anyway pushes the budget back by its `Retry-After`; discord.py waits that one out itself
+(cancelling the call mid-wait would leave discord.py's global lock shut), so the call just takes
+longer.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import yarl
 
 from adapters.budget import TeamBudget
 from adapters.discord.views import view_for
-from bot.ports import Control, MessageRef, PlatformLimits, RateLimited, SurfaceError
+from bot.ports import Control, Deferred, MessageRef, PlatformLimits, RateLimited, SurfaceError
 
 log = logging.getLogger("parley.discord")
 
@@ -52,6 +55,8 @@ _UNPACED_PATH = re.compile(r"/(?:interactions/[^/]+/[^/]+/callback|webhooks/)")
 """Paths (after the API base) that Discord's global limit does not count."""
 GLOBAL = "global"
 """The budget key of Discord's global request limit."""
+_LATE_DECAY = 0.9
+"""Per paced request: how fast remembered lateness fades once requests leave on time again."""
 INTERIM_MAX_WAIT = 1.0
 """Seconds an interim edit may wait for a global slot; further off, it is refused (RateLimited)."""
 DEFAULT_API_BASE = "https://discord.com/api/v10"
@@ -71,13 +76,17 @@ class RateLimitWatch:
     waiting: dict[tuple[str, str, str], asyncio.Future[float | None]] = field(default_factory=dict)
     """Message calls in flight: the 429's retry-after, or None once Discord applied the call."""
     _finishing: set[asyncio.Future[Any]] = field(default_factory=set)
-    _sent: deque[float] = field(default_factory=deque)  # when paced requests went out, last second
+    _sent: deque[float] = field(default_factory=deque)  # when paced requests went out, lately
+    _late: float = 0.0  # how late paced requests recently woke for their slot, seconds
     seen_429: int = 0
     seen_global_429: int = 0
 
     def trace_config(self) -> aiohttp.TraceConfig:
         config = aiohttp.TraceConfig()
         config.on_request_start.append(self._on_start)
+        config.on_connection_create_end.append(self._on_connection)
+        config.on_connection_reuseconn.append(self._on_connection)
+        config.on_request_headers_sent.append(self._on_headers_sent)
         config.on_request_end.append(self._on_end)
         return config
 
@@ -102,22 +111,42 @@ class RateLimitWatch:
         context: SimpleNamespace,
         params: aiohttp.TraceRequestStartParams,
     ) -> None:
-        if self.budget is None or not self.paced(params.url):
+        context.paced = self.budget is not None and self.paced(params.url)
+
+    async def _on_connection(
+        self, session: aiohttp.ClientSession, context: SimpleNamespace, params: object
+    ) -> None:
+        """The request has its connection and goes out next: it takes its slot now, so that the
+        spacing holds where Discord counts, not before a connection was found."""
+        if self.budget is None or not getattr(context, "paced", False):
             return
         wait = self.budget.claim(GLOBAL, max_wait=math.inf)
+        slot = time.monotonic() + wait
         if wait > 0:
             await asyncio.sleep(wait)
-        # Slots are evenly spaced, but a busy event loop wakes sleepers late and together; so also
-        # never send more than the rate's worth in any one second, counted at the moment of sending.
+        # A busy event loop wakes sleepers late and lets their writes out together; so also never
+        # send more than the rate's worth in any one second, and when the loop runs late, count
+        # over a second plus that lateness (it decays as requests leave on time again).
+        self._late = max(time.monotonic() - slot, self._late * _LATE_DECAY)
+        window = 1.0 + min(self._late, 1.0)
         cap = max(1, math.ceil(1.0 / self.budget.spacing))  # requests per second
         while True:
             now = time.monotonic()
-            while self._sent and self._sent[0] <= now - 1.0:
+            while self._sent and self._sent[0] <= now - window:
                 self._sent.popleft()
             if len(self._sent) < cap:
                 break
-            await asyncio.sleep(self._sent[0] + 1.0 - now)
-        self._sent.append(time.monotonic())
+            await asyncio.sleep(self._sent[0] + window - now)
+        context.decided = time.monotonic()
+        self._sent.append(context.decided)
+
+    async def _on_headers_sent(
+        self, session: aiohttp.ClientSession, context: SimpleNamespace, params: object
+    ) -> None:
+        """A paced request is on the wire: a busy loop may have held it since its slot."""
+        decided = getattr(context, "decided", None)
+        if decided is not None:
+            self._late = max(self._late, time.monotonic() - decided)
 
     async def _on_end(
         self, session: aiohttp.ClientSession, context: SimpleNamespace, params: Any
@@ -303,7 +332,7 @@ class DiscordSurface:
         if _is_interim(controls):
             wait = self._watch.global_wait()
             if wait > INTERIM_MAX_WAIT:  # a newer frame will be due by then: let it coalesce
-                raise RateLimited(wait, "global request budget")
+                raise Deferred(wait, "global request budget")
         partial = self._partials[ref.id]
         await self._watch.call(
             "PATCH",

@@ -24,7 +24,7 @@ from bot.engine.splitting import (
     render_live,
     split_parts,
 )
-from bot.ports import Control, MessageRef, RateLimited, Surface, SurfaceError
+from bot.ports import Control, Deferred, MessageRef, RateLimited, Surface, SurfaceError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ class StreamStats:
     posts: int = 0
     edits: int = 0
     rate_limited: int = 0
+    deferred: int = 0
+    """Interim calls the adapter's own budget held back (no slot soon enough; nothing sent)."""
     errors: int = 0
     """Failed interim calls other than rate limits."""
     started_at: float | None = None
@@ -331,9 +333,14 @@ class ReplyStreamer:
             self.stats.first_visible_at = now
 
     def _rate_limited(self, exc: RateLimited) -> None:
-        """Wait at least retry_after before any call, and space edits out further from now on."""
-        self.stats.rate_limited += 1
+        """Wait at least retry_after before any call, and space edits out further from now on
+        (only the wait for a call the bot's own budget deferred: the pace was not too fast)."""
         now = self._clock.now()
+        if isinstance(exc, Deferred):
+            self.stats.deferred += 1
+            self._blocked_until = max(self._blocked_until, now + max(exc.retry_after, 0.0))
+            return
+        self.stats.rate_limited += 1
         # The floor keeps a platform that says "retry after 0" from being hammered in a loop.
         wait = max(exc.retry_after, _BACKOFF_FLOOR)
         self._blocked_until = max(self._blocked_until, now + wait)

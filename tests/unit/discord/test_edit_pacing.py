@@ -8,10 +8,11 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import yarl
 
 from adapters.budget import TeamBudget
-from adapters.discord.surface import RateLimitWatch
+from adapters.discord.surface import GLOBAL, RateLimitWatch
 from bot.ports import RateLimited
 
 API = "https://discord.com/api/v10"
@@ -80,12 +81,35 @@ async def test_a_429_still_cancels_the_call_and_raises_rate_limited() -> None:
     assert cancelled.is_set()
 
 
+async def test_requests_take_their_slot_when_they_go_out_on_a_connection() -> None:
+    now = [100.0]
+    budget = TeamBudget(10 * 60, clock=lambda: now[0])
+    watch = RateLimitWatch(budget=budget, api_base=API)
+    paced = SimpleNamespace()
+    await watch._on_start(None, paced, SimpleNamespace(url=yarl.URL(f"{API}/channels/1/messages")))  # type: ignore[arg-type]
+    assert budget.wait(GLOBAL) == 0  # nothing taken before the request has its connection
+    await watch._on_connection(None, paced, None)  # type: ignore[arg-type]
+    assert budget.wait(GLOBAL) == pytest.approx(0.1)
+    webhook = SimpleNamespace()
+    url = yarl.URL(f"{API}/webhooks/1/tok/messages/@original")
+    await watch._on_start(None, webhook, SimpleNamespace(url=url))  # type: ignore[arg-type]
+    await watch._on_connection(None, webhook, None)  # type: ignore[arg-type]
+    assert budget.wait(GLOBAL) == pytest.approx(0.1)  # exempt: took no slot
+
+
 async def test_late_wakers_never_put_more_than_the_rate_into_one_second() -> None:
     watch = RateLimitWatch(budget=TeamBudget(10 * 60), api_base=API)  # ten a second
     params = SimpleNamespace(url=yarl.URL(f"{API}/channels/1/messages"))
     # Ten requests went out 0.95 s ago, all at once (their sleeps ended late, together).
     watch._sent.extend([time.monotonic() - 0.95] * 10)
+    context = SimpleNamespace()
+    await watch._on_start(None, context, params)  # type: ignore[arg-type]
     started = time.monotonic()
-    await watch._on_start(None, None, params)  # type: ignore[arg-type]
+    await watch._on_connection(None, context, None)  # type: ignore[arg-type]
     assert time.monotonic() - started >= 0.04  # it waited for the oldest to leave the second
     assert len(watch._sent) == 1
+    unpaced = SimpleNamespace()  # a webhook or the gateway: never held back
+    watch._sent.extend([time.monotonic()] * 10)
+    started = time.monotonic()
+    await watch._on_connection(None, unpaced, None)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 0.04

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.engine.streaming import EMPTY_REPLY, RETIRED, ReplyStreamer
-from bot.ports import Control, MessageRef, PlatformLimits, RateLimited, SurfaceError
+from bot.ports import Control, Deferred, MessageRef, PlatformLimits, RateLimited, SurfaceError
 from tests.fakes.clock import FakeClock
 from tests.fakes.surface import DISCORD_LIKE, MemorySurface, SurfaceEvent
 
@@ -210,6 +210,28 @@ async def test_rate_limit_waits_retry_after_then_widens_the_interval() -> None:
     assert len(surface.events) == 2  # interval is now 1.5 s
     await clock.advance(0.1)
     assert (surface.events[-1].text, surface.events[-1].at) == ("abcd ▌", 5.5)
+    await clock.drive(streamer.finish("abcd!"))
+    assert surface.visible_text() == "abcd!"
+
+
+async def test_a_deferred_edit_waits_its_slot_but_keeps_the_pace() -> None:
+    """The adapter's own budget had no slot (Deferred): come back then, with the newest text, and
+    keep the interval, since the platform never said the pace was too fast."""
+    clock, surface, streamer = make()
+    streamer.update("a")
+    await clock.settle()
+    surface.fail_next(Deferred(2.0, "budget"), times=1, on="edit")
+    streamer.update("ab")
+    await clock.advance(1.0)
+    assert streamer.stats.deferred == 1 and streamer.stats.rate_limited == 0
+    streamer.update("abc")
+    await clock.advance(1.9)
+    assert len(surface.events) == 1  # waiting for the slot
+    await clock.advance(0.1)
+    assert (surface.events[-1].text, surface.events[-1].at) == ("abc ▌", 3.0)
+    streamer.update("abcd")
+    await clock.advance(1.0)  # the interval is still 1 s (a 429 would have made it 1.5 s)
+    assert (surface.events[-1].text, surface.events[-1].at) == ("abcd ▌", 4.0)
     await clock.drive(streamer.finish("abcd!"))
     assert surface.visible_text() == "abcd!"
 
