@@ -15,6 +15,10 @@ WRITE_OPTION = "parley_write"
 """Execution option marking a transaction that will write; on SQLite it begins IMMEDIATE."""
 
 SQLITE_PRAGMAS = ("busy_timeout=5000", "foreign_keys=ON", "synchronous=NORMAL")
+SQLITE_FILE_PRAGMAS = ("wal_autocheckpoint=0",)
+"""A file database is checkpointed by the Store in the background (`Store.checkpoint`), not by
+whichever commit happens to cross SQLite's 1,000-page mark: that commit would pay for copying
+the WAL into the database and syncing it, which was half the slow appends in the benchmark."""
 _WAL_ATTEMPTS = 50
 _WAL_PAUSE = 0.02  # seconds between attempts; only ever paid by a race on a brand-new file
 
@@ -34,14 +38,18 @@ def is_sqlite_memory(url: URL) -> bool:
     return database in ("", ":memory:") or url.query.get("mode") == "memory"
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any, *, file: bool = False) -> None:
     # Let SQLAlchemy's "begin" event (below) issue BEGIN, so DDL is transactional too.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    for pragma in SQLITE_PRAGMAS:
+    for pragma in SQLITE_PRAGMAS + (SQLITE_FILE_PRAGMAS if file else ()):
         cursor.execute(f"PRAGMA {pragma}")
     _use_wal(cursor)
     cursor.close()
+
+
+def _sqlite_file_on_connect(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_on_connect(dbapi_connection, record, file=True)
 
 
 def _use_wal(cursor: Any) -> None:
@@ -68,8 +76,10 @@ def _use_wal(cursor: Any) -> None:
 def _sqlite_on_begin(connection: Connection) -> None:
     # A writer takes the write lock up front: a deferred transaction that reads and then writes can
     # fail with SQLITE_BUSY at once, whereas BEGIN IMMEDIATE waits out busy_timeout.
-    write = connection.get_execution_options().get(WRITE_OPTION, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    options = connection.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # e.g. a checkpoint, which must not run inside a transaction
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION, False) else "BEGIN")
 
 
 def create_engine(url: str | URL) -> AsyncEngine:
@@ -83,12 +93,13 @@ def create_engine(url: str | URL) -> AsyncEngine:
     if backend == "sqlite":
         if is_sqlite_memory(parsed):
             engine = create_async_engine(parsed, poolclass=StaticPool)
+            event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         else:
             database = parsed.database or ""
             if not database.startswith("file:"):
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_async_engine(parsed)
-        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+            event.listen(engine.sync_engine, "connect", _sqlite_file_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
     if backend == "postgresql":

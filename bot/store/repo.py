@@ -56,6 +56,8 @@ from bot.store.tables import (
 
 log = logging.getLogger(__name__)
 
+CHECKPOINT_INTERVAL = 1.0
+"""Seconds between background WAL checkpoints of a SQLite file (see engine.SQLITE_FILE_PRAGMAS)."""
 _MIGRATION_LOCK = 0x5041524C4559  # "PARLEY": one migrator at a time across PostgreSQL replicas
 
 
@@ -77,6 +79,7 @@ class Store:
         no_lock: AbstractAsyncContextManager[Any] = contextlib.nullcontext()
         self._write_lock: AbstractAsyncContextManager[Any] = no_lock
         self._read_lock: AbstractAsyncContextManager[Any] = no_lock
+        self._checkpoints: asyncio.Task[None] | None = None
         if self._dialect == "sqlite":
             # SQLite has one writer: queue writers here rather than in busy_timeout.
             self._write_lock = asyncio.Lock()
@@ -96,10 +99,33 @@ class Store:
             except BaseException:
                 await store.close()
                 raise
+        if store._dialect == "sqlite" and not is_sqlite_memory(store._engine.url):
+            store._checkpoints = asyncio.create_task(store._checkpoint_every(CHECKPOINT_INTERVAL))
         return store
 
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            await asyncio.gather(self._checkpoints, return_exceptions=True)
+            self._checkpoints = None
         await self._engine.dispose()
+
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """SQLite file: copy what the WAL holds into the database, waiting for no one (PASSIVE),
+        off the writers' path; returns SQLite's (busy, WAL frames, frames checkpointed)."""
+        async with self._engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            result = await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            row: tuple[Any, ...] = tuple(result.one())
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def _checkpoint_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.checkpoint()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("WAL checkpoint failed (retrying): %s", type(exc).__name__)
 
     async def __aenter__(self) -> Self:
         return self

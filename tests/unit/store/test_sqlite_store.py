@@ -11,6 +11,7 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
+from bot.domain import ConversationKey
 from bot.store import Store
 from bot.store.engine import create_engine
 from bot.store.migrate import alembic_config, head_revision
@@ -93,7 +94,13 @@ async def test_file_database_uses_wal_busy_timeout_and_foreign_keys(tmp_path: Pa
     async with engine.connect() as conn:
         pragmas = {
             name: (await conn.execute(text(f"PRAGMA {name}"))).scalar_one()
-            for name in ("journal_mode", "busy_timeout", "foreign_keys", "synchronous")
+            for name in (
+                "journal_mode",
+                "busy_timeout",
+                "foreign_keys",
+                "synchronous",
+                "wal_autocheckpoint",
+            )
         }
     await engine.dispose()
     assert pragmas == {
@@ -101,10 +108,34 @@ async def test_file_database_uses_wal_busy_timeout_and_foreign_keys(tmp_path: Pa
         "busy_timeout": 5000,
         "foreign_keys": 1,
         "synchronous": 1,
+        "wal_autocheckpoint": 0,  # the Store checkpoints in the background instead
     }
     # WAL is a property of the file, not just of our connections.
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_the_store_checkpoints_the_wal_off_the_writers_path(tmp_path: Path) -> None:
+    """No commit pays for a checkpoint (autocheckpoint is off); the Store's own checkpoints move
+    the WAL into the database, and its background task does so while it is open."""
+    path = tmp_path / "parley.db"
+    store = await Store.open(file_url(path))
+    try:
+        conversation = await store.ensure_conversation(
+            ConversationKey("discord", "g", "c", "t"), "u1", "hello"
+        )
+        for i in range(300):  # ~6 MB: well past SQLite's 1,000-page autocheckpoint mark
+            await store.add_message(conversation.id, "user", "x" * 20_000 + str(i), user_id="u1")
+        busy, frames, done = await store.checkpoint()
+        assert frames > 1000  # the WAL was never checkpointed and restarted on the way
+        assert (busy, done) == (0, frames)
+        await store.add_message(conversation.id, "user", "after", user_id="u1")
+        assert store._checkpoints is not None and not store._checkpoints.done()
+    finally:
+        await store.close()
+    assert store._checkpoints is None
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT count(*) FROM messages").fetchone() == (301,)
 
 
 async def test_open_creates_the_missing_parent_directory(tmp_path: Path) -> None:
