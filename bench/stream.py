@@ -1,11 +1,12 @@
 """Streaming quality and load through the platforms: the real `python -m bot` process against the
 strict Discord and Slack fakes and the LLM fake, all on loopback.
 
-The bench process hosts the fakes; the bot runs in its own process, so its CPU time and memory
-are read from /proc for the bot alone. Each conversation is a /chat in a channel of its own. The
-LLM fake streams 400 tokens at 50 tokens/s after a 200 ms first token and stamps each token's
-write with time.monotonic(); the platform fakes stamp every content change they show (their
-`timeline`) with the same clock, which is system-wide, so the two processes' stamps compare.
+The bench process hosts the platform fake; the LLM fake runs in a process of its own
+(bench/llm_process.py; in process for the smoke run), and so does the bot, whose CPU time and
+memory are read from /proc for the bot alone. Each conversation is a /chat in a channel of its
+own. The LLM fake streams 400 tokens at 50 tokens/s after a 200 ms first token and stamps each
+token's write with time.monotonic(); the platform fakes stamp every content change they show
+(their `timeline`) with the same clock, which is system-wide, so the processes' stamps compare.
 
 Per conversation: time to first visible text (token 0 written -> first platform state showing
 it); display lag per token (written -> first state showing it); the 429s the fakes answered; and
@@ -25,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import re
+import socket
 import sys
 import tempfile
 import time
@@ -54,6 +57,7 @@ DISCORD_PACE = 45.0  # what the bot allows itself (DISCORD_GLOBAL_RATE_PER_SECON
 SLACK_UPDATES_PER_MIN = 50  # chat.update, Tier 3
 SLACK_APPENDS_PER_MIN = 100  # chat.appendStream, Tier 4
 GUILD_CHANNELS = 500  # Discord's limit per server
+_DUMP_LIMIT = 64 * 1024 * 1024  # bytes: one run's write times, as one JSON line
 _TOKEN = re.compile(r"\bw(\d{4})\b")
 _LABEL = re.compile(r"stream (\d+)$")
 
@@ -310,25 +314,80 @@ class Run:
 
 
 class Provider:
-    """The LLM fake's answers: a stream per conversation, recognised by its prompt."""
+    """The LLM fake's answers: a stream per conversation, planned in its prompt
+    ("stream <label> <tokens> <first token s> <gap s>"), with each token's write time kept."""
 
     def __init__(self, llm: LLMFake) -> None:
         self.llm = llm
-        self.scripts: dict[str, StreamScript] = {}
-        self.plan: dict[str, tuple[int, float, float]] = {}
+        self.sent: dict[str, list[float]] = {}
         self._labels = itertools.count()
         llm.respond_with("workers", self._respond)
 
     def prompt(self, count: int, first: float, gap: float) -> str:
-        label = f"stream {next(self._labels)}"
-        self.plan[label] = (count, first, gap)
-        return label
+        return f"stream {next(self._labels)} {count} {first} {gap}"
+
+    async def stamps(self) -> dict[str, list[float]]:
+        return self.sent
 
     def _respond(self, call: Call) -> Script:
-        prompt = str(call.body["messages"][-1]["content"])
-        count, first, gap = self.plan[prompt]
-        script = self.scripts[prompt] = script_for(tokens(count), first, gap)
-        return script
+        return answer(str(call.body["messages"][-1]["content"]), self.sent)
+
+
+def answer(prompt: str, sent: dict[str, list[float]]) -> StreamScript:
+    """The scripted stream a planned prompt asks for; its write times go to `sent[prompt]`."""
+    _, _, count, first, gap = prompt.split()
+    script = script_for(tokens(int(count)), float(first), float(gap))
+    sent[prompt] = script.sent if script.sent is not None else []
+    return script
+
+
+class RemoteProvider(Provider):
+    """The same answers from an LLM fake in a process of its own (`bench/llm_process.py`), so
+    that streaming 50,000 tokens a second does not slow the platform fake's event loop."""
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
+        self.llm = LLMFake(port=port)  # never started: its addresses and keys, for the bot
+        self.sent = {}
+        self.process = process
+        self._labels = itertools.count()
+
+    async def stamps(self) -> dict[str, list[float]]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(b"dump\n")
+        await self.process.stdin.drain()
+        found: dict[str, list[float]] = json.loads(await self.process.stdout.readline())
+        self.sent.update(found)
+        return self.sent
+
+
+@asynccontextmanager
+async def remote_provider() -> AsyncIterator[RemoteProvider]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.llm_process",
+        str(port),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=_DUMP_LIMIT,
+    )
+    try:
+        assert process.stdout is not None
+        ready = await asyncio.wait_for(process.stdout.readline(), 30)
+        if ready.strip() != b"ready":
+            raise RuntimeError(f"the LLM fake process did not start: {ready!r}")
+        yield RemoteProvider(process, port)
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 def analyse(
@@ -369,13 +428,9 @@ async def run(rig: Rig, provider: Provider, n: int, *, count: int, first: float,
     peak = memory_kb(rig.pid)["VmHWM"] - rss
     rig.collect()
     expected = "".join(tokens(count)).split()
+    sent = await provider.stamps()
     conversations = [
-        analyse(
-            rig.replies[c].shown,
-            provider.scripts[p].sent or [] if p in provider.scripts else [],
-            expected,
-            rig.final_words(c),
-        )
+        analyse(rig.replies[c].shown, sent.get(p, []), expected, rig.final_words(c))
         for c, p in zip(channels, prompts, strict=True)
     ]
     return Run(
@@ -474,8 +529,10 @@ async def main(
     ok = True
     for platform in platforms:
         with tempfile.TemporaryDirectory() as tmp:
-            async with LLMFake() as llm, rig_for(platform, llm, Path(tmp), _channels(plan)) as rig:
-                provider = Provider(llm)
+            async with (
+                remote_provider() as provider,
+                rig_for(platform, provider.llm, Path(tmp), _channels(plan)) as rig,
+            ):
                 for n, repeat in plan:
                     results = [
                         await run(rig, provider, n, count=TOKENS, first=FIRST_TOKEN, gap=TOKEN_GAP)

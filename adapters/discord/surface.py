@@ -55,7 +55,7 @@ _UNPACED_PATH = re.compile(r"/(?:interactions/[^/]+/[^/]+/callback|webhooks/)")
 """Paths (after the API base) that Discord's global limit does not count."""
 GLOBAL = "global"
 """The budget key of Discord's global request limit."""
-_LATE_DECAY = 0.9
+_LATE_DECAY = 0.99
 """Per paced request: how fast remembered lateness fades once requests leave on time again."""
 INTERIM_MAX_WAIT = 1.0
 """Seconds an interim edit may wait for a global slot; further off, it is refused (RateLimited)."""
