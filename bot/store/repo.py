@@ -89,9 +89,17 @@ class Store:
 
     @classmethod
     async def open(
-        cls, url: str | URL, *, migrate: bool = True, clock: Clock = SYSTEM_CLOCK
+        cls,
+        url: str | URL,
+        *,
+        migrate: bool = True,
+        clock: Clock = SYSTEM_CLOCK,
+        checkpoint_every: float | None = CHECKPOINT_INTERVAL,
     ) -> Store:
-        """Connect (creating a SQLite file's directory) and, unless told not to, migrate to head."""
+        """Connect (creating a SQLite file's directory) and, unless told not to, migrate to head.
+
+        A SQLite file is checkpointed every `checkpoint_every` seconds in the background (None:
+        only when `checkpoint` is called)."""
         store = cls(create_engine(url), clock=clock)
         if migrate:
             try:
@@ -99,8 +107,9 @@ class Store:
             except BaseException:
                 await store.close()
                 raise
-        if store._dialect == "sqlite" and not is_sqlite_memory(store._engine.url):
-            store._checkpoints = asyncio.create_task(store._checkpoint_every(CHECKPOINT_INTERVAL))
+        file = store._dialect == "sqlite" and not is_sqlite_memory(store._engine.url)
+        if file and checkpoint_every is not None:
+            store._checkpoints = asyncio.create_task(store._checkpoint_every(checkpoint_every))
         return store
 
     async def close(self) -> None:

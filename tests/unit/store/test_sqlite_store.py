@@ -116,10 +116,10 @@ async def test_file_database_uses_wal_busy_timeout_and_foreign_keys(tmp_path: Pa
 
 
 async def test_the_store_checkpoints_the_wal_off_the_writers_path(tmp_path: Path) -> None:
-    """No commit pays for a checkpoint (autocheckpoint is off); the Store's own checkpoints move
-    the WAL into the database, and its background task does so while it is open."""
+    """No commit pays for a checkpoint (autocheckpoint is off): `checkpoint` moves the WAL into
+    the database, and by default a background task calls it while the store is open."""
     path = tmp_path / "parley.db"
-    store = await Store.open(file_url(path))
+    store = await Store.open(file_url(path), checkpoint_every=None)
     try:
         conversation = await store.ensure_conversation(
             ConversationKey("discord", "g", "c", "t"), "u1", "hello"
@@ -129,13 +129,16 @@ async def test_the_store_checkpoints_the_wal_off_the_writers_path(tmp_path: Path
         busy, frames, done = await store.checkpoint()
         assert frames > 1000  # the WAL was never checkpointed and restarted on the way
         assert (busy, done) == (0, frames)
-        await store.add_message(conversation.id, "user", "after", user_id="u1")
-        assert store._checkpoints is not None and not store._checkpoints.done()
     finally:
         await store.close()
-    assert store._checkpoints is None
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT count(*) FROM messages").fetchone() == (301,)
+        assert raw.execute("SELECT count(*) FROM messages").fetchone() == (300,)
+
+    store = await Store.open(file_url(path))
+    checkpoints = store._checkpoints
+    assert checkpoints is not None and not checkpoints.done()
+    await store.close()
+    assert checkpoints.cancelled() and store._checkpoints is None
 
 
 async def test_open_creates_the_missing_parent_directory(tmp_path: Path) -> None:
