@@ -59,7 +59,6 @@ SLACK_APPENDS_PER_MIN = 100  # chat.appendStream, Tier 4
 GUILD_CHANNELS = 500  # Discord's limit per server
 _DUMP_LIMIT = 64 * 1024 * 1024  # bytes: one run's write times, as one JSON line
 _TOKEN = re.compile(r"\bw(\d{4})\b")
-_LABEL = re.compile(r"stream (\d+)$")
 
 
 def tokens(count: int) -> list[str]:
@@ -87,7 +86,6 @@ class Rig:
     """One platform fake with the bot process connected to it; subclasses read the fake."""
 
     name = ""
-    edit_targets: tuple[str, ...] = ()
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
