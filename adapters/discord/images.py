@@ -22,7 +22,7 @@ from discord import app_commands
 from adapters.discord.access import NOT_ALLOWED, Access
 from adapters.discord.commands import allowed
 from adapters.discord.image_surface import ChannelImageSurface, DiscordImageSurface
-from adapters.discord.turns import key_for
+from adapters.discord.turns import awaited_at_shutdown, key_for
 from bot.app import App
 from bot.images import ImageRequest, Outcome
 from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS
@@ -185,15 +185,8 @@ class Images:
 
     async def click(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
         """Any img:… button: acknowledge at once, then let the core claim and generate."""
-        task = asyncio.current_task()
-        if task is None:
+        with awaited_at_shutdown(self.active):
             await self._click(interaction, custom_id)
-            return
-        self.active.add(task)
-        try:
-            await self._click(interaction, custom_id)
-        finally:
-            self.active.discard(task)
 
     async def _click(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -16,7 +16,7 @@ connection and goes out (aiohttp awaits the connection trace signals before send
 earlier let requests bunch up while connections were opened), and never sends more than the rate's
 worth in any one second, however late a busy loop wakes the sleepers. The gateway websocket is not
 under the API base and is never paced. An interim edit whose slot is more than `INTERIM_MAX_WAIT`
-away is refused with `RateLimited` without reserving anything, so the streamer coalesces text
+away is refused with `Deferred` without reserving anything, so the streamer coalesces text
 instead of queueing stale frames; posts and final text always wait for their slot. A global 429
 anyway pushes the budget back by its `Retry-After`; discord.py waits that one out itself
 (cancelling the call mid-wait would leave discord.py's global lock shut), so the call just takes
@@ -58,7 +58,7 @@ GLOBAL = "global"
 _LATE_DECAY = 0.99
 """Per paced request: how fast remembered lateness fades once requests leave on time again."""
 INTERIM_MAX_WAIT = 1.0
-"""Seconds an interim edit may wait for a global slot; further off, it is refused (RateLimited)."""
+"""Seconds an interim edit may wait for a global slot; further off, it is refused (Deferred)."""
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 
 Notify = Callable[[str], Awaitable[None]]
@@ -90,16 +90,19 @@ class RateLimitWatch:
         config.on_request_end.append(self._on_end)
         return config
 
+    def __post_init__(self) -> None:
+        base = yarl.URL(self.api_base)  # parsed once: paced() runs for every request
+        self._host = (base.host, base.port)
+        self._prefix = base.path.rstrip("/")
+
     def paced(self, url: yarl.URL) -> bool:
         """A REST request Discord's global limit counts: under the API base, and not an
         interaction callback or webhook (the gateway and the CDN are elsewhere)."""
-        base = yarl.URL(self.api_base)
-        prefix = base.path.rstrip("/")
-        if url.scheme not in ("http", "https") or (url.host, url.port) != (base.host, base.port):
+        if url.scheme not in ("http", "https") or (url.host, url.port) != self._host:
             return False
-        if not url.path.startswith(prefix + "/"):
+        if not url.path.startswith(self._prefix + "/"):
             return False
-        return _UNPACED_PATH.match(url.path[len(prefix) :]) is None
+        return _UNPACED_PATH.match(url.path[len(self._prefix) :]) is None
 
     def global_wait(self) -> float:
         """Seconds until the next global slot, reserving nothing."""

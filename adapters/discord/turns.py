@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -53,6 +55,19 @@ def key_of(conversation: Conversation) -> ConversationKey:
 class Asker:
     id: str
     name: str
+
+
+@contextlib.contextmanager
+def awaited_at_shutdown(active: set[asyncio.Task[Any]]) -> Iterator[None]:
+    """Keep the current task in `active` (the work shutdown waits for) while the block runs."""
+    task = asyncio.current_task()
+    if task is not None:
+        active.add(task)
+    try:
+        yield
+    finally:
+        if task is not None:
+            active.discard(task)
 
 
 class Turns:
@@ -119,15 +134,9 @@ class Turns:
         request = ChatRequest(key, asker.id, prompt, ChatOptions(), user_name=asker.name)
         # Image quotes from the model's generate_image tool go to the turn's own thread.
         images = ChannelImageSurface(channel, asker.name) if self.app.images else None
-        task = asyncio.current_task()
-        if task is not None:
-            self.active.add(task)
-        try:
+        with awaited_at_shutdown(self.active):
             outcome = await self.app.engine.handle(request, surface, persona=persona, images=images)
             await self.link(key, outcome)
-        finally:
-            if task is not None:
-                self.active.discard(task)
         return outcome
 
     async def wait_idle(self, grace: float) -> None:
