@@ -157,7 +157,9 @@ class Commands:
                 return
         await interaction.edit_original_response(content=echo(prompt, asker.name))
         if isinstance(channel, discord.TextChannel):
-            await self.turns.in_new_thread(channel, prompt, asker, model=model, persona=persona)
+            await self.turns.in_new_thread(
+                channel, prompt, asker, model=model, persona=persona, interaction=interaction
+            )
         elif channel is not None:
             key = key_for(channel, interaction.guild)
             await self.turns.in_place(

@@ -51,8 +51,13 @@ DEFAULT_EDIT_INTERVAL = 1.0
 """Seconds between edits of one message until Discord's headers say otherwise."""
 _MIN_INTERVAL, _MAX_INTERVAL = 0.2, 5.0
 _MESSAGE_PATH = re.compile(r"/channels/(?P<channel>\d+)/messages(?:/(?P<message>\d+))?$")
+_WEBHOOK_MESSAGE_PATH = re.compile(r"/webhooks/\d+/[^/]+/messages/(?P<message>\d+|@original)$")
+"""An interaction's own message (its response or a followup), edited with the interaction token."""
 _UNPACED_PATH = re.compile(r"/(?:interactions/[^/]+/[^/]+/callback|webhooks/)")
 """Paths (after the API base) that Discord's global limit does not count."""
+_TOKEN_IN_PATH = re.compile(r"(/(?:webhooks|interactions)/\d+/)[^/]+")
+TOKEN_EXPIRED = 50027
+"""Discord's "Invalid Webhook Token": the interaction's 15 minutes are over."""
 GLOBAL = "global"
 """The budget key of Discord's global request limit."""
 _LATE_DECAY = 0.99
@@ -62,6 +67,20 @@ INTERIM_MAX_WAIT = 1.0
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 
 Notify = Callable[[str], Awaitable[None]]
+
+
+def webhook_key(message_id: str) -> str:
+    """The pacing key of a message edited through its interaction's webhook (not its channel)."""
+    return f"webhook:{message_id}"
+
+
+def loggable(path: str) -> str:
+    """A request path fit for the logs: interaction tokens are credentials for 15 minutes."""
+    return _TOKEN_IN_PATH.sub(r"\1[token]", path)
+
+
+class TokenExpired(SurfaceError):
+    """An interaction webhook call failed because the interaction's token has expired."""
 
 
 @dataclass
@@ -158,10 +177,15 @@ class RateLimitWatch:
         if params.response.status == 429 and _is_global(headers):
             self._global_429(params.method, params.url.path, headers)
             return
-        match = _MESSAGE_PATH.search(params.url.path)
-        if match is None:
+        path = params.url.path
+        if (match := _MESSAGE_PATH.search(path)) is not None:
+            channel, message = match["channel"], match["message"] or ""
+        elif (match := _WEBHOOK_MESSAGE_PATH.search(path)) is not None:
+            message = match["message"]
+            channel = webhook_key(message)
+        else:
             return
-        key = (params.method, match["channel"], match["message"] or "")
+        key = (params.method, channel, message)
         if params.response.status == 429:
             self.seen_429 += 1
             retry_after = _float(headers.get("X-RateLimit-Reset-After")) or _float(
@@ -170,7 +194,7 @@ class RateLimitWatch:
             log.info(
                 "discord 429 on %s %s, retry after %.2fs",
                 params.method,
-                params.url.path,
+                loggable(path),
                 retry_after,
             )
             waiter = self.waiting.get(key)
@@ -185,7 +209,7 @@ class RateLimitWatch:
             reset_after = _float(headers.get("X-RateLimit-Reset-After"))
             if reset_after:
                 interval = reset_after / (remaining + 1)
-                self.intervals[match["channel"]] = min(max(interval, _MIN_INTERVAL), _MAX_INTERVAL)
+                self.intervals[channel] = min(max(interval, _MIN_INTERVAL), _MAX_INTERVAL)
 
     def _global_429(self, method: str, path: str, headers: Any) -> None:
         """Everyone waits out a global 429; discord.py retries the call itself after the wait."""
@@ -194,7 +218,10 @@ class RateLimitWatch:
         if self.budget is not None:
             self.budget.back_off(GLOBAL, retry_after)
         log.warning(
-            "discord global 429 on %s %s, all requests wait %.2fs", method, path, retry_after
+            "discord global 429 on %s %s, all requests wait %.2fs",
+            method,
+            loggable(path),
+            retry_after,
         )
 
     def interval(self, channel_id: str) -> float:
@@ -255,6 +282,8 @@ def _result(task: asyncio.Future[Any]) -> Any:
     except discord.HTTPException as exc:
         if exc.status == 429:
             raise RateLimited(1.0) from None
+        if exc.code == TOKEN_EXPIRED:
+            raise TokenExpired(f"discord {exc.status} (code {exc.code})") from exc
         raise SurfaceError(f"discord {exc.status} (code {exc.code}): {exc.text}") from exc
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise SurfaceError(f"discord unreachable: {exc!r}") from exc
@@ -281,7 +310,15 @@ def _float(value: str | None) -> float:
 
 
 class DiscordSurface:
-    """Posts into `channel`; the first post may fill a placeholder message already on screen."""
+    """Posts into `channel`; the first post may fill a placeholder message already on screen.
+
+    A placeholder sent as an interaction followup (a `discord.WebhookMessage`) is edited through
+    the interaction's webhook until `webhook_until` (epoch seconds): such edits are not under
+    Discord's global limit, so a /chat reply's first text and its edits never queue behind other
+    conversations' requests. Past that time, or once Discord answers that the token has expired
+    (50027), the message is edited with the bot token like any other (a non-ephemeral interaction
+    message is the bot's own).
+    """
 
     def __init__(
         self,
@@ -292,6 +329,7 @@ class DiscordSurface:
         placeholder: discord.Message | None = None,
         reference: discord.Message | None = None,
         notify: Notify | None = None,
+        webhook_until: float = 0.0,
     ) -> None:
         self._channel = channel
         self._channel_id = channel_id
@@ -299,16 +337,22 @@ class DiscordSurface:
         self._placeholder = placeholder
         self._reference = reference
         self._notify = notify
+        self._webhook = placeholder if isinstance(placeholder, discord.WebhookMessage) else None
+        self._webhook_until = webhook_until
         self._partials: dict[str, discord.PartialMessage] = {}
         self._posted = 0
+        # Whose edit bucket paces the live message: its webhook's, or its channel's.
+        if self._webhook is not None:
+            self._pacing = webhook_key(str(self._webhook.id))
+        elif placeholder is not None:
+            self._pacing = str(placeholder.channel.id)
+        else:
+            self._pacing = channel_id
 
     @property
     def limits(self) -> PlatformLimits:
-        pacing_channel = (
-            str(self._placeholder.channel.id) if self._placeholder else self._channel_id
-        )
         return PlatformLimits(
-            max_chars=MAX_CHARS, min_edit_interval=self._watch.interval(pacing_channel)
+            max_chars=MAX_CHARS, min_edit_interval=self._watch.interval(self._pacing)
         )
 
     async def post(self, text: str, controls: tuple[Control, ...] = ()) -> MessageRef:
@@ -327,11 +371,19 @@ class DiscordSurface:
             self._channel.send(text, view=view_for(controls), reference=reference),  # type: ignore[arg-type]
         )
         self._posted += 1
-        ref = MessageRef(str(sent.id), self._channel_id)
-        self._partials[ref.id] = self._channel.get_partial_message(sent.id)  # type: ignore[attr-defined]
+        ref = MessageRef(str(sent.id), str(sent.channel.id))
+        self._pacing = ref.channel
+        self._partials[ref.id] = sent.channel.get_partial_message(sent.id)  # type: ignore[union-attr]
         return ref
 
     async def edit(self, ref: MessageRef, text: str, controls: tuple[Control, ...] = ()) -> None:
+        webhook = self._webhook
+        if (
+            webhook is not None
+            and ref.id == str(webhook.id)
+            and await self._edit_through_webhook(webhook, text, controls)
+        ):
+            return
         if _is_interim(controls):
             wait = self._watch.global_wait()
             if wait > INTERIM_MAX_WAIT:  # a newer frame will be due by then: let it coalesce
@@ -344,6 +396,29 @@ class DiscordSurface:
             partial.edit(content=text, view=view_for(controls)),
             applied_is_enough=True,
         )
+
+    async def _edit_through_webhook(
+        self, message: discord.WebhookMessage, text: str, controls: tuple[Control, ...]
+    ) -> bool:
+        """Edit with the interaction's token while it is good; False: use the bot token now."""
+        if time.time() < self._webhook_until:
+            key = webhook_key(str(message.id))
+            try:
+                await self._watch.call(
+                    "PATCH",
+                    key,
+                    str(message.id),
+                    message.edit(content=text, view=view_for(controls)),
+                    applied_is_enough=True,
+                )
+                return True
+            except TokenExpired:
+                pass
+        log.info("interaction token expired: message %s is edited with the bot token", message.id)
+        self._webhook = None
+        if self._pacing == webhook_key(str(message.id)):
+            self._pacing = str(message.channel.id)
+        return False
 
     async def notify(self, text: str) -> None:
         """A refusal or error: in the placeholder if it is still empty, else a new message."""

@@ -26,6 +26,8 @@ PLACEHOLDER = "…"
 THREAD_NAME_MAX = 100
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
 FAILED = "Sorry, something went wrong on my side. Please try again."
+TOKEN_MARGIN = 30.0
+"""Seconds before an interaction's token expires when its messages switch to the bot token."""
 
 
 def thread_name(prompt: str) -> str:
@@ -51,6 +53,26 @@ def key_of(conversation: Conversation) -> ConversationKey:
     return ConversationKey(PLATFORM, tenant, conversation.channel_id, conversation.thread_id)
 
 
+class PendingThread:
+    """The thread being opened on a reply's first message: what is posted into it waits until
+    Discord has made it. If Discord refuses the thread, posts go to its parent channel."""
+
+    def __init__(self, parent: discord.TextChannel, opening: asyncio.Task[discord.Thread]) -> None:
+        self.parent = parent
+        self._opening = opening
+
+    async def opened(self) -> discord.TextChannel | discord.Thread:
+        try:
+            thread = await asyncio.shield(self._opening)
+        except discord.HTTPException as exc:
+            log.warning("could not open a thread in channel %s: %s", self.parent.id, exc)
+            return self.parent
+        return thread
+
+    async def send(self, *args: Any, **kwargs: Any) -> discord.Message:
+        return await (await self.opened()).send(*args, **kwargs)
+
+
 @dataclass(frozen=True, slots=True)
 class Asker:
     id: str
@@ -59,15 +81,17 @@ class Asker:
 
 @contextlib.contextmanager
 def awaited_at_shutdown(active: set[asyncio.Task[Any]]) -> Iterator[None]:
-    """Keep the current task in `active` (the work shutdown waits for) while the block runs."""
+    """Keep the current task in `active` (the work shutdown waits for) while the block runs;
+    nested, the outermost block decides when it leaves."""
     task = asyncio.current_task()
-    if task is not None:
-        active.add(task)
+    if task is None or task in active:
+        yield
+        return
+    active.add(task)
     try:
         yield
     finally:
-        if task is not None:
-            active.discard(task)
+        active.discard(task)
 
 
 class Turns:
@@ -86,19 +110,49 @@ class Turns:
         model: str | None = None,
         persona: str | None = None,
         reference: discord.Message | None = None,
+        interaction: discord.Interaction[Any] | None = None,
     ) -> TurnOutcome:
-        """Post a placeholder reply, open a thread on it, and answer there as a new conversation."""
-        placeholder = await channel.send(PLACEHOLDER, reference=reference)  # type: ignore[arg-type]
-        thread = await placeholder.create_thread(
-            name=thread_name(prompt), auto_archive_duration=THREAD_ARCHIVE_MINUTES
+        """Post a placeholder reply, open a thread on it, and answer there as a new conversation.
+
+        For a /chat the placeholder is a followup of its `interaction`, so the reply streams
+        through the interaction's webhook (outside Discord's global request limit). The thread
+        opens while the answer starts: its id is the placeholder's, and only what overflows the
+        first message waits for it.
+        """
+        webhook_until = 0.0
+        if interaction is not None:
+            placeholder: discord.Message = await interaction.followup.send(PLACEHOLDER, wait=True)
+            webhook_until = interaction.expires_at.timestamp() - TOKEN_MARGIN
+        else:
+            placeholder = await channel.send(PLACEHOLDER, reference=reference)  # type: ignore[arg-type]
+        thread = PendingThread(
+            channel,
+            asyncio.create_task(
+                channel.get_partial_message(placeholder.id).create_thread(
+                    name=thread_name(prompt), auto_archive_duration=THREAD_ARCHIVE_MINUTES
+                )
+            ),
         )
-        key = ConversationKey(PLATFORM, str(channel.guild.id), str(channel.id), str(thread.id))
-        await self._inherit_model(key, asker, model)
-        # Linked at once, so a quick reply to the placeholder already finds the conversation.
-        conversation = await self.app.store.ensure_conversation(key, asker.id, prompt)
-        await self.app.store.link_platform_message(key, str(placeholder.id), conversation.id)
-        surface = DiscordSurface(thread, str(thread.id), self.watch, placeholder=placeholder)
-        return await self.answer(key, prompt, asker, surface, thread, persona=persona)
+        key = ConversationKey(PLATFORM, str(channel.guild.id), str(channel.id), str(placeholder.id))
+        with awaited_at_shutdown(self.active):  # until the thread is open, too
+            try:
+                await self._inherit_model(key, asker, model)
+                # Linked at once, so a quick reply to the placeholder already finds the
+                # conversation.
+                conversation = await self.app.store.ensure_conversation(key, asker.id, prompt)
+                await self.app.store.link_platform_message(
+                    key, str(placeholder.id), conversation.id
+                )
+                surface = DiscordSurface(
+                    thread,  # type: ignore[arg-type]
+                    key.thread or "",
+                    self.watch,
+                    placeholder=placeholder,
+                    webhook_until=webhook_until,
+                )
+                return await self.answer(key, prompt, asker, surface, thread, persona=persona)  # type: ignore[arg-type]
+            finally:
+                await thread.opened()
 
     async def in_place(
         self,

@@ -14,9 +14,11 @@ REDACTED = "[REDACTED]"
 FIELDS = "fields"
 """LogRecord attribute holding an event's structured fields (see `event`)."""
 # Shapes of credentials that should never be printed even when they are not our own settings.
+# Discord interaction tokens travel in URL paths (discord.py logs those URLs at DEBUG).
 _TOKEN_SHAPES = re.compile(
     r"(xox[abposr]-[A-Za-z0-9-]{8,}|xapp-[A-Za-z0-9-]{8,}|sk-[A-Za-z0-9_-]{16,}"
-    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{12,})"
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{12,}"
+    r"|(?<=/webhooks/)\d+/[A-Za-z0-9._-]{32,}|(?<=/interactions/)\d+/[A-Za-z0-9._-]{32,})"
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -147,23 +148,78 @@ async def test_429s_on_edits_the_final_text_is_exact_and_the_bot_waited_as_told(
     world.answers.add("Count to twelve", workers_stream(pieces, delay=0.08))
     limited_before = len(fake.rate_limited)
     seen_before = world.bot.logs().count("discord 429 on PATCH")
-    fake.buckets.force("edit", 0.4, 0.4)
-    await fake.slash("chat", {"prompt": "Count to twelve"}, channel=channel)
+    fake.buckets.force("webhook", 0.4, 0.4)
+    inter = await fake.slash("chat", {"prompt": "Count to twelve"}, channel=channel)
     final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the reply")
     assert final["content"] == "".join(pieces).strip()
     limited = fake.rate_limited[limited_before:]
-    assert len(limited) == 2 and all(c.params["channel"] == channel for c in limited)
+    # the reply streams through the /chat's own webhook: its edits are the ones limited
+    assert len(limited) == 2
+    assert all(c.route == "followup.edit" and c.params["token"] == inter.token for c in limited)
     # the streamer heard of each 429 (the adapter logs each one it hands over)
     await fake.wait_until(
         lambda: world.bot.logs().count("discord 429 on PATCH") - seen_before == 2, 5
     )
+    assert inter.token not in world.bot.logs()  # a credential for 15 minutes: never logged
+    assert "/[token]/messages/" in world.bot.logs()
     for hit in limited:
         later = [
             c
-            for c in fake.calls_to("message.edit")
-            if c.params["channel"] == channel and c.at > hit.at
+            for c in fake.calls_to("followup.edit")
+            if c.params["token"] == inter.token and c.at > hit.at
         ]
         assert later and later[0].at - hit.at >= 0.38  # waited retry_after before editing again
+
+
+async def test_a_reply_outliving_its_interaction_token_finishes_with_the_bot_token(
+    world: World,
+) -> None:
+    fake, channel = world.fake, world.channels.take()
+    prompt = "A story that outlasts its token"
+    pieces = [f"part{i} " for i in range(30)]
+    world.answers.add(prompt, workers_stream(pieces, delay=0.05))
+    inter = await fake.slash("chat", {"prompt": prompt}, channel=channel)
+    message = await fake.wait_until(
+        lambda: next((m for m in fake.bot_messages(channel) if "part" in m["content"]), None),
+        20,
+        what="the reply streaming",
+    )
+    fake.expire(inter)  # Discord now answers 50027 on the interaction's webhook
+    expired_at = time.monotonic()
+    final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the reply")
+    assert final["id"] == message["id"]
+    assert final["content"] == "".join(pieces).strip()  # nothing lost in the switch
+    refused = [c for c in fake.calls_to("followup.edit") if c.at > expired_at and c.status == 401]
+    assert len(refused) <= 1  # one refusal, then the bot token
+    assert not [c for c in fake.calls_to("followup.edit") if refused and c.at > refused[0].at]
+    later = [c for c in fake.calls_to("message.edit") if c.params["message"] == message["id"]]
+    assert later and later[-1].body["content"] == final["content"]
+    await fake.wait_until(
+        lambda: "interaction token expired" in world.bot.logs(), 5, what="the switch logged"
+    )
+
+
+async def test_when_discord_refuses_the_thread_the_reply_still_arrives_whole(
+    world: World,
+) -> None:
+    fake, channel = world.fake, world.channels.take()
+    answer = "\n\n".join(f"Paragraph {i}: " + "words " * 60 for i in range(8))
+    assert 2000 < len(answer) < 4000  # two messages
+    world.answers.add("No room for threads", workers_stream([answer[:900], answer[900:]]))
+    fake.max_active_threads = fake.active_threads(fake.guild.id)  # 160006 from now on
+    try:
+        await fake.slash("chat", {"prompt": "No room for threads"}, channel=channel)
+        final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the reply")
+    finally:
+        fake.max_active_threads = 1000
+    refused = [c for c in fake.calls_to("thread.from_message") if c.status == 400]
+    assert refused and thread_of(fake, channel) is None
+    parts = [m["content"] for m in fake.bot_messages(channel) if "Paragraph" in m["content"]]
+    assert len(parts) == 2 and parts[-1] == final["content"]
+    assert " ".join(" ".join(parts).split()) == " ".join(answer.split())
+    await fake.wait_until(
+        lambda: "could not open a thread" in world.bot.logs(), 5, what="the refusal logged"
+    )
 
 
 async def test_stop_ends_the_stream_keeps_the_partial_text_and_stores_it_interrupted(

@@ -22,10 +22,15 @@ async def test_chat_streams_into_a_thread_continues_there_and_buttons_survive_a_
         assert inter.ack_type == 5 and inter.acked_at - inter.created < 3.0
         assert final["content"] == "Streams arrive piece by piece."
         assert discord_fake.channels[final["id"]]["name"] == "How do streams arrive?"
+        # streamed through the /chat's webhook, none of it with the bot token
         edits = [
-            c for c in discord_fake.calls_to("message.edit") if c.params["message"] == final["id"]
+            c for c in discord_fake.calls_to("followup.edit") if c.params["message"] == final["id"]
         ]
         assert len(edits) >= 2 and not discord_fake.rate_limited
+        assert [c.params["token"] for c in edits] == [inter.token] * len(edits)
+        assert not [
+            c for c in discord_fake.calls_to("message.edit") if c.params["message"] == final["id"]
+        ]
 
         llm_fake.queue("workers", workers_stream(["Yes, ", "in order."]))
         await discord_fake.say("In order?", channel=final["id"])

@@ -1,11 +1,13 @@
 """Many replies at once stay under Discord's global request limit, through `python -m bot`.
 
 The fake counts every REST request but interaction callbacks and webhooks against a global limit
-(10 a second here, so the test is quick); the bot paces at DISCORD_GLOBAL_RATE_PER_SECOND. With
-pacing on, twelve replies streaming at once see no 429 at all; with pacing effectively off, the
-same scenario does hit the global limit, so the first test can fail. The bot paces at 8 a second,
-not 9: against a fixed 10-per-second window, 9 would leave 11 ms of slack a request, and one
-110 ms stall on a busy machine would squeeze an eleventh request into a window.
+(10 a second here, so the test is quick); the bot paces at DISCORD_GLOBAL_RATE_PER_SECOND. The
+replies here start from mentions, so they stream with the bot token: with pacing on, twelve at
+once see no 429 at all; with pacing effectively off, the same scenario does hit the global limit,
+so the first test can fail. The bot paces at 8 a second, not 9: against a fixed 10-per-second
+window, 9 would leave 11 ms of slack a request, and one 110 ms stall on a busy machine would
+squeeze an eleventh request into a window. /chat replies stream through their interaction's
+webhook instead, and the last test checks they leave the global limit alone.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ def _answer(call: Call) -> Script:
     return workers_stream(_pieces(call.body["messages"][-1]["content"]), delay=0.02)
 
 
-async def _twelve_chats_at_once(tmp_path: Path, rate: str) -> FakeDiscord:
-    """Run the scenario and return the fake once every reply has finished."""
+async def _twelve_chats_at_once(tmp_path: Path, rate: str, *, slash: bool = False) -> FakeDiscord:
+    """Run the scenario (mentions, or /chat) and return the fake once every reply has finished."""
     async with (
         FakeDiscord(channels=CHATS, global_limit=BucketSpec(10, 1.0)) as fake,
         LLMFake() as llm,
@@ -47,6 +49,8 @@ async def _twelve_chats_at_once(tmp_path: Path, rate: str) -> FakeDiscord:
             await asyncio.gather(
                 *(
                     fake.slash("chat", {"prompt": f"Count for c{i}"}, channel=c)
+                    if slash
+                    else fake.say(f"Count for c{i}", channel=c, mention=True)
                     for i, c in enumerate(channels)
                 )
             )
@@ -76,3 +80,19 @@ async def test_without_pacing_the_same_replies_hit_the_global_limit(tmp_path: Pa
     fake = await _twelve_chats_at_once(tmp_path, "1000")
     assert fake.global_limited
     assert all(c.status == 429 for c in fake.global_limited)
+
+
+@pytest.mark.timeout(60)
+async def test_chat_replies_stream_through_their_webhooks_outside_the_global_limit(
+    tmp_path: Path,
+) -> None:
+    fake = await _twelve_chats_at_once(tmp_path, "8", slash=True)
+    assert fake.rate_limited == []
+    replies = {fake.finished(c)["id"] for c in fake.channel_ids}  # type: ignore[index]
+    edits = [c for c in fake.calls_to("followup.edit") if c.params["message"] in replies]
+    assert len(edits) >= 2 * CHATS  # every reply streamed: several edits each
+    assert not [c for c in fake.calls_to("message.edit") if c.params["message"] in replies]
+    # what the global limit counted of the replies: one thread each, nothing else
+    threads = fake.calls_to("thread.from_message")
+    assert sorted(c.params["message"] for c in threads) == sorted(replies)
+    assert not fake.calls_to("message.create")

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 INTERACTION_WINDOW = 3.0
+TOKEN_TTL = 900.0
+"""Seconds an interaction token is good for @original edits and followups (15 minutes)."""
 CONTENT_TYPES = (
     "Expected \"Content-Type\" header to be one of {'application/json', 'multipart/form-data'}."
 )
@@ -72,7 +74,16 @@ ROUTES: list[tuple[str, str, str]] = [
 NO_BOT_AUTH = ("interaction.", "original.", "followup.")
 FILE_PART = re.compile(r"files\[\d{1,2}\]")
 THREAD_EDITS = {"name", "archived", "locked", "auto_archive_duration"}
-BUCKETED = {"message.create": "create", "message.edit": "edit", "thread.from_message": "thread"}
+BUCKETED = {
+    "message.create": "create",
+    "message.edit": "edit",
+    "thread.from_message": "thread",
+    "followup.create": "followup",
+    "followup.edit": "webhook",
+    "original.edit": "original",
+}
+"""Routes with a per-route bucket; the major parameter is the channel, or for the interaction
+webhook routes the interaction token (observed: 5 @original edits before a reset)."""
 
 
 def _exempt_from_global(call: Call) -> bool:
@@ -134,7 +145,8 @@ class RestHandlers:
                 return self._limited(call, verdict, is_global=True)
         bucket = BUCKETED.get(call.route)
         if bucket is not None:
-            verdict = self.buckets.take(bucket, call.params.get("channel", ""))
+            major = call.params.get("channel") or call.params.get("token", "")
+            verdict = self.buckets.take(bucket, major)
             if not verdict.allowed:
                 return self._limited(call, verdict, is_global=False)
             response = await self._route(call)
@@ -343,14 +355,24 @@ class RestHandlers:
             return error(400, 160004, "A thread has already been created for this message")
         if (problem := thread_errors(call.body or {})) is not None:
             return reply(problem, 400)
+        if (full := self._threads_full(channel)) is not None:
+            return full
         return reply(await self.create_thread(message, channel, call.body or {}), 201)
 
     async def _r_thread_create(self: FakeDiscord, call: Call) -> web.Response:
         if (problem := thread_errors(call.body or {})) is not None:
             return reply(problem, 400)
+        if (full := self._threads_full(call.params["channel"])) is not None:
+            return full
         return reply(
             await self.create_thread(p.snowflake(), call.params["channel"], call.body or {}), 201
         )
+
+    def _threads_full(self: FakeDiscord, channel: str) -> web.Response | None:
+        guild = self.guild_of(channel) or self.guild.id
+        if self.active_threads(guild) >= self.max_active_threads:
+            return error(400, 160006, "Maximum number of active threads reached")
+        return None
 
     # -- interactions ------------------------------------------------------------------------
 
@@ -448,17 +470,30 @@ class RestHandlers:
             return None
         return self.messages.get(inter.original_id)
 
+    def _expired(self: FakeDiscord, call: Call) -> web.Response | None:
+        """Like Discord: 401 (50027) for a token past its 15 minutes, on every webhook route."""
+        inter = self.interactions_by_token.get(call.params["token"])
+        if inter is not None and call.at - inter.created > TOKEN_TTL:
+            return error(401, 50027, "Invalid Webhook Token")
+        return None
+
     async def _r_original_get(self: FakeDiscord, call: Call) -> web.Response:
+        if (expired := self._expired(call)) is not None:
+            return expired
         found = self._original(call)
         return reply(found) if found else error(404, 10008, "Unknown Message")
 
     async def _r_original_edit(self: FakeDiscord, call: Call) -> web.Response:
+        if (expired := self._expired(call)) is not None:
+            return expired
         found = self._original(call)
         if found is None:
             return error(404, 10008, "Unknown Message")
         return self._edit(found, self._with_attachments(call))
 
     async def _r_original_delete(self: FakeDiscord, call: Call) -> web.Response:
+        if (expired := self._expired(call)) is not None:
+            return expired
         found = self._original(call)
         if found is None:
             return error(404, 10008, "Unknown Message")
@@ -466,6 +501,8 @@ class RestHandlers:
         return reply(None, 204)
 
     async def _r_followup_create(self: FakeDiscord, call: Call) -> web.Response:
+        if (expired := self._expired(call)) is not None:
+            return expired
         inter = self.interactions_by_token.get(call.params["token"])
         if inter is None or inter.ack_type is None:
             return error(404, 10015, "Unknown Webhook")
@@ -478,10 +515,13 @@ class RestHandlers:
             body,
             dispatch=not int(body.get("flags") or 0) & p.EPHEMERAL,
         )
+        stored["webhook_id"] = self.app_id  # interaction followups come from the app's webhook
         inter.followups.append(stored["id"])
         return reply(stored)
 
     async def _r_followup_edit(self: FakeDiscord, call: Call) -> web.Response:
+        if (expired := self._expired(call)) is not None:
+            return expired
         inter = self.interactions_by_token.get(call.params["token"])
         found = self.messages.get(call.params["message"])
         if inter is None or found is None or found["id"] not in inter.followups:

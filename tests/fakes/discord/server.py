@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,12 +17,16 @@ from tests.fakes.discord import payloads as p
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.ratelimit import Buckets, BucketSpec, GlobalLimit
 from tests.fakes.discord.records import Call, Guild, Interaction, Shown
-from tests.fakes.discord.rest import ROUTES, RestHandlers
+from tests.fakes.discord.rest import ROUTES, TOKEN_TTL, RestHandlers
 
 DEFAULT_BUCKETS = {
     "edit": BucketSpec(5, 1.0),  # per channel: observed ~5 per 5 s in production, fast for tests
     "create": BucketSpec(5, 1.0),
     "thread": BucketSpec(5, 1.0),
+    # per interaction token: followup edits, @original edits, followups
+    "webhook": BucketSpec(5, 1.0),
+    "original": BucketSpec(5, 1.0),
+    "followup": BucketSpec(5, 1.0),
 }
 
 
@@ -57,6 +62,7 @@ class FakeDiscord(RestHandlers):
         self.users: dict[str, dict[str, Any]] = {}
         self.member_roles: dict[str, list[str]] = {}
         self.buckets = Buckets(dict(DEFAULT_BUCKETS))
+        self.max_active_threads = 1000  # per guild, as Discord's default (error 160006)
         # Off by default; set, it counts every REST request but interaction callbacks and webhooks.
         self.global_limit = GlobalLimit(global_limit) if global_limit is not None else None
         gid = p.snowflake()
@@ -252,6 +258,15 @@ class FakeDiscord(RestHandlers):
             )
         return message
 
+    def active_threads(self, guild_id: str) -> int:
+        return sum(
+            1
+            for c in self.channels.values()
+            if c.get("guild_id") == guild_id
+            and "thread_metadata" in c
+            and not c["thread_metadata"]["archived"]
+        )
+
     async def create_thread(
         self, thread_id: str, parent: str, body: dict[str, Any]
     ) -> dict[str, Any]:
@@ -297,7 +312,8 @@ class FakeDiscord(RestHandlers):
         ch = self.channels[channel]
         inter = Interaction(
             p.snowflake(),
-            f"tok-{p.snowflake()}",
+            # Shaped like Discord's (base64 of "interaction:<id>:" then random), as long.
+            "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(150),
             kind,
             channel,
             ch.get("guild_id"),
@@ -382,6 +398,10 @@ class FakeDiscord(RestHandlers):
             {"type": 2, "style": 2, "label": c.split(":")[1], "custom_id": c} for c in custom_ids
         ]
         self.messages[message_id]["components"] = [{"type": 1, "components": buttons}]
+
+    def expire(self, inter: Interaction) -> None:
+        """Age `inter` past its token's 15 minutes: webhook routes answer 401 (50027) from now."""
+        inter.created -= TOKEN_TTL
 
     async def click(self, message_id: str, custom_id: str, *, user: str = "alice") -> Interaction:
         """A button click; like Discord, only on a button the message actually shows."""

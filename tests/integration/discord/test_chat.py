@@ -4,6 +4,9 @@ The rest of issue 3's list runs through the real process in tests/e2e/discord/te
 
 from __future__ import annotations
 
+import pytest
+
+from adapters.discord import turns
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.llm_server import LLMFake, workers_stream
 from tests.integration.discord.conftest import Running
@@ -24,14 +27,20 @@ async def test_chat_defers_streams_by_edits_and_opens_a_thread(
     assert discord_fake.custom_ids(final) == [f"parley:regenerate:{2}"]
     thread = discord_fake.channels[final["id"]]  # thread id == message id
     assert thread["name"] == "What is the answer?" and thread["parent_id"] == channel
-    edits = [c for c in discord_fake.calls_to("message.edit") if c.params["message"] == final["id"]]
+    # the reply is the interaction's followup, streamed through its webhook with its token
+    (created,) = discord_fake.calls_to("followup.create")
+    assert created.params["token"] == inter.token and inter.followups == [final["id"]]
+    assert final["webhook_id"] == discord_fake.app_id
+    edits = [
+        c for c in discord_fake.calls_to("followup.edit") if c.params["message"] == final["id"]
+    ]
     assert len(edits) >= 2  # streamed: at least one interim frame, then the final text
+    assert all(c.params["token"] == inter.token for c in edits)
     interim = edits[0].body
     assert interim["content"].endswith("▌")
     assert [c["custom_id"] for c in interim["components"][0]["components"]] == ["parley:stop:2"]
     assert not discord_fake.rate_limited
-    # the reply is a normal bot message, not the interaction webhook
-    assert all(c.route != "followup.create" for c in discord_fake.calls)
+    assert not discord_fake.calls_to("message.edit")  # nothing under the global limit
 
     # a follow-up in the thread needs no mention, and its prompt carries the earlier turns
     llm_fake.queue("workers", workers_stream(["Because ", "Douglas Adams."]))
@@ -46,3 +55,20 @@ async def test_chat_defers_streams_by_edits_and_opens_a_thread(
         "The answer is forty-two.",
         "Why that number?",
     ]
+
+
+async def test_a_reply_whose_token_is_nearly_spent_is_edited_with_the_bot_token(
+    discord_fake: FakeDiscord, llm_fake: LLMFake, bot: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as if the /chat were already 15 minutes old when the reply began: no webhook edit at all
+    monkeypatch.setattr(turns, "TOKEN_MARGIN", 15 * 60 + 60)
+    pieces = ["Late ", "but ", "whole."]
+    llm_fake.queue("workers", workers_stream(pieces, delay=0.15))
+    channel = discord_fake.channel_ids[0]
+    inter = await discord_fake.slash("chat", {"prompt": "Answer late"})
+    final = await discord_fake.wait_until(lambda: discord_fake.finished(channel), what="reply")
+    assert final["content"] == "Late but whole." and inter.followups == [final["id"]]
+    assert not discord_fake.calls_to("followup.edit")
+    edits = [c for c in discord_fake.calls_to("message.edit") if c.params["message"] == final["id"]]
+    assert len(edits) >= 2
+    assert all(c.headers["authorization"] == f"Bot {discord_fake.token}" for c in edits)

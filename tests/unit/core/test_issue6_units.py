@@ -42,6 +42,24 @@ def test_event_fields_become_json_keys_and_secrets_are_redacted() -> None:
     assert entry["msg"].startswith("reply done conversation_key=discord:g:c:t provider=openai")
 
 
+def test_discord_interaction_tokens_in_logged_urls_are_redacted() -> None:
+    stream = io.StringIO()
+    token = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDEyMzQ1Njc4OTpfX3Rva2VuX18"
+    configure_logging("DEBUG", "text", [], stream=stream)
+    try:
+        logging.getLogger("discord.webhook.async_").debug(
+            "Webhook ID %s with %s %s has returned status code %s",
+            "42",
+            "PATCH",
+            f"https://discord.com/api/v10/webhooks/42/{token}/messages/7",
+            200,
+        )
+    finally:
+        configure_logging("WARNING")
+    assert token not in stream.getvalue()
+    assert "/api/v10/webhooks/[REDACTED]/messages/7" in stream.getvalue()
+
+
 def test_event_reads_as_key_values_in_text_logs() -> None:
     stream = io.StringIO()
     configure_logging("INFO", "text", [], stream=stream)

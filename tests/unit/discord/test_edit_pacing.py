@@ -12,16 +12,31 @@ import pytest
 import yarl
 
 from adapters.budget import TeamBudget
-from adapters.discord.surface import GLOBAL, RateLimitWatch
+from adapters.discord.surface import (
+    DEFAULT_EDIT_INTERVAL,
+    GLOBAL,
+    RateLimitWatch,
+    loggable,
+    webhook_key,
+)
 from bot.ports import RateLimited
 
 API = "https://discord.com/api/v10"
 
 
-def _end(watch: RateLimitWatch, status: int, headers: dict[str, str] | None = None) -> Any:
-    """What aiohttp's on_request_end hands the trace for PATCH /channels/1/messages/2."""
+TOKEN = "aW50ZXJhY3Rpb246" + "x" * 120
+WEBHOOK_EDIT = f"/webhooks/99/{TOKEN}/messages/2"
+
+
+def _end(
+    watch: RateLimitWatch,
+    status: int,
+    headers: dict[str, str] | None = None,
+    path: str = "/channels/1/messages/2",
+) -> Any:
+    """What aiohttp's on_request_end hands the trace for PATCH `path` (a message edit)."""
     response = SimpleNamespace(status=status, headers=headers or {})
-    url = yarl.URL(f"{API}/channels/1/messages/2")
+    url = yarl.URL(f"{API}{path}")
     return watch._on_end(None, None, SimpleNamespace(method="PATCH", url=url, response=response))  # type: ignore[arg-type]
 
 
@@ -79,6 +94,36 @@ async def test_a_429_still_cancels_the_call_and_raises_rate_limited() -> None:
     else:
         raise AssertionError("a 429 must reach the streamer")
     assert cancelled.is_set()
+
+
+async def test_a_429_on_an_interaction_webhook_edit_reaches_the_call_and_hides_the_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    watch = RateLimitWatch()
+
+    async def edit() -> None:
+        await _end(watch, 429, {"X-RateLimit-Reset-After": "0.7"}, WEBHOOK_EDIT)
+        await asyncio.sleep(30)
+
+    with caplog.at_level("INFO", logger="parley.discord"), pytest.raises(RateLimited) as raised:
+        await watch.call("PATCH", webhook_key("2"), "2", edit(), applied_is_enough=True)
+    assert raised.value.retry_after == 0.7
+    assert TOKEN not in caplog.text and "/webhooks/99/[token]/messages/2" in caplog.text
+
+
+async def test_webhook_edits_learn_their_own_pacing_not_their_channels() -> None:
+    watch = RateLimitWatch()
+    headers = {"X-RateLimit-Remaining": "1", "X-RateLimit-Reset-After": "4.0"}
+    await _end(watch, 200, headers, WEBHOOK_EDIT)
+    assert watch.interval(webhook_key("2")) == 2.0  # 4 s over the 2 edits still possible
+    assert watch.interval("1") == DEFAULT_EDIT_INTERVAL
+
+
+def test_loggable_paths_keep_their_shape_but_not_the_token() -> None:
+    assert loggable(f"/api/v10/interactions/5/{TOKEN}/callback") == (
+        "/api/v10/interactions/5/[token]/callback"
+    )
+    assert loggable("/api/v10/channels/1/messages/2") == "/api/v10/channels/1/messages/2"
 
 
 async def test_requests_take_their_slot_when_they_go_out_on_a_connection() -> None:
