@@ -69,6 +69,9 @@ class ParleyClient(discord.Client):
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),  # a model's text never pings anyone
             http_trace=watch.trace_config(),
+            # Nothing here reads discord.py's message cache (replies are found through the store),
+            # and its 1,000 messages, each up to 2,000 characters, are memory for nothing.
+            max_messages=None,
         )
         self.app = app
         self.settings = app.settings
