@@ -11,10 +11,12 @@ constant.
 
 Discord also limits the whole bot to 50 REST requests a second (interaction callbacks and
 `/webhooks/` excepted), which discord.py only learns from a global 429. So the same trace paces
-every REST request under the API base through one shared `TeamBudget` at the moment it has its
-connection and goes out (aiohttp awaits the connection trace signals before sending; pacing any
-earlier let requests bunch up while connections were opened), and never sends more than the rate's
-worth in any one second, however late a busy loop wakes the sleepers. The gateway websocket is not
+every REST request under the API base through one shared `TeamBudget`, in two stages: a request
+takes its slot and sleeps until it when it starts, before it asks for a connection (so the ones
+queued hold no socket), and once it has its connection, just before it goes out, it also waits
+until fewer than the rate's worth have gone out in the last second, however late a busy loop
+woke the sleepers (aiohttp awaits the connection trace signals before sending; pacing only at the
+start let requests bunch up while connections were opened). The gateway websocket is not
 under the API base and is never paced. An interim edit whose slot is more than `INTERIM_MAX_WAIT`
 away is refused with `Deferred` without reserving anything, so the streamer coalesces text
 instead of queueing stale frames; posts and final text always wait for their slot. A global 429
@@ -133,23 +135,29 @@ class RateLimitWatch:
         context: SimpleNamespace,
         params: aiohttp.TraceRequestStartParams,
     ) -> None:
+        """A paced request takes its slot in the global budget and waits for it here, before
+        it asks for a connection: a request waiting its turn holds no socket (against Discord,
+        a TLS connection each, for every thread creation queued behind the others)."""
         context.paced = self.budget is not None and self.paced(params.url)
-
-    async def _on_connection(
-        self, session: aiohttp.ClientSession, context: SimpleNamespace, params: object
-    ) -> None:
-        """The request has its connection and goes out next: it takes its slot now, so that the
-        spacing holds where Discord counts, not before a connection was found."""
-        if self.budget is None or not getattr(context, "paced", False):
+        if not context.paced or self.budget is None:
             return
         wait = self.budget.claim(GLOBAL, max_wait=math.inf)
         slot = time.monotonic() + wait
         if wait > 0:
             await asyncio.sleep(wait)
-        # A busy event loop wakes sleepers late and lets their writes out together; so also never
-        # send more than the rate's worth in any one second, and when the loop runs late, count
-        # over a second plus that lateness (it decays as requests leave on time again).
+        # How late a busy loop woke this request for its slot (it decays as requests wake on
+        # time again); the connection stage counts its second over this much longer.
         self._late = max(time.monotonic() - slot, self._late * _LATE_DECAY)
+
+    async def _on_connection(
+        self, session: aiohttp.ClientSession, context: SimpleNamespace, params: object
+    ) -> None:
+        """The request has its connection and goes out next. A busy event loop wakes sleepers
+        late and lets their writes out together, so never send more than the rate's worth in any
+        one second, counted where it matters (here, as the request goes out) and over a second
+        plus the loop's recent lateness."""
+        if self.budget is None or not getattr(context, "paced", False):
+            return
         window = 1.0 + min(self._late, 1.0)
         cap = max(1, math.ceil(1.0 / self.budget.spacing))  # requests per second
         while True:

@@ -126,20 +126,24 @@ def test_loggable_paths_keep_their_shape_but_not_the_token() -> None:
     assert loggable("/api/v10/channels/1/messages/2") == "/api/v10/channels/1/messages/2"
 
 
-async def test_requests_take_their_slot_when_they_go_out_on_a_connection() -> None:
+async def test_requests_wait_for_their_slot_before_they_ask_for_a_connection() -> None:
     now = [100.0]
     budget = TeamBudget(10 * 60, clock=lambda: now[0])
     watch = RateLimitWatch(budget=budget, api_base=API)
-    paced = SimpleNamespace()
-    await watch._on_start(None, paced, SimpleNamespace(url=yarl.URL(f"{API}/channels/1/messages")))  # type: ignore[arg-type]
-    assert budget.wait(GLOBAL) == 0  # nothing taken before the request has its connection
-    await watch._on_connection(None, paced, None)  # type: ignore[arg-type]
-    assert budget.wait(GLOBAL) == pytest.approx(0.1)
+    first, second = SimpleNamespace(), SimpleNamespace()
+    params = SimpleNamespace(url=yarl.URL(f"{API}/channels/1/messages"))
+    await watch._on_start(None, first, params)  # type: ignore[arg-type]
+    assert budget.wait(GLOBAL) == pytest.approx(0.1)  # taken at the start: no socket held yet
+    waiting = asyncio.create_task(watch._on_start(None, second, params))  # type: ignore[arg-type]
+    await asyncio.sleep(0.02)
+    assert not waiting.done()  # its slot is 0.1 s away: it waits without a connection
+    assert budget.wait(GLOBAL) == pytest.approx(0.2)  # and the queue shows in the budget
+    await asyncio.wait_for(waiting, 1)
     webhook = SimpleNamespace()
     url = yarl.URL(f"{API}/webhooks/1/tok/messages/@original")
     await watch._on_start(None, webhook, SimpleNamespace(url=url))  # type: ignore[arg-type]
     await watch._on_connection(None, webhook, None)  # type: ignore[arg-type]
-    assert budget.wait(GLOBAL) == pytest.approx(0.1)  # exempt: took no slot
+    assert budget.wait(GLOBAL) == pytest.approx(0.2)  # exempt: took no slot
 
 
 async def test_late_wakers_never_put_more_than_the_rate_into_one_second() -> None:
