@@ -97,6 +97,11 @@ def finished_anywhere(fake: FakeDiscord, channel: str) -> dict[str, Any] | None:
     return fake.finished(channel) or (fake.finished(thread) if thread else None)
 
 
+async def logged(world: World, text: str) -> None:
+    """Wait until the bot's log says `text` (a log line may trail what the fake saw)."""
+    await world.fake.wait_until(lambda: text in world.bot.logs(), 5, what=f"log: {text}")
+
+
 async def streaming_reply(world: World, channel: str, prompt: str) -> dict[str, Any]:
     """Start a long reply and return its message as soon as it shows Stop."""
     fake = world.fake
@@ -194,9 +199,7 @@ async def test_a_reply_outliving_its_interaction_token_finishes_with_the_bot_tok
     assert not [c for c in fake.calls_to("followup.edit") if refused and c.at > refused[0].at]
     later = [c for c in fake.calls_to("message.edit") if c.params["message"] == message["id"]]
     assert later and later[-1].body["content"] == final["content"]
-    await fake.wait_until(
-        lambda: "interaction token expired" in world.bot.logs(), 5, what="the switch logged"
-    )
+    await logged(world, "interaction token expired")
 
 
 async def test_when_discord_refuses_the_thread_the_reply_still_arrives_whole(
@@ -217,9 +220,7 @@ async def test_when_discord_refuses_the_thread_the_reply_still_arrives_whole(
     parts = [m["content"] for m in fake.bot_messages(channel) if "Paragraph" in m["content"]]
     assert len(parts) == 2 and parts[-1] == final["content"]
     assert " ".join(" ".join(parts).split()) == " ".join(answer.split())
-    await fake.wait_until(
-        lambda: "could not open a thread" in world.bot.logs(), 5, what="the refusal logged"
-    )
+    await logged(world, "could not open a thread")
 
 
 async def test_stop_ends_the_stream_keeps_the_partial_text_and_stores_it_interrupted(
