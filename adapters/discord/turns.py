@@ -60,14 +60,16 @@ class PendingThread:
     def __init__(self, parent: discord.TextChannel, opening: asyncio.Task[discord.Thread]) -> None:
         self.parent = parent
         self._opening = opening
+        self._refused = False
 
     async def opened(self) -> discord.TextChannel | discord.Thread:
         try:
-            thread = await asyncio.shield(self._opening)
+            return await asyncio.shield(self._opening)
         except discord.HTTPException as exc:
-            log.warning("could not open a thread in channel %s: %s", self.parent.id, exc)
+            if not self._refused:  # said once, however many posts fall back
+                self._refused = True
+                log.warning("could not open a thread in channel %s: %s", self.parent.id, exc)
             return self.parent
-        return thread
 
     async def send(self, *args: Any, **kwargs: Any) -> discord.Message:
         return await (await self.opened()).send(*args, **kwargs)

@@ -138,6 +138,8 @@ class RestHandlers:
                         ]
                     },
                 )
+        if call.path.startswith("/webhooks/") and (expired := self._expired(call)) is not None:
+            return expired
         if self.global_limit is not None and not _exempt_from_global(call):
             verdict = self.global_limit.take()
             if not verdict.allowed:
@@ -478,22 +480,16 @@ class RestHandlers:
         return None
 
     async def _r_original_get(self: FakeDiscord, call: Call) -> web.Response:
-        if (expired := self._expired(call)) is not None:
-            return expired
         found = self._original(call)
         return reply(found) if found else error(404, 10008, "Unknown Message")
 
     async def _r_original_edit(self: FakeDiscord, call: Call) -> web.Response:
-        if (expired := self._expired(call)) is not None:
-            return expired
         found = self._original(call)
         if found is None:
             return error(404, 10008, "Unknown Message")
         return self._edit(found, self._with_attachments(call))
 
     async def _r_original_delete(self: FakeDiscord, call: Call) -> web.Response:
-        if (expired := self._expired(call)) is not None:
-            return expired
         found = self._original(call)
         if found is None:
             return error(404, 10008, "Unknown Message")
@@ -501,8 +497,6 @@ class RestHandlers:
         return reply(None, 204)
 
     async def _r_followup_create(self: FakeDiscord, call: Call) -> web.Response:
-        if (expired := self._expired(call)) is not None:
-            return expired
         inter = self.interactions_by_token.get(call.params["token"])
         if inter is None or inter.ack_type is None:
             return error(404, 10015, "Unknown Webhook")
@@ -520,8 +514,6 @@ class RestHandlers:
         return reply(stored)
 
     async def _r_followup_edit(self: FakeDiscord, call: Call) -> web.Response:
-        if (expired := self._expired(call)) is not None:
-            return expired
         inter = self.interactions_by_token.get(call.params["token"])
         found = self.messages.get(call.params["message"])
         if inter is None or found is None or found["id"] not in inter.followups:
