@@ -19,6 +19,7 @@ import httpx
 from bot.llm.errors import classifier_for, transport_error
 from bot.llm.sse import JsonEvents
 from bot.llm.tools import ToolCallAssembler
+from bot.llm.transport import streaming_client
 from bot.llm.types import (
     ChatCall,
     ChatChunk,
@@ -29,10 +30,10 @@ from bot.llm.types import (
 )
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5, read=60, write=10, pool=5)
+"""`read` is the longest silent gap allowed inside a stream (providers.md §9.3)."""
 DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
 """Every streaming reply holds a connection for its whole length: httpx's default of 100 would make
 the 101st concurrent reply wait, then fail (bench/stream.py at 1,000 conversations)."""
-"""`read` is the longest silent gap allowed inside a stream (providers.md §9.3)."""
 
 _NO_USAGE = Usage()
 
@@ -76,7 +77,7 @@ class SSEChatProvider(ABC):
     ) -> None:
         self.name = name
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
+        self._client = client or streaming_client(
             timeout=DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS, verify=_tls()
         )
         self._classify = classifier_for(name, secrets)
