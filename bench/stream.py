@@ -29,6 +29,7 @@ import asyncio
 import gc
 import itertools
 import json
+import math
 import os
 import re
 import socket
@@ -45,6 +46,7 @@ from bench.common import median, percentile, row, verdict
 from tests.e2e.discord.conftest import BotProcess, discord_env
 from tests.e2e.slack.conftest import ALICE, SlackBot, launch_bot, stop_bot
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.payloads import text_of
 from tests.fakes.discord.ratelimit import Buckets, BucketSpec
 from tests.fakes.discord.server import DEFAULT_BUCKETS
 from tests.fakes.llm_server import Call, LLMFake, Script, StreamScript, workers_stream
@@ -177,7 +179,7 @@ class DiscordRig(Rig):
 
     def final_parts(self, channel: str) -> list[list[str]]:
         ids = self.replies[channel].messages
-        return [self.fake.messages[m]["content"].split() for m in ids]
+        return [text_of(self.fake.messages[m]).split() for m in ids]
 
     def sustainable_interval(self, n: int, part: int) -> float:
         # A /chat reply's first message is edited through its interaction's webhook: 5 edits per
@@ -542,9 +544,10 @@ def report(runs: Sequence[Run]) -> bool:
         f"<= {target_lag * 1000:.0f} ms", verdict(ok_lag))  # fmt: skip
     if first.platform == "discord":
         pairs = [part_lag_means(r) for r in runs]
+        rest = [p[1] for p in pairs if not math.isnan(p[1])]
         row(f"{tag}: lag mean, first message / rest",
-            f"{spread([p[0] for p in pairs], '', 1000)} / "
-            f"{spread([p[1] for p in pairs], ' ms', 1000)}")  # fmt: skip
+            f"{spread([p[0] for p in pairs], ' ms', 1000)} / "
+            + (spread(rest, " ms", 1000) if rest else "none (no reply overflowed)"))  # fmt: skip
     ok_exact = limited == 0 and exact == total
     what = _what([x for r in runs for x in r.rate_limited])
     row(f"{tag}: 429s / exact final texts", f"{limited} / {exact} of {total}{what}", "0 / all",

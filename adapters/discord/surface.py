@@ -43,12 +43,17 @@ import discord
 import yarl
 
 from adapters.budget import TeamBudget
-from adapters.discord.views import view_for
+from adapters.discord.views import reply_view
 from bot.ports import Control, Deferred, MessageRef, PlatformLimits, RateLimited, SurfaceError
 
 log = logging.getLogger("parley.discord")
 
-MAX_CHARS = 2000
+MAX_CHARS = 2500
+"""Characters per reply message. A reply is a Components V2 message (`reply_view`), whose Text
+Displays may hold 4,000 characters in all, but Discord also has an undocumented limit on their
+size in UTF-8 (about 10,170 bytes, 12 per display included) and answers 500 past it
+(discord/discord-api-docs#8554): 4,000 characters of CJK or emoji would fail. The splitter counts
+characters, so we take the most that no text can push past that size: 2,500 x 4 bytes + 12."""
 DEFAULT_EDIT_INTERVAL = 1.0
 """Seconds between edits of one message until Discord's headers say otherwise."""
 _MIN_INTERVAL, _MAX_INTERVAL = 0.2, 5.0
@@ -376,7 +381,7 @@ class DiscordSurface:
             "POST",
             self._channel_id,
             "",
-            self._channel.send(text, view=view_for(controls), reference=reference),  # type: ignore[arg-type]
+            self._channel.send(view=reply_view(text, controls), reference=reference),  # type: ignore[arg-type]
         )
         self._posted += 1
         ref = MessageRef(str(sent.id), str(sent.channel.id))
@@ -401,7 +406,7 @@ class DiscordSurface:
             "PATCH",
             ref.channel,
             ref.id,
-            partial.edit(content=text, view=view_for(controls)),
+            partial.edit(view=reply_view(text, controls)),
             applied_is_enough=True,
         )
 
@@ -416,7 +421,7 @@ class DiscordSurface:
                     "PATCH",
                     key,
                     str(message.id),
-                    message.edit(content=text, view=view_for(controls)),
+                    message.edit(view=reply_view(text, controls)),
                     applied_is_enough=True,
                 )
                 return True
@@ -435,7 +440,7 @@ class DiscordSurface:
                 await self._notify(text)
             elif self._placeholder is not None and self._posted == 0:
                 self._posted = 1
-                await self._placeholder.edit(content=text)
+                await self._placeholder.edit(view=reply_view(text))
             else:
                 await self._channel.send(text, reference=self._reference)  # type: ignore[arg-type]
         except discord.HTTPException as exc:

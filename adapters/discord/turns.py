@@ -14,6 +14,7 @@ import discord
 
 from adapters.discord.image_surface import ChannelImageSurface
 from adapters.discord.surface import DiscordSurface, Notify, RateLimitWatch
+from adapters.discord.views import reply_view
 from bot.app import App
 from bot.domain import ChatOptions, ChatRequest, ConversationKey
 from bot.engine.chat import TurnOutcome
@@ -123,10 +124,12 @@ class Turns:
         """
         webhook_until = 0.0
         if interaction is not None:
-            placeholder: discord.Message = await interaction.followup.send(PLACEHOLDER, wait=True)
+            placeholder: discord.Message = await interaction.followup.send(
+                view=reply_view(PLACEHOLDER), wait=True
+            )
             webhook_until = interaction.expires_at.timestamp() - TOKEN_MARGIN
         else:
-            placeholder = await channel.send(PLACEHOLDER, reference=reference)  # type: ignore[arg-type]
+            placeholder = await channel.send(view=reply_view(PLACEHOLDER), reference=reference)  # type: ignore[arg-type]
         thread = PendingThread(
             channel,
             asyncio.create_task(

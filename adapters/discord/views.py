@@ -75,13 +75,16 @@ class RegenerateButton(
 BUTTONS = {"stop": StopButton, "regenerate": RegenerateButton}
 
 
-def view_for(controls: tuple[Control, ...]) -> ui.View | None:
-    """A view holding one button per control; None (no components) when there are none."""
-    if not controls:
-        return None
-    view = ui.View(timeout=None)
-    for control in controls:
-        view.add_item(BUTTONS[control.action](int(control.ref), control.label[:80]))
+def reply_view(text: str, controls: tuple[Control, ...] = ()) -> ui.LayoutView:
+    """A chat reply message in Components V2: its text in a Text Display, which holds up to 4,000
+    characters (a legacy `content` holds 2,000), and one button per control in a row under it."""
+    view = ui.LayoutView(timeout=None)
+    view.add_item(ui.TextDisplay(text))
+    if controls:
+        row: ui.ActionRow[ui.LayoutView] = ui.ActionRow()
+        for control in controls:
+            row.add_item(BUTTONS[control.action](int(control.ref), control.label[:80]))
+        view.add_item(row)
     view.stop()  # dispatch goes through the dynamic items only
     return view
 

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 
 from tests.fakes.discord import FakeDiscord, Interaction
-from tests.fakes.discord.payloads import LOADING
+from tests.fakes.discord.payloads import LOADING, text_of
 from tests.fakes.images.process import image_env
 from tests.fakes.images.server import ImageFake
 
@@ -72,7 +72,7 @@ def notice_of(fake: FakeDiscord, inter: Interaction) -> str | None:
     if found is None or found["flags"] & LOADING:
         return None
     assert found["flags"] & 64, "image notices are ephemeral"
-    return str(found["content"])
+    return str(text_of(found))
 
 
 async def notice(fake: FakeDiscord, inter: Interaction, within: float = 20) -> str:

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from adapters.discord.surface import MAX_CHARS
 from tests.e2e.discord.conftest import BotProcess, Channels, discord_env, turn_of
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.payloads import text_of
 from tests.fakes.llm_server import (
     Call,
     LLMFake,
@@ -133,9 +135,10 @@ async def test_a_3000_character_answer_with_code_arrives_as_two_messages_nothing
     )
     await fake.slash("chat", {"prompt": "Write a script"}, channel=channel)
     await fake.wait_until(lambda: finished_anywhere(fake, channel), 20, what="the reply")
-    parts = [m["content"] for m in reply_messages(fake, channel)]
+    parts = [text_of(m) for m in reply_messages(fake, channel)]
     assert len(parts) == 2
-    assert all(len(p) <= 2000 for p in parts)
+    # Components V2 text: more than a legacy message's 2,000 characters, never past our limit
+    assert all(len(p) <= MAX_CHARS for p in parts) and len(parts[0]) > 2000
     # each message's fences balance: the split closed the block and reopened it
     assert all(p.count("```") % 2 == 0 for p in parts)
     assert parts[0].rstrip().endswith("```") and parts[1].startswith("```python")
@@ -156,7 +159,7 @@ async def test_429s_on_edits_the_final_text_is_exact_and_the_bot_waited_as_told(
     fake.buckets.force("webhook", 0.4, 0.4)
     inter = await fake.slash("chat", {"prompt": "Count to twelve"}, channel=channel)
     final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the reply")
-    assert final["content"] == "".join(pieces).strip()
+    assert text_of(final) == "".join(pieces).strip()
     limited = fake.rate_limited[limited_before:]
     # the reply streams through the /chat's own webhook: its edits are the ones limited
     assert len(limited) == 2
@@ -185,7 +188,7 @@ async def test_a_reply_outliving_its_interaction_token_finishes_with_the_bot_tok
     world.answers.add(prompt, workers_stream(pieces, delay=0.05))
     inter = await fake.slash("chat", {"prompt": prompt}, channel=channel)
     message = await fake.wait_until(
-        lambda: next((m for m in fake.bot_messages(channel) if "part" in m["content"]), None),
+        lambda: next((m for m in fake.bot_messages(channel) if "part" in text_of(m)), None),
         20,
         what="the reply streaming",
     )
@@ -193,12 +196,12 @@ async def test_a_reply_outliving_its_interaction_token_finishes_with_the_bot_tok
     expired_at = time.monotonic()
     final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the reply")
     assert final["id"] == message["id"]
-    assert final["content"] == "".join(pieces).strip()  # nothing lost in the switch
+    assert text_of(final) == "".join(pieces).strip()  # nothing lost in the switch
     refused = [c for c in fake.calls_to("followup.edit") if c.at > expired_at and c.status == 401]
     assert len(refused) <= 1  # one refusal, then the bot token
     assert not [c for c in fake.calls_to("followup.edit") if refused and c.at > refused[0].at]
     later = [c for c in fake.calls_to("message.edit") if c.params["message"] == message["id"]]
-    assert later and later[-1].body["content"] == final["content"]
+    assert later and text_of(later[-1].body) == text_of(final)
     await logged(world, "interaction token expired")
 
 
@@ -217,8 +220,8 @@ async def test_when_discord_refuses_the_thread_the_reply_still_arrives_whole(
         fake.max_active_threads = 1000
     refused = [c for c in fake.calls_to("thread.from_message") if c.status == 400]
     assert refused and thread_of(fake, channel) is None
-    parts = [m["content"] for m in fake.bot_messages(channel) if "Paragraph" in m["content"]]
-    assert len(parts) == 2 and parts[-1] == final["content"]
+    parts = [text_of(m) for m in fake.bot_messages(channel) if "Paragraph" in text_of(m)]
+    assert len(parts) == 2 and parts[-1] == text_of(final)
     assert " ".join(" ".join(parts).split()) == " ".join(answer.split())
     await logged(world, "could not open a thread")
 
@@ -233,9 +236,9 @@ async def test_stop_ends_the_stream_keeps_the_partial_text_and_stores_it_interru
     final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the stopped reply")
     assert click.ack_type == 6 and click.acked_at is not None
     assert click.acked_at - click.created < 3.0
-    assert final["content"].startswith("chunk0") and final["content"].endswith("_(stopped)_")
-    assert "chunk39" not in final["content"]
-    kept = final["content"].removesuffix("_(stopped)_").strip()
+    assert text_of(final).startswith("chunk0") and text_of(final).endswith("_(stopped)_")
+    assert "chunk39" not in text_of(final)
+    kept = text_of(final).removesuffix("_(stopped)_").strip()
 
     def stored() -> Any:
         (row,) = world.bot.rows(
@@ -260,8 +263,8 @@ async def test_regenerate_posts_a_new_answer_stored_as_a_sibling(world: World) -
     thread = first["id"]
     second = await fake.wait_until(lambda: fake.finished(thread), 20, what="the new answer")
     assert click.acked_at is not None and click.acked_at - click.created < 3.0
-    assert second["content"] == "Second answer."
-    assert fake.messages[first["id"]]["content"] == "First answer."  # the old one stays
+    assert text_of(second) == "Second answer."
+    assert text_of(fake.messages[first["id"]]) == "First answer."  # the old one stays
     old, new = turn_of(regen_id), turn_of(fake.custom_ids(second)[0])
 
     def stored() -> Any:
@@ -287,9 +290,9 @@ async def test_buttons_pressed_by_someone_else_say_not_yours_privately_and_do_no
     stop = await fake.click(message["id"], fake.custom_ids(message)[0], user="bob")
     await fake.wait_until(lambda: stop.original_id is not None, 10, what="bob's notice")
     notice = fake.messages[stop.original_id]  # type: ignore[index]
-    assert stop.ack_type == 4 and notice["flags"] & 64 and "not yours" in notice["content"]
+    assert stop.ack_type == 4 and notice["flags"] & 64 and "not yours" in text_of(notice)
     final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the whole reply")
-    assert final["content"].endswith("chunk39")  # bob's click stopped nothing
+    assert text_of(final).endswith("chunk39")  # bob's click stopped nothing
     regen = await fake.click(final["id"], fake.custom_ids(final)[0], user="bob")
     await fake.wait_until(
         lambda: "not yours" in (fake.messages.get(regen.original_id or "", {}).get("content", "")),
@@ -308,7 +311,7 @@ async def test_a_provider_failing_before_the_first_token_falls_back(world: World
     world.answers.add("Fall back please", fallback, family="openai")
     await fake.slash("chat", {"prompt": "Fall back please"}, channel=channel)
     final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the reply")
-    assert final["content"] == "From the fallback."
+    assert text_of(final) == "From the fallback."
     assert len(world.answers.calls_for("Fall back please")) == 1
     assert len(world.answers.calls_for("Fall back please", "openai")) == 1
 
@@ -320,8 +323,8 @@ async def test_a_failure_after_output_keeps_the_partial_text_with_a_notice(world
     )
     await fake.slash("chat", {"prompt": "Fail midway"}, channel=channel)
     final = await fake.wait_until(lambda: fake.finished(channel), 20, what="the reply")
-    assert final["content"].startswith("Partial answer\n\n_(reply interrupted:")
-    assert "Traceback" not in final["content"]
+    assert text_of(final).startswith("Partial answer\n\n_(reply interrupted:")
+    assert "Traceback" not in text_of(final)
     assert world.answers.calls_for("Fail midway", "openai") == []  # no fallback after output
 
 
@@ -346,7 +349,7 @@ async def test_ten_conversations_in_ten_channels_finish_exactly_and_independentl
     for i, (channel, final, inter) in enumerate(zip(channels, finals, interactions, strict=True)):
         assert inter.ack_type == 5 and inter.acked_at is not None
         assert inter.acked_at - inter.created < 3.0
-        assert final["content"] == f"Answer to question {i}: one two three."
+        assert text_of(final) == f"Answer to question {i}: one two three."
         thread = fake.channels[final["id"]]
         assert (thread["name"], thread["parent_id"]) == (f"question {i}", channel)
         assert [m["id"] for m in fake.bot_messages(channel) if m["id"] in fake.channels] == [
@@ -354,7 +357,7 @@ async def test_ten_conversations_in_ten_channels_finish_exactly_and_independentl
         ]
     assert not [c for c in fake.rate_limited if c.params.get("channel") in channels]
     echoed = {
-        re.sub(r"^\*\*\w+\*\* asked: ", "", fake.messages[i.original_id]["content"])
+        re.sub(r"^\*\*\w+\*\* asked: ", "", text_of(fake.messages[i.original_id]))
         for i in interactions
         if i.original_id
     }

@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from tests.e2e.discord.conftest import BotProcess, Channels, discord_env
 from tests.fakes.discord import FakeDiscord, Interaction
-from tests.fakes.discord.payloads import EPHEMERAL, LOADING
+from tests.fakes.discord.payloads import EPHEMERAL, LOADING, text_of
 from tests.fakes.discord.records import Guild
 from tests.fakes.llm_server import Call, LLMFake, workers_stream
 
@@ -111,7 +111,7 @@ async def say_in_thread(world: World, thread: str, text: str, *, user: str) -> N
         new = [m for m in fake.bot_messages(thread) if m["id"] not in before]
         return any(
             any(c.startswith("parley:regenerate:") for c in fake.custom_ids(m))
-            or "archived" in m["content"]
+            or "archived" in text_of(m)
             for m in new
         )
 
@@ -154,7 +154,7 @@ async def test_history_lists_only_your_conversations_here_newest_first_and_pages
 
     inter = await fake.slash("history", {}, user=me, channel=here)
     page1 = await private(fake, inter)
-    text = page1["content"]
+    text = text_of(page1)
     assert "history topic 2" in text and "history topic 1" in text
     assert text.index("history topic 2") < text.index("history topic 1")  # newest first
     assert "history topic 0" not in text  # on page 2 (2 per page)
@@ -166,15 +166,14 @@ async def test_history_lists_only_your_conversations_here_newest_first_and_pages
     click = await fake.click(page1["id"], "parley:history:2", user=me)
     page2 = await fake.wait_until(
         lambda: (
-            "history topic 0" in fake.messages[page1["id"]]["content"]
-            and fake.messages[page1["id"]]
+            "history topic 0" in text_of(fake.messages[page1["id"]]) and fake.messages[page1["id"]]
         ),
         10,
         what="page 2",
     )
     assert acked_in_time(click)
-    assert link(fake.guild.id, threads[0]) in page2["content"]
-    assert "history topic 2" not in page2["content"]
+    assert link(fake.guild.id, threads[0]) in text_of(page2)
+    assert "history topic 2" not in text_of(page2)
     assert fake.custom_ids(page2) == ["parley:history:1"]  # Previous only
 
     # In the other server, the same user sees only the conversation started there.
@@ -195,7 +194,7 @@ async def test_archive_stops_answers_and_can_close_the_discord_thread(world: Wor
 
     await say_in_thread(world, thread, "are you still there?", user=me)
     assert llm_calls(world, "are you still there?") == []  # no provider call after archiving
-    assert any("archived" in m["content"] for m in fake.bot_messages(thread))
+    assert any("archived" in text_of(m) for m in fake.bot_messages(thread))
     assert "archive me later" not in await command(world, "history", user=me, channel=channel)
 
 
@@ -255,7 +254,7 @@ async def test_nobody_sees_exports_or_archives_another_users_or_servers_conversa
             inter = await fake.slash(name, {"conversation": guess}, user=intruder, channel=channel)
             answer = await private(fake, inter)
             assert answer["attachments"] == [], (name, guess)
-            assert "no conversation of yours" in answer["content"], (name, guess)
+            assert "no conversation of yours" in text_of(answer), (name, guess)
     refused = {
         "export": "belongs to someone else",
         "new": "belongs to someone else",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.e2e.discord.conftest import run_discord_bot
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.payloads import text_of
 from tests.fakes.llm_server import LLMFake, workers_stream
 
 
@@ -20,7 +21,7 @@ async def test_chat_streams_into_a_thread_continues_there_and_buttons_survive_a_
         inter = await discord_fake.slash("chat", {"prompt": "How do streams arrive?"})
         final = await discord_fake.wait_until(lambda: discord_fake.finished(channel), 20)
         assert inter.ack_type == 5 and inter.acked_at - inter.created < 3.0
-        assert final["content"] == "Streams arrive piece by piece."
+        assert text_of(final) == "Streams arrive piece by piece."
         assert discord_fake.channels[final["id"]]["name"] == "How do streams arrive?"
         # streamed through the /chat's webhook, none of it with the bot token
         edits = [
@@ -35,7 +36,7 @@ async def test_chat_streams_into_a_thread_continues_there_and_buttons_survive_a_
         llm_fake.queue("workers", workers_stream(["Yes, ", "in order."]))
         await discord_fake.say("In order?", channel=final["id"])
         second = await discord_fake.wait_until(lambda: discord_fake.finished(final["id"]), 20)
-        assert second["content"] == "Yes, in order."
+        assert text_of(second) == "Yes, in order."
         sent = llm_fake.calls_to("workers")[-1].body["messages"]
         assert [m["content"] for m in sent if m["role"] != "system"] == [
             "How do streams arrive?",
@@ -52,7 +53,7 @@ async def test_chat_streams_into_a_thread_continues_there_and_buttons_survive_a_
 
         def notice() -> str | None:
             original = click.original_id and discord_fake.messages.get(click.original_id)
-            return original and original["content"]
+            return original and text_of(original)
 
         text = await discord_fake.wait_until(notice, 20, what="the stop notice")
         assert "already finished" in text
@@ -74,7 +75,7 @@ async def test_chat_streams_into_a_thread_continues_there_and_buttons_survive_a_
             20,
             what="the regenerated answer",
         )
-        assert again["content"] == "Again, after a restart."
+        assert text_of(again) == "Again, after a restart."
         sent = llm_fake.calls_to("workers")[-1].body["messages"]
         assert [m["content"] for m in sent if m["role"] != "system"] == ["How do streams arrive?"]
         assert "Traceback" not in logs()

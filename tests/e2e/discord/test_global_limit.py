@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.discord.conftest import BotProcess, discord_env
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.payloads import text_of
 from tests.fakes.discord.ratelimit import BucketSpec
 from tests.fakes.llm_server import Call, LLMFake, Script, workers_stream
 
@@ -60,7 +61,7 @@ async def _twelve_chats_at_once(tmp_path: Path, rate: str, *, slash: bool = Fals
             for i, channel in enumerate(channels):
                 final = fake.finished(channel)
                 assert final is not None
-                assert final["content"] == "".join(_pieces(f"c{i}")).strip()
+                assert text_of(final) == "".join(_pieces(f"c{i}")).strip()
         finally:
             await bot.stop()
         assert "Traceback" not in bot.logs(), bot.logs()[-3000:]

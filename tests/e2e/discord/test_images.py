@@ -28,6 +28,7 @@ from tests.e2e.discord.imaging import (
     wait_uploads,
 )
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.payloads import text_of
 from tests.fakes.images.server import PNG, ImageFake
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -64,7 +65,7 @@ async def test_quote_then_click_uploads_one_file_with_badges_and_cost(shop: Shop
     command, offer = await quote(fake, channel, "an artistic fox in the snow")
     assert command.ack_type == 5 and acked_in_time(command)
     assert "nothing is charged" in await notice(fake, command)  # private to the asker
-    assert "(openai)" in offer["content"] and "high quality" in offer["content"]
+    assert "(openai)" in text_of(offer) and "high quality" in text_of(offer)
     labels = [b["label"] for row in offer["components"] for b in row["components"]]
     assert labels[0] == "Generate for $0.0340" and labels[-1] == "Cancel"
     assert any("Imagen 4" in label and "$0.0400" in label for label in labels)  # alternatives
@@ -82,16 +83,16 @@ async def test_quote_then_click_uploads_one_file_with_badges_and_cost(shop: Shop
     ((filename, data),) = call.files
     assert data == PNG and filename == f"parley-{quote_id}.png"
     assert upload["attachments"][0]["content_type"] == "image/png"
-    text = upload["content"]
+    text = text_of(upload)
     assert "(openai)" in text and "1024x1024" in text and "$0.0340" in text
     assert "fallback" not in text
     assert image_ids(fake, upload, "r") == [f"img:r:{quote_id}"]
     assert len(images.calls_to("openai")) == 1 and len(images.calls) == 1
     closed = await fake.wait_until(
-        lambda: "✅" in fake.messages[offer["id"]]["content"] and fake.messages[offer["id"]], 10
+        lambda: "✅" in text_of(fake.messages[offer["id"]]) and fake.messages[offer["id"]], 10
     )
     assert closed["components"] == []
-    assert "Generated with openai for $0.0340" in closed["content"]
+    assert "Generated with openai for $0.0340" in text_of(closed)
     await fake.wait_until(lambda: inter.original_id not in fake.messages, 10)  # no notice needed
 
     listing = await fake.slash("images", {}, channel=channel)
@@ -138,7 +139,7 @@ async def test_someone_elses_click_does_nothing_and_says_so_privately(shop: Shop
     mine = await click(fake, offer, "x")
     assert "Cancelled; nothing was charged" in await notice(fake, mine)
     closed = await fake.wait_until(
-        lambda: "Cancelled" in fake.messages[offer["id"]]["content"] and fake.messages[offer["id"]]
+        lambda: "Cancelled" in text_of(fake.messages[offer["id"]]) and fake.messages[offer["id"]]
     )
     assert closed["components"] == []
     assert images.calls == [] and uploads(fake, channel) == []
@@ -165,10 +166,10 @@ async def test_a_costlier_fallback_asks_again_before_spending(shop: Shop) -> Non
         ),
         20,
     )
-    assert "(google)" in new_offer["content"]
+    assert "(google)" in text_of(new_offer)
     closed = await fake.wait_until(
         lambda: (
-            "price changed" in fake.messages[offer["id"]]["content"] and fake.messages[offer["id"]]
+            "price changed" in text_of(fake.messages[offer["id"]]) and fake.messages[offer["id"]]
         )
     )
     assert closed["components"] == []
@@ -176,8 +177,8 @@ async def test_a_costlier_fallback_asks_again_before_spending(shop: Shop) -> Non
     images.mode["openai"] = images.mode["together"] = "ok"
     await click(fake, new_offer)
     (upload,) = await wait_uploads(fake, channel, 1)
-    assert "(google)" in upload["content"] and "$0.0400" in upload["content"]
-    assert "fallback" not in upload["content"]  # the new price was confirmed for google
+    assert "(google)" in text_of(upload) and "$0.0400" in text_of(upload)
+    assert "fallback" not in text_of(upload)  # the new price was confirmed for google
     assert len(images.calls_to("google")) == 1
 
 

@@ -26,7 +26,7 @@ from tests.e2e.discord.imaging import (
     wait_uploads,
 )
 from tests.fakes.discord import FakeDiscord
-from tests.fakes.discord.payloads import snowflake
+from tests.fakes.discord.payloads import snowflake, text_of
 from tests.fakes.images.server import ImageFake
 
 StartBot = Callable[..., Awaitable[BotProcess]]
@@ -87,7 +87,7 @@ async def test_caps_refuse_before_any_provider_call_and_expired_quotes_generate_
     late = await click(fake, stale)
     assert "expired" in await notice(fake, late)
     closed = await fake.wait_until(
-        lambda: "expired" in fake.messages[stale["id"]]["content"] and fake.messages[stale["id"]]
+        lambda: "expired" in text_of(fake.messages[stale["id"]]) and fake.messages[stale["id"]]
     )
     assert closed["components"] == []
     assert len(image_fake.calls) == 1 and len(uploads(fake, channel)) == 1
@@ -100,7 +100,7 @@ async def test_five_failures_open_the_breaker_then_one_probe_goes_through_after_
     await start_bot(PORT=str(port), HOST="127.0.0.1", CIRCUIT_BREAKER_TIMEOUT_MS="3000")
     channel = fake.channel_ids[0]
     offers = [(await quote(fake, channel, f"an artistic fox {i}"))[1] for i in range(6)]
-    assert all("(openai)" in o["content"] for o in offers)
+    assert all("(openai)" in text_of(o) for o in offers)
     async with (  # the gateway is connected: /readyz counts the platform as ready
         aiohttp.ClientSession() as session,
         session.get(f"http://127.0.0.1:{port}/readyz") as response,
@@ -117,9 +117,9 @@ async def test_five_failures_open_the_breaker_then_one_probe_goes_through_after_
     report = await health(port)
     assert len(images.calls_to("openai")) == 5  # the sixth click did not try the open provider
     for upload in done:
-        assert "(together)" in upload["content"]
-        assert "fallback used (instead of GPT Image 1.5 (medium))" in upload["content"]
-        assert "$0.0154" in upload["content"]
+        assert "(together)" in text_of(upload)
+        assert "fallback used (instead of GPT Image 1.5 (medium))" in text_of(upload)
+        assert "$0.0154" in text_of(upload)
     openai = report["providers"]["openai"]
     assert openai["circuitBreakerState"] == "OPEN" and openai["available"] is False
     assert openai["reason"] == "circuit breaker open"
@@ -130,17 +130,17 @@ async def test_five_failures_open_the_breaker_then_one_probe_goes_through_after_
     images.mode["openai"] = "slow"
     channel = fake.channel_ids[1]
     racing = [(await quote(fake, channel, f"an artistic owl {i}"))[1] for i in range(3)]
-    assert all("(openai)" in o["content"] for o in racing)  # half-open counts as available
+    assert all("(openai)" in text_of(o) for o in racing)  # half-open counts as available
     await click(fake, racing[0])
     await asyncio.wait_for(images.arrived("openai"), 20)
     for offer in racing[1:]:
         await click(fake, offer)
     others = await wait_uploads(fake, channel, 2)
-    assert all("fallback used" in u["content"] for u in others)
+    assert all("fallback used" in text_of(u) for u in others)
     assert len(images.calls_to("openai")) == 6  # exactly one probe
     images.release("openai")
     probe = (await wait_uploads(fake, channel, 3))[-1]
-    assert "(openai)" in probe["content"] and "fallback" not in probe["content"]
+    assert "(openai)" in text_of(probe) and "fallback" not in text_of(probe)
     assert (await health(port))["providers"]["openai"]["circuitBreakerState"] == "CLOSED"
 
 
@@ -180,20 +180,19 @@ async def test_a_restart_between_click_and_delivery_leaves_the_job_unknown_and_n
 
     # Once connected, the bot tells each requester where they asked: the channel, the thread.
     def interrupted(where: str) -> list[dict[str, Any]]:
-        return [m for m in fake.bot_messages(where) if "interrupted" in m["content"]]
+        return [m for m in fake.bot_messages(where) if "interrupted" in text_of(m)]
 
     await fake.wait_until(lambda: interrupted(channel) and interrupted(thread), 20, what="notices")
     alice, bob = fake.users["alice"]["id"], fake.users["bob"]["id"]
     (lynx_notice,) = interrupted(channel)
-    assert lynx_notice["content"].startswith(f"⚠️ <@{alice}> the image for “an artistic lynx”")
-    assert (
-        "outcome is unknown (it may have been charged), so it was not retried"
-        in (lynx_notice["content"])
+    assert text_of(lynx_notice).startswith(f"⚠️ <@{alice}> the image for “an artistic lynx”")
+    assert "outcome is unknown (it may have been charged), so it was not retried" in (
+        text_of(lynx_notice)
     )
     (owl_notice,) = interrupted(thread)
-    assert f"<@{bob}>" in owl_notice["content"] and f"<@{alice}>" not in owl_notice["content"]
-    assert "“a snowy owl very very" in owl_notice["content"]
-    assert "END" not in owl_notice["content"] and "…”" in owl_notice["content"]
+    assert f"<@{bob}>" in text_of(owl_notice) and f"<@{alice}>" not in text_of(owl_notice)
+    assert "“a snowy owl very very" in text_of(owl_notice)
+    assert "END" not in text_of(owl_notice) and "…”" in text_of(owl_notice)
     pings = {
         c.params["channel"]: (c.body or {}).get("allowed_mentions")
         for c in fake.calls_to("message.create")[sent_before:]
@@ -207,7 +206,7 @@ async def test_a_restart_between_click_and_delivery_leaves_the_job_unknown_and_n
     text = await notice(fake, again)
     assert "outcome is unknown" in text and "not retried" in text
     closed = await fake.wait_until(
-        lambda: "unknown" in fake.messages[offer["id"]]["content"] and fake.messages[offer["id"]]
+        lambda: "unknown" in text_of(fake.messages[offer["id"]]) and fake.messages[offer["id"]]
     )
     assert closed["components"] == []
     listing = await fake.slash("images", {}, channel=channel)

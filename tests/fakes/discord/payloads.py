@@ -21,6 +21,27 @@ LOADING = 1 << 7
 IS_COMPONENTS_V2 = 1 << 15
 
 
+TEXT_DISPLAY = 10
+
+
+def text_displays(components: list[Any]) -> list[str]:
+    """The contents of every Text Display in a Components V2 tree, in order."""
+    found: list[str] = []
+    for component in components:
+        if component.get("type") == TEXT_DISPLAY:
+            found.append(str(component.get("content") or ""))
+        found.extend(text_displays(component.get("components") or []))
+    return found
+
+
+def text_of(message: dict[str, Any]) -> str:
+    """What a message shows as text: `content`, or for a Components V2 message its Text Displays
+    (tests and the benchmark read replies through this, whichever kind they are)."""
+    if int(message.get("flags") or 0) & IS_COMPONENTS_V2:
+        return "\n".join(text_displays(message.get("components") or []))
+    return str(message.get("content") or "")
+
+
 def snowflake() -> str:
     """A fresh id that decodes to now, as discord.py reads creation times from ids."""
     with _lock:

@@ -13,7 +13,7 @@ from aiohttp import BodyPartReader, web
 from tests.fakes.discord import payloads as p
 from tests.fakes.discord.ratelimit import Verdict
 from tests.fakes.discord.records import Call, Shown
-from tests.fakes.discord.validate import message_errors, thread_errors
+from tests.fakes.discord.validate import message_errors, status_of, thread_errors
 
 if TYPE_CHECKING:
     from tests.fakes.discord.server import FakeDiscord
@@ -289,7 +289,7 @@ class RestHandlers:
             return error(404, 10003, "Unknown Channel")
         body = self._with_attachments(call)
         if (problem := message_errors(body)) is not None:
-            return reply(problem, 400)
+            return reply(problem, status_of(problem))
         return reply(self.store_message(channel, self.bot_user, body))
 
     async def _r_message_get(self: FakeDiscord, call: Call) -> web.Response:
@@ -312,8 +312,8 @@ class RestHandlers:
         return reply(None, 204)
 
     def _edit(self: FakeDiscord, found: dict[str, Any], body: dict[str, Any]) -> web.Response:
-        if (problem := message_errors(body, edit=True)) is not None:
-            return reply(problem, 400)
+        if (problem := message_errors(body, edit=True, current=found)) is not None:
+            return reply(problem, status_of(problem))
         for key in ("content", "embeds", "components", "attachments"):
             if key in body:
                 found[key] = (
@@ -323,10 +323,9 @@ class RestHandlers:
             found["flags"] = (found["flags"] & p.EPHEMERAL) | (int(body["flags"]) & ~p.LOADING)
         found["flags"] &= ~p.LOADING
         found["edited_timestamp"] = p.iso_now()
-        self.history.setdefault(found["id"], []).append(found["content"])
-        self.timeline.append(
-            Shown(time.monotonic(), found["channel_id"], found["id"], found["content"])
-        )
+        shown = p.text_of(found)
+        self.history.setdefault(found["id"], []).append(shown)
+        self.timeline.append(Shown(time.monotonic(), found["channel_id"], found["id"], shown))
         return reply(found)
 
     def _with_attachments(self: FakeDiscord, call: Call) -> dict[str, Any]:
@@ -394,7 +393,7 @@ class RestHandlers:
                 kind == 4
                 and (problem := message_errors(self._with_attachments(call) | data)) is not None
             ):
-                return reply(problem, 400)
+                return reply(problem, status_of(problem))
             flags = int(data.get("flags") or 0) | (p.LOADING if kind == 5 else 0)
             stored = self.store_message(
                 inter.channel_id,
@@ -502,7 +501,7 @@ class RestHandlers:
             return error(404, 10015, "Unknown Webhook")
         body = self._with_attachments(call)
         if (problem := message_errors(body)) is not None:
-            return reply(problem, 400)
+            return reply(problem, status_of(problem))
         stored = self.store_message(
             inter.channel_id,
             self.bot_user,

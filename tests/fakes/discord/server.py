@@ -250,8 +250,9 @@ class FakeDiscord(RestHandlers):
             p.snowflake(), channel_id, author, body, guild_id=self.guild_of(channel_id)
         )
         self.messages[message["id"]] = message
-        self.history[message["id"]] = [message["content"]]
-        self.timeline.append(Shown(time.monotonic(), channel_id, message["id"], message["content"]))
+        shown = p.text_of(message)
+        self.history[message["id"]] = [shown]
+        self.timeline.append(Shown(time.monotonic(), channel_id, message["id"], shown))
         if dispatch and self.echo and author["id"] == self.app_id and self.gateway.connected:
             asyncio.get_running_loop().create_task(
                 self.gateway.dispatch("MESSAGE_CREATE", dict(message))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.discord.payloads import IS_COMPONENTS_V2
+from tests.fakes.discord.payloads import IS_COMPONENTS_V2, TEXT_DISPLAY, text_displays
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
@@ -16,6 +16,15 @@ MAX_ROW_ITEMS = 5
 MAX_CUSTOM_ID = 100
 MAX_LABEL = 80
 MAX_THREAD_NAME = 100
+MAX_V2_COMPONENTS = 40
+MAX_V2_TEXT = 4000
+"""Characters in all of a Components V2 message's Text Displays together."""
+MAX_V2_PROCESSED = 10170
+"""Undocumented: UTF-8 bytes of the Text Displays plus 12 per display; past it Discord answers 500
+(discord/discord-api-docs#8554, measured there to the byte)."""
+V2_TOP_LEVEL = frozenset({1, 9, 10, 12, 13, 14, 17})
+"""Action Row, Section, Text Display, Media Gallery, File, Separator, Container."""
+INTERNAL_ERROR = {"message": "500: Internal Server Error", "code": 0}
 ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
 
 Errors = dict[str, Any]
@@ -37,9 +46,47 @@ def form_error(errors: Errors) -> dict[str, Any]:
     return {"code": 50035, "message": "Invalid Form Body", "errors": errors}
 
 
-def message_errors(body: dict[str, Any], *, edit: bool = False) -> dict[str, Any] | None:
-    """Discord's 400 body for an invalid message create/edit payload, or None when it is valid."""
+def status_of(problem: dict[str, Any]) -> int:
+    """The HTTP status that goes with a body from `message_errors`."""
+    return 500 if problem is INTERNAL_ERROR else 400
+
+
+def message_errors(
+    body: dict[str, Any], *, edit: bool = False, current: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Discord's error body for an invalid message create/edit payload (400, or 500 past the
+    undocumented Components V2 size), or None when it is valid. `current`: the message edited."""
     errors: Errors = {}
+    flags = int(body.get("flags") or 0)
+    was_v2 = current is not None and bool(int(current.get("flags") or 0) & IS_COMPONENTS_V2)
+    if was_v2 and body.get("flags") is not None and not flags & IS_COMPONENTS_V2:
+        _put(
+            errors,
+            ["flags"],
+            "MESSAGE_CANNOT_REMOVE_COMPONENTS_V2_FLAG",
+            "The IS_COMPONENTS_V2 flag cannot be removed",
+        )
+    if flags & IS_COMPONENTS_V2 or was_v2:
+        for legacy in ("content", "embeds", "poll", "sticker_ids"):
+            if body.get(legacy):
+                _put(
+                    errors,
+                    [legacy],
+                    "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
+                    f"The '{legacy}' field cannot be used with MessageFlags.IS_COMPONENTS_V2",
+                )
+        if (components := body.get("components")) is not None:
+            _v2_errors(errors, components)
+            if errors:
+                return form_error(errors)
+            displays = text_displays(components)
+            if sum(len(t.encode()) + 12 for t in displays) > MAX_V2_PROCESSED:
+                return INTERNAL_ERROR
+        if errors:
+            return form_error(errors)
+        if not edit and not body.get("components"):
+            return {"code": 50006, "message": "Cannot send an empty message"}
+        return None
     _too_long(errors, ["content"], body.get("content"), MAX_CONTENT)
     embeds = body.get("embeds") or []
     if len(embeds) > MAX_EMBEDS:
@@ -68,13 +115,59 @@ def message_errors(body: dict[str, Any], *, edit: bool = False) -> dict[str, Any
             errors, ["embeds"], "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"
         )
     components = body.get("components")
-    if components is not None and not (int(body.get("flags") or 0) & IS_COMPONENTS_V2):
+    if components is not None:
         _component_errors(errors, components)
     if errors:
         return form_error(errors)
     if not edit and _empty(body):
         return {"code": 50006, "message": "Cannot send an empty message"}
     return None
+
+
+def _count(components: list[Any]) -> int:
+    return sum(1 + _count(c.get("components") or []) for c in components)
+
+
+def _v2_errors(errors: Errors, components: list[Any]) -> None:
+    """Components V2: known top-level types, at most 40 components in all, 4,000 characters of
+    Text Display, and the usual button rules inside action rows."""
+    if _count(components) > MAX_V2_COMPONENTS:
+        _put(
+            errors,
+            ["components"],
+            "BASE_TYPE_MAX_LENGTH",
+            f"Must be {MAX_V2_COMPONENTS} or fewer in length.",
+        )
+    for i, component in enumerate(components):
+        kind = component.get("type")
+        if kind not in V2_TOP_LEVEL:
+            _put(
+                errors,
+                ["components", i, "type"],
+                "UNION_TYPE_CHOICES",
+                f'Value of field "type" must be one of {sorted(V2_TOP_LEVEL)}.',
+            )
+        elif kind == TEXT_DISPLAY:
+            text = component.get("content")
+            if not isinstance(text, str) or not text:
+                _put(
+                    errors,
+                    ["components", i, "content"],
+                    "BASE_TYPE_REQUIRED",
+                    "This field is required",
+                )
+            else:
+                _too_long(errors, ["components", i, "content"], text, MAX_V2_TEXT)
+    rows = [c for c in components if c.get("type") == 1]
+    if rows:
+        _component_errors(errors, rows, max_rows=MAX_V2_COMPONENTS)
+    if sum(len(t) for t in text_displays(components)) > MAX_V2_TEXT:
+        _put(
+            errors,
+            ["components"],
+            "BASE_TYPE_MAX_LENGTH",
+            f"Text Display content must be {MAX_V2_TEXT} or fewer in length in all.",
+        )
 
 
 def _empty(body: dict[str, Any]) -> bool:
@@ -87,13 +180,13 @@ def _empty(body: dict[str, Any]) -> bool:
     )
 
 
-def _component_errors(errors: Errors, rows: list[Any]) -> None:
-    if len(rows) > MAX_ROWS:
+def _component_errors(errors: Errors, rows: list[Any], *, max_rows: int = MAX_ROWS) -> None:
+    if len(rows) > max_rows:
         _put(
             errors,
             ["components"],
             "BASE_TYPE_MAX_LENGTH",
-            f"Must be {MAX_ROWS} or fewer in length.",
+            f"Must be {max_rows} or fewer in length.",
         )
     seen: set[str] = set()
     for i, row in enumerate(rows):

@@ -15,6 +15,7 @@ from discord.gateway import DiscordWebSocket
 from adapters.discord import DiscordAdapter, create
 from bot.app import App
 from tests.fakes.discord import FakeDiscord, discord_fake
+from tests.fakes.discord.payloads import text_of
 from tests.fakes.llm_server import LLMFake, llm_fake
 from tests.support import settings_for
 
@@ -70,4 +71,4 @@ async def bot(discord_fake: FakeDiscord, llm_fake: LLMFake) -> AsyncIterator[Run
 def ephemeral_texts(fake: FakeDiscord, interaction_token: str) -> list[str]:
     inter = fake.interactions_by_token[interaction_token]
     ids = [i for i in [inter.original_id, *inter.followups] if i]
-    return [fake.messages[i]["content"] for i in ids if i in fake.messages]
+    return [text_of(fake.messages[i]) for i in ids if i in fake.messages]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.payloads import text_of
 from tests.fakes.llm_server import LLMFake, workers_stream
 from tests.integration.discord.conftest import Running, ephemeral_texts, start_bot
 
@@ -14,7 +15,7 @@ async def test_a_mention_answers_in_a_new_thread_and_a_reply_continues_that_conv
     llm_fake.queue("workers", workers_stream(["Paris."]), workers_stream(["About 2.1 million."]))
     await discord_fake.say("What is the capital of France?", channel=channel, mention=True)
     first = await discord_fake.wait_until(lambda: discord_fake.finished(channel), what="reply")
-    assert first["content"] == "Paris."
+    assert text_of(first) == "Paris."
     assert first["message_reference"]["message_id"]  # a reply to the user's message
     assert discord_fake.channels[first["id"]]["name"] == "What is the capital of France?"
 
@@ -24,9 +25,9 @@ async def test_a_mention_answers_in_a_new_thread_and_a_reply_continues_that_conv
         lambda: (m := discord_fake.finished(channel)) and m["id"] != first["id"] and m,
         what="reply 2",
     )
-    assert second["content"] == "About 2.1 million."
+    assert text_of(second) == "About 2.1 million."
     sent = [
-        m["content"]
+        text_of(m)
         for m in llm_fake.calls_to("workers")[-1].body["messages"]
         if m["role"] != "system"
     ]
@@ -63,7 +64,7 @@ async def test_dms_are_answered_only_when_allowed(
         llm_fake.queue("workers", workers_stream(["Hi in private."]))
         await discord_fake.say("hello again", channel=dm)
         final = await discord_fake.wait_until(lambda: discord_fake.finished(dm), what="dm reply")
-        assert final["content"] == "Hi in private."
+        assert text_of(final) == "Hi in private."
     finally:
         await on.close()
 
@@ -90,7 +91,7 @@ async def test_allow_lists_refuse_other_channels_and_users(
         llm_fake.queue("workers", workers_stream(["Allowed."]))
         ok = await discord_fake.slash("chat", {"prompt": "hi"}, channel=allowed, user="alice")
         final = await discord_fake.wait_until(lambda: discord_fake.finished(allowed), what="reply")
-        assert ok.ack_type == 5 and final["content"] == "Allowed."
+        assert ok.ack_type == 5 and text_of(final) == "Allowed."
         await discord_fake.say("hi", channel=discord_fake.channel_ids[5], mention=True)
     finally:
         await running.close()
@@ -132,6 +133,6 @@ async def test_model_autocomplete_show_and_set_with_an_admin_role(
         llm_fake.queue("openai", openai_stream(["From GPT."]))
         await discord_fake.slash("chat", {"prompt": "hi"}, channel=channel)
         final = await discord_fake.wait_until(lambda: discord_fake.finished(channel), what="reply")
-        assert final["content"] == "From GPT." and llm_fake.calls_to("openai")
+        assert text_of(final) == "From GPT." and llm_fake.calls_to("openai")
     finally:
         await running.close()

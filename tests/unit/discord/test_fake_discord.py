@@ -212,3 +212,70 @@ async def test_a_204_has_no_content_type_so_discord_py_parses_nothing(
 ) -> None:
     async with http.post(f"channels/{discord_fake.channel_ids[0]}/typing") as response:
         assert response.status == 204 and "Content-Type" not in response.headers
+
+
+V2 = 1 << 15
+
+
+def _v2(*texts: str, rows: int = 0) -> dict[str, Any]:
+    components: list[dict[str, Any]] = [{"type": 10, "content": t} for t in texts]
+    components += _buttons("go") * rows
+    return {"flags": V2, "components": components}
+
+
+async def test_a_components_v2_message_holds_4000_characters_of_text_displays(
+    discord_fake: FakeDiscord, http: aiohttp.ClientSession
+) -> None:
+    channel = discord_fake.channel_ids[0]
+    status, message = await _post(http, channel, _v2("x" * 2500, "y" * 1500, rows=1))
+    assert status == 200 and message["content"] == "" and message["flags"] & V2
+    assert discord_fake.history[message["id"]] == ["x" * 2500 + "\n" + "y" * 1500]
+    status, body = await _post(http, channel, _v2("x" * 2500, "y" * 1501))
+    assert status == 400 and body["code"] == 50035
+    assert body["errors"]["components"]["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
+    status, body = await _post(http, channel, _v2("z" * 4001))
+    assert status == 400 and "content" in body["errors"]["components"]["0"]
+
+
+async def test_components_v2_refuses_legacy_fields_unknown_types_and_more_than_40(
+    discord_fake: FakeDiscord, http: aiohttp.ClientSession
+) -> None:
+    channel = discord_fake.channel_ids[0]
+    status, body = await _post(http, channel, {"content": "hi"} | _v2("hi"))
+    assert status == 400
+    error = body["errors"]["content"]["_errors"][0]
+    assert error["code"] == "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2"
+    status, body = await _post(http, channel, {"flags": V2, "components": [{"type": 3}]})
+    assert status == 400 and "type" in body["errors"]["components"]["0"]
+    status, body = await _post(http, channel, _v2(*["t"] * 41))
+    assert status == 400 and body["errors"]["components"]["_errors"][0]["message"].startswith(
+        "Must be 40"
+    )
+    assert (await _post(http, channel, {"flags": V2, "components": []}))[1]["code"] == 50006
+
+
+async def test_components_v2_past_discords_undocumented_size_is_a_500(
+    discord_fake: FakeDiscord, http: aiohttp.ClientSession
+) -> None:
+    """discord/discord-api-docs#8554: UTF-8 bytes of the displays + 12 each, at most 10,170."""
+    channel = discord_fake.channel_ids[0]
+    assert (await _post(http, channel, _v2("😀" * 2539 + "ab")))[0] == 200  # 10,158 bytes
+    status, body = await _post(http, channel, _v2("😀" * 2539 + "abc"))
+    assert status == 500 and body == {"message": "500: Internal Server Error", "code": 0}
+    assert (await _post(http, channel, _v2("日本" * 1750)))[0] == 500  # 3,500 characters
+
+
+async def test_an_edit_cannot_take_a_components_v2_message_back_to_content(
+    discord_fake: FakeDiscord, http: aiohttp.ClientSession
+) -> None:
+    channel = discord_fake.channel_ids[0]
+    _, message = await _post(http, channel, _v2("first"))
+    path = f"channels/{channel}/messages/{message['id']}"
+    async with http.patch(path, json={"content": "legacy now"}) as response:
+        assert response.status == 400
+    async with http.patch(path, json={"flags": 0, "components": []}) as response:
+        body = await response.json()
+        assert response.status == 400 and "flags" in body["errors"]
+    async with http.patch(path, json=_v2("second", rows=1)) as response:
+        assert response.status == 200
+    assert discord_fake.history[message["id"]] == ["first", "second"]
