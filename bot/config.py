@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # REST requests per second for the whole bot (interaction callbacks and webhooks excepted);
     # Discord allows 50, the rest is headroom for calls we cannot see (another process, a script).
     discord_global_rate_per_second: float = Field(default=45.0, gt=0)
+    # Connections discord.py may hold to Discord at once, the gateway's websocket included.
+    # discord.py's own default is no limit: 1,000 streaming replies meant ~1,000 open sockets
+    # (against Discord, as many TLS sessions) and ~5 KB of memory a stream (docs/benchmarks.md).
+    discord_max_connections: int = Field(default=100, ge=2)
 
     # -- Slack -----------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = None

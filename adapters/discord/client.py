@@ -7,6 +7,7 @@ import contextlib
 import logging
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -72,6 +73,7 @@ class ParleyClient(discord.Client):
             # Nothing here reads discord.py's message cache (replies are found through the store),
             # and its 1,000 messages, each up to 2,000 characters, are memory for nothing.
             max_messages=None,
+            connector=aiohttp.TCPConnector(limit=app.settings.discord_max_connections),
         )
         self.app = app
         self.settings = app.settings

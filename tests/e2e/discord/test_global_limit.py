@@ -97,3 +97,31 @@ async def test_chat_replies_stream_through_their_webhooks_outside_the_global_lim
     threads = fake.calls_to("thread.from_message")
     assert sorted(c.params["message"] for c in threads) == sorted(replies)
     assert not fake.calls_to("message.create")
+
+
+@pytest.mark.timeout(60)
+async def test_twelve_replies_share_the_few_connections_they_are_allowed(tmp_path: Path) -> None:
+    """DISCORD_MAX_CONNECTIONS caps the sockets to Discord (the gateway's included): twelve
+    replies at once still arrive whole through two (one REST, one gateway), one at a time."""
+    async with FakeDiscord(channels=CHATS) as fake, LLMFake() as llm:
+        llm.respond_with("workers", _answer)
+        env = discord_env(fake, llm, tmp_path, DISCORD_MAX_CONNECTIONS="2")
+        bot = await BotProcess(fake, env, tmp_path).start()
+        try:
+            channels = fake.channel_ids
+            await asyncio.gather(
+                *(
+                    fake.slash("chat", {"prompt": f"Count for c{i}"}, channel=c)
+                    for i, c in enumerate(channels)
+                )
+            )
+            await fake.wait_until(
+                lambda: all(fake.finished(c) for c in channels), 30, what="every final reply"
+            )
+            for i, channel in enumerate(channels):
+                final = fake.finished(channel)
+                assert final is not None and text_of(final) == "".join(_pieces(f"c{i}")).strip()
+        finally:
+            await bot.stop()
+    started = min(c.at for c in fake.calls if c.route == "interaction.callback")
+    assert len({c.peer for c in fake.calls if c.at >= started}) == 1

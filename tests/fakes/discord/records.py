@@ -21,6 +21,7 @@ class Call:
     files: list[tuple[str, bytes]] = field(default_factory=list)
     answered_at: float = 0.0
     parts: list[str] = field(default_factory=list)  # multipart: the form fields, in order
+    peer: str = ""  # the client's host:port, so one per connection
 
 
 @dataclass(slots=True)

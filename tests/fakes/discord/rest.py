@@ -91,6 +91,12 @@ def _exempt_from_global(call: Call) -> bool:
     return call.route == "interaction.callback" or call.path.startswith("/webhooks/")
 
 
+def _peer(request: web.Request) -> str:
+    """The client's address and port: one per connection the bot opened."""
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return f"{peer[0]}:{peer[1]}" if peer else ""
+
+
 class RestHandlers:
     async def _rest(self: FakeDiscord, request: web.Request, *, route: str) -> web.StreamResponse:
         call = Call(
@@ -101,6 +107,7 @@ class RestHandlers:
             {k.lower(): v for k, v in request.headers.items()},
             time.monotonic(),
             dict(request.match_info),
+            peer=_peer(request),
         )
         self.calls.append(call)
         response = await self._answer(request, call)
