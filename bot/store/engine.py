@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, AdaptedConnection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -79,7 +79,14 @@ def _sqlite_on_begin(connection: Connection) -> None:
     options = connection.get_execution_options()
     if options.get("isolation_level") == "AUTOCOMMIT":
         return  # e.g. a checkpoint, which must not run inside a transaction
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION, False) else "BEGIN")
+    statement = "BEGIN IMMEDIATE" if options.get(WRITE_OPTION, False) else "BEGIN"
+    adapted = connection.connection.dbapi_connection
+    if isinstance(adapted, AdaptedConnection):
+        # Straight to aiosqlite: one trip to its worker thread, where exec_driver_sql takes three
+        # (cursor, execute, close), each ~0.1 ms on a busy VM (docs/benchmarks.md, persistence).
+        adapted.run_async(lambda driver: driver.execute(statement))
+    else:
+        connection.exec_driver_sql(statement)
 
 
 def create_engine(url: str | URL) -> AsyncEngine:

@@ -27,7 +27,7 @@ from sqlalchemy import Row, Select, Table, delete, func, insert, select, text, u
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
@@ -357,17 +357,9 @@ class Store:
         model: str | None = None,
         provider: str | None = None,
     ) -> StoredMessage:
-        """Append a message and bump the conversation's count and last_message_at, atomically."""
+        """Append a message; the conversation's count and last_message_at follow in the same
+        statement (trigger `trg_messages_count`, migration 0005)."""
         now = self._clock.wall()
-        bump = (
-            update(conversations)
-            .where(conversations.c.id == conversation_id)
-            .values(
-                message_count=conversations.c.message_count + 1,
-                last_message_at=now,
-                updated_at=now,
-            )
-        )
         add = (
             insert(messages)
             .values(
@@ -384,12 +376,16 @@ class Store:
             )
             .returning(*messages.c)
         )
-        async with self._transaction(write=True) as conn:
-            # The conversation row first: on PostgreSQL its row lock orders concurrent appends.
-            # rowcount, not RETURNING: one round trip less to the driver's thread per append.
-            if (await conn.execute(bump)).rowcount == 0:
-                raise NotFoundError(f"no conversation {conversation_id}")
-            row = (await conn.execute(add)).one()
+        try:
+            async with self._transaction(write=True) as conn:
+                row = (await conn.execute(add)).one()
+        except IntegrityError as exc:
+            if not _foreign_key_failed(exc):
+                raise  # a CHECK constraint: a bug, not a missing row
+            missing = f"no conversation {conversation_id}"
+            if parent_id is not None:
+                missing += f" or no message {parent_id}"
+            raise NotFoundError(missing) from exc
         return _message(row)
 
     async def finish_message(self, message_id: int, result: TurnResult) -> StoredMessage:
@@ -546,6 +542,12 @@ _message_values = operator.itemgetter(
     *(_MESSAGE_COLUMNS.index(field.name) for field in dataclasses.fields(StoredMessage))
 )
 _COST = [field.name for field in dataclasses.fields(StoredMessage)].index("cost")
+
+
+def _foreign_key_failed(exc: IntegrityError) -> bool:
+    """SQLite's "FOREIGN KEY constraint failed", or PostgreSQL's foreign_key_violation (23503)."""
+    orig = exc.orig
+    return "FOREIGN KEY" in str(orig) or "ForeignKeyViolation" in type(orig).__name__
 
 
 def _message(row: Row[Any]) -> StoredMessage:

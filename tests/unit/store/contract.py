@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -20,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from bot.domain import ConversationKey
 from bot.store import NotFoundError, Store, TurnResult
 from bot.store.engine import create_engine
-from bot.store.migrate import head_revision
+from bot.store.migrate import alembic_config, head_revision
 from bot.store.tables import metadata
 from tests.unit.store.conftest import FakeClock
 from tests.unit.store.contract_conversations import ConversationsContract
@@ -79,6 +80,31 @@ async def table_names(url: str) -> set[str]:
             return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
     finally:
         await engine.dispose()
+
+
+async def counting_follows_its_migration(url: str) -> None:
+    """The trigger that keeps message_count (0005) comes and goes with its migration."""
+
+    async def count_after_one_more(store: Store, conversation_id: int) -> int:
+        await store.add_message(conversation_id, "user", "one more")
+        found = await store.get_conversation_by_id(conversation_id)
+        assert found is not None
+        return found.message_count
+
+    async def migrate_to(revision: str) -> None:
+        engine = create_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+        await engine.dispose()
+
+    async with await Store.open(url) as store:
+        conversation = await store.ensure_conversation(KEY, "u1", "hello")
+        assert await count_after_one_more(store, conversation.id) == 1
+    await migrate_to("0004")
+    async with await Store.open(url, migrate=False) as store:
+        assert await count_after_one_more(store, conversation.id) == 1  # nothing counts it now
+    async with await Store.open(url) as store:  # back to head
+        assert await count_after_one_more(store, conversation.id) == 2
 
 
 class StoreContract(ConversationsContract):
@@ -214,6 +240,9 @@ class StoreContract(ConversationsContract):
             await store.set_archived(4242, True)
         with pytest.raises(NotFoundError):
             await store.add_message(4242, "user", "hi")
+        conversation = await store.ensure_conversation(KEY, "u1", "hello")
+        with pytest.raises(NotFoundError, match="no message 4242"):
+            await store.add_message(conversation.id, "user", "hi", parent_id=4242)
 
     async def test_list_conversations_is_newest_first_and_pages(
         self, store: Store, clock: FakeClock

@@ -19,7 +19,13 @@ from bot.store.migrate import head_revision
 from bot.store.tables import metadata
 from tests.pg import FAST_UNSAFE, SUPERUSER, PgServer, PgStartError, PgUnavailable
 from tests.unit.store.conftest import FakeClock
-from tests.unit.store.contract import TABLES, StoreContract, schema_diff, table_names
+from tests.unit.store.contract import (
+    TABLES,
+    StoreContract,
+    counting_follows_its_migration,
+    schema_diff,
+    table_names,
+)
 
 asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the postgres extra) is not installed")
 
@@ -110,3 +116,7 @@ async def test_bare_postgres_url_gets_the_async_driver(pg_server: PgServer, pg_u
     bare = pg_url.replace("postgresql+asyncpg://", "postgres://")
     async with await Store.open(bare) as store:
         assert await store.ping()
+
+
+async def test_the_message_counting_trigger_follows_its_migration(pg_url: str) -> None:
+    await counting_follows_its_migration(pg_url)

@@ -16,7 +16,14 @@ from bot.store import Store
 from bot.store.engine import create_engine
 from bot.store.migrate import alembic_config, head_revision
 from tests.unit.store.conftest import FakeClock
-from tests.unit.store.contract import KEY, TABLES, StoreContract, schema_diff, table_names
+from tests.unit.store.contract import (
+    KEY,
+    TABLES,
+    StoreContract,
+    counting_follows_its_migration,
+    schema_diff,
+    table_names,
+)
 
 
 def file_url(path: Path) -> str:
@@ -59,7 +66,7 @@ async def test_migrations_create_every_table_on_an_empty_file(tmp_path: Path) ->
         assert await store.current_revision() is None
         assert await table_names(url) == set()
         await store.upgrade()
-        assert await store.current_revision() == head_revision() == "0004"
+        assert await store.current_revision() == head_revision() == "0005"
     assert await table_names(url) == TABLES
 
 
@@ -182,3 +189,7 @@ async def test_ping_is_false_once_the_store_cannot_reach_its_database(tmp_path: 
     (tmp_path / "parley.db").mkdir()  # a directory where the database file should be
     assert await store.ping() is False
     await store.close()
+
+
+async def test_the_message_counting_trigger_follows_its_migration(tmp_path: Path) -> None:
+    await counting_follows_its_migration(file_url(tmp_path / "parley.db"))
