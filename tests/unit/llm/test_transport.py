@@ -172,31 +172,30 @@ async def test_a_stalled_stream_times_out_as_a_read_timeout() -> None:
             await anext(reading)
 
 
-async def test_a_reset_mid_stream_is_a_read_error() -> None:
+def _reset(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()  # with a zero linger: RST, not FIN
+
+
+@pytest.mark.parametrize(
+    ("end", "error"),
+    [
+        (_reset, httpx.ReadError),  # a reset mid-stream
+        (asyncio.StreamWriter.close, httpx.RemoteProtocolError),  # a clean close: not a success
+    ],
+)
+async def test_a_stream_cut_mid_body_fails_as_httpx_would(
+    end: Callable[[asyncio.StreamWriter], None], error: type[Exception]
+) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await request_head(reader)
         writer.write(chunked_head() + chunk(b"data: 1\n\n"))
         await writer.drain()
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        writer.transport.abort()  # with a zero linger: RST, not FIN
+        end(writer)
 
     async with serving(handler) as server, client() as http:
-        with pytest.raises(httpx.ReadError):
-            async with http.stream("GET", server.url()) as response:
-                async for _ in response.aiter_bytes():
-                    pass
-
-
-async def test_a_clean_close_mid_body_is_a_protocol_error_not_a_short_success() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await request_head(reader)
-        writer.write(chunked_head() + chunk(b"data: 1\n\n"))
-        await writer.drain()
-        writer.close()
-
-    async with serving(handler) as server, client() as http:
-        with pytest.raises(httpx.RemoteProtocolError):
+        with pytest.raises(error):
             async with http.stream("GET", server.url()) as response:
                 async for _ in response.aiter_bytes():
                     pass
