@@ -80,13 +80,11 @@ def _sqlite_on_begin(connection: Connection) -> None:
     if options.get("isolation_level") == "AUTOCOMMIT":
         return  # e.g. a checkpoint, which must not run inside a transaction
     statement = "BEGIN IMMEDIATE" if options.get(WRITE_OPTION, False) else "BEGIN"
+    # Straight to aiosqlite: one trip to its worker thread, where exec_driver_sql takes three
+    # (cursor, execute, close), each ~0.1 ms on a busy VM (docs/benchmarks.md, persistence).
     adapted = connection.connection.dbapi_connection
-    if isinstance(adapted, AdaptedConnection):
-        # Straight to aiosqlite: one trip to its worker thread, where exec_driver_sql takes three
-        # (cursor, execute, close), each ~0.1 ms on a busy VM (docs/benchmarks.md, persistence).
-        adapted.run_async(lambda driver: driver.execute(statement))
-    else:
-        connection.exec_driver_sql(statement)
+    assert isinstance(adapted, AdaptedConnection)  # create_engine's SQLite is always aiosqlite
+    adapted.run_async(lambda driver: driver.execute(statement))
 
 
 def create_engine(url: str | URL) -> AsyncEngine:

@@ -75,16 +75,15 @@ def message_errors(
                     "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
                     f"The '{legacy}' field cannot be used with MessageFlags.IS_COMPONENTS_V2",
                 )
-        if (components := body.get("components")) is not None:
+        components = body.get("components")
+        if components is not None:
             _v2_errors(errors, components)
-            if errors:
-                return form_error(errors)
-            displays = text_displays(components)
-            if sum(len(t.encode()) + 12 for t in displays) > MAX_V2_PROCESSED:
-                return INTERNAL_ERROR
         if errors:
             return form_error(errors)
-        if not edit and not body.get("components"):
+        displays = text_displays(components or [])
+        if sum(len(t.encode()) + 12 for t in displays) > MAX_V2_PROCESSED:
+            return INTERNAL_ERROR
+        if not edit and not components:
             return {"code": 50006, "message": "Cannot send an empty message"}
         return None
     _too_long(errors, ["content"], body.get("content"), MAX_CONTENT)
@@ -131,6 +130,7 @@ def _count(components: list[Any]) -> int:
 def _v2_errors(errors: Errors, components: list[Any]) -> None:
     """Components V2: known top-level types, at most 40 components in all, 4,000 characters of
     Text Display, and the usual button rules inside action rows."""
+    seen: set[str] = set()  # custom ids, unique across the message
     if _count(components) > MAX_V2_COMPONENTS:
         _put(
             errors,
@@ -158,9 +158,8 @@ def _v2_errors(errors: Errors, components: list[Any]) -> None:
                 )
             else:
                 _too_long(errors, ["components", i, "content"], text, MAX_V2_TEXT)
-    rows = [c for c in components if c.get("type") == 1]
-    if rows:
-        _component_errors(errors, rows, max_rows=MAX_V2_COMPONENTS)
+        elif kind == 1:
+            _row_errors(errors, i, component, seen)
     if sum(len(t) for t in text_displays(components)) > MAX_V2_TEXT:
         _put(
             errors,
@@ -180,13 +179,14 @@ def _empty(body: dict[str, Any]) -> bool:
     )
 
 
-def _component_errors(errors: Errors, rows: list[Any], *, max_rows: int = MAX_ROWS) -> None:
-    if len(rows) > max_rows:
+def _component_errors(errors: Errors, rows: list[Any]) -> None:
+    """A legacy message's components: at most 5 action rows of buttons."""
+    if len(rows) > MAX_ROWS:
         _put(
             errors,
             ["components"],
             "BASE_TYPE_MAX_LENGTH",
-            f"Must be {max_rows} or fewer in length.",
+            f"Must be {MAX_ROWS} or fewer in length.",
         )
     seen: set[str] = set()
     for i, row in enumerate(rows):
@@ -198,43 +198,48 @@ def _component_errors(errors: Errors, rows: list[Any], *, max_rows: int = MAX_RO
                 'Value of field "type" must be one of (1,).',
             )
             continue
-        items = row.get("components") or []
-        if not items:
+        _row_errors(errors, i, row, seen)
+
+
+def _row_errors(errors: Errors, i: int, row: dict[str, Any], seen: set[str]) -> None:
+    """One action row at `components[i]`: 1 to 5 items, buttons with valid labels and ids."""
+    items = row.get("components") or []
+    if not items:
+        _put(
+            errors,
+            ["components", i, "components"],
+            "BASE_TYPE_MIN_LENGTH",
+            "Must be 1 or more in length.",
+        )
+    if len(items) > MAX_ROW_ITEMS:
+        _put(
+            errors,
+            ["components", i, "components"],
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 5 or fewer in length.",
+        )
+    for j, item in enumerate(items):
+        path: list[str | int] = ["components", i, "components", j]
+        if item.get("type") != 2:
+            continue
+        _too_long(errors, [*path, "label"], item.get("label"), MAX_LABEL)
+        if item.get("style") == 5:
+            if not item.get("url"):
+                _put(errors, [*path, "url"], "BASE_TYPE_REQUIRED", "This field is required")
+            continue
+        custom_id = item.get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id:
+            _put(errors, [*path, "custom_id"], "BASE_TYPE_REQUIRED", "This field is required")
+            continue
+        _too_long(errors, [*path, "custom_id"], custom_id, MAX_CUSTOM_ID)
+        if custom_id in seen:
             _put(
                 errors,
-                ["components", i, "components"],
-                "BASE_TYPE_MIN_LENGTH",
-                "Must be 1 or more in length.",
+                [*path, "custom_id"],
+                "COMPONENT_CUSTOM_ID_DUPLICATED",
+                "Component custom id cannot be duplicated",
             )
-        if len(items) > MAX_ROW_ITEMS:
-            _put(
-                errors,
-                ["components", i, "components"],
-                "BASE_TYPE_MAX_LENGTH",
-                "Must be 5 or fewer in length.",
-            )
-        for j, item in enumerate(items):
-            path: list[str | int] = ["components", i, "components", j]
-            if item.get("type") != 2:
-                continue
-            _too_long(errors, [*path, "label"], item.get("label"), MAX_LABEL)
-            if item.get("style") == 5:
-                if not item.get("url"):
-                    _put(errors, [*path, "url"], "BASE_TYPE_REQUIRED", "This field is required")
-                continue
-            custom_id = item.get("custom_id")
-            if not isinstance(custom_id, str) or not custom_id:
-                _put(errors, [*path, "custom_id"], "BASE_TYPE_REQUIRED", "This field is required")
-                continue
-            _too_long(errors, [*path, "custom_id"], custom_id, MAX_CUSTOM_ID)
-            if custom_id in seen:
-                _put(
-                    errors,
-                    [*path, "custom_id"],
-                    "COMPONENT_CUSTOM_ID_DUPLICATED",
-                    "Component custom id cannot be duplicated",
-                )
-            seen.add(custom_id)
+        seen.add(custom_id)
 
 
 def thread_errors(body: dict[str, Any]) -> dict[str, Any] | None:
