@@ -28,6 +28,26 @@ class ConversationKey:
 
 
 @dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: one user of one platform's tenant. What spends money or reads a conversation is
+    bound to all three, since a user id is only unique within its platform (and, on Slack, its
+    workspace)."""
+
+    platform: str
+    tenant: str  # as in ConversationKey.tenant
+    user_id: str
+
+    @classmethod
+    def at(cls, key: ConversationKey, user_id: str) -> Actor:
+        return cls(key.platform, key.tenant, user_id)
+
+    @property
+    def tenant_id(self) -> str:
+        """The Store's platform-qualified tenant id, "<platform>:<tenant>"."""
+        return f"{self.platform}:{self.tenant}"
+
+
+@dataclass(frozen=True, slots=True)
 class ChatOptions:
     """What the user chose for this turn; None means "use the conversation's or the default"."""
 
