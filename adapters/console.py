@@ -167,11 +167,8 @@ class Console:
                 f"No provider is configured for {model.name}: {hint} (see .env.example),"
                 " or pick another model with /model."
             )
-        for message in self.app.interrupted:
-            conversation = await self.app.store.get_conversation_by_id(message.conversation_id)
-            if conversation is not None and conversation.platform == "console":
-                self._print("(your last reply was cut off when Parley stopped)")
-                break
+        if any(turn.conversation.platform == "console" for turn in self.app.interrupted):
+            self._print("(your last reply was cut off when Parley stopped)")
 
     async def _next_line(self) -> str | None:
         getter = asyncio.ensure_future(self._lines.get())

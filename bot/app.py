@@ -25,7 +25,7 @@ from bot.llm.router import LLMRouter
 from bot.ops.metrics import Metrics
 from bot.ops.web import WebServer
 from bot.resilience.breaker import BreakerBoard, BreakerPolicy
-from bot.store import Store, StoredMessage
+from bot.store import InterruptedTurn, Store
 from bot.store.records import ImageJob
 
 
@@ -87,6 +87,8 @@ AdapterFactory = Callable[["App"], PlatformAdapter]
 
 UnknownImagesCallback = Callable[[list[ImageJob]], Coroutine[Any, Any, None]]
 """An adapter's way of telling users that their image's outcome is unknown."""
+InterruptedTurnsCallback = Callable[[list[InterruptedTurn]], Coroutine[Any, Any, None]]
+"""An adapter's way of finishing, on its platform, replies a dead process left streaming."""
 """Builds an adapter; may mount routes on `app.web`, which starts only after every factory ran."""
 
 
@@ -108,11 +110,14 @@ class App:
     router: LLMRouter
     engine: ChatEngine
     web: WebServer = field(default_factory=WebServer)
-    interrupted: list[StoredMessage] = field(default_factory=list)
+    interrupted: list[InterruptedTurn] = field(default_factory=list)
+    """Turns found abandoned at start-up (their process died mid-reply), until an adapter
+    takes them (watch_interrupted_turns)."""
     images: ImageEngine | None = None
     unknown_images: list[ImageJob] = field(default_factory=list)
     """Image jobs found abandoned at start-up (outcome unknown, never retried)."""
     _image_watchers: list[tuple[str, UnknownImagesCallback]] = field(default_factory=list)
+    _turn_watchers: list[tuple[str, InterruptedTurnsCallback]] = field(default_factory=list)
     _notices: set[asyncio.Task[None]] = field(default_factory=set)
     # issue 6: what the adapters call for /history /archive /export /new, /persona, /usage
     conversations: ConversationService | None = None
@@ -145,6 +150,7 @@ class App:
             max_prompt_chars=settings.max_prompt_chars,
             metrics=metrics,
             images=images,
+            turn_lease=settings.turn_lease_seconds,
         )
         interrupted = await engine.recover()
         app = cls(
@@ -192,15 +198,37 @@ class App:
                 self._spawn_notice(notify, mine)
         return jobs
 
-    def _spawn_notice(self, notify: UnknownImagesCallback, jobs: list[ImageJob]) -> None:
-        task = asyncio.create_task(notify(jobs), name="unknown-images-notice")
+    def watch_interrupted_turns(self, platform: str, finish: InterruptedTurnsCallback) -> None:
+        """Hand `finish` the turns of `platform` that a dead process left streaming.
+
+        Called by an adapter once it can edit its messages: it gets those found at start-up at
+        once, then those each periodic sweep finds (a turn is taken only when its lease has run
+        out, so no replica cuts off another's live reply).
+        """
+        self._turn_watchers.append((platform, finish))
+        mine = [t for t in self.interrupted if t.conversation.platform == platform]
+        self.interrupted = [t for t in self.interrupted if t.conversation.platform != platform]
+        if mine:
+            self._spawn_notice(finish, mine)
+
+    async def sweep_turns(self) -> list[InterruptedTurn]:
+        """Take over abandoned turns (their lease ran out) and hand them to the adapters."""
+        turns = await self.engine.recover()
+        for platform, finish in self._turn_watchers:
+            mine = [t for t in turns if t.conversation.platform == platform]
+            if mine:
+                self._spawn_notice(finish, mine)
+        return turns
+
+    def _spawn_notice(self, notify: Callable[[Any], Coroutine[Any, Any, None]], items: Any) -> None:
+        task = asyncio.create_task(notify(items), name="platform-notice")
         self._notices.add(task)
         task.add_done_callback(self._notice_done)
 
     def _notice_done(self, task: asyncio.Task[None]) -> None:
         self._notices.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("could not tell users about unknown images: %r", exc)
+            log.error("could not tell users about abandoned work: %r", exc)
 
     async def _store_ready(self) -> tuple[str, bool]:
         return "store", await self.store.ping()
@@ -220,13 +248,15 @@ IMAGE_SWEEP_SECONDS = 30.0
 """How often abandoned image jobs are looked for (their lease, not this, decides when)."""
 
 
-async def _sweep_images_forever(app: App) -> None:
+async def _sweep_forever(
+    name: str, seconds: float, sweep: Callable[[], Coroutine[Any, Any, object]]
+) -> None:
     while True:
-        await asyncio.sleep(IMAGE_SWEEP_SECONDS)
+        await asyncio.sleep(seconds)
         try:
-            await app.sweep_images()
+            await sweep()
         except Exception as exc:  # a failed sweep is retried at the next tick, never fatal
-            log.warning("image sweep failed: %r", exc)
+            log.warning("%s sweep failed: %r", name, exc)
 
 
 SHUTDOWN_GRACE = 30.0
@@ -245,7 +275,16 @@ async def serve(app: App, platforms: list[str]) -> None:
         loop.add_signal_handler(signum, stop.set)  # the console takes SIGINT over for Stop
     tasks = [asyncio.create_task(a.run(stop), name=f"adapter-{a.name}") for a in adapters]
     stopper = asyncio.create_task(stop.wait())
-    sweeper = asyncio.create_task(_sweep_images_forever(app), name="image-sweeper")
+    sweepers = [
+        asyncio.create_task(
+            _sweep_forever("image", IMAGE_SWEEP_SECONDS, app.sweep_images), name="image-sweeper"
+        ),
+        # Half a lease: a dead replica's replies are finished within 1.5 leases of its death.
+        asyncio.create_task(
+            _sweep_forever("turn", app.settings.turn_lease_seconds / 2, app.sweep_turns),
+            name="turn-sweeper",
+        ),
+    ]
     try:
         await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
@@ -267,6 +306,7 @@ async def serve(app: App, platforms: list[str]) -> None:
                 log.error("adapter %s failed: %r", adapter.name, result)
     finally:
         stopper.cancel()
-        sweeper.cancel()
+        for sweeper in sweepers:
+            sweeper.cancel()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

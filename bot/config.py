@@ -156,6 +156,8 @@ class Settings(BaseSettings):
     moderation_model: str | None = None  # openai:<model> or workers-ai:<model>; unset: off
     moderation_fail_closed: bool = False  # refuse when the moderation call itself fails
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # A running reply's lease: a crashed process's replies are finished this long after it died.
+    turn_lease_seconds: float = Field(default=30.0, ge=0.5, le=3600)
     history_page_size: int = Field(default=10, ge=1, le=50)
 
     @field_validator("moderation_model")

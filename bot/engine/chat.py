@@ -20,6 +20,7 @@ from bot.catalog import Catalog, ModelEntry, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ChatRequest, ConversationKey
 from bot.engine.history import PromptTooLong, assemble, estimate_tokens, turns_before
+from bot.engine.keeper import TURN_LEASE_SECONDS, TurnKeeper
 from bot.engine.moderation import ModerationUnavailable, Moderator
 from bot.engine.personas import PersonaError, PersonaService, validate_parameters
 from bot.engine.streaming import ReplyStreamer
@@ -32,7 +33,15 @@ from bot.ops.logs import event
 from bot.ops.metrics import Metrics
 from bot.ports import Control, ImageSurface, MessageRef, Surface
 from bot.store import ConversationStore, Persona, Store, UsageStore, tenant_id_for, title_from_text
-from bot.store.records import Conversation, MessageStatus, StoredMessage, TurnResult
+from bot.store.records import (
+    Conversation,
+    InterruptedTurn,
+    MessageStatus,
+    StoredMessage,
+    TurnProgress,
+    TurnResult,
+    UsageEntry,
+)
 
 log = logging.getLogger("parley.chat")
 
@@ -42,6 +51,7 @@ _SAFETY_MARGIN_TOKENS = 64
 NOTICE_STOPPED = "_(stopped)_"
 NOTICE_LENGTH = "_(reply cut off: it reached the token limit)_"
 NOTICE_SHUTDOWN = "_(reply cut off: Parley is restarting)_"
+NOTICE_RESTARTED = "_(reply cut off by a restart)_"
 NOTICE_BAD_TOOL_CALL = "_(the model tried to use a tool but its request was malformed)_"
 FINISH_MODERATION = "moderation"
 REFUSAL_ARCHIVED = "This conversation is archived, so I no longer answer here. Start a new one."
@@ -110,6 +120,7 @@ class ChatEngine:
         max_prompt_chars: int = MAX_INPUT_CHARS,
         metrics: Metrics | None = None,
         images: ImageEngine | None = None,
+        turn_lease: float = TURN_LEASE_SECONDS,
     ) -> None:
         self.store = store
         self.router = router
@@ -131,6 +142,8 @@ class ChatEngine:
         self._usage = UsageStore(store)
         self._turns: set[asyncio.Future[None]] = set()
         self._accepting = True
+        self.keeper = TurnKeeper(store, catalog, clock=clock, lease_seconds=turn_lease)
+        """Leases and saved progress of the turns this process runs; recovery of the rest."""
 
     # -- public API --------------------------------------------------------------------------
     async def handle(
@@ -283,16 +296,26 @@ class ChatEngine:
             running.task.cancel()
         return len(self._running)
 
-    async def recover(self) -> list[StoredMessage]:
-        """Turns left streaming by a crash become interrupted; returns them for the adapters."""
-        interrupted = await self.store.recover_interrupted()
-        for message in interrupted:
-            log.warning(
-                "turn interrupted by restart message_id=%s conversation_id=%s",
-                message.id,
-                message.conversation_id,
-            )
-        return interrupted
+    async def recover(self) -> list[InterruptedTurn]:
+        """Turns whose process is gone (a crash; their lease ran out) become interrupted, billed
+        for what they generated; returns them for the adapters to finish on their platform."""
+        return await self.keeper.recover()
+
+    async def finish_interrupted(self, turn: InterruptedTurn, surface: Surface) -> None:
+        """Show an interrupted turn as ended where it was shown: the text it had saved, a
+        notice that a restart cut it off, and Regenerate in place of Stop."""
+        streamer = ReplyStreamer(
+            surface,
+            clock=self._clock,
+            final_controls=(Control("regenerate", str(turn.message.id), "Regenerate"),),
+            marker=surface.limits.progress_marker,
+            shown=turn.refs,
+            key=str(turn.message.id),
+        )
+        try:
+            await streamer.finish(turn.message.content, NOTICE_RESTARTED)
+        finally:
+            await streamer.close()
 
     async def wait_idle(self) -> None:
         """Wait until no reply is streaming or being stored (graceful shutdown).
@@ -302,6 +325,7 @@ class ChatEngine:
         while self._running or self._turns:
             waiting = {r.task for r in self._running.values()} | set(self._turns)
             await asyncio.wait(waiting)
+        await self.keeper.close()
 
     # -- internals ---------------------------------------------------------------------------
     def _model_for(
@@ -499,6 +523,7 @@ class ChatEngine:
         except PromptTooLong as exc:
             return await self._refuse(surface, f"Sorry: {exc}.", conversation.platform, "too_long")
 
+        # No provider until one answers: a turn cut off before that costs nothing (keeper).
         assistant = await self.store.add_message(
             conversation.id,
             "assistant",
@@ -506,7 +531,9 @@ class ChatEngine:
             status="streaming",
             parent_id=user_message.id,
             model=entry.name,
-            provider=entry.provider,
+            owner=self.keeper.owner,
+            lease=self.keeper.lease,
+            prompt_tokens=sum(estimate_tokens(m.content) for m in prompt),
         )
         streamer = ReplyStreamer(
             surface,
@@ -545,9 +572,20 @@ class ChatEngine:
                     state.text += chunk.text
                     streamer.update(state.text)
 
+        def progress() -> TurnProgress:
+            used = routed.entry
+            return TurnProgress(
+                assistant.id,
+                state.text,
+                tuple(streamer.refs),
+                used.provider if used else None,
+                used.name if used else None,
+            )
+
         task = asyncio.create_task(pump(), name=f"reply-{assistant.id}")
         running = _Running(task, user_id)
         self._running[assistant.id] = running
+        self.keeper.track(assistant.id, progress)
         notice: str | None = None
         error: str | None = None
         status: MessageStatus = "complete"
@@ -561,6 +599,7 @@ class ChatEngine:
                 raise
             finally:
                 self._running.pop(assistant.id, None)
+                self.keeper.untrack(assistant.id)
             if task.cancelled():
                 status, state.finish = "interrupted", FinishReason.CANCELLED
                 notice = NOTICE_SHUTDOWN if running.shutdown else NOTICE_STOPPED
@@ -673,20 +712,14 @@ class ChatEngine:
             ttft_ms=state.ttft_ms,
             duration_ms=int((now - state.started) * 1000),
         )
-        await self.store.finish_message(assistant.id, result)
+        line = None
         if routed.entry is not None:
-            await self.store.record_usage(
-                tenant_id=conversation.tenant_id,
-                user_id=user_id,
-                kind="chat",
-                provider=used.provider,
-                model=used.name,
-                prompt_tokens=usage.prompt_tokens or 0,
-                completion_tokens=usage.completion_tokens or 0,
-                cost=cost,
-                conversation_id=conversation.id,
-                message_id=assistant.id,
-            )
+            line = UsageEntry(
+                conversation.tenant_id, user_id, "chat", used.provider, used.name,
+                usage.prompt_tokens or 0, usage.completion_tokens or 0, cost, conversation.id,
+                assistant.id,
+            )  # fmt: skip
+        await self.keeper.finish(assistant.id, result, line)
         return result
 
     def _observe(

@@ -99,7 +99,10 @@ class ReplyStreamer:
         final_attempts: int = 10,
         max_interim_failures: int = 3,
         key: str = "",
+        shown: Sequence[MessageRef] = (),
     ) -> None:
+        """`shown`: messages of this reply already on screen, showing who knows what (a reply
+        taken over after a restart); they are rewritten, in order, before anything is posted."""
         limits = surface.limits
         self._surface = surface
         self._clock = clock
@@ -121,7 +124,7 @@ class ReplyStreamer:
         self._blocked_until = float("-inf")
         self._text = ""
         self._frame: tuple[str, list[_Want]] | None = None
-        self._messages: list[_Message] = []
+        self._messages = [_Message(ref, None, (), float("-inf")) for ref in shown]
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_call = False

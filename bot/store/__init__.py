@@ -13,17 +13,21 @@ from bot.store.records import (
     ImageJob,
     ImageJobStatus,
     ImageUsage,
+    InterruptedTurn,
     MessageRole,
     MessageStatus,
     Persona,
     StoredMessage,
+    TurnProgress,
     TurnResult,
+    UsageEntry,
     UsageKind,
     UsageLine,
     UsageTotals,
     UserSpend,
 )
 from bot.store.repo import NotFoundError, Store, StoreError
+from bot.store.turns_repo import TurnStore
 from bot.store.usage_repo import UsageStore
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "ImageJobStatus",
     "ImageStore",
     "ImageUsage",
+    "InterruptedTurn",
     "MessageRole",
     "MessageStatus",
     "NotFoundError",
@@ -47,7 +52,10 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredMessage",
+    "TurnProgress",
     "TurnResult",
+    "TurnStore",
+    "UsageEntry",
     "UsageKind",
     "UsageLine",
     "UsageStore",

@@ -7,6 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from bot.ports import MessageRef
+
 MessageStatus = Literal["streaming", "complete", "interrupted", "error"]
 MessageRole = Literal["system", "user", "assistant"]
 UsageKind = Literal["chat", "image"]
@@ -65,6 +67,47 @@ class TurnResult:
     cost: Decimal | None
     ttft_ms: int | None
     duration_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEntry:
+    """One line of the usage ledger. `cost` None: the price was unknown (tokens still count)."""
+
+    tenant_id: str
+    user_id: str
+    kind: UsageKind
+    provider: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: Decimal | None
+    conversation_id: int | None = None
+    message_id: int | None = None
+
+
+# -- running turns (bot/store/turns_repo.py) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TurnProgress:
+    """A running turn as saved every few seconds: its text so far and the messages showing it."""
+
+    message_id: int
+    content: str
+    refs: tuple[MessageRef, ...]
+    provider: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptedTurn:
+    """A turn whose process stopped mid-reply (its lease ran out), taken over to be finished:
+    the text it had saved, where it was shown, and who asked."""
+
+    message: StoredMessage
+    conversation: Conversation
+    user_id: str
+    refs: tuple[MessageRef, ...]
 
 
 @dataclass(frozen=True, slots=True)

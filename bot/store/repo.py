@@ -18,7 +18,7 @@ import logging
 import operator
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
@@ -42,6 +42,7 @@ from bot.store.records import (
     MessageStatus,
     StoredMessage,
     TurnResult,
+    UsageEntry,
     UsageKind,
     UsageTotals,
 )
@@ -226,7 +227,7 @@ class Store:
                 )
             )
             row = (await conn.execute(_select_conversation(key))).one()
-        return _conversation(row)
+        return conversation_of(row)
 
     async def link_platform_message(
         self,
@@ -266,7 +267,7 @@ class Store:
         )
         async with self._transaction(write=False) as conn:
             row = (await conn.execute(stmt)).first()
-        return None if row is None else _conversation(row)
+        return None if row is None else conversation_of(row)
 
     async def claim_event(self, platform: str, event_id: str) -> bool:
         """True the first time an event id is seen, across every replica sharing this store."""
@@ -291,13 +292,13 @@ class Store:
     async def get_conversation(self, key: ConversationKey) -> Conversation | None:
         async with self._transaction(write=False) as conn:
             row = (await conn.execute(_select_conversation(key))).first()
-        return None if row is None else _conversation(row)
+        return None if row is None else conversation_of(row)
 
     async def get_conversation_by_id(self, conversation_id: int) -> Conversation | None:
         stmt = select(conversations).where(conversations.c.id == conversation_id)
         async with self._transaction(write=False) as conn:
             row = (await conn.execute(stmt)).first()
-        return None if row is None else _conversation(row)
+        return None if row is None else conversation_of(row)
 
     async def set_conversation_model(self, conversation_id: int, model: str | None) -> None:
         """Pin the conversation to `model`; None goes back to the default."""
@@ -341,7 +342,7 @@ class Store:
         )
         async with self._transaction(write=False) as conn:
             rows = (await conn.execute(stmt)).all()
-        return [_conversation(row) for row in rows]
+        return [conversation_of(row) for row in rows]
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -356,9 +357,17 @@ class Store:
         parent_id: int | None = None,
         model: str | None = None,
         provider: str | None = None,
+        owner: str | None = None,
+        lease: timedelta | None = None,
+        prompt_tokens: int | None = None,
     ) -> StoredMessage:
         """Append a message; the conversation's count and last_message_at follow in the same
-        statement (trigger `trg_messages_count`, migration 0005)."""
+        statement (trigger `trg_messages_count`, migration 0005).
+
+        A `streaming` turn names its `owner` (the process running it) and holds a `lease` that
+        the owner renews (turns_repo.TurnStore.heartbeat); `prompt_tokens` is what it is billed
+        for if it is cut off before the provider says.
+        """
         now = self._clock.wall()
         add = (
             insert(messages)
@@ -371,6 +380,9 @@ class Store:
                 user_id=user_id,
                 model=model,
                 provider=provider,
+                prompt_tokens=prompt_tokens,
+                owner=owner,
+                lease_until=None if lease is None else now + lease,
                 created_at=now,
                 updated_at=now,
             )
@@ -386,7 +398,7 @@ class Store:
             if parent_id is not None:
                 missing += f" or no message {parent_id}"
             raise NotFoundError(missing) from exc
-        return _message(row)
+        return message_of(row)
 
     async def finish_message(self, message_id: int, result: TurnResult) -> StoredMessage:
         """Write an ended turn's text, status, usage, cost and timings in one UPDATE.
@@ -416,13 +428,13 @@ class Store:
             row = (await conn.execute(stmt)).first()
         if row is None:
             raise NotFoundError(f"no message {message_id}")
-        return _message(row)
+        return message_of(row)
 
     async def get_message(self, message_id: int) -> StoredMessage | None:
         stmt = select(messages).where(messages.c.id == message_id)
         async with self._transaction(write=False) as conn:
             row = (await conn.execute(stmt)).first()
-        return None if row is None else _message(row)
+        return None if row is None else message_of(row)
 
     async def history(self, conversation_id: int, *, limit: int = 200) -> list[StoredMessage]:
         """The newest `limit` messages of a conversation, oldest first."""
@@ -434,19 +446,7 @@ class Store:
         )
         async with self._transaction(write=False) as conn:
             rows = (await conn.execute(stmt)).all()
-        return [_message(row) for row in reversed(rows)]
-
-    async def recover_interrupted(self) -> list[StoredMessage]:
-        """Mark turns left `streaming` by a crash as `interrupted`; return them, oldest first."""
-        stmt = (
-            update(messages)
-            .where(messages.c.status == "streaming")
-            .values(status="interrupted", updated_at=self._clock.wall())
-            .returning(*messages.c)
-        )
-        async with self._transaction(write=True) as conn:
-            rows = (await conn.execute(stmt)).all()
-        return sorted((_message(row) for row in rows), key=lambda message: message.id)
+        return [message_of(row) for row in reversed(rows)]
 
     # -- usage --------------------------------------------------------------------------------
 
@@ -465,21 +465,12 @@ class Store:
         message_id: int | None = None,
     ) -> None:
         """Append one line to the usage ledger. `cost` None means the price was unknown."""
-        stmt = insert(usage_ledger).values(
-            tenant_id=tenant_id,
-            user_id=user_id,
-            conversation_id=conversation_id,
-            message_id=message_id,
-            kind=kind,
-            provider=provider,
-            model=model,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cost=None if cost is None else to_nano(cost),
-            created_at=self._clock.wall(),
-        )
+        entry = UsageEntry(
+            tenant_id, user_id, kind, provider, model, prompt_tokens, completion_tokens, cost,
+            conversation_id, message_id,
+        )  # fmt: skip
         async with self._transaction(write=True) as conn:
-            await conn.execute(stmt)
+            await conn.execute(usage_insert(entry, self._clock.wall()))
 
     async def usage_totals(
         self, *, tenant_id: str, user_id: str | None, since: datetime
@@ -505,6 +496,23 @@ class Store:
         )
 
 
+def usage_insert(entry: UsageEntry, now: datetime) -> Insert:
+    """The INSERT of one usage-ledger line (money as nano-USD)."""
+    return insert(usage_ledger).values(
+        tenant_id=entry.tenant_id,
+        user_id=entry.user_id,
+        conversation_id=entry.conversation_id,
+        message_id=entry.message_id,
+        kind=entry.kind,
+        provider=entry.provider,
+        model=entry.model,
+        prompt_tokens=entry.prompt_tokens,
+        completion_tokens=entry.completion_tokens,
+        cost=None if entry.cost is None else to_nano(entry.cost),
+        created_at=now,
+    )
+
+
 def _select_conversation(key: ConversationKey) -> Select[Any]:
     c = conversations.c
     return select(conversations).where(
@@ -515,7 +523,7 @@ def _select_conversation(key: ConversationKey) -> Select[Any]:
     )
 
 
-def _conversation(row: Row[Any]) -> Conversation:
+def conversation_of(row: Row[Any]) -> Conversation:
     return Conversation(
         id=row.id,
         platform=row.platform,
@@ -550,7 +558,7 @@ def _foreign_key_failed(exc: IntegrityError) -> bool:
     return "FOREIGN KEY" in str(orig) or "ForeignKeyViolation" in type(orig).__name__
 
 
-def _message(row: Row[Any]) -> StoredMessage:
+def message_of(row: Row[Any]) -> StoredMessage:
     values = list(_message_values(row))
     if values[_COST] is not None:
         values[_COST] = from_nano(values[_COST])

@@ -139,6 +139,11 @@ messages = Table(
     Column("duration_ms", Integer, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Migration 0006: the process running a `streaming` turn renews its lease; past it the turn
+    # is interrupted. `reply_refs` (JSON [[message id, channel], ...]) is where it is shown.
+    Column("owner", String(32), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("reply_refs", Text, nullable=True),
     CheckConstraint(f"status IN ({_in(MESSAGE_STATUSES)})", name="status"),
     CheckConstraint(f"role IN ({_in(MESSAGE_ROLES)})", name="role"),
 )

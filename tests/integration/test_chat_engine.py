@@ -234,7 +234,7 @@ async def test_restart_marks_streaming_turns_interrupted(harness: Harness) -> No
         conversation.id, "assistant", "", status="streaming", parent_id=user.id
     )
     recovered = await harness.engine.recover()
-    assert [m.id for m in recovered] == [orphan.id]
+    assert [t.message.id for t in recovered] == [orphan.id]
     stored = await harness.store.get_message(orphan.id)
     assert stored is not None and stored.status == "interrupted"
 

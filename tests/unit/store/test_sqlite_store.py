@@ -12,7 +12,7 @@ from alembic import command
 from sqlalchemy import text
 
 from bot.domain import ConversationKey
-from bot.store import Store
+from bot.store import Store, TurnStore
 from bot.store.engine import create_engine
 from bot.store.migrate import alembic_config, head_revision
 from tests.unit.store.conftest import FakeClock
@@ -24,6 +24,7 @@ from tests.unit.store.contract import (
     schema_diff,
     table_names,
 )
+from tests.unit.store.contract_turns import flat_bill
 
 
 def file_url(path: Path) -> str:
@@ -66,7 +67,7 @@ async def test_migrations_create_every_table_on_an_empty_file(tmp_path: Path) ->
         assert await store.current_revision() is None
         assert await table_names(url) == set()
         await store.upgrade()
-        assert await store.current_revision() == head_revision() == "0005"
+        assert await store.current_revision() == head_revision() == "0006"
     assert await table_names(url) == TABLES
 
 
@@ -175,13 +176,14 @@ async def test_a_turn_left_streaming_by_a_crash_is_recovered_after_reopening(
     await before.close()  # the process dies here; nothing finishes the turn
 
     async with await Store.open(url, clock=clock) as after:
-        recovered = await after.recover_interrupted()
+        turns = TurnStore(after)
+        recovered = [turn.message for turn in await turns.recover(flat_bill)]
         assert [(m.id, m.status, m.content) for m in recovered] == [
             (stuck.id, "interrupted", "half an ans")
         ]
         assert await after.get_message(answered.id) == answered
         assert await after.get_message(question.id) == question
-        assert await after.recover_interrupted() == []
+        assert await turns.recover(flat_bill) == []
 
 
 async def test_ping_is_false_once_the_store_cannot_reach_its_database(tmp_path: Path) -> None:

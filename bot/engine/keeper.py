@@ -1,0 +1,198 @@
+"""TurnKeeper: this process's claim on the turns it runs, and the recovery of turns nobody runs.
+
+Every turn a process streams is stored `streaming` under the process's owner id with a lease.
+While any run, the keeper wakes every few seconds and, in one transaction for all of them, renews
+the leases and saves what each turn has generated so far and which platform messages show it. If
+the process dies (a crash, `kill -9`, a lost machine), the leases run out: then, and only then,
+`recover` takes the turns as interrupted and bills what they had generated, and the adapters
+finish their messages (ChatEngine.finish_interrupted). A replica that starts while another runs
+takes none of that one's live turns. A process restarted on the same machine need not wait for
+the leases: owner ids name the machine and pid, and a pid that no longer runs is certainly gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.catalog import Catalog, UnknownModel
+from bot.clock import SYSTEM_CLOCK, Clock
+from bot.engine.history import estimate_tokens
+from bot.llm.types import Usage
+from bot.store import Store
+from bot.store.records import (
+    InterruptedTurn,
+    StoredMessage,
+    TurnProgress,
+    TurnResult,
+    UsageEntry,
+)
+from bot.store.turns_repo import TurnStore
+
+log = logging.getLogger("parley.chat")
+
+TURN_LEASE_SECONDS = 30.0
+"""How long a turn stays its process's without a heartbeat; past it, another process may take it
+(a crashed process's replies are finished about this long after it died)."""
+SAVE_EVERY = 2.0
+"""Seconds between heartbeats (at most; a third of the lease when that is shorter)."""
+
+Progress = Callable[[], TurnProgress]
+
+
+def _this_pid_space() -> str:
+    """Where a pid means one process: this boot of this machine, in this pid namespace. Two
+    containers may share a hostname, but never a pid namespace."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        parts.append(secrets.token_hex(8))  # no way to tell: never call another's pid gone
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
+
+
+_HOST = _this_pid_space()
+"""This pid space, as it appears in owner ids (at most 32 characters with pid and random)."""
+_OWNERS_HERE: set[str] = set()
+"""Owner ids of the keepers of this process (tests run several engines in one process)."""
+
+
+class TurnKeeper:
+    """Leases and saved progress of this process's running turns; recovery of abandoned ones."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        lease_seconds: float = TURN_LEASE_SECONDS,
+    ) -> None:
+        self.owner = f"{_HOST}.{os.getpid()}.{secrets.token_hex(4)}"
+        """This process's id on the turns it runs, new at every start: pid space, pid, random."""
+        _OWNERS_HERE.add(self.owner)
+        self.lease = timedelta(seconds=lease_seconds)
+        self.interval = min(SAVE_EVERY, lease_seconds / 3)
+        self._turns = TurnStore(store)
+        self._catalog = catalog
+        self._clock = clock
+        self._live: dict[int, Progress] = {}
+        self._saved: dict[int, tuple[int, int]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    def track(self, turn_id: int, progress: Progress) -> None:
+        """Keep `turn_id` leased and its progress saved until `untrack`."""
+        self._live[turn_id] = progress
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._keep(), name="turn-keeper")
+
+    def untrack(self, turn_id: int) -> None:
+        self._live.pop(turn_id, None)
+        self._saved.pop(turn_id, None)
+
+    async def finish(self, turn_id: int, result: TurnResult, usage: UsageEntry | None) -> bool:
+        """Store the ended turn and its usage line at once; False if it was no longer ours."""
+        done = await self._turns.finish(turn_id, self.owner, result, usage)
+        if not done:
+            log.warning("turn %s was taken over before it ended: not stored again", turn_id)
+        return done
+
+    async def recover(self) -> list[InterruptedTurn]:
+        """Take over the turns whose process is gone, billed for what they made: those whose
+        lease ran out, and at once those of a process of this machine that no longer runs."""
+        gone = [owner for owner in await self._turns.owners() if self._gone(owner)]
+        found = await self._turns.recover(self._bill, gone)
+        for turn in found:
+            log.warning(
+                "turn interrupted by restart message_id=%s conversation_id=%s chars=%d",
+                turn.message.id,
+                turn.message.conversation_id,
+                len(turn.message.content),
+            )
+        return found
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _keep(self) -> None:
+        while self._live:
+            await self._clock.sleep(self.interval)
+            if not self._live:
+                return
+            await self.beat()
+
+    async def beat(self) -> None:
+        """Renew every lease and save the progress that changed since the last beat."""
+        changed: list[TurnProgress] = []
+        marks: dict[int, tuple[int, int]] = {}
+        for turn_id, progress in list(self._live.items()):
+            now = progress()
+            mark = (len(now.content), len(now.refs))
+            if self._saved.get(turn_id) != mark:
+                changed.append(now)
+                marks[turn_id] = mark
+        try:
+            await self._turns.heartbeat(self.owner, self.lease, changed)
+        except (SQLAlchemyError, OSError) as exc:
+            # Retried at the next beat; the lease holds for several beats.
+            if not self._failing:
+                log.warning("could not renew turn leases (retrying): %s", type(exc).__name__)
+            self._failing = True
+            return
+        if self._failing:
+            log.info("turn leases renewed again")
+        self._failing = False
+        for turn_id, mark in marks.items():
+            if turn_id in self._live:
+                self._saved[turn_id] = mark
+
+    def _gone(self, owner: str) -> bool:
+        """True only when `owner` certainly runs nothing: a process of this machine and pid
+        namespace that has exited (or whose pid is ours now). Anything else (another machine or
+        container, an unrelated process that took the pid) waits for its lease."""
+        host, _, rest = owner.partition(".")
+        pid_text, _, _ = rest.partition(".")
+        if owner in _OWNERS_HERE or host != _HOST or not pid_text.isascii():
+            return False
+        try:
+            pid = int(pid_text)
+        except ValueError:
+            return False
+        if pid == os.getpid():
+            return True
+        try:
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return True
+        except (PermissionError, OSError):
+            return False  # it exists (another user's), or we cannot tell
+        return False
+
+    def _bill(self, turn: StoredMessage) -> tuple[int, int, Decimal | None]:
+        """What an interrupted turn costs: its prompt (as estimated when it started) and the
+        text it had generated. Nothing when no provider had answered yet."""
+        if turn.provider is None:
+            return 0, 0, None
+        prompt = turn.prompt_tokens or 0
+        completion = estimate_tokens(turn.content) if turn.content else 0
+        try:
+            entry = self._catalog.resolve(turn.model) if turn.model else None
+        except UnknownModel:
+            entry = None
+        cost = entry.cost(Usage(prompt, completion)) if entry is not None else None
+        return prompt, completion, cost

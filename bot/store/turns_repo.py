@@ -1,0 +1,214 @@
+"""Running turns: their owner's lease, the progress they save, and recovery when the owner is gone.
+
+Part of the Store package ("the one place that runs SQL"). A `streaming` assistant turn names its
+owner (one id per process, `ChatEngine.instance`) and a `lease_until` that the owner renews with
+every heartbeat, a few seconds apart, in the same transaction that saves the text each running
+turn has so far and the platform messages showing it. Recovery takes only turns whose lease ran
+out, in one UPDATE, so two replicas never take the same turn and a replica that starts never cuts
+off another's live reply; it bills what was generated in the same transaction. Finishing a turn
+is guarded by its owner: a turn another replica already recovered (and billed) is left alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.orm import aliased
+
+from bot.ports import MessageRef
+from bot.store.convert import to_nano
+from bot.store.records import (
+    InterruptedTurn,
+    StoredMessage,
+    TurnProgress,
+    TurnResult,
+    UsageEntry,
+)
+from bot.store.repo import Store, conversation_of, message_of, usage_insert
+from bot.store.tables import conversations, messages
+
+FINISH_RESTART = "restart"
+"""finish_reason of a turn its process stopped running (a crash, a kill, a lost lease)."""
+
+TurnBill = Callable[[StoredMessage], tuple[int, int, Decimal | None]]
+"""(an interrupted turn, as saved) -> (prompt tokens, completion tokens, cost or None)."""
+
+
+class TurnStore:
+    """Leases, progress and recovery of running chat turns, on the Store's database."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def heartbeat(
+        self, owner: str, lease: timedelta, progress: Sequence[TurnProgress] = ()
+    ) -> int:
+        """Renew the lease of every turn `owner` runs and save `progress`; one transaction.
+
+        Returns how many turns hold the lease now (a turn recovered meanwhile is not renewed).
+        """
+        m = messages.c
+        now = self._store._clock.wall()
+        renew = (
+            update(messages)
+            .where(m.owner == owner, m.status == "streaming")
+            .values(lease_until=now + lease)
+        )
+        save = (
+            update(messages)
+            .where(m.id == bindparam("turn"), m.owner == owner, m.status == "streaming")
+            .values(
+                content=bindparam("text"),
+                reply_refs=bindparam("refs"),
+                provider=func.coalesce(bindparam("used_provider"), m.provider),
+                model=func.coalesce(bindparam("used_model"), m.model),
+                updated_at=now,
+            )
+        )
+        rows = [
+            {
+                "turn": p.message_id,
+                "text": p.content,
+                "refs": refs_json(p.refs),
+                "used_provider": p.provider,
+                "used_model": p.model,
+            }
+            for p in progress
+        ]
+        async with self._store._transaction(write=True) as conn:
+            if rows:
+                await conn.execute(save, rows)
+            renewed = await conn.execute(renew)
+        return int(renewed.rowcount or 0)
+
+    async def finish(
+        self, message_id: int, owner: str, result: TurnResult, usage: UsageEntry | None
+    ) -> bool:
+        """End a turn this owner still holds and bill it, in one transaction; False when the
+        turn was no longer `streaming` under `owner` (another replica recovered it)."""
+        m = messages.c
+        now = self._store._clock.wall()
+        stmt = (
+            update(messages)
+            .where(m.id == message_id, m.owner == owner, m.status == "streaming")
+            .values(
+                content=result.content,
+                status=result.status,
+                finish_reason=result.finish_reason,
+                model=m.model if result.model is None else result.model,
+                provider=m.provider if result.provider is None else result.provider,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                cost=None if result.cost is None else to_nano(result.cost),
+                ttft_ms=result.ttft_ms,
+                duration_ms=result.duration_ms,
+                lease_until=None,
+                updated_at=now,
+            )
+        )
+        async with self._store._transaction(write=True) as conn:
+            done = await conn.execute(stmt)
+            if not done.rowcount:
+                return False
+            if usage is not None:
+                await conn.execute(usage_insert(usage, now))
+        return True
+
+    async def owners(self) -> list[str]:
+        """Who runs the `streaming` turns now (so a caller can tell which of them are gone)."""
+        m = messages.c
+        stmt = select(m.owner).where(m.status == "streaming", m.owner.is_not(None)).distinct()
+        async with self._store._transaction(write=False) as conn:
+            return [str(owner) for owner in (await conn.execute(stmt)).scalars()]
+
+    async def recover(self, bill: TurnBill, gone: Collection[str] = ()) -> list[InterruptedTurn]:
+        """Take every `streaming` turn whose lease ran out, that never had one, or whose owner
+        is known to be `gone`, as interrupted; bill what it generated by `bill`; return them
+        oldest first."""
+        m = messages.c
+        now = self._store._clock.wall()
+        abandoned = or_(m.lease_until.is_(None), m.lease_until <= now)
+        if gone:
+            abandoned = or_(abandoned, m.owner.in_(sorted(gone)))
+        take = (
+            update(messages)
+            .where(m.status == "streaming", abandoned)
+            .values(
+                status="interrupted",
+                finish_reason=FINISH_RESTART,
+                lease_until=None,
+                updated_at=now,
+            )
+            .returning(*messages.c)
+        )
+        async with self._store._transaction(write=True) as conn:
+            rows = (await conn.execute(take)).all()
+            if not rows:
+                return []
+            taken = sorted((message_of(row) for row in rows), key=lambda turn: turn.id)
+            refs = {row.id: refs_from_json(row.reply_refs) for row in rows}
+            asker = aliased(messages)
+            places = (
+                await conn.execute(
+                    select(
+                        messages.c.id.label("turn_id"),
+                        asker.c.user_id.label("asker_id"),
+                        conversations,
+                    )
+                    .join(conversations, conversations.c.id == messages.c.conversation_id)
+                    .outerjoin(asker, asker.c.id == messages.c.parent_id)
+                    .where(messages.c.id.in_([turn.id for turn in taken]))
+                )
+            ).all()
+            where = {row.turn_id: (row.asker_id, conversation_of(row)) for row in places}
+            found: list[InterruptedTurn] = []
+            for turn in taken:
+                user_id, conversation = where[turn.id]
+                prompt_tokens, completion_tokens, cost = bill(turn)
+                await conn.execute(
+                    update(messages)
+                    .where(m.id == turn.id)
+                    .values(
+                        prompt_tokens=prompt_tokens,
+                        completion_tokens=completion_tokens,
+                        cost=None if cost is None else to_nano(cost),
+                    )
+                )
+                if turn.model and turn.provider and user_id:
+                    entry = UsageEntry(
+                        conversation.tenant_id, user_id, "chat", turn.provider, turn.model,
+                        prompt_tokens, completion_tokens, cost, conversation.id, turn.id,
+                    )  # fmt: skip
+                    await conn.execute(usage_insert(entry, now))
+                found.append(
+                    InterruptedTurn(
+                        _billed(turn, prompt_tokens, completion_tokens, cost),
+                        conversation,
+                        user_id or "",
+                        refs[turn.id],
+                    )
+                )
+        return found
+
+
+def refs_json(refs: Sequence[MessageRef]) -> str:
+    return json.dumps([[ref.id, ref.channel] for ref in refs])
+
+
+def refs_from_json(raw: str | None) -> tuple[MessageRef, ...]:
+    if not raw:
+        return ()
+    return tuple(MessageRef(str(ref_id), str(channel)) for ref_id, channel in json.loads(raw))
+
+
+def _billed(
+    turn: StoredMessage, prompt_tokens: int, completion_tokens: int, cost: Decimal | None
+) -> StoredMessage:
+    return replace(
+        turn, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost
+    )

@@ -1,0 +1,123 @@
+"""Store contract for running turns: leases, saved progress, recovery and guarded finishing.
+
+Mixed into StoreContract, so it runs on every backend (SQLite file and memory, PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from bot.domain import ConversationKey
+from bot.ports import MessageRef
+from bot.store import Store, StoredMessage, TurnProgress, TurnResult, TurnStore, UsageEntry
+from tests.unit.store.conftest import FakeClock
+
+KEY = ConversationKey("slack", "T1", "C1", "1700000000.000100")
+LEASE = timedelta(seconds=30)
+SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def flat_bill(turn: StoredMessage) -> tuple[int, int, Decimal | None]:
+    return turn.prompt_tokens or 0, len(turn.content), Decimal("0.001")
+
+
+async def _turn(store: Store, owner: str | None, *, asker: str = "u1") -> StoredMessage:
+    conversation = await store.ensure_conversation(KEY, asker, "hello")
+    question = await store.add_message(conversation.id, "user", "q", user_id=asker)
+    return await store.add_message(
+        conversation.id,
+        "assistant",
+        "",
+        status="streaming",
+        parent_id=question.id,
+        model="llama-3.1-8b",
+        owner=owner,
+        lease=LEASE if owner else None,
+        prompt_tokens=120,
+    )
+
+
+def _result(text: str) -> TurnResult:
+    return TurnResult(text, "complete", "stop", "llama-3.1-8b", "workers-ai", 120, 7,
+                      Decimal("0.002"), 300, 900)  # fmt: skip
+
+
+class TurnsContract:
+    async def test_recovery_takes_only_turns_whose_owner_stopped_renewing(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        turns = TurnStore(store)
+        live = await _turn(store, "alive")
+        legacy = await _turn(store, None)  # from before leases: nobody can be running it
+        dead = await _turn(store, "dead")
+        clock.advance(20)
+        await turns.heartbeat("alive", LEASE)
+        clock.advance(15)  # "dead" stopped renewing 35 s ago, "alive" 15 s ago
+        taken = await turns.recover(flat_bill)
+        assert [t.message.id for t in taken] == [legacy.id, dead.id]
+        assert {t.message.status for t in taken} == {"interrupted"}
+        assert {t.message.finish_reason for t in taken} == {"restart"}
+        still = await store.get_message(live.id)
+        assert still is not None and still.status == "streaming"
+        assert await turns.recover(flat_bill) == []  # taken once only
+        clock.advance(31)
+        assert [t.message.id for t in await turns.recover(flat_bill)] == [live.id]
+
+    async def test_a_heartbeat_saves_progress_that_recovery_bills_and_returns(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        turns = TurnStore(store)
+        turn = await _turn(store, "p1", asker="alice")
+        refs = (MessageRef("1700000000.000200", "C1"), MessageRef("1700000000.000300", "C1"))
+        progress = TurnProgress(turn.id, "Half an answer", refs, "workers-ai", "llama-3.1-8b")
+        assert await turns.heartbeat("p1", LEASE, [progress]) == 1
+        await turns.heartbeat("someone-else", LEASE, [TurnProgress(turn.id, "forged", ())])
+        clock.advance(31)
+        (taken,) = await turns.recover(flat_bill)
+        assert taken.message.content == "Half an answer"
+        assert (taken.message.provider, taken.message.model) == ("workers-ai", "llama-3.1-8b")
+        assert taken.refs == refs
+        assert (taken.user_id, taken.conversation.tenant_id) == ("alice", "slack:T1")
+        assert (taken.message.prompt_tokens, taken.message.completion_tokens) == (120, 14)
+        assert taken.message.cost == Decimal("0.001")
+        stored = await store.get_message(turn.id)
+        assert stored == taken.message
+        billed = await store.usage_totals(tenant_id="slack:T1", user_id="alice", since=SINCE)
+        assert (billed.prompt_tokens, billed.completion_tokens, billed.count) == (120, 14, 1)
+        assert billed.cost == Decimal("0.001")
+
+    async def test_a_turn_cut_off_before_any_provider_answered_is_not_billed(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        turns = TurnStore(store)
+        await _turn(store, "p1")
+        clock.advance(31)
+
+        def bill_nothing(turn: StoredMessage) -> tuple[int, int, Decimal | None]:
+            assert turn.provider is None
+            return 0, 0, None
+
+        (taken,) = await turns.recover(bill_nothing)
+        assert taken.refs == () and taken.message.content == ""
+        billed = await store.usage_totals(tenant_id="slack:T1", user_id=None, since=SINCE)
+        assert billed.count == 0
+
+    async def test_finishing_stores_and_bills_at_once_only_while_the_turn_is_ours(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        turns = TurnStore(store)
+        mine, lost = await _turn(store, "p1"), await _turn(store, "p1")
+        usage = UsageEntry("slack:T1", "u1", "chat", "workers-ai", "llama-3.1-8b", 120, 7,
+                           Decimal("0.002"), mine.conversation_id, mine.id)  # fmt: skip
+        assert await turns.finish(mine.id, "p1", _result("All of it."), usage)
+        done = await store.get_message(mine.id)
+        assert done is not None and (done.status, done.content) == ("complete", "All of it.")
+        assert not await turns.finish(mine.id, "p1", _result("again"), usage)  # ended already
+        clock.advance(31)  # p1 stalled: another process takes `lost` over
+        assert [t.message.id for t in await turns.recover(flat_bill)] == [lost.id]
+        assert not await turns.finish(lost.id, "p1", _result("late"), usage)
+        after = await store.get_message(lost.id)
+        assert after is not None and after.status == "interrupted"
+        billed = await store.usage_totals(tenant_id="slack:T1", user_id="u1", since=SINCE)
+        assert billed.count == 1  # the finished turn, once (no provider had answered `lost`)
