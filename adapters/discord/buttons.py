@@ -12,15 +12,13 @@ from adapters.discord.image_surface import ChannelImageSurface
 from adapters.discord.surface import DiscordSurface
 from adapters.discord.turns import Turns, key_of
 from bot.app import App
-from bot.engine.chat import StopResult
+from bot.engine.chat import StopResult, why_not_running
 from bot.store.records import StoredMessage
 
 log = logging.getLogger("parley.discord")
 
 NOT_YOURS = "That's not yours: only the person who asked can use these buttons."
 EXPIRED = "This button has expired: that reply is no longer stored."
-ALREADY_FINISHED = "That reply has already finished."
-INTERRUPTED = "That reply was cut off by a restart; it has already ended."
 
 
 class Buttons:
@@ -52,7 +50,7 @@ class Buttons:
         elif asker != user:
             text = NOT_YOURS
         else:
-            text = INTERRUPTED if turn.status == "interrupted" else ALREADY_FINISHED
+            text = why_not_running(turn)
         await interaction.edit_original_response(content=text)
 
     async def regenerate(self, interaction: discord.Interaction[Any], turn_id: int) -> None:

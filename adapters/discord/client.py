@@ -21,6 +21,7 @@ from adapters.discord.conversations import Conversations
 from adapters.discord.images import Images, tell_unknown
 from adapters.discord.messages import Messages
 from adapters.discord.personas import Personas
+from adapters.discord.recovery import Recovery
 from adapters.discord.surface import RateLimitWatch
 from adapters.discord.sync import sync_commands
 from adapters.discord.turns import FAILED, Turns
@@ -91,10 +92,11 @@ class ParleyClient(discord.Client):
         self.usage = Usage(app, access)
         self.usage.register(self.tree)
         self.buttons = Buttons(app, self.turns, self)
+        self.recovery = Recovery(app, self, watch)
         self.messages = Messages(self.turns, access, self)
         self.synced: list[str] | None = None
         self.ready_event = asyncio.Event()
-        self._watching_images = False
+        self._watching = False
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(StopButton, RegenerateButton, ImageAction, HistoryPageButton)
@@ -103,8 +105,11 @@ class ParleyClient(discord.Client):
     async def on_ready(self) -> None:
         log.info("discord connected as %s (%s)", self.user, self.user.id if self.user else "?")
         self.ready_event.set()
-        if self.app.images is not None and not self._watching_images:
-            self._watching_images = True  # on_ready fires again after a fresh IDENTIFY
+        if self._watching:
+            return  # on_ready fires again after a fresh IDENTIFY
+        self._watching = True
+        self.app.watch_interrupted_turns("discord", self.recovery.finish)
+        if self.app.images is not None:
 
             async def notify(jobs: list[ImageJob]) -> None:
                 await tell_unknown(self, jobs)

@@ -33,7 +33,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -343,7 +343,9 @@ class DiscordSurface:
         reference: discord.Message | None = None,
         notify: Notify | None = None,
         webhook_until: float = 0.0,
+        shown: Iterable[discord.PartialMessage] = (),
     ) -> None:
+        """`shown`: messages of the reply posted before (by a process that died), to edit."""
         self._channel = channel
         self._channel_id = channel_id
         self._watch = watch
@@ -352,7 +354,7 @@ class DiscordSurface:
         self._notify = notify
         self._webhook = placeholder if isinstance(placeholder, discord.WebhookMessage) else None
         self._webhook_until = webhook_until
-        self._partials: dict[str, discord.PartialMessage] = {}
+        self._partials = {str(partial.id): partial for partial in shown}
         self._posted = 0
         # Whose edit bucket paces the live message: its webhook's, or its channel's.
         if self._webhook is not None:

@@ -19,6 +19,7 @@ from adapters.slack.conversations import ConversationCommands
 from adapters.slack.images import ImageTurns
 from adapters.slack.listeners import Manage, register
 from adapters.slack.personas import PersonaCommands
+from adapters.slack.recovery import Recovery
 from adapters.slack.surface import Workspaces
 from adapters.slack.turns import Turns
 from adapters.slack.usage import UsageCommand
@@ -67,6 +68,7 @@ class SlackAdapter:
         manage = Manage(conversations, personas, UsageCommand(app, admins))
         turns = Turns(app, self.spaces, conversations, personas)
         self._images = ImageTurns(app, self.spaces)
+        self._recovery = Recovery(app, self.spaces)
         register(self.bolt, turns, self._images, self._spawn, manage)
         self._app_token = app_token.get_secret_value() if app_token else None
         self._serving = False
@@ -103,6 +105,7 @@ class SlackAdapter:
         else:
             log.info("slack serving events on %s", EVENTS_PATH)
         self._serving = True
+        self.app.watch_interrupted_turns("slack", self._recovery.finish)
         if self.app.images is not None:
             self.app.watch_unknown_images("slack", self._images.notify_unknown)
         try:

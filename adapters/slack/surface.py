@@ -83,7 +83,9 @@ class SlackSurface:
         channel: str,
         thread_ts: str | None,
         user: str,
+        native: bool = True,
     ) -> None:
+        """`native=False`: post and edit even where the workspace could stream natively."""
         self._spaces = spaces
         self._client = spaces.client
         self.team = team
@@ -91,7 +93,7 @@ class SlackSurface:
         self.thread_ts = thread_ts
         self.user = user
         # Native streams must be thread replies (chat.startStream requires thread_ts).
-        self._native = bool(thread_ts) and spaces.native_for(team)
+        self._native = native and bool(thread_ts) and spaces.native_for(team)
         self._limits = NATIVE_LIMITS if self._native else CLASSIC_LIMITS
         self._streams: dict[str, NativeStream] = {}
         self._stop_note: str | None = None
@@ -145,15 +147,25 @@ class SlackSurface:
         )
         if wait > 0:
             await asyncio.sleep(wait)
-        await self._call(
-            "chat.update",
-            self._client.chat_update,
-            budget=self._spaces.updates,
-            channel=ref.channel or self.channel,
-            ts=ref.id,
-            text=text,
-            blocks=message_blocks(text, controls),
-        )
+        update: dict[str, Any] = {
+            "channel": ref.channel or self.channel,
+            "ts": ref.id,
+            "text": text,
+            "blocks": message_blocks(text, controls),
+        }
+        try:
+            await self._call(
+                "chat.update", self._client.chat_update, budget=self._spaces.updates, **update
+            )
+        except _StillStreaming:
+            # A native stream its process never stopped (it died mid-reply): end it, then edit.
+            await self._call(
+                "chat.stopStream", self._client.chat_stopStream, channel=update["channel"],
+                ts=ref.id,
+            )  # fmt: skip
+            await self._call(
+                "chat.update", self._client.chat_update, budget=self._spaces.updates, **update
+            )
 
     async def notify(self, text: str) -> None:
         """An ephemeral note to the requester, in the thread; best effort."""
@@ -347,6 +359,8 @@ class SlackSurface:
             error = slack_error(exc)
             if refusable and error in NATIVE_REFUSALS | {"channel_type_not_supported"}:
                 raise _Refused(error, whole_team=error in NATIVE_REFUSALS) from None
+            if error == "message_is_streaming":
+                raise _StillStreaming(f"{method} failed: {error}") from None
             raise SurfaceError(f"{method} failed: {error}") from None
         except (TimeoutError, OSError, aiohttp.ClientError) as exc:
             raise SurfaceError(f"{method} failed: {type(exc).__name__}") from None
@@ -357,3 +371,7 @@ class _Refused(Exception):
         super().__init__(error)
         self.error = error
         self.whole_team = whole_team
+
+
+class _StillStreaming(SurfaceError):
+    """The message is a native stream nobody stopped."""

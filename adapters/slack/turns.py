@@ -14,7 +14,7 @@ from adapters.slack.personas import CHAT_PERSONA, PersonaCommands
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
 from bot.catalog import UnknownModel
 from bot.domain import ChatRequest, ConversationKey
-from bot.engine.chat import StopResult
+from bot.engine.chat import StopResult, why_not_running
 from bot.engine.personas import PersonaError
 
 if TYPE_CHECKING:
@@ -255,7 +255,7 @@ class Turns:
             if result is StopResult.NOT_YOURS:
                 await note.ephemeral("Only the person who asked can stop this reply.")
             elif result is StopResult.NOT_RUNNING:
-                await note.ephemeral("That reply has already finished.")
+                await note.ephemeral(why_not_running(turn))
             return
         surface = self.surface(team, conversation.channel_id, conversation.thread_id or None, user)
         try:

@@ -60,6 +60,20 @@ REFUSAL_MODERATION = "Sorry, I can't help with that: the message was flagged by 
 REFUSAL_MODERATION_DOWN = "Sorry, I can't check messages right now; please try again later."
 
 
+STOP_FINISHED = "That reply has already finished."
+STOP_INTERRUPTED = "That reply was cut off by a restart; it has already ended."
+STOP_ABANDONED = "That reply was cut off by a restart; Parley is closing it now."
+
+
+def why_not_running(turn: StoredMessage) -> str:
+    """What Stop says about a reply this process is not running (after StopResult.NOT_RUNNING)."""
+    if turn.status == "streaming":  # its process died; recovery has not taken it yet
+        return STOP_ABANDONED
+    if turn.status == "interrupted":
+        return STOP_INTERRUPTED
+    return STOP_FINISHED
+
+
 class StopResult(StrEnum):
     STOPPED = "stopped"
     NOT_YOURS = "not_yours"

@@ -1,0 +1,78 @@
+"""Replies a dead process left streaming, finished on Slack once the core has taken them over.
+
+The core gives each turn's saved text and the messages that showed it; they are rewritten with
+post-and-edit (a native stream nobody stopped is stopped first: see SlackSurface.edit), end with
+the restart notice and Regenerate, and the small Stop message a native stream had beside it is
+deleted, found in the thread by its button.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from adapters.slack.blocks import action_id
+from adapters.slack.surface import SlackSurface, Workspaces, slack_error
+from bot.ports import SurfaceError
+from bot.store import InterruptedTurn
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger("parley.slack")
+
+PLATFORM = "slack"
+
+
+class Recovery:
+    def __init__(self, app: App, spaces: Workspaces) -> None:
+        self.app = app
+        self.spaces = spaces
+
+    async def finish(self, turns: list[InterruptedTurn]) -> None:
+        """Finish each turn on Slack; one that cannot be reached is logged and left."""
+        for turn in turns:
+            try:
+                await self._finish(turn)
+            except (SurfaceError, SlackApiError, SlackClientError, aiohttp.ClientError) as exc:
+                log.warning("could not finish interrupted turn=%s: %s", turn.message.id, exc)
+
+    async def _finish(self, turn: InterruptedTurn) -> None:
+        conversation = turn.conversation
+        thread = conversation.thread_id or None
+        surface = SlackSurface(
+            self.spaces,
+            team=conversation.tenant_id.removeprefix(f"{PLATFORM}:"),
+            channel=conversation.channel_id,
+            thread_ts=thread,
+            user=turn.user_id,
+            native=False,  # what was streamed natively cannot be appended to from here
+        )
+        await self.app.engine.finish_interrupted(turn, surface)
+        if thread is not None:
+            await self._remove_stop_notes(conversation.channel_id, thread, turn.message.id)
+        log.info("interrupted turn finished on slack turn=%s", turn.message.id)
+
+    async def _remove_stop_notes(self, channel: str, thread: str, turn_id: int) -> None:
+        client = self.spaces.client
+        replies = await client.conversations_replies(channel=channel, ts=thread, limit=200)
+        for message in replies.get("messages") or []:
+            if not _holds_stop(message, turn_id):
+                continue
+            try:
+                await client.chat_delete(channel=channel, ts=message["ts"])
+            except SlackApiError as exc:
+                log.warning("stop note left channel=%s: %s", channel, slack_error(exc))
+
+
+def _holds_stop(message: dict[str, Any], turn_id: int) -> bool:
+    for block in message.get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == action_id("stop") and element.get("value") == str(
+                turn_id
+            ):
+                return True
+    return False
