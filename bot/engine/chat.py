@@ -42,6 +42,7 @@ from bot.store.records import (
     TurnResult,
     UsageEntry,
 )
+from bot.store.turns_repo import FINISH_RESTART
 
 log = logging.getLogger("parley.chat")
 
@@ -69,7 +70,7 @@ def why_not_running(turn: StoredMessage) -> str:
     """What Stop says about a reply this process is not running (after StopResult.NOT_RUNNING)."""
     if turn.status == "streaming":  # its process died; recovery has not taken it yet
         return STOP_ABANDONED
-    if turn.status == "interrupted":
+    if turn.finish_reason == FINISH_RESTART:  # not a Stop, which also ends `interrupted`
         return STOP_INTERRUPTED
     return STOP_FINISHED
 
