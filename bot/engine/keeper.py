@@ -47,6 +47,9 @@ TURN_LEASE_SECONDS = 30.0
 SAVE_EVERY = 2.0
 """Seconds between heartbeats (at most; a third of the lease when that is shorter)."""
 
+SAVE_CHUNK = 100
+"""Turns saved per transaction in a heartbeat."""
+
 Progress = Callable[[], TurnProgress]
 
 
@@ -147,7 +150,12 @@ class TurnKeeper:
                 changed.append(now)
                 marks[turn_id] = mark
         try:
-            await self._turns.heartbeat(self.owner, self.lease, changed)
+            # In chunks, each its own transaction: SQLite has one writer, and a thousand rows
+            # at once would hold every other write (a user's message, a finished reply) back.
+            lease: timedelta | None = self.lease
+            for start in range(0, max(len(changed), 1), SAVE_CHUNK):
+                await self._turns.heartbeat(self.owner, lease, changed[start : start + SAVE_CHUNK])
+                lease = None  # renewed for all in the first chunk
         except (SQLAlchemyError, OSError) as exc:
             # Retried at the next beat; the lease holds for several beats.
             if not self._failing:

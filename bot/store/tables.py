@@ -150,6 +150,15 @@ messages = Table(
 
 Index("ix_messages_conversation_id_id", messages.c.conversation_id, messages.c.id)
 Index("ix_messages_status", messages.c.status)
+# Running turns only (migration 0006): a heartbeat renews its owner's leases and recovery looks
+# for lapsed ones without scanning the table (the planner's statistics see only 'complete').
+Index(
+    "ix_messages_streaming_owner",
+    messages.c.owner,
+    messages.c.lease_until,
+    sqlite_where=messages.c.status == "streaming",
+    postgresql_where=messages.c.status == "streaming",
+)
 
 usage_ledger = Table(
     "usage_ledger",

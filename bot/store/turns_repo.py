@@ -46,19 +46,17 @@ class TurnStore:
         self._store = store
 
     async def heartbeat(
-        self, owner: str, lease: timedelta, progress: Sequence[TurnProgress] = ()
+        self,
+        owner: str,
+        lease: timedelta | None,
+        progress: Sequence[TurnProgress] = (),
     ) -> int:
-        """Renew the lease of every turn `owner` runs and save `progress`; one transaction.
-
-        Returns how many turns hold the lease now (a turn recovered meanwhile is not renewed).
-        """
+        """Renew the lease of every turn `owner` runs (unless `lease` is None) and save
+        `progress`; one transaction. Returns how many turns hold the lease now (a turn
+        recovered meanwhile is not renewed), or 0 when none was renewed."""
         m = messages.c
         now = self._store._clock.wall()
-        renew = (
-            update(messages)
-            .where(m.owner == owner, m.status == "streaming")
-            .values(lease_until=now + lease)
-        )
+
         save = (
             update(messages)
             .where(m.id == bindparam("turn"), m.owner == owner, m.status == "streaming")
@@ -83,7 +81,13 @@ class TurnStore:
         async with self._store._transaction(write=True) as conn:
             if rows:
                 await conn.execute(save, rows)
-            renewed = await conn.execute(renew)
+            if lease is None:
+                return 0
+            renewed = await conn.execute(
+                update(messages)
+                .where(m.owner == owner, m.status == "streaming")
+                .values(lease_until=now + lease)
+            )
         return int(renewed.rowcount or 0)
 
     async def finish(

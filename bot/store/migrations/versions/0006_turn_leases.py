@@ -24,6 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 COLUMNS = ("owner", "lease_until", "reply_refs")
+INDEX = "ix_messages_streaming_owner"
 
 
 def upgrade() -> None:
@@ -32,8 +33,17 @@ def upgrade() -> None:
     op.add_column("messages", sa.Column("owner", sa.String(32), nullable=True))
     op.add_column("messages", sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
     op.add_column("messages", sa.Column("reply_refs", sa.Text(), nullable=True))
+    streaming = sa.text("status = 'streaming'")
+    op.create_index(
+        INDEX,
+        "messages",
+        ["owner", "lease_until"],
+        sqlite_where=streaming,
+        postgresql_where=streaming,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(INDEX, table_name="messages")
     for column in reversed(COLUMNS):  # SQLite 3.35+ drops a column in place
         op.execute(f"ALTER TABLE messages DROP COLUMN {column}")
