@@ -12,7 +12,7 @@ import asyncio
 from pathlib import Path
 from typing import TextIO
 
-from bot.domain import ConversationKey
+from bot.domain import Actor, ConversationKey
 from bot.images.engine import ImageEngine, ImageRequest
 from bot.images.flow import handle_click, offer_quote
 from bot.ports import ImageButton, ImageUpload, MessageRef, QuoteOffer
@@ -77,9 +77,9 @@ class ConsoleImages:
         elif name == "image":
             await self._image(arg, key, user)
         elif name == "generate":
-            await self._click(self._choice(arg), user)
+            await self._click(self._choice(arg), Actor.at(key, user))
         else:
-            await self._click(self.surface.cancel, user)
+            await self._click(self.surface.cancel, Actor.at(key, user))
 
     async def _image(self, arg: str, key: ConversationKey, user: str) -> None:
         assert self.engine is not None
@@ -109,12 +109,12 @@ class ConsoleImages:
             return None
         return choices[n - 1] if 1 <= n <= len(choices) else None
 
-    async def _click(self, button: ImageButton | None, user: str) -> None:
+    async def _click(self, button: ImageButton | None, actor: Actor) -> None:
         assert self.engine is not None
         if button is None:
             await self.surface.notify("No such choice: ask for a quote first with /image <prompt>.")
             return
-        await handle_click(self.engine, button.custom_id, user, self.surface)
+        await handle_click(self.engine, button.custom_id, actor, self.surface)
 
 
 def _free_path(path: Path) -> Path:

@@ -22,8 +22,9 @@ from discord import app_commands
 from adapters.discord.access import NOT_ALLOWED, Access
 from adapters.discord.commands import allowed
 from adapters.discord.image_surface import ChannelImageSurface, DiscordImageSurface
-from adapters.discord.turns import awaited_at_shutdown, key_for
+from adapters.discord.turns import PLATFORM, awaited_at_shutdown, key_for
 from bot.app import App
+from bot.domain import Actor
 from bot.images import ImageRequest, Outcome
 from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS
 from bot.images.flow import handle_click, offer_quote
@@ -101,6 +102,12 @@ async def tell_unknown(client: discord.Client, jobs: list[ImageJob]) -> None:
             await channel.send(unknown_notice(job)[:2000], allowed_mentions=mention)
         except Exception as exc:  # one undeliverable notice must not stop the others
             log.warning("could not tell about unknown image %s in %s: %r", job.id, where, exc)
+
+
+def clicker(interaction: discord.Interaction[Any]) -> Actor:
+    """Who clicked, as Discord says: the interaction's guild ("dm" outside one) and user."""
+    tenant = str(interaction.guild_id) if interaction.guild_id is not None else "dm"
+    return Actor(PLATFORM, tenant, str(interaction.user.id))
 
 
 def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
@@ -196,7 +203,7 @@ class Images:
             return
         surface = DiscordImageSurface(interaction, interaction.user.display_name)
         try:
-            outcome = await handle_click(engine, custom_id, str(interaction.user.id), surface)
+            outcome = await handle_click(engine, custom_id, clicker(interaction), surface)
         except SurfaceError as exc:
             log.warning("image click %s: could not post: %s", custom_id, exc)
             await surface.notify(FAILED)

@@ -17,7 +17,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from adapters.slack.surface import Workspaces, slack_error
-from bot.domain import ConversationKey
+from bot.domain import Actor, ConversationKey
 from bot.images.engine import ImageRequest, Outcome
 from bot.images.flow import handle_click, offer_quote
 from bot.images.views import custom_id, format_usd, history_text
@@ -279,7 +279,10 @@ class ImageTurns:
         await respond(text=history_text(jobs), response_type="ephemeral")
 
     async def click(self, team: str, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """Any `img:` button: the flow decides; the quote then shows its outcome instead."""
+        """Any `img:` button: the flow decides; the quote then shows its outcome instead.
+
+        The clicker is the request's team and user: a quote or job of another workspace is
+        unknown to them, even to a user with the same id there."""
         user = body["user"]["id"]
         container = body.get("container") or {}
         channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
@@ -292,7 +295,9 @@ class ImageTurns:
             return
         value = str(action.get("value") or action.get("action_id") or "")
         try:
-            outcome = await handle_click(self.app.images, value, user, surface)
+            outcome = await handle_click(
+                self.app.images, value, Actor("slack", team, user), surface
+            )
         except SurfaceError as exc:
             log.warning("image delivery failed team=%s channel=%s: %s", team, channel, exc)
             await surface.notify("The image was made but could not be posted here.")

@@ -1,13 +1,15 @@
 """ImageEngine: quote (nothing spent), then confirm (claimed once, within limits, then generated).
 
     quote = await engine.quote(ImageRequest(key, user_id, "a red fox"))   # ImageRejected if bad
-    outcome = await engine.confirm(quote.id, user_id)                     # or choice=<alt index>
+    outcome = await engine.confirm(quote.id, Actor.at(key, user_id))      # or choice=<alt index>
     match outcome.kind: "generated" -> outcome.image; "reconfirm" -> outcome.quote; else message
 
-A quote is a row in `image_jobs`; confirming claims it atomically (`quoted -> generating`, for the
-requester only, limits counted in the same transaction), so double clicks, racing clicks and other
-replicas get a reason instead of a second generation. A job whose outcome is lost is `unknown` and
-never retried.
+A quote is a row in `image_jobs`, in the tenant of the conversation or command it came from;
+confirming claims it atomically (`quoted -> generating`, for the requester only, limits counted in
+the same transaction), so double clicks, racing clicks and other replicas get a reason instead of a
+second generation. Whoever acts on a quote or job is an Actor (platform, tenant, user): one of
+another platform or tenant is answered as if the quote did not exist, so nothing there is created,
+spent or revealed. A job whose outcome is lost is `unknown` and never retried.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Literal
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config import Settings
-from bot.domain import ConversationKey
+from bot.domain import Actor, ConversationKey
 from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS, ImageCatalog, ImageModel, Tier
 from bot.images.providers.base import ImageCall
 from bot.images.router import ImageRouter, RouteOutcome
@@ -35,6 +37,11 @@ log = logging.getLogger("parley.images")
 MAX_ALTERNATIVES = 3
 LEASE_MARGIN = 60.0
 """Seconds past the job timeout before another replica may declare a `generating` job dead."""
+
+
+UNKNOWN_QUOTE = "That quote no longer exists."
+UNKNOWN_IMAGE = "That image is no longer known."
+"""What a click on an unknown quote or job says, and one of another platform or tenant too."""
 
 
 class ImageRejected(Exception):
@@ -200,15 +207,17 @@ class ImageEngine:
         return await self._add_quote(request.key, request.user_id, prompt, tier, size, primary,
                                      _options(request), alternatives)  # fmt: skip
 
-    async def requote(self, job_id: str, user_id: str) -> ImageJob:
-        """Regenerate: a new quote (owned by whoever asked) for an earlier job's prompt."""
-        job = await self._jobs.get(job_id)
+    async def requote(self, job_id: str, actor: Actor) -> ImageJob:
+        """Regenerate: the requester's new quote for their earlier job's prompt, in its place."""
+        job = await self._jobs.get(job_id, actor)
         if job is None:
-            raise ImageRejected("That image is no longer known.")
+            raise ImageRejected(UNKNOWN_IMAGE)
+        if job.user_id != actor.user_id:
+            raise ImageRejected("Only the person who asked for this image can regenerate it.")
         options = job.options
         request = ImageRequest(
-            key=_key_of(job),
-            user_id=user_id,
+            key=ConversationKey(actor.platform, actor.tenant, job.channel_id, job.thread_id),
+            user_id=actor.user_id,
             prompt=job.prompt,
             quality=job.tier,
             size=job.size,
@@ -218,12 +227,12 @@ class ImageEngine:
         )
         return await self.quote(request)
 
-    async def cancel(self, quote_id: str, user_id: str) -> Outcome:
-        result = await self._jobs.cancel(quote_id, user_id)
+    async def cancel(self, quote_id: str, actor: Actor) -> Outcome:
+        result = await self._jobs.cancel(quote_id, actor)
         if result.kind == "claimed":
             return Outcome("cancelled", "Cancelled; nothing was charged.", result.job)
         if result.kind == "not_found":
-            return Outcome("not_found", "That quote no longer exists.")
+            return Outcome("not_found", UNKNOWN_QUOTE)
         if result.kind == "not_yours":
             return Outcome("not_yours", "Only the person who asked can cancel this.", result.job)
         return Outcome("already", _ALREADY.get(result.reason, "Already handled."), result.job)
@@ -240,11 +249,11 @@ class ImageEngine:
 
     # -- confirm ----------------------------------------------------------------------------------
 
-    async def confirm(self, quote_id: str, user_id: str, *, choice: int | None = None) -> Outcome:
+    async def confirm(self, quote_id: str, actor: Actor, *, choice: int | None = None) -> Outcome:
         """The requester's click: claim once, check limits, generate through the chain."""
-        job = await self._jobs.get(quote_id)
+        job = await self._jobs.get(quote_id, actor)
         if job is None:
-            return Outcome("not_found", "That quote no longer exists.")
+            return Outcome("not_found", UNKNOWN_QUOTE)
         entry_name, price = job.entry, job.estimate
         if choice is not None:
             if not 0 <= choice < len(job.alternatives):
@@ -252,11 +261,11 @@ class ImageEngine:
             entry_name, price = job.alternatives[choice].entry, job.alternatives[choice].estimate
         lease = timedelta(seconds=self.job_timeout + LEASE_MARGIN)
         claim = await self._jobs.claim(
-            quote_id, user_id, entry=entry_name, estimate=price, lease=lease,
+            quote_id, actor, entry=entry_name, estimate=price, lease=lease,
             check=self.limits.check,
         )  # fmt: skip
         if claim.kind == "not_found":
-            return Outcome("not_found", "That quote no longer exists.")
+            return Outcome("not_found", UNKNOWN_QUOTE)
         if claim.kind == "not_yours":
             return Outcome("not_yours", "Only the person who asked for this image can confirm it.",
                            claim.job)  # fmt: skip

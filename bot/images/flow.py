@@ -1,12 +1,13 @@
 """The image flow on any ImageSurface: what adapters call for /image, button clicks and /images.
 
 await offer_quote(engine, request, surface)             # /image and the generate_image tool
-await handle_click(engine, custom_id, user_id, surface)  # any "img:..." button
+await handle_click(engine, custom_id, actor, surface)   # any "img:..." button, by an Actor
 await surface.notify(history_text(await engine.recent(key, user_id)))   # /images
 """
 
 from __future__ import annotations
 
+from bot.domain import Actor
 from bot.images.engine import ImageEngine, ImageRejected, ImageRequest, Outcome
 from bot.images.views import custom_id, parse_custom_id, quote_offer
 from bot.ports import ImageButton, ImageSurface, ImageUpload
@@ -27,26 +28,27 @@ async def offer_quote(
 
 
 async def handle_click(
-    engine: ImageEngine, button_id: str, user_id: str, surface: ImageSurface
+    engine: ImageEngine, button_id: str, actor: Actor, surface: ImageSurface
 ) -> Outcome | None:
-    """Dispatch one button click; None when the id is not an image button."""
+    """Dispatch one click by `actor` (the platform, tenant and user the platform says clicked);
+    None when the id is not an image button, and for Regenerate (it offers a new quote)."""
     parsed = parse_custom_id(button_id)
     if parsed is None:
         return None
     action, ref, index = parsed
     if action == "cancel":
-        outcome = await engine.cancel(ref, user_id)
+        outcome = await engine.cancel(ref, actor)
         await surface.notify(outcome.message)
         return outcome
     if action == "regenerate":
         try:
-            job = await engine.requote(ref, user_id)
+            job = await engine.requote(ref, actor)
         except ImageRejected as exc:
             await surface.notify(exc.message)
             return None
         await surface.offer(quote_offer(job, engine.catalog, ttl_minutes=_minutes(engine)))
         return None
-    outcome = await engine.confirm(ref, user_id, choice=index if action == "alternative" else None)
+    outcome = await engine.confirm(ref, actor, choice=index if action == "alternative" else None)
     await deliver(engine, outcome, surface)
     return outcome
 

@@ -5,7 +5,8 @@ in its transactions. The claim is one write transaction that re-reads the quote,
 requester's usage, and flips `quoted -> generating`; on SQLite writers are serialised (BEGIN
 IMMEDIATE), on PostgreSQL a transaction-scoped advisory lock per tenant serialises claims that
 share limits, and the `status = 'quoted'` guard on the UPDATE makes a second claim of one quote
-match no row on either backend.
+match no row on either backend. Claims and cancels are bound to the acting (platform, tenant, user):
+a quote of another platform or tenant reads as unknown, in every read and write of the transaction.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Row, and_, case, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.domain import Actor
 from bot.store.convert import from_nano, to_nano
 from bot.store.records import (
     ClaimResult,
@@ -54,52 +56,56 @@ class ImageStore:
             await conn.execute(insert(image_jobs).values(**values))
         return job
 
-    async def get(self, job_id: str) -> ImageJob | None:
+    async def get(self, job_id: str, within: Actor | None = None) -> ImageJob | None:
+        """The job; None if unknown or, given `within`, of another platform or tenant."""
+        where = _in_tenant(job_id, within) if within is not None else image_jobs.c.id == job_id
         async with self._store._transaction(write=False) as conn:
-            row = (await conn.execute(select(image_jobs).where(image_jobs.c.id == job_id))).first()
+            row = (await conn.execute(select(image_jobs).where(where))).first()
         return None if row is None else _job(row)
 
     async def claim(
         self,
         job_id: str,
-        user_id: str,
+        actor: Actor,
         *,
         entry: str,
         estimate: Decimal,
         lease: timedelta,
         check: LimitCheck,
     ) -> ClaimResult:
-        """Turn the requester's quote into a running job, once, if the limits allow it."""
+        """Turn the actor's own quote into a running job, once, if the limits allow it."""
         j = image_jobs.c
         now = self._now()
+        here = _in_tenant(job_id, actor)
+        mine = and_(here, j.user_id == actor.user_id)
         async with self._store._transaction(write=True) as conn:
-            row = (await conn.execute(select(image_jobs).where(j.id == job_id))).first()
+            row = (await conn.execute(select(image_jobs).where(here))).first()
             if row is None:
                 return ClaimResult("not_found")
             job = _job(row)
-            if job.user_id != user_id:
+            if job.user_id != actor.user_id:
                 return ClaimResult("not_yours", job)
             if await self._lock_tenant(conn, job.tenant_id):
                 # Another replica may have claimed it while we waited for the lock.
-                row = (await conn.execute(select(image_jobs).where(j.id == job_id))).one()
+                row = (await conn.execute(select(image_jobs).where(mine))).one()
                 job = _job(row)
             if job.status != "quoted":
                 return ClaimResult("taken", job, job.status)
             if job.expires_at <= now:
                 await conn.execute(
                     update(image_jobs)
-                    .where(j.id == job_id, j.status == "quoted")
+                    .where(mine, j.status == "quoted")
                     .values(status="expired", finished_at=now)
                 )
                 return ClaimResult("expired", job)
-            usage = await _usage(conn, job.tenant_id, user_id, now)
+            usage = await _usage(conn, job.tenant_id, actor.user_id, now)
             refusal = check(usage, estimate)
             if refusal is not None:
                 return ClaimResult("limit", job, refusal)
             claimed = (
                 await conn.execute(
                     update(image_jobs)
-                    .where(j.id == job_id, j.status == "quoted")
+                    .where(mine, j.status == "quoted")
                     .values(
                         status="generating",
                         claimed_at=now,
@@ -150,20 +156,21 @@ class ImageStore:
             row = (await conn.execute(stmt)).first()
         return None if row is None else _job(row)
 
-    async def cancel(self, job_id: str, user_id: str) -> ClaimResult:
+    async def cancel(self, job_id: str, actor: Actor) -> ClaimResult:
         """The requester withdraws a quote that nobody has confirmed yet."""
         j = image_jobs.c
+        here = _in_tenant(job_id, actor)
         async with self._store._transaction(write=True) as conn:
-            row = (await conn.execute(select(image_jobs).where(j.id == job_id))).first()
+            row = (await conn.execute(select(image_jobs).where(here))).first()
             if row is None:
                 return ClaimResult("not_found")
             job = _job(row)
-            if job.user_id != user_id:
+            if job.user_id != actor.user_id:
                 return ClaimResult("not_yours", job)
             done = (
                 await conn.execute(
                     update(image_jobs)
-                    .where(j.id == job_id, j.status == "quoted")
+                    .where(here, j.user_id == actor.user_id, j.status == "quoted")
                     .values(status="cancelled", finished_at=self._now())
                     .returning(*image_jobs.c)
                 )
@@ -219,6 +226,12 @@ class ImageStore:
             {"key": f"parley-images:{tenant_id}"},
         )
         return True
+
+
+def _in_tenant(job_id: str, actor: Actor) -> ColumnElement[bool]:
+    """The job `job_id` if it belongs to the actor's platform and tenant (any user of it)."""
+    j = image_jobs.c
+    return and_(j.id == job_id, j.platform == actor.platform, j.tenant_id == actor.tenant_id)
 
 
 async def _usage(conn: AsyncConnection, tenant_id: str, user_id: str, now: datetime) -> ImageUsage:

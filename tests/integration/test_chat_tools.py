@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from bot.app import build_catalog, build_router
 from bot.clock import SYSTEM_CLOCK
-from bot.domain import ChatOptions, ChatRequest, ConversationKey
+from bot.domain import Actor, ChatOptions, ChatRequest, ConversationKey
 from bot.engine.chat import NOTICE_BAD_TOOL_CALL, ChatEngine, TurnOutcome
 from bot.engine.personas import PersonaService, PersonaSpec
 from bot.engine.tools import LINE_QUOTED
@@ -131,15 +131,18 @@ async def test_model_calling_generate_image_offers_one_quote_and_spends_nothing(
     assert assistant.content == outcome.text
     job = await ImageStore(harness.store).get(offer.quote_id)
     assert job is not None and job.status == "quoted" and job.user_id == ALICE
-    assert job.thread_id == KEY.thread
+    assert (job.platform, job.tenant_id, job.thread_id) == ("discord", "discord:guild1", KEY.thread)
 
-    # Confirming the quote is what spends, once; someone else's click does nothing.
+    # Confirming the quote is what spends, once; someone else's click does nothing, nor does
+    # a click from another guild by a user with the requester's id.
     click = offer.buttons[0].custom_id
-    assert (await handle_click(harness.images, click, BOB, images)) is not None
+    assert (await handle_click(harness.images, click, Actor.at(KEY, BOB), images)) is not None
+    elsewhere = await handle_click(harness.images, click, Actor("discord", "guild2", ALICE), images)
+    assert elsewhere is not None and elsewhere.kind == "not_found"
     assert harness.images_fake.calls == []
-    result = await handle_click(harness.images, click, ALICE, images)
+    result = await handle_click(harness.images, click, Actor.at(KEY, ALICE), images)
     assert result is not None and result.kind == "generated"
-    again = await handle_click(harness.images, click, ALICE, images)
+    again = await handle_click(harness.images, click, Actor.at(KEY, ALICE), images)
     assert again is not None and again.kind != "generated"
     assert len(images.uploads) == 1
     assert len([c for c in harness.images_fake.calls if "delivery" not in c.provider]) == 1

@@ -8,19 +8,20 @@ from typing import Any
 
 import httpx
 
-from bot.domain import ConversationKey
+from bot.domain import Actor, ConversationKey
 from bot.images.engine import ImageEngine, ImageLimits, ImageRequest
 from bot.images.flow import handle_click, offer_quote
 from bot.images.health import register
 from bot.images.tools import GENERATE_IMAGE_TOOL, quote_from_tool_call
 from bot.images.views import history_text
 from bot.ops.web import WebServer
-from bot.store import Store
+from bot.store import ImageStore, Store
 from tests.fakes.images.server import PNG, ImageFake
 from tests.fakes.images.support import JumpClock, MemoryImageSurface, make_engine
 
 KEY = ConversationKey("discord", "g1", "c1", "t1")
 ALICE, BOB = "u-alice", "u-bob"
+AS_ALICE, AS_BOB = Actor.at(KEY, ALICE), Actor.at(KEY, BOB)
 
 
 def ask(prompt: str = "a red fox", user: str = ALICE, **kw: object) -> ImageRequest:
@@ -43,7 +44,7 @@ async def test_quote_then_click_uploads_one_file_with_badges_and_cost(
     labels = [b.label for b in offer.buttons]
     assert labels[0] == "Generate for $0.0340" and labels[-1] == "Cancel"
     assert len(labels) > 2  # alternatives with their prices
-    outcome = await handle_click(engine, offer.buttons[0].custom_id, ALICE, surface)
+    outcome = await handle_click(engine, offer.buttons[0].custom_id, AS_ALICE, surface)
     assert outcome is not None and outcome.kind == "generated"
     (upload,) = surface.uploads
     assert upload.data == PNG and upload.filename.endswith(".png")
@@ -61,8 +62,8 @@ async def test_quote_then_click_uploads_one_file_with_badges_and_cost(
 async def test_double_click_generates_once(store: Store, fake: ImageFake, clock: JumpClock) -> None:
     engine = make_engine(store, fake, clock)
     quote = await engine.quote(ask())
-    first = await engine.confirm(quote.id, ALICE)
-    second = await engine.confirm(quote.id, ALICE)
+    first = await engine.confirm(quote.id, AS_ALICE)
+    second = await engine.confirm(quote.id, AS_ALICE)
     assert (first.kind, second.kind) == ("generated", "already")
     assert "already" in second.message
     assert len(fake.calls) == 1
@@ -72,7 +73,7 @@ async def test_double_click_generates_once(store: Store, fake: ImageFake, clock:
 async def test_racing_clicks_generate_once(store: Store, fake: ImageFake, clock: JumpClock) -> None:
     engine = make_engine(store, fake, clock)
     quote = await engine.quote(ask())
-    outcomes = await asyncio.gather(*(engine.confirm(quote.id, ALICE) for _ in range(6)))
+    outcomes = await asyncio.gather(*(engine.confirm(quote.id, AS_ALICE) for _ in range(6)))
     assert sorted(o.kind for o in outcomes) == ["already"] * 5 + ["generated"]
     assert len(fake.calls) == 1
     await close(engine)
@@ -85,7 +86,7 @@ async def test_clicks_on_two_replicas_generate_once(
     one, two = make_engine(store, fake, clock), make_engine(other_store, fake, clock)
     quote = await one.quote(ask())
     outcomes = await asyncio.gather(
-        *(engine.confirm(quote.id, ALICE) for engine in (one, two, one, two))
+        *(engine.confirm(quote.id, AS_ALICE) for engine in (one, two, one, two))
     )
     assert sorted(o.kind for o in outcomes) == ["already"] * 3 + ["generated"]
     assert len(fake.calls) == 1
@@ -100,9 +101,9 @@ async def test_expired_quote_generates_nothing(
     engine = make_engine(store, fake, clock)
     quote = await engine.quote(ask())
     clock.advance(901)
-    outcome = await engine.confirm(quote.id, ALICE)
+    outcome = await engine.confirm(quote.id, AS_ALICE)
     assert outcome.kind == "expired" and "expired" in outcome.message
-    assert (await engine.confirm(quote.id, ALICE)).kind == "already"
+    assert (await engine.confirm(quote.id, AS_ALICE)).kind == "already"
     assert fake.calls == []
     await close(engine)
 
@@ -112,11 +113,34 @@ async def test_someone_elses_click_does_nothing(
 ) -> None:
     engine = make_engine(store, fake, clock)
     quote = await engine.quote(ask())
-    outcome = await engine.confirm(quote.id, BOB)
+    outcome = await engine.confirm(quote.id, AS_BOB)
     assert outcome.kind == "not_yours"
-    assert (await engine.cancel(quote.id, BOB)).kind == "not_yours"
+    assert (await engine.cancel(quote.id, AS_BOB)).kind == "not_yours"
     assert fake.calls == []
-    assert (await engine.confirm(quote.id, ALICE)).kind == "generated"  # still the owner's
+    assert (await engine.confirm(quote.id, AS_ALICE)).kind == "generated"  # still the owner's
+    await close(engine)
+
+
+async def test_another_tenants_quote_is_unknown_even_to_a_user_with_the_same_id(
+    store: Store, fake: ImageFake, clock: JumpClock
+) -> None:
+    engine = make_engine(store, fake, clock)
+    surface = MemoryImageSurface()
+    quote = await engine.quote(ask())
+    strangers = (Actor("discord", "g2", ALICE), Actor("slack", "g1", ALICE))
+    for stranger in strangers:
+        for verb in ("c", "a", "x"):
+            ref = f"{quote.id}:0" if verb == "a" else quote.id
+            outcome = await handle_click(engine, f"img:{verb}:{ref}", stranger, surface)
+            assert outcome is not None and outcome.kind == "not_found" and outcome.job is None
+    assert set(surface.notices) == {"That quote no longer exists."}  # as for a made-up id
+    assert fake.calls == [] and surface.offers == []
+    assert (await engine.confirm(quote.id, AS_ALICE)).kind == "generated"  # untouched
+    for stranger in strangers:
+        await handle_click(engine, f"img:r:{quote.id}", stranger, surface)
+    assert surface.notices[-2:] == ["That image is no longer known."] * 2
+    assert surface.offers == [] and len(fake.calls) == 1
+    assert [j.id for j in await engine.recent(KEY, ALICE)] == [quote.id]  # no job was written
     await close(engine)
 
 
@@ -125,8 +149,8 @@ async def test_cancelled_quote_cannot_be_confirmed(
 ) -> None:
     engine = make_engine(store, fake, clock)
     quote = await engine.quote(ask())
-    assert (await engine.cancel(quote.id, ALICE)).kind == "cancelled"
-    assert (await engine.confirm(quote.id, ALICE)).kind == "already"
+    assert (await engine.cancel(quote.id, AS_ALICE)).kind == "cancelled"
+    assert (await engine.confirm(quote.id, AS_ALICE)).kind == "already"
     assert fake.calls == []
     await close(engine)
 
@@ -136,12 +160,12 @@ async def test_hourly_cap_refuses_before_any_provider_call(
 ) -> None:
     engine = make_engine(store, fake, clock, limits=ImageLimits(1, 50, Decimal(10), Decimal(100)))
     first, second = await engine.quote(ask()), await engine.quote(ask())
-    assert (await engine.confirm(first.id, ALICE)).kind == "generated"
-    refused = await engine.confirm(second.id, ALICE)
+    assert (await engine.confirm(first.id, AS_ALICE)).kind == "generated"
+    refused = await engine.confirm(second.id, AS_ALICE)
     assert refused.kind == "limit" and "last hour" in refused.message
     assert len(fake.calls) == 1
     clock.advance(3601)
-    assert (await engine.confirm(second.id, ALICE)).kind == "expired"  # 15 min TTL passed too
+    assert (await engine.confirm(second.id, AS_ALICE)).kind == "expired"  # 15 min TTL passed too
     await close(engine)
 
 
@@ -151,7 +175,7 @@ async def test_daily_cost_cap_refuses_before_any_provider_call(
     limits = ImageLimits(10, 50, Decimal("0.03"), Decimal(100))
     engine = make_engine(store, fake, clock, limits=limits)
     quote = await engine.quote(ask(quality="high"))  # $0.034
-    refused = await engine.confirm(quote.id, ALICE)
+    refused = await engine.confirm(quote.id, AS_ALICE)
     assert refused.kind == "limit" and "$0.0300" in refused.message
     assert fake.calls == []
     await close(engine)
@@ -164,8 +188,8 @@ async def test_tenant_monthly_cap_counts_everyone(
     engine = make_engine(store, fake, clock, limits=limits)
     mine = await engine.quote(ask(quality="high"))
     theirs = await engine.quote(ask(quality="high", user=BOB))
-    assert (await engine.confirm(mine.id, ALICE)).kind == "generated"
-    refused = await engine.confirm(theirs.id, BOB)
+    assert (await engine.confirm(mine.id, AS_ALICE)).kind == "generated"
+    refused = await engine.confirm(theirs.id, AS_BOB)
     assert refused.kind == "limit" and "month" in refused.message
     assert len(fake.calls) == 1
     await close(engine)
@@ -201,7 +225,7 @@ async def test_five_failures_open_the_breaker_and_the_next_click_falls_back(
     quotes = [await engine.quote(ask(quality="high")) for _ in range(6)]
     assert {q.provider for q in quotes} == {"openai"}
     fake.mode["openai"] = "fail"
-    outcomes = [await engine.confirm(q.id, ALICE) for q in quotes]
+    outcomes = [await engine.confirm(q.id, AS_ALICE) for q in quotes]
     assert len(fake.calls_to("openai")) == 5  # the sixth click did not try the open provider
     for outcome in outcomes:
         assert outcome.kind == "generated" and outcome.image is not None
@@ -224,15 +248,15 @@ async def test_after_the_timeout_one_probe_goes_through_while_others_fall_back(
     quotes = [await engine.quote(ask(quality="high")) for _ in range(5)]
     fake.mode["openai"] = "fail"
     for q in quotes:
-        await engine.confirm(q.id, ALICE)
+        await engine.confirm(q.id, AS_ALICE)
     clock.advance(601)  # the breaker's timeout: half-open
     fake.mode["openai"] = "slow"
     racing = [await engine.quote(ask(quality="high")) for _ in range(4)]
     assert {q.provider for q in racing} == {"openai"}  # half-open counts as available
     before = len(fake.calls_to("openai"))
-    probe = asyncio.create_task(engine.confirm(racing[0].id, ALICE))
+    probe = asyncio.create_task(engine.confirm(racing[0].id, AS_ALICE))
     await fake.arrived("openai")
-    others = await asyncio.gather(*(engine.confirm(q.id, ALICE) for q in racing[1:]))
+    others = await asyncio.gather(*(engine.confirm(q.id, AS_ALICE) for q in racing[1:]))
     assert len(fake.calls_to("openai")) == before + 1
     assert all(o.image is not None and o.image.fallback_used for o in others)
     fake.release("openai")
@@ -251,13 +275,13 @@ async def test_a_dearer_fallback_asks_again(
     quote = await engine.quote(ask(quality="high"))
     assert quote.provider == "openai"
     fake.mode["openai"] = "fail"
-    outcome = await handle_click(engine, f"img:c:{quote.id}", ALICE, surface)
+    outcome = await handle_click(engine, f"img:c:{quote.id}", AS_ALICE, surface)
     assert outcome is not None and outcome.kind == "reconfirm"
     assert fake.calls_to("google") == []  # never called without a new confirmation
     assert outcome.quote is not None and outcome.quote.estimate == Decimal("0.04")
     assert surface.offers[-1].buttons[0].label == "Generate for $0.0400"
     assert outcome.job is not None and outcome.job.status == "superseded"
-    again = await engine.confirm(outcome.quote.id, ALICE)
+    again = await engine.confirm(outcome.quote.id, AS_ALICE)
     assert again.kind == "generated" and again.image is not None
     assert again.image.provider == "google" and not again.image.fallback_used
     await close(engine)
@@ -269,7 +293,7 @@ async def test_restart_between_click_and_delivery_is_unknown_and_not_retried(
     engine = make_engine(store, fake, clock)
     quote = await engine.quote(ask(quality="high"))
     fake.mode["openai"] = "slow"
-    click = asyncio.create_task(engine.confirm(quote.id, ALICE))
+    click = asyncio.create_task(engine.confirm(quote.id, AS_ALICE))
     await fake.arrived("openai")
     click.cancel()  # the process dies mid-generation
     await asyncio.gather(click, return_exceptions=True)
@@ -281,7 +305,7 @@ async def test_restart_between_click_and_delivery_is_unknown_and_not_retried(
     (lost,) = await restarted.recover()
     assert lost.id == quote.id and lost.status == "unknown"
     fake.mode["openai"] = "ok"
-    again = await restarted.confirm(quote.id, ALICE)
+    again = await restarted.confirm(quote.id, AS_ALICE)
     assert again.kind == "already" and "unknown" in again.message
     assert len(fake.calls_to("openai")) == 1
     await close(restarted)
@@ -294,7 +318,7 @@ async def test_an_unknown_outcome_is_never_retried_elsewhere(
     engine = make_engine(store, fake, clock)
     quote = await engine.quote(ask(quality="high"))
     fake.mode["openai"] = "drop"
-    outcome = await engine.confirm(quote.id, ALICE)
+    outcome = await engine.confirm(quote.id, AS_ALICE)
     assert outcome.kind == "unknown" and "may have been charged" in outcome.message
     assert [c.provider for c in fake.calls] == ["openai"]
     assert outcome.job is not None and outcome.job.status == "unknown"
@@ -308,7 +332,7 @@ async def test_a_refused_prompt_is_not_sent_elsewhere_and_does_not_trip_the_brea
     fake.mode["openai"] = "policy"
     for _ in range(6):
         quote = await engine.quote(ask(quality="high"))
-        outcome = await engine.confirm(quote.id, ALICE)
+        outcome = await engine.confirm(quote.id, AS_ALICE)
         assert outcome.kind == "refused"
     assert [c.provider for c in fake.calls] == ["openai"] * 6
     assert (await engine.router.availability("openai")).available
@@ -321,7 +345,7 @@ async def test_quota_opens_the_breaker_at_once(
     engine = make_engine(store, fake, clock)
     fake.mode["openai"] = "quota"
     quote = await engine.quote(ask(quality="high"))
-    assert (await engine.confirm(quote.id, ALICE)).kind == "generated"  # fell back
+    assert (await engine.confirm(quote.id, AS_ALICE)).kind == "generated"  # fell back
     status = await engine.router.availability("openai")
     assert not status.available and status.breaker.value == "OPEN"
     await close(engine)
@@ -346,7 +370,7 @@ async def test_an_alternative_can_be_picked_at_its_price(
     engine = make_engine(store, fake, clock)
     quote = await engine.quote(ask(quality="high"))
     index = next(i for i, a in enumerate(quote.alternatives) if a.provider == "together")
-    outcome = await engine.confirm(quote.id, ALICE, choice=index)
+    outcome = await engine.confirm(quote.id, AS_ALICE, choice=index)
     assert outcome.kind == "generated" and outcome.image is not None
     assert outcome.image.provider == "together" and not outcome.image.fallback_used
     assert outcome.job is not None and outcome.job.confirmed_estimate == Decimal("0.0154")
@@ -370,13 +394,21 @@ async def test_recent_lists_generations_and_regenerate_quotes_again(
     engine = make_engine(store, fake, clock)
     surface = MemoryImageSurface()
     quote = await engine.quote(ask("a red fox in snow"))
-    await handle_click(engine, f"img:c:{quote.id}", ALICE, surface)
+    await handle_click(engine, f"img:c:{quote.id}", AS_ALICE, surface)
     await engine.quote(ask("never confirmed"))
     jobs = await engine.recent(KEY, ALICE)
     assert [j.prompt for j in jobs] == ["a red fox in snow"]
     text = history_text(jobs)
     assert "a red fox in snow" in text and "2026-03-10" in text and "together" in text
-    await handle_click(engine, surface.uploads[0].buttons[0].custom_id, BOB, surface)
-    assert surface.offers[-1].quote_id != quote.id  # a new quote, nothing generated yet
+    regenerate = surface.uploads[0].buttons[0].custom_id
+    await handle_click(engine, regenerate, AS_BOB, surface)  # not the requester: no quote
+    assert surface.offers == []
+    assert surface.notices[-1] == "Only the person who asked for this image can regenerate it."
+    await handle_click(engine, regenerate, AS_ALICE, surface)
+    (again,) = surface.offers
+    assert again.quote_id != quote.id  # a new quote, nothing generated yet
+    renewed = await ImageStore(store).get(again.quote_id)
+    assert renewed is not None and (renewed.tenant_id, renewed.user_id) == ("discord:g1", ALICE)
+    assert (renewed.channel_id, renewed.thread_id, renewed.prompt) == ("c1", "t1", quote.prompt)
     assert len(fake.calls) == 1
     await close(engine)

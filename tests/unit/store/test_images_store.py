@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain import Actor
 from bot.llm.types import ErrorClass
 from bot.resilience.breaker import BreakerPolicy, BreakerState
 from bot.resilience.shared_breaker import SharedBreakerBoard
@@ -20,6 +21,7 @@ from tests.unit.store.test_postgres_store import pg_server, shared_pg_url
 __all__ = ["pg_server", "shared_pg_url"]  # fixtures, re-exported for pytest
 
 LEASE = timedelta(minutes=6)
+ALICE = Actor("discord", "g1", "alice")
 POLICY = BreakerPolicy(failure_threshold=3, failure_window=60, open_timeout=100, probe_lease=50)
 
 
@@ -51,10 +53,49 @@ class ImagesContract:
         await ImageStore(store).add_quote(quote(clock, "q1"))
         replicas = [ImageStore(store), ImageStore(second_store)] * 3
         results = await asyncio.gather(
-            *(r.claim("q1", "alice", entry="imagen-4", estimate=Decimal("0.04"), lease=LEASE,
+            *(r.claim("q1", ALICE, entry="imagen-4", estimate=Decimal("0.04"), lease=LEASE,
                       check=allow) for r in replicas)
         )  # fmt: skip
         assert sorted(r.kind for r in results) == ["claimed"] + ["taken"] * 5
+
+    async def test_a_claim_is_bound_to_platform_tenant_and_user(
+        self, store: Store, second_store: Store, clock: FakeClock
+    ) -> None:
+        jobs = ImageStore(store)
+        await jobs.add_quote(quote(clock, "q1"))
+        # The same user id in another guild, or on another platform with a same-named tenant,
+        # is someone else: the quote is unknown to them, exactly like an id never issued.
+        for stranger in (Actor("discord", "g2", "alice"), Actor("slack", "g1", "alice")):
+            for replica in (ImageStore(store), ImageStore(second_store)):
+                refused = await replica.claim(
+                    "q1", stranger, entry="imagen-4", estimate=Decimal("0.04"), lease=LEASE,
+                    check=allow,
+                )  # fmt: skip
+                assert (refused.kind, refused.job) == ("not_found", None)
+                assert await replica.get("q1", stranger) is None
+        bob = await jobs.claim("q1", Actor("discord", "g1", "bob"), entry="imagen-4",
+                               estimate=Decimal("0.04"), lease=LEASE, check=allow)  # fmt: skip
+        assert bob.kind == "not_yours"
+        untouched = await jobs.get("q1", ALICE)
+        assert untouched is not None and untouched.status == "quoted"
+        assert untouched.claimed_at is None
+        mine = await jobs.claim("q1", ALICE, entry="imagen-4", estimate=Decimal("0.04"),
+                                lease=LEASE, check=allow)  # fmt: skip
+        assert mine.kind == "claimed" and mine.job is not None and mine.job.status == "generating"
+
+    async def test_a_cancel_is_bound_to_platform_tenant_and_user(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        jobs = ImageStore(store)
+        await jobs.add_quote(quote(clock, "q1"))
+        for stranger in (Actor("discord", "g2", "alice"), Actor("slack", "g1", "alice")):
+            refused = await jobs.cancel("q1", stranger)
+            assert (refused.kind, refused.job) == ("not_found", None)
+        assert (await jobs.cancel("q1", Actor("discord", "g1", "bob"))).kind == "not_yours"
+        still = await jobs.get("q1")
+        assert still is not None and still.status == "quoted"
+        done = await jobs.cancel("q1", ALICE)
+        assert done.kind == "claimed" and done.job is not None and done.job.status == "cancelled"
 
     async def test_limits_see_usage_in_the_claiming_transaction(
         self, store: Store, second_store: Store, clock: FakeClock
@@ -68,7 +109,7 @@ class ImagesContract:
 
         replicas = [ImageStore(store), ImageStore(second_store)] * 2
         results = await asyncio.gather(
-            *(r.claim(f"q{n}", "alice", entry="imagen-4", estimate=Decimal("0.04"), lease=LEASE,
+            *(r.claim(f"q{n}", ALICE, entry="imagen-4", estimate=Decimal("0.04"), lease=LEASE,
                       check=one_per_hour) for n, r in enumerate(replicas))
         )  # fmt: skip
         assert sorted(r.kind for r in results) == ["claimed", "limit", "limit", "limit"]
@@ -81,7 +122,7 @@ class ImagesContract:
         jobs = ImageStore(store)
         for n in range(3):
             await jobs.add_quote(quote(clock, f"q{n}"))
-            await jobs.claim(f"q{n}", "alice", entry="imagen-4", estimate=Decimal("0.04"),
+            await jobs.claim(f"q{n}", ALICE, entry="imagen-4", estimate=Decimal("0.04"),
                              lease=LEASE, check=allow)  # fmt: skip
         await jobs.finish("q0", "succeeded", cost=Decimal("0.03"))
         await jobs.finish("q1", "failed")
@@ -97,7 +138,7 @@ class ImagesContract:
     ) -> None:
         jobs = ImageStore(store)
         await jobs.add_quote(quote(clock, "q1"))
-        await jobs.claim("q1", "alice", entry="imagen-4", estimate=Decimal("0.04"), lease=LEASE,
+        await jobs.claim("q1", ALICE, entry="imagen-4", estimate=Decimal("0.04"), lease=LEASE,
                          check=allow)  # fmt: skip
         assert await jobs.expire_stale() == []
         clock.advance(LEASE.total_seconds())
