@@ -65,7 +65,7 @@ class SlackAdapter:
         conversations = ConversationCommands(app, self.client)
         personas = PersonaCommands(app, admins)
         manage = Manage(conversations, personas, UsageCommand(app, admins))
-        turns = Turns(app, self.spaces, conversations, personas)
+        turns = Turns(app, self.spaces, conversations, personas, admins)
         self._images = ImageTurns(app, self.spaces)
         register(self.bolt, turns, self._images, self._spawn, manage)
         self._app_token = app_token.get_secret_value() if app_token else None

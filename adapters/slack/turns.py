@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from slack_sdk.errors import SlackApiError
 
+from adapters.slack.admins import Admins
 from adapters.slack.blocks import quote_question
 from adapters.slack.conversations import KEYWORDS, ConversationCommands, scope_of
 from adapters.slack.images import SlackImageSurface
@@ -14,7 +15,7 @@ from adapters.slack.personas import CHAT_PERSONA, PersonaCommands
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
 from bot.catalog import UnknownModel
 from bot.domain import ChatRequest, ConversationKey
-from bot.engine.chat import StopResult
+from bot.engine.chat import ModelNotAllowed, StopResult
 from bot.engine.personas import PersonaError
 
 if TYPE_CHECKING:
@@ -36,11 +37,13 @@ class Turns:
         spaces: Workspaces,
         conversations: ConversationCommands | None = None,
         personas: PersonaCommands | None = None,
+        admins: Admins | None = None,
     ) -> None:
         self.app = app
         self.spaces = spaces
         self.conversations = conversations
         self.personas = personas
+        self.admins = admins or Admins(spaces.client, [])
 
     def surface(self, team: str, channel: str, thread_ts: str | None, user: str) -> SlackSurface:
         return SlackSurface(self.spaces, team=team, channel=channel, thread_ts=thread_ts, user=user)
@@ -168,6 +171,8 @@ class Turns:
             await self.app.engine.handle(
                 ChatRequest(key, user, text), surface, persona=persona, images=images
             )
+        except UnknownModel as exc:  # the channel's model may no longer be chosen (unpriced)
+            await surface.notify(str(exc))
         except Exception:  # the user gets a short note; the log gets the details
             log.exception("slack turn failed conversation=%s", key)
             await surface.say(SORRY)
@@ -202,9 +207,13 @@ class Turns:
                 )
                 return
             entry = await self.app.engine.set_model(
-                key, user, None if spec.lower() in _RESET_WORDS else spec
+                key,
+                user,
+                None if spec.lower() in _RESET_WORDS else spec,
+                is_admin=await self.admins.is_admin(team, user),
+                dm=channel.startswith("D"),
             )
-        except UnknownModel as exc:
+        except (UnknownModel, ModelNotAllowed) as exc:
             await respond(text=f"{exc}", response_type="ephemeral")
             return
         except Exception:
