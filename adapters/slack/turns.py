@@ -11,6 +11,7 @@ from adapters.slack.admins import Admins
 from adapters.slack.blocks import quote_question
 from adapters.slack.conversations import KEYWORDS, ConversationCommands, scope_of
 from adapters.slack.images import SlackImageSurface
+from adapters.slack.numbers import whole_number
 from adapters.slack.personas import CHAT_PERSONA, PersonaCommands
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
 from bot.catalog import UnknownModel
@@ -28,6 +29,7 @@ log = logging.getLogger("parley.slack")
 PLATFORM = "slack"
 SORRY = "Sorry, something went wrong on my side. Please try again."
 _RESET_WORDS = {"default", "reset", "clear"}
+_MAX_ID = 2**63 - 1  # the store's ids are 64-bit
 
 
 class Turns:
@@ -239,9 +241,8 @@ class Turns:
         message = body.get("message") or {}
         thread_ts = message.get("thread_ts") or message.get("ts")
         note = self.surface(team, channel, thread_ts, user)
-        try:
-            turn_id = int(action.get("value", ""))
-        except ValueError:
+        turn_id = whole_number(str(action.get("value") or ""), 1, _MAX_ID)
+        if turn_id is None:
             await note.ephemeral("That button no longer works.")
             return
         try:
