@@ -1,14 +1,17 @@
 """Bad input on Slack gets a clear answer, through one real `python -m bot` for the module.
 
-Numbers are ASCII digits in range (`²`, `٣` and 30-digit pages are refused with the command's
-usage). Nothing of it leaves a traceback in the log.
+Unsigned or forged bodies get a 401 before anything is parsed; signed bodies Slack would never
+send get a 400; numbers are ASCII digits in range (`²`, `٣` and 30-digit pages are refused with
+the command's usage). Nothing of it leaves a traceback in the log.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
@@ -16,10 +19,13 @@ from tests.e2e.slack.conftest import SlackBot, launch_bot, stop_bot
 from tests.e2e.slack.helpers import ask, ephemerals_to, run_command
 from tests.fakes.llm_server import LLMFake, workers_stream
 from tests.fakes.slack import SlackFake
+from tests.fakes.slack.sender import signature
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ADMIN = "U0INADMIN"
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 _users = itertools.count()
 
 
@@ -37,6 +43,63 @@ async def bot(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SlackBo
         finally:
             await stop_bot(bot)
             assert "Traceback" not in bot.output(), bot.output()[-3000:]
+
+
+async def post_raw(bot: SlackBot, body: bytes, headers: dict[str, str]) -> int:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(bot.events_url, data=body, headers=headers) as response,
+    ):
+        return response.status
+
+
+MALFORMED = [
+    (JSON, "{"),
+    (JSON, "[1, 2]"),
+    (JSON, '"a string"'),
+    (JSON, '{"no": "type"}'),
+    (FORM, "payload=%7Bnot-json"),
+    (FORM, "payload=%5B%5D"),
+    (FORM, "text=no+command+here"),
+    ("text/plain", "hello"),
+]
+
+
+async def test_unsigned_malformed_bodies_get_401_and_nothing_is_parsed(bot: SlackBot) -> None:
+    now = str(int(time.time()))
+    calls, llm_calls = len(bot.fake.calls), len(bot.llm.calls)
+    unsigned = [await post_raw(bot, body.encode(), {"Content-Type": k}) for k, body in MALFORMED]
+    statuses = list(unsigned)
+    forged = {"Content-Type": JSON, "X-Slack-Request-Timestamp": now, "X-Slack-Signature": "v0=0"}
+    statuses.append(await post_raw(bot, b"{", forged))
+    not_a_time = {"Content-Type": JSON, "X-Slack-Request-Timestamp": "soon"}
+    not_a_time["X-Slack-Signature"] = signature(bot.sender.secret, "soon", "{}")
+    statuses.append(await post_raw(bot, b"{}", not_a_time))
+    not_utf8 = {"Content-Type": FORM, "X-Slack-Request-Timestamp": now, "X-Slack-Signature": "v0="}
+    statuses.append(await post_raw(bot, b"payload=\xff\xfe", not_utf8))
+    assert set(statuses) == {401}, statuses
+    assert (len(bot.fake.calls), len(bot.llm.calls)) == (calls, llm_calls)
+
+
+async def test_signed_bodies_slack_never_sends_get_400(bot: SlackBot) -> None:
+    before = bot.output().count("malformed signed request refused")
+    calls, llm_calls = len(bot.fake.calls), len(bot.llm.calls)
+    statuses = [(await bot.sender.post(body, kind)).status for kind, body in MALFORMED]
+    assert set(statuses) == {400}, statuses
+    assert bot.output().count("malformed signed request refused") - before == len(MALFORMED)
+    assert (len(bot.fake.calls), len(bot.llm.calls)) == (calls, llm_calls)
+
+
+async def test_ssl_check_is_answered_without_a_signature(bot: SlackBot) -> None:
+    assert await post_raw(bot, b"ssl_check=1&token=legacy", {"Content-Type": FORM}) == 200
+
+
+async def test_a_chat_about_a_payload_is_answered(bot: SlackBot) -> None:
+    # bolt reads a form containing the word "payload" as an interaction with none, and drops it
+    asker = user()
+    bot.llm.queue("workers", workers_stream(["A payload is the data carried."]))
+    await ask(bot, "what is a payload?", user=asker, channel="C0PAYLOAD")
+    assert bot.llm.calls_to("workers")[-1].body["messages"][-1]["content"] == "what is a payload?"
 
 
 @pytest.mark.parametrize("page", ["²", "٣", "0", "1" * 30, "+2", " 2_0", "-1"])
