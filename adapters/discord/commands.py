@@ -11,8 +11,7 @@ from discord import app_commands
 from adapters.discord.access import NOT_ALLOWED, Access
 from adapters.discord.turns import PLATFORM, Asker, Turns, key_for
 from bot.app import App
-from bot.catalog import Catalog, UnknownModel
-from bot.engine.chat import ModelNotAllowed
+from bot.catalog import Catalog, ModelNotAllowed, UnknownModel
 from bot.engine.personas import PersonaError
 
 if TYPE_CHECKING:

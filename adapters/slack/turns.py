@@ -14,9 +14,9 @@ from adapters.slack.images import SlackImageSurface
 from adapters.slack.numbers import whole_number
 from adapters.slack.personas import CHAT_PERSONA, PersonaCommands
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
-from bot.catalog import UnknownModel
+from bot.catalog import ModelNotAllowed, UnknownModel
 from bot.domain import ChatRequest, ConversationKey
-from bot.engine.chat import ModelNotAllowed, StopResult
+from bot.engine.chat import StopResult
 from bot.engine.personas import PersonaError
 
 if TYPE_CHECKING:

@@ -36,6 +36,11 @@ class UnpricedModel(UnknownModel):
     """A model without a price, named where users may not choose one (ALLOW_UNPRICED_MODELS)."""
 
 
+class ModelNotAllowed(PermissionError):
+    """Setting a model there needs an admin (or the conversation's owner: ChatEngine.set_model);
+    the message says so."""
+
+
 OPERATOR_PLATFORMS = frozenset({"console", "cli"})
 """The operator's own tools (the console, `python -m bot ask`): any model, priced or not."""
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from bot.catalog import Catalog, ModelEntry, UnknownModel
+from bot.catalog import Catalog, ModelEntry, ModelNotAllowed, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ChatRequest, ConversationKey
 from bot.engine.history import PromptTooLong, assemble, estimate_tokens, turns_before
@@ -46,20 +46,14 @@ NOTICE_BAD_TOOL_CALL = "_(the model tried to use a tool but its request was malf
 FINISH_MODERATION = "moderation"
 REFUSAL_ARCHIVED = "This conversation is archived, so I no longer answer here. Start a new one."
 REFUSAL_SHUTTING_DOWN = "Parley is restarting; please try again in a minute."
-REFUSAL_MODERATION = "Sorry, I can't help with that: the message was flagged by moderation."
-REFUSAL_MODERATION_DOWN = "Sorry, I can't check messages right now; please try again later."
-
-
 REFUSAL_CHANNEL_MODEL = (
     "Only admins can set a channel's model (the one new conversations there start with)."
 )
 REFUSAL_CONVERSATION_MODEL = (
     "Only the person who started this conversation, or an admin, can change its model."
 )
-
-
-class ModelNotAllowed(PermissionError):
-    """Setting this model here needs an admin (or the conversation's owner); the message says so."""
+REFUSAL_MODERATION = "Sorry, I can't help with that: the message was flagged by moderation."
+REFUSAL_MODERATION_DOWN = "Sorry, I can't check messages right now; please try again later."
 
 
 class StopResult(StrEnum):

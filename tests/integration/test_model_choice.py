@@ -11,15 +11,10 @@ import pytest
 import pytest_asyncio
 
 from bot.app import build_catalog, build_router
-from bot.catalog import UnpricedModel
+from bot.catalog import ModelNotAllowed, UnpricedModel
 from bot.clock import SYSTEM_CLOCK
 from bot.domain import ChatRequest, ConversationKey
-from bot.engine.chat import (
-    REFUSAL_CHANNEL_MODEL,
-    REFUSAL_CONVERSATION_MODEL,
-    ChatEngine,
-    ModelNotAllowed,
-)
+from bot.engine.chat import REFUSAL_CHANNEL_MODEL, REFUSAL_CONVERSATION_MODEL, ChatEngine
 from bot.llm.router import LLMRouter
 from bot.ports import PlatformLimits
 from bot.store import Store
