@@ -31,7 +31,7 @@ from bot.store.records import ImageJob
 
 def build_catalog(settings: Settings) -> Catalog:
     try:
-        catalog = Catalog.load(settings.models)
+        catalog = Catalog.load(settings.models, allow_unpriced=settings.allow_unpriced_models)
         catalog.resolve(settings.default_model)
     except UnknownModel as exc:
         name = "DEFAULT_MODEL" if "unknown model" in str(exc) else "BOT_CONFIG"

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
 
     # -- the bot ---------------------------------------------------------------------------
     default_model: str = "llama-3.1-8b"
+    # Discord and Slack users may choose models without a price (usage is then counted in tokens
+    # only); the console and `ask` always may.
+    allow_unpriced_models: bool = False
     system_prompt: str = (
         "You are Parley, a helpful assistant in a group chat. Answer clearly and concisely; "
         "use Markdown where it helps."

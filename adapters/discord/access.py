@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from bot.config import Settings
 
 NOT_ALLOWED = "Parley isn't enabled for you here."
-NOT_ADMIN = "Only members with the admin role can change the model here."
 NOT_SERVER_ADMIN = "Only server admins (Manage Server, or the bot's admin role) can do that."
 
 
@@ -55,15 +54,10 @@ class Access:
             return False
         return not self.roles or bool(self.roles.intersection(roles))
 
-    def may_configure(self, roles: Iterable[str], *, in_guild: bool) -> bool:
-        """Without DISCORD_ADMIN_ROLE anyone allowed may; in DMs there is no role to check."""
-        if self.admin_role is None or not in_guild:
-            return True
-        return self.admin_role in set(roles)
-
     def is_admin(self, roles: Iterable[str], *, in_guild: bool, manage_guild: bool) -> bool:
-        """Admin of the bot in a server (personas, channel defaults, server usage): Manage Server
-        (or Administrator), or DISCORD_ADMIN_ROLE when it is set. Nobody is an admin in DMs."""
+        """Admin of the bot in a server (personas, channels' models and default personas, server
+        usage): Manage Server (or Administrator), or DISCORD_ADMIN_ROLE when it is set. Nobody is
+        an admin in DMs."""
         if not in_guild:
             return False
         return manage_guild or (self.admin_role is not None and self.admin_role in set(roles))

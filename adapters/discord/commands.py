@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from adapters.discord.access import NOT_ADMIN, NOT_ALLOWED, Access
-from adapters.discord.turns import Asker, Turns, key_for
+from adapters.discord.access import NOT_ALLOWED, Access
+from adapters.discord.turns import PLATFORM, Asker, Turns, key_for
 from bot.app import App
-from bot.catalog import Catalog, UnknownModel
+from bot.catalog import Catalog, ModelNotAllowed, UnknownModel
 from bot.engine.personas import PersonaError
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class Commands:
         asker = Asker(str(interaction.user.id), interaction.user.display_name)
         if model:
             try:
-                model = self.app.catalog.resolve(model).name
+                model = self.app.catalog.choose(model, platform=PLATFORM).name
             except UnknownModel as exc:
                 await interaction.edit_original_response(content=str(exc))
                 return
@@ -175,10 +175,6 @@ class Commands:
         if not allowed(self.access, interaction):
             await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
             return
-        in_guild = interaction.guild_id is not None
-        if name and not self.access.may_configure(role_keys(interaction.user), in_guild=in_guild):
-            await interaction.response.send_message(NOT_ADMIN, ephemeral=True)
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         if interaction.channel is None:
             await interaction.edit_original_response(content="I can't tell where this is.")
@@ -186,9 +182,15 @@ class Commands:
         key = key_for(interaction.channel, interaction.guild)
         where = "this thread" if key.thread else "this channel"
         if name:
-            try:
-                entry = await self.app.engine.set_model(key, str(interaction.user.id), name)
-            except UnknownModel as exc:
+            try:  # the core decides: a channel's model needs an admin, a thread's its owner
+                entry = await self.app.engine.set_model(
+                    key,
+                    str(interaction.user.id),
+                    name,
+                    is_admin=is_admin(self.access, interaction),
+                    dm=interaction.guild_id is None,
+                )
+            except (UnknownModel, ModelNotAllowed) as exc:
                 await interaction.edit_original_response(content=str(exc))
                 return
             text = f"Model for {where} is now **{entry.display}** (`{entry.name}`)."

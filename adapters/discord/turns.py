@@ -172,8 +172,8 @@ class Turns:
         notify: Notify | None = None,
     ) -> TurnOutcome:
         """Answer in `channel` (a thread, a DM, or a channel for a reply) in conversation `key`."""
-        if model:
-            await self.app.engine.set_model(key, asker.id, model)
+        if model:  # in a DM the DM's own conversation, which is the asker's
+            await self.app.engine.set_model(key, asker.id, model, dm=key.tenant == tenant_of(None))
         channel_id = str(getattr(channel, "id", key.channel))
         surface = DiscordSurface(
             channel, channel_id, self.watch, reference=reference, notify=notify

@@ -8,15 +8,24 @@ from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.budget import TeamBudget
 from adapters.slack.admins import Admins
 from adapters.slack.conversations import ConversationCommands
 from adapters.slack.images import ImageTurns
+from adapters.slack.inbound import (
+    MalformedRequest,
+    bolt_request,
+    is_signed,
+    is_ssl_check,
+    once_per_request,
+    prune_forever,
+)
 from adapters.slack.listeners import Manage, register
 from adapters.slack.personas import PersonaCommands
 from adapters.slack.recovery import Recovery
@@ -61,12 +70,14 @@ class SlackAdapter:
             request_verification_enabled=secret is not None,
             logger=logging.getLogger("parley.slack.bolt"),
         )
+        self.bolt.use(once_per_request(app.store))
+        self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
         self._tasks: set[asyncio.Task[None]] = set()
         admins = Admins(self.client, settings.slack_admin_users)
         conversations = ConversationCommands(app, self.client)
         personas = PersonaCommands(app, admins)
         manage = Manage(conversations, personas, UsageCommand(app, admins))
-        turns = Turns(app, self.spaces, conversations, personas)
+        turns = Turns(app, self.spaces, conversations, personas, admins)
         self._images = ImageTurns(app, self.spaces)
         self._recovery = Recovery(app, self.spaces)
         register(self.bolt, turns, self._images, self._spawn, manage)
@@ -83,8 +94,20 @@ class SlackAdapter:
         return "slack", self._serving
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
-        response = await self.bolt.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+        """Slack's requests: the signature is checked on the raw bytes before anything is read
+        from them (bolt checks it again), and a signed body Slack would never send gets a 400."""
+        assert self._verifier is not None  # the route is mounted only with a signing secret
+        body = await request.read()
+        if is_ssl_check(body, request.content_type):  # unsigned by Slack; bolt only answers 200
+            return web.Response(status=200)
+        if not is_signed(self._verifier, body, request.headers):
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            parsed = bolt_request(body, request.query_string, request.headers)
+        except MalformedRequest as exc:
+            log.warning("malformed signed request refused (%s), %d bytes", exc, len(body))
+            return web.json_response({"error": "malformed request"}, status=400)
+        return await to_aiohttp_response(await self.bolt.async_dispatch(parsed))
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)
@@ -108,9 +131,11 @@ class SlackAdapter:
         self.app.watch_interrupted_turns("slack", self._recovery.finish)
         if self.app.images is not None:
             self.app.watch_unknown_images("slack", self._images.notify_unknown)
+        pruner = asyncio.create_task(prune_forever(self.app.store), name="slack-prune-claims")
         try:
             await stop.wait()
         finally:
+            pruner.cancel()
             self._serving = False
             if socket is not None:
                 await socket.close_async()  # type: ignore[no-untyped-call]

@@ -1,8 +1,8 @@
 """Who is a Parley admin in a Slack workspace: its admins and owners, plus SLACK_ADMIN_USERS.
 
-Admins create, edit and delete personas, set a channel's default persona and see the workspace's
-/usage. Slack's own roles come from `users.info` (scope users:read), cached for a few minutes; a
-user of another workspace is never an admin here, whatever their role there.
+Admins create, edit and delete personas, set a channel's default persona and model, and see the
+workspace's /usage. Slack's own roles come from `users.info` (scope users:read), cached for a few
+minutes; a user of another workspace is never an admin here, whatever their role there.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from adapters.slack.numbers import whole_number
 from adapters.slack.surface import slack_error
 from bot.domain import ConversationKey
 from bot.engine.conversations import ConversationError, ConversationService, HistoryPage
@@ -36,7 +37,9 @@ SORRY = "Sorry, something went wrong on my side. Please try again."
 HISTORY_ACTION = re.compile(r"^parley_history_(prev|next)$")
 """The Previous / Next buttons under /history; their value is the page they show."""
 KEYWORDS = ("archive", "export", "new")
-_ID = re.compile(r"^#?(\d{1,18})$")
+_ID = re.compile(r"^#?([0-9]{1,18})$")  # ASCII: `\d` also takes other scripts' digits
+MAX_PAGE = 10_000
+HISTORY_USAGE = f"Usage: `/history [page]`, a page number from 1 to {MAX_PAGE:,}."
 
 
 def scope_of(team: str, channel: str) -> ConversationKey:
@@ -125,17 +128,17 @@ class ConversationCommands:
         self, team: str, command: dict[str, Any], respond: AsyncRespond
     ) -> None:
         arg = str(command.get("text") or "").strip()
-        if arg and not arg.isdigit():
-            await respond(text="Usage: `/history [page]`", response_type="ephemeral")
+        page = whole_number(arg, 1, MAX_PAGE) if arg else 1
+        if page is None:
+            await respond(text=HISTORY_USAGE, response_type="ephemeral")
             return
-        page = int(arg) if arg else 1
         await self._show_history(team, command, page, respond, replace=False)
 
     async def history_click(
         self, team: str, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
     ) -> None:
-        value = str(action.get("value") or "")
-        if not value.isdigit():
+        page = whole_number(str(action.get("value") or ""), 1, MAX_PAGE)
+        if page is None:
             await respond(text="That button no longer works.", response_type="ephemeral")
             return
         where = {
@@ -143,7 +146,7 @@ class ConversationCommands:
             "channel_id": (body.get("channel") or {}).get("id", ""),
             "team_domain": (body.get("team") or {}).get("domain", ""),
         }
-        await self._show_history(team, where, int(value), respond, replace=True)
+        await self._show_history(team, where, page, respond, replace=True)
 
     async def _show_history(
         self, team: str, where: dict[str, Any], page: int, respond: AsyncRespond, *, replace: bool

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from adapters.slack.numbers import whole_number
 from adapters.slack.surface import Workspaces, slack_error
 from bot.domain import Actor, ConversationKey
 from bot.images.engine import ImageRequest, Outcome
@@ -38,7 +39,8 @@ USAGE = (
     '[provider:openai] [negative:"what to avoid"] [seed:42] [steps:20]`'
 )
 _OPTION = re.compile(r'(?<!\S)(quality|size|provider|negative|seed|steps):("([^"]*)"|\S+)')
-_INTS = ("seed", "steps")
+_INTS = {"seed": (0, 2**32 - 1), "steps": (1, 1000)}
+"""Each whole-number option's range (the core caps steps at the model's own maximum)."""
 
 
 class BadOptions(ValueError):
@@ -57,11 +59,12 @@ def parse_image_command(key: ConversationKey, user: str, text: str) -> ImageRequ
     prompt = re.sub(r"^prompt:\s*", "", prompt)
     prompt = re.sub(r"\s{2,}", " ", prompt)
     numbers: dict[str, int] = {}
-    for name in _INTS:
+    for name, (low, high) in _INTS.items():
         if name in options:
-            if not options[name].isdigit():
-                raise BadOptions(f"`{name}` must be a whole number.")
-            numbers[name] = int(options[name])
+            number = whole_number(options[name], low, high)
+            if number is None:
+                raise BadOptions(f"`{name}` must be a whole number from {low} to {high}.")
+            numbers[name] = number
     return ImageRequest(
         key,
         user,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters.slack.admins import Admins
 from adapters.slack.conversations import escape, scope_of
+from adapters.slack.numbers import decimal, whole_number
 from bot.domain import ConversationKey
 from bot.engine.personas import PersonaError, PersonaService, PersonaSpec
 from bot.store import Persona
@@ -42,6 +43,7 @@ _OPTION = re.compile(r'(?<!\S)(model|temperature|top_p|max_tokens|tools|prompt):
 _CLEAR = {"none", "default", "off", "clear"}
 N = TypeVar("N", int, float)
 CHAT_PERSONA = re.compile(r"(?<!\S)persona:(\S+)")
+_MAX_WHOLE = 999_999_999
 
 
 class BadOptions(PersonaError):
@@ -89,16 +91,17 @@ def _text(options: dict[str, str], key: str, default: str | None) -> str | None:
 
 
 def _number(options: dict[str, str], key: str, kind: type[N], default: N | None) -> N | None:
+    """A number option, strictly (the core checks its range against the model)."""
     if key not in options:
         return default
     value = options[key].strip()
     if value.lower() in _CLEAR:
         return None
-    try:
-        return kind(value)
-    except ValueError:
+    number = whole_number(value, 0, _MAX_WHOLE) if kind is int else decimal(value)
+    if number is None:
         what = "a whole number" if kind is int else "a number"
-        raise BadOptions(f"`{key}` must be {what} (got {value[:20]!r}).") from None
+        raise BadOptions(f"`{key}` must be {what} (got {value[:20]!r}).")
+    return kind(number)
 
 
 def _tools(options: dict[str, str], default: tuple[str, ...]) -> tuple[str, ...]:

@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from slack_sdk.errors import SlackApiError
 
+from adapters.slack.admins import Admins
 from adapters.slack.blocks import quote_question
 from adapters.slack.conversations import KEYWORDS, ConversationCommands, scope_of
 from adapters.slack.images import SlackImageSurface
+from adapters.slack.numbers import whole_number
 from adapters.slack.personas import CHAT_PERSONA, PersonaCommands
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
-from bot.catalog import UnknownModel
+from bot.catalog import ModelNotAllowed, UnknownModel
 from bot.domain import ChatRequest, ConversationKey
 from bot.engine.chat import StopResult, why_not_running
 from bot.engine.personas import PersonaError
@@ -27,6 +29,7 @@ log = logging.getLogger("parley.slack")
 PLATFORM = "slack"
 SORRY = "Sorry, something went wrong on my side. Please try again."
 _RESET_WORDS = {"default", "reset", "clear"}
+_MAX_ID = 2**63 - 1  # the store's ids are 64-bit
 
 
 class Turns:
@@ -36,11 +39,13 @@ class Turns:
         spaces: Workspaces,
         conversations: ConversationCommands | None = None,
         personas: PersonaCommands | None = None,
+        admins: Admins | None = None,
     ) -> None:
         self.app = app
         self.spaces = spaces
         self.conversations = conversations
         self.personas = personas
+        self.admins = admins or Admins(spaces.client, [])
 
     def surface(self, team: str, channel: str, thread_ts: str | None, user: str) -> SlackSurface:
         return SlackSurface(self.spaces, team=team, channel=channel, thread_ts=thread_ts, user=user)
@@ -168,6 +173,8 @@ class Turns:
             await self.app.engine.handle(
                 ChatRequest(key, user, text), surface, persona=persona, images=images
             )
+        except UnknownModel as exc:  # the channel's model may no longer be chosen (unpriced)
+            await surface.notify(str(exc))
         except Exception:  # the user gets a short note; the log gets the details
             log.exception("slack turn failed conversation=%s", key)
             await surface.say(SORRY)
@@ -202,9 +209,13 @@ class Turns:
                 )
                 return
             entry = await self.app.engine.set_model(
-                key, user, None if spec.lower() in _RESET_WORDS else spec
+                key,
+                user,
+                None if spec.lower() in _RESET_WORDS else spec,
+                is_admin=await self.admins.is_admin(team, user),
+                dm=channel.startswith("D"),
             )
-        except UnknownModel as exc:
+        except (UnknownModel, ModelNotAllowed) as exc:
             await respond(text=f"{exc}", response_type="ephemeral")
             return
         except Exception:
@@ -230,9 +241,8 @@ class Turns:
         message = body.get("message") or {}
         thread_ts = message.get("thread_ts") or message.get("ts")
         note = self.surface(team, channel, thread_ts, user)
-        try:
-            turn_id = int(action.get("value", ""))
-        except ValueError:
+        turn_id = whole_number(str(action.get("value") or ""), 1, _MAX_ID)
+        if turn_id is None:
             await note.ephemeral("That button no longer works.")
             return
         try:

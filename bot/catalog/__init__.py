@@ -32,6 +32,19 @@ class UnknownModel(LookupError):
     """A model name or `provider:model-id` that the catalog cannot resolve."""
 
 
+class UnpricedModel(UnknownModel):
+    """A model without a price, named where users may not choose one (ALLOW_UNPRICED_MODELS)."""
+
+
+class ModelNotAllowed(PermissionError):
+    """Setting a model there needs an admin (or the conversation's owner: ChatEngine.set_model);
+    the message says so."""
+
+
+OPERATOR_PLATFORMS = frozenset({"console", "cli"})
+"""The operator's own tools (the console, `python -m bot ask`): any model, priced or not."""
+
+
 class ModelPrice(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -95,7 +108,9 @@ _RAW_MAX = 4096
 
 
 class Catalog:
-    def __init__(self, entries: Iterable[ModelEntry]) -> None:
+    def __init__(self, entries: Iterable[ModelEntry], *, allow_unpriced: bool = False) -> None:
+        self.allow_unpriced = allow_unpriced
+        """ALLOW_UNPRICED_MODELS: chat platforms' users may choose models without a price."""
         self._entries: dict[str, ModelEntry] = {}
         self._aliases: dict[str, str] = {}
         for entry in entries:
@@ -109,7 +124,9 @@ class Catalog:
                     raise UnknownModel(f"model {entry.name!r} falls back to unknown {name!r}")
 
     @classmethod
-    def load(cls, overrides: Iterable[Mapping[str, Any]] = ()) -> Catalog:
+    def load(
+        cls, overrides: Iterable[Mapping[str, Any]] = (), *, allow_unpriced: bool = False
+    ) -> Catalog:
         """The shipped catalog, with entries from BOT_CONFIG replacing or adding by name."""
         text = resources.files("bot.catalog").joinpath("models.toml").read_text("utf-8")
         raw: dict[str, dict[str, Any]] = {
@@ -128,7 +145,7 @@ class Catalog:
                 error = exc.errors()[0]
                 where = ".".join(str(part) for part in error["loc"]) or "entry"
                 raise UnknownModel(f"catalog model {name!r}: {where}: {error['msg']}") from None
-        return cls(entries)
+        return cls(entries, allow_unpriced=allow_unpriced)
 
     def __iter__(self) -> Any:
         return iter(self._entries.values())
@@ -179,6 +196,18 @@ class Catalog:
                 max_output_tokens=_RAW_MAX,
             )
         raise UnknownModel(f"unknown model {spec!r}; choose one of: {', '.join(self.names())}")
+
+    def choose(self, spec: str, *, platform: str) -> ModelEntry:
+        """A model a user names on `platform`, resolved; raises UnpricedModel for one without a
+        price on a chat platform unless ALLOW_UNPRICED_MODELS (its cost could not be counted)."""
+        entry = self.resolve(spec)
+        if entry.price is None and not self.allow_unpriced and platform not in OPERATOR_PLATFORMS:
+            raise UnpricedModel(
+                f"`{entry.name}` has no price in Parley's catalog, so its cost could not be"
+                " counted: it can't be chosen here unless the operator sets"
+                " ALLOW_UNPRICED_MODELS=true."
+            )
+        return entry
 
     def chain(self, entry: ModelEntry) -> list[ModelEntry]:
         """The entry and its fallbacks, in order, without repeats."""

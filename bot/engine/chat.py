@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from bot.catalog import Catalog, ModelEntry, UnknownModel
+from bot.catalog import Catalog, ModelEntry, ModelNotAllowed, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ChatRequest, ConversationKey
 from bot.engine.history import PromptTooLong, assemble, estimate_tokens, turns_before
@@ -57,6 +57,12 @@ NOTICE_BAD_TOOL_CALL = "_(the model tried to use a tool but its request was malf
 FINISH_MODERATION = "moderation"
 REFUSAL_ARCHIVED = "This conversation is archived, so I no longer answer here. Start a new one."
 REFUSAL_SHUTTING_DOWN = "Parley is restarting; please try again in a minute."
+REFUSAL_CHANNEL_MODEL = (
+    "Only admins can set a channel's model (the one new conversations there start with)."
+)
+REFUSAL_CONVERSATION_MODEL = (
+    "Only the person who started this conversation, or an admin, can change its model."
+)
 REFUSAL_MODERATION = "Sorry, I can't help with that: the message was flagged by moderation."
 REFUSAL_MODERATION_DOWN = "Sorry, I can't check messages right now; please try again later."
 
@@ -265,10 +271,14 @@ class ChatEngine:
         with self._conversation_lock(key) as lock:
             async with lock:
                 persona = await self._persona_of(key, conversation)
-                try:
-                    entry = self._model_for(previous.model, conversation)
-                except UnknownModel:
-                    entry = self._model_for(None, conversation, persona)
+                platform = conversation.platform
+                try:  # the model that answered, else what the conversation would use now
+                    try:
+                        entry = self._model_for(previous.model, conversation, platform=platform)
+                    except UnknownModel:
+                        entry = self._model_for(None, conversation, persona, platform=platform)
+                except UnknownModel as exc:
+                    return await self._refuse(surface, str(exc), platform, "invalid")
                 plan = self._plan_for(entry, persona, None)
                 return await self._answer(conversation, parent, plan, user_id, surface, images)
 
@@ -289,16 +299,43 @@ class ChatEngine:
     def is_busy(self, key: ConversationKey) -> bool:
         return self._waiting.get(key, 0) > 0
 
-    async def set_model(self, key: ConversationKey, user_id: str, spec: str | None) -> ModelEntry:
-        """Choose the model for one conversation (None: back to the default)."""
-        entry = self.catalog.resolve(spec) if spec else self.catalog.resolve(self.default_model)
-        conversation = await self.store.ensure_conversation(key, user_id, "")
+    async def set_model(
+        self,
+        key: ConversationKey,
+        user_id: str,
+        spec: str | None,
+        *,
+        is_admin: bool = False,
+        dm: bool = False,
+    ) -> ModelEntry:
+        """Choose the model for the conversation at `key` (None: back to the default).
+
+        A channel's model (a key without a thread that is not a DM: `dm`) is what new
+        conversations there start with, so only an admin sets it; a thread's or a DM's
+        conversation, its owner or an admin. Nobody chooses a model without a price on a chat
+        platform unless the operator allows it (Catalog.choose). Raises ModelNotAllowed or
+        UnknownModel; their messages are for the user.
+        """
+        conversation = await self.store.get_conversation(key)
+        if not is_admin:
+            if not key.thread and not dm:
+                raise ModelNotAllowed(REFUSAL_CHANNEL_MODEL)
+            if conversation is not None and conversation.user_id != user_id:
+                raise ModelNotAllowed(REFUSAL_CONVERSATION_MODEL)
+        if spec:
+            entry = self.catalog.choose(spec, platform=key.platform)
+        else:
+            entry = self.catalog.resolve(self.default_model)
+        if conversation is None:
+            conversation = await self.store.ensure_conversation(key, user_id, "")
         await self.store.set_conversation_model(conversation.id, entry.name if spec else None)
         return entry
 
     async def current_model(self, key: ConversationKey) -> ModelEntry:
+        """The model the next turn at `key` would use (UnknownModel if it would be refused)."""
         conversation = await self.store.get_conversation(key)
-        return self._model_for(None, conversation, await self._persona_of(key, conversation))
+        persona = await self._persona_of(key, conversation)
+        return self._model_for(None, conversation, persona, platform=key.platform)
 
     def stop_accepting(self) -> None:
         """Graceful shutdown, step one: refuse new turns; running replies carry on."""
@@ -344,15 +381,24 @@ class ChatEngine:
 
     # -- internals ---------------------------------------------------------------------------
     def _model_for(
-        self, spec: str | None, conversation: Conversation | None, persona: Persona | None = None
+        self,
+        spec: str | None,
+        conversation: Conversation | None,
+        persona: Persona | None = None,
+        *,
+        platform: str,
     ) -> ModelEntry:
+        """The request's model, else the conversation's, else the persona's, each someone's
+        choice on `platform` (Catalog.choose: priced, unless allowed); else DEFAULT_MODEL, the
+        operator's own, priced or not."""
         chosen = (
             spec
             or (conversation.model if conversation else None)
             or (persona.model if persona else None)
-            or self.default_model
         )
-        return self.catalog.resolve(chosen)
+        if not chosen:
+            return self.catalog.resolve(self.default_model)
+        return self.catalog.choose(chosen, platform=platform)
 
     def _clock_wall(self) -> datetime:
         return self._clock.wall()
@@ -381,7 +427,7 @@ class ChatEngine:
     ) -> _Plan:
         persona = await self._persona_of(key, conversation)
         options = request.options
-        entry = self._model_for(options.model, conversation, persona)
+        entry = self._model_for(options.model, conversation, persona, platform=key.platform)
         validate_parameters(entry, temperature=options.temperature, max_tokens=options.max_tokens)
         return self._plan_for(entry, persona, request)
 

@@ -107,7 +107,7 @@ class PersonaService:
         self, key: ConversationKey, user_id: str, spec: PersonaSpec, *, is_admin: bool
     ) -> Persona:
         _require_admin(is_admin, "create personas")
-        name, fields = self._checked(spec)
+        name, fields = self._checked(spec, key.platform)
         try:
             return await self.personas.create(key, name, fields, created_by=user_id)
         except DuplicatePersona:
@@ -117,7 +117,7 @@ class PersonaService:
 
     async def edit(self, key: ConversationKey, spec: PersonaSpec, *, is_admin: bool) -> Persona:
         _require_admin(is_admin, "edit personas")
-        name, fields = self._checked(spec)
+        name, fields = self._checked(spec, key.platform)
         persona = await self.personas.update(tenant_id_for(key), name, fields)
         if persona is None:
             raise PersonaError(f"There is no persona named {name!r} here. Try /persona list.")
@@ -159,7 +159,7 @@ class PersonaService:
             name = await self.personas.channel_default(tenant_id, key.channel)
         return None if name is None else await self.personas.get(tenant_id, name)
 
-    def _checked(self, spec: PersonaSpec) -> tuple[str, PersonaFields]:
+    def _checked(self, spec: PersonaSpec, platform: str) -> tuple[str, PersonaFields]:
         name = normalize_name(spec.name)
         prompt = spec.system_prompt.strip()
         if not prompt:
@@ -169,8 +169,11 @@ class PersonaService:
                 f"The system prompt is {len(prompt):,} characters; the limit is"
                 f" {MAX_SYSTEM_PROMPT_CHARS:,}."
             )
-        try:
-            entry = self.catalog.resolve(spec.model or self.default_model)
+        try:  # a persona's model is an admin's choice: priced, unless the operator allows
+            if spec.model:
+                entry = self.catalog.choose(spec.model, platform=platform)
+            else:
+                entry = self.catalog.resolve(self.default_model)
         except UnknownModel as exc:
             raise PersonaError(str(exc)) from None
         validate_parameters(

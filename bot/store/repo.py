@@ -282,9 +282,12 @@ class Store:
             )
         return bool(result.rowcount)
 
-    async def forget_events_before(self, cutoff: datetime) -> int:
-        """Drop dedupe records older than `cutoff` (platforms stop retrying within minutes)."""
+    async def forget_events_before(self, cutoff: datetime, *, platform: str | None = None) -> int:
+        """Drop dedupe records older than `cutoff` (platforms stop retrying within minutes), of
+        one platform or, by default, of all; returns how many."""
         stmt = delete(processed_events).where(processed_events.c.created_at < cutoff)
+        if platform is not None:
+            stmt = stmt.where(processed_events.c.platform == platform)
         async with self._transaction(write=True) as conn:
             result = await conn.execute(stmt)
         return int(result.rowcount or 0)

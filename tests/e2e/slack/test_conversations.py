@@ -231,6 +231,6 @@ async def test_commands_without_a_target_explain_how_to_name_one(bot: SlackBot) 
         post = await run_command(bot, verb, "", user="U0HELP", channel="C0HELP")
         assert post["text"].startswith(f"Usage: `{verb} <id>`")
     post = await run_command(bot, "/history", "soon", user="U0HELP", channel="C0HELP")
-    assert post["text"] == "Usage: `/history [page]`"
+    assert post["text"] == "Usage: `/history [page]`, a page number from 1 to 10,000."
     post = await run_command(bot, "/history", "", user="U0HELP", channel="C0HELP")
     assert entries(post) == ["You have no conversations here yet."]

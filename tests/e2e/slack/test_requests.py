@@ -1,4 +1,4 @@
-"""Signatures, retries, buttons, /model and Socket Mode, against the real `python -m bot`."""
+"""Signatures, retries, buttons and Socket Mode, against the real `python -m bot`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import aiohttp
 from bot.store import Store
 from tests.e2e.slack.conftest import ALICE, BOB, CHANNEL, TEAM, SlackBot, StartBot
 from tests.e2e.slack.helpers import finished, question_thread, wait_answer
-from tests.fakes.llm_server import openai_stream, workers_stream
+from tests.fakes.llm_server import workers_stream
 from tests.fakes.slack import Message
 
 
@@ -129,25 +129,6 @@ async def test_stop_during_a_native_stream_ends_it_and_leaves_no_stop_button(
 
 def _has(message: Message, action: str) -> bool:
     return any(b.get("action_id") == f"parley_{action}" for b in message.buttons())
-
-
-async def test_model_command_shows_and_sets_the_channel_model(bot: SlackBot) -> None:
-    fake, sender = bot.fake, bot.sender
-    await sender.command("/model", "", user=ALICE, channel=CHANNEL)
-    await sender.command("/model", "no-such-model", user=ALICE, channel=CHANNEL)
-    await sender.command("/model", "gpt-4o-mini", user=ALICE, channel=CHANNEL)
-    await fake.wait_for(lambda: sum(len(r.posts) for r in fake.response_urls.values()) >= 3)
-    posts = [r.posts[0] for r in fake.response_urls.values()]
-    assert "llama-3.1-8b" in posts[0]["text"] and posts[0]["response_type"] == "ephemeral"
-    assert "no-such-model" in posts[1]["text"]
-    assert posts[2]["response_type"] == "in_channel" and "gpt-4o-mini" in posts[2]["text"]
-
-    bot.llm.queue("openai", openai_stream(["From GPT."]))
-    await sender.command("/chat", "which model?", user=ALICE, channel=CHANNEL)
-    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
-    [reply] = await wait_answer(fake, CHANNEL, question_thread(fake))
-    assert reply.text == "From GPT."
-    assert bot.llm.calls_to("openai") and not bot.llm.calls_to("workers")
 
 
 async def test_socket_mode_slash_command_round_trip(start_bot: StartBot) -> None:

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.catalog import Catalog, UnknownModel
+from bot.catalog import Catalog, UnknownModel, UnpricedModel
 from bot.llm.types import Usage
 
 
@@ -86,3 +86,29 @@ def test_cost_is_exact_decimal_per_million_tokens() -> None:
     assert entry.cost(Usage(1_000_000, 1_000_000)) == Decimal("0.429")
     assert entry.cost(Usage(100, 50)) == Decimal("0.0000237")
     assert entry.cost(Usage(None, 50)) is None
+
+
+def test_users_on_chat_platforms_may_not_choose_a_model_without_a_price() -> None:
+    override = {
+        "name": "house-model",
+        "provider": "openai-compat",
+        "model_id": "house",
+        "context_window": 8192,
+        "default_max_tokens": 512,
+        "max_output_tokens": 1024,
+    }
+    catalog = Catalog.load([override])
+    for spec in ("workers-ai:@cf/some/raw-model", "house-model"):
+        for platform in ("discord", "slack"):
+            with pytest.raises(UnpricedModel, match="ALLOW_UNPRICED_MODELS=true"):
+                catalog.choose(spec, platform=platform)
+        assert catalog.choose(spec, platform="console").price is None  # the operator's tool
+    assert catalog.choose("gpt-4o-mini", platform="slack").price is not None
+    # A raw id the catalog knows keeps its price, so it may be chosen.
+    raw_known = "workers-ai:@cf/meta/llama-3.1-8b-instruct-fp8-fast"
+    assert catalog.choose(raw_known, platform="discord").name == "llama-3.1-8b"
+    with pytest.raises(UnknownModel, match="unknown model"):  # not unpriced: unknown
+        catalog.choose("no-such-model", platform="slack")
+
+    allowing = Catalog.load([override], allow_unpriced=True)
+    assert allowing.choose("house-model", platform="slack").name == "house-model"

@@ -560,3 +560,14 @@ class StoreContract(ConversationsContract, TurnsContract):
         assert await store.forget_events_before(cutoff) == 1
         assert await store.claim_event("slack", "old")
         assert not await store.claim_event("slack", "new")
+
+    async def test_forgetting_events_can_keep_to_one_platform(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        await store.claim_event("slack", "old")
+        await store.claim_event("discord", "old")
+        clock.advance(3600)
+        cutoff = clock.wall() - timedelta(minutes=30)
+        assert await store.forget_events_before(cutoff, platform="slack") == 1
+        assert await store.claim_event("slack", "old")
+        assert not await store.claim_event("discord", "old")
