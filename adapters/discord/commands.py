@@ -162,14 +162,17 @@ class Commands:
             )
         elif channel is not None:
             key = key_for(channel, interaction.guild)
-            await self.turns.in_place(
-                key,
-                channel,  # type: ignore[arg-type]
-                prompt,
-                asker,
-                model=model,
-                persona=persona,
-            )
+            try:
+                await self.turns.in_place(
+                    key,
+                    channel,  # type: ignore[arg-type]
+                    prompt,
+                    asker,
+                    model=model,
+                    persona=persona,
+                )
+            except (ModelNotAllowed, UnknownModel) as exc:  # model: in someone else's thread
+                await interaction.edit_original_response(content=str(exc))
 
     async def model(self, interaction: discord.Interaction[Any], name: str | None = None) -> None:
         if not allowed(self.access, interaction):

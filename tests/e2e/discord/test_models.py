@@ -74,3 +74,14 @@ async def test_admins_set_channels_owners_set_threads_and_unpriced_models_are_re
         assert await model(fake, "bob", thread, "gpt-4o-mini") == THREAD_REFUSAL
         mine = await model(fake, "alice", thread, "gpt-4o-mini")
         assert mine == "Model for this thread is now **OpenAI GPT-4o mini** (`gpt-4o-mini`)."
+
+        # bob's /chat model: in alice's thread is refused, said in the command's answer
+        calls = len(llm_fake.calls)
+        theirs = await fake.slash(
+            "chat", {"prompt": "switch it", "model": "mistral-7b"}, user="bob", channel=thread
+        )
+        assert await answer(fake, theirs) == THREAD_REFUSAL
+        assert len(llm_fake.calls) == calls
+        assert await model(fake, "alice", thread) == (
+            "Model for this thread: **OpenAI GPT-4o mini** (`gpt-4o-mini`)."
+        )
