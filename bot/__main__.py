@@ -167,7 +167,12 @@ async def _run(settings: object) -> int:
         # The console owns the terminal: only warnings and worse reach stderr.
         configure_logging("WARNING", settings.log_format, settings.secret_values())
     else:
-        configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+        configure_logging(
+            settings.log_level,
+            settings.log_format,
+            settings.secret_values(),
+            libraries=settings.log_level_libraries,
+        )
     app = await App.build(settings)
     try:
         await serve(app, platforms)

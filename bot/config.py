@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     )
     database_url: str = "sqlite+aiosqlite:///parley.db"
     log_level: str = "INFO"
+    # Payload-dumping libraries (discord.py, slack_sdk, aiohttp…) stay at INFO unless set here.
+    log_level_libraries: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
     log_format: Literal["text", "json"] = "text"
     port: int | None = Field(default=None, ge=1, le=65535)
 

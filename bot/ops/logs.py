@@ -21,6 +21,40 @@ _TOKEN_SHAPES = re.compile(
     r"|(?<=/webhooks/)\d+/[A-Za-z0-9._-]{32,}|(?<=/interactions/)\d+/[A-Za-z0-9._-]{32,})"
 )
 
+_SECRET_KEY = (
+    r"(?:[A-Za-z0-9]+[_-])*(?:token|secret|password|passwd|authorization|api[_-]?key|apikey"
+    r"|signature|credentials?|cookie)"
+)
+# A secret's value by its key, in the shapes payloads are logged in: JSON (`"token": "…"`),
+# Python reprs of dicts (`'token': '…'`) and key=value text (`token=…`, query strings, headers).
+# The key ends at a quote or the separator, so `prompt_tokens=12` is not one of them.
+_BY_KEY = re.compile(
+    rf"""(?ix)
+    (?P<key>(?<![A-Za-z0-9_-])(?P<q>["']?){_SECRET_KEY}(?P=q)\s*[:=]\s*)
+        (?P<v>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+    | (?P<bare>(?<![A-Za-z0-9_-]){_SECRET_KEY}=)(?P<bv>[^\s&,;'")\]}}]+)
+    """
+)
+
+LIBRARY_LOGGERS = (
+    "discord",
+    "slack_bolt",
+    "slack_sdk",
+    "parley.slack.bolt",
+    "aiohttp",
+    "websockets",
+    "asyncio",
+)
+"""Libraries that log whole payloads (gateway events, request bodies) at DEBUG: they stay at INFO
+unless the operator asks for them (LOG_LEVEL_LIBRARIES)."""
+
+
+def _by_key(match: re.Match[str]) -> str:
+    if match.group("bare") is not None:
+        return match.group("bare") + REDACTED
+    quote = match.group("v")[0]
+    return f"{match.group('key')}{quote}{REDACTED}{quote}"
+
 
 def event(logger: logging.Logger, level: int, name: str, **fields: object) -> None:
     """One line per event: `name k=v ...` as text, or the fields as top-level JSON keys."""
@@ -36,7 +70,7 @@ class RedactingFilter(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
-        return _TOKEN_SHAPES.sub(REDACTED, text)
+        return _BY_KEY.sub(_by_key, _TOKEN_SHAPES.sub(REDACTED, text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = self.redact(record.getMessage())
@@ -74,7 +108,10 @@ def configure_logging(
     fmt: str = "text",
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
+    libraries: str | None = None,
 ) -> None:
+    """Parley's own loggers at `level`; LIBRARY_LOGGERS at INFO or above unless `libraries`
+    names their level; httpx and friends, which log URLs at INFO, at WARNING."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactingFilter(secrets))
     if fmt == "json":
@@ -88,4 +125,6 @@ def configure_logging(
     root.setLevel(level.upper())
     # Libraries that log request URLs or headers at INFO stay quiet unless asked.
     for noisy in ("httpx", "httpcore", "aiosqlite", "alembic"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+        logging.getLogger(noisy).setLevel(libraries or max(logging.WARNING, root.level))
+    for chatty in LIBRARY_LOGGERS:
+        logging.getLogger(chatty).setLevel(libraries or max(logging.INFO, root.level))
