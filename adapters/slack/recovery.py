@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from adapters.slack.blocks import action_id
+from adapters.slack.blocks import STOP_NOTE, action_id
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
 from bot.ports import SurfaceError
 from bot.store import InterruptedTurn
@@ -51,16 +51,21 @@ class Recovery:
             user=turn.user_id,
             native=False,  # what was streamed natively cannot be appended to from here
         )
+        if thread is not None:  # Stop goes first: once Regenerate shows, no Stop is left
+            await self._remove_stop_notes(conversation.channel_id, thread, turn)
         await self.app.engine.finish_interrupted(turn, surface)
-        if thread is not None:
-            await self._remove_stop_notes(conversation.channel_id, thread, turn.message.id)
         log.info("interrupted turn finished on slack turn=%s", turn.message.id)
 
-    async def _remove_stop_notes(self, channel: str, thread: str, turn_id: int) -> None:
+    async def _remove_stop_notes(self, channel: str, thread: str, turn: InterruptedTurn) -> None:
+        """Delete the messages beside a native stream that hold only its Stop (the reply's own
+        messages are rewritten, not deleted, even when their last frame carried Stop)."""
         client = self.spaces.client
         replies = await client.conversations_replies(channel=channel, ts=thread, limit=200)
+        reply = {ref.id for ref in turn.refs}
         for message in replies.get("messages") or []:
-            if not _holds_stop(message, turn_id):
+            if message.get("ts") in reply or message.get("text") != STOP_NOTE:
+                continue
+            if not _holds_stop(message, turn.message.id):
                 continue
             try:
                 await client.chat_delete(channel=channel, ts=message["ts"])
