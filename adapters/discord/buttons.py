@@ -10,7 +10,7 @@ import discord
 
 from adapters.discord.image_surface import ChannelImageSurface
 from adapters.discord.surface import DiscordSurface
-from adapters.discord.turns import Turns, key_of
+from adapters.discord.turns import Turns, awaited_at_shutdown, key_of
 from bot.app import App
 from bot.engine.chat import StopResult, why_not_running
 from bot.store.records import StoredMessage
@@ -54,6 +54,10 @@ class Buttons:
         await interaction.edit_original_response(content=text)
 
     async def regenerate(self, interaction: discord.Interaction[Any], turn_id: int) -> None:
+        with awaited_at_shutdown(self.turns.active):  # shutdown waits for the answer and its link
+            await self._regenerate(interaction, turn_id)
+
+    async def _regenerate(self, interaction: discord.Interaction[Any], turn_id: int) -> None:
         user = str(interaction.user.id)
         await interaction.response.defer(ephemeral=True, thinking=True)
         turn, asker = await self._asker_of(turn_id)

@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from adapters.budget import TeamBudget
-from adapters.discord.access import Access
+from adapters.discord.access import Access, admit
 from adapters.discord.buttons import Buttons
 from adapters.discord.commands import Commands
 from adapters.discord.conversations import Conversations
@@ -47,6 +47,10 @@ def point_at(settings: Settings) -> None:
 
 
 class Tree(app_commands.CommandTree["ParleyClient"]):
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        """The allow-lists, before any slash command or autocomplete runs."""
+        return await admit(self.client.access, interaction)
+
     async def on_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
@@ -78,12 +82,12 @@ class ParleyClient(discord.Client):
         )
         self.app = app
         self.settings = app.settings
-        access = Access.from_settings(app.settings)
+        self.access = access = Access.from_settings(app.settings)
         self.turns = Turns(app, watch)
         self.tree = Tree(self)
         self.commands = Commands(app, self.turns, access)
         self.commands.register(self.tree)
-        self.images = Images(app, access, self.turns.active)
+        self.images = Images(app, self.turns.active)
         self.images.register(self.tree)
         self.conversations = Conversations(app, access)
         self.conversations.register(self.tree)

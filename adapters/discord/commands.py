@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from adapters.discord.access import NOT_ALLOWED, Access
+from adapters.discord.access import Access, is_admin
 from adapters.discord.turns import PLATFORM, Asker, Turns, key_for
 from bot.app import App
 from bot.catalog import Catalog, ModelNotAllowed, UnknownModel
@@ -21,37 +21,6 @@ log = logging.getLogger("parley.discord")
 
 MAX_CHOICES = 25
 PROMPT_ECHO_MAX = 1900
-
-
-def role_keys(user: discord.abc.User) -> list[str]:
-    """A member's role ids and names (either may be configured)."""
-    roles = getattr(user, "roles", [])
-    return [str(r.id) for r in roles] + [r.name for r in roles]
-
-
-def channel_ids(channel: Any) -> list[str]:
-    ids = [str(channel.id)] if channel is not None else []
-    parent = getattr(channel, "parent_id", None)
-    return ids + ([str(parent)] if parent else [])
-
-
-def allowed(access: Access, interaction: discord.Interaction[Any]) -> bool:
-    return access.allows(
-        user_id=str(interaction.user.id),
-        guild_id=str(interaction.guild_id) if interaction.guild_id else None,
-        channel_ids=channel_ids(interaction.channel),
-        roles=role_keys(interaction.user),
-    )
-
-
-def is_admin(access: Access, interaction: discord.Interaction[Any]) -> bool:
-    """Manage Server (or Administrator) in this server, or the configured admin role."""
-    permissions = interaction.permissions
-    return access.is_admin(
-        role_keys(interaction.user),
-        in_guild=interaction.guild_id is not None,
-        manage_guild=permissions.manage_guild or permissions.administrator,
-    )
 
 
 def model_choices(catalog: Catalog, current: str) -> list[app_commands.Choice[str]]:
@@ -132,9 +101,6 @@ class Commands:
         model: str | None = None,
         persona: str | None = None,
     ) -> None:
-        if not allowed(self.access, interaction):
-            await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
-            return
         await interaction.response.defer(thinking=True)
         asker = Asker(str(interaction.user.id), interaction.user.display_name)
         if model:
@@ -175,9 +141,6 @@ class Commands:
                 await interaction.edit_original_response(content=str(exc))
 
     async def model(self, interaction: discord.Interaction[Any], name: str | None = None) -> None:
-        if not allowed(self.access, interaction):
-            await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         if interaction.channel is None:
             await interaction.edit_original_response(content="I can't tell where this is.")

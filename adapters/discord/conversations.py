@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from adapters.discord.access import Access
-from adapters.discord.commands import allowed, is_admin
+from adapters.discord.access import Access, is_admin
 from adapters.discord.private import fit, say, start
 from adapters.discord.turns import key_for
 from adapters.discord.views import history_view
@@ -105,17 +104,11 @@ class Conversations:
         return self.app.conversations, key_for(interaction.channel, interaction.guild)
 
     async def history(self, interaction: discord.Interaction[Any], page: int = 1) -> None:
-        if not await start(self.access, interaction):
-            return
+        await start(interaction)
         await self._show_page(interaction, page)
 
     async def turn_page(self, interaction: discord.Interaction[Any], page: int) -> None:
         """Previous / Next: edit the same ephemeral message in place."""
-        if not allowed(self.access, interaction):
-            await interaction.response.send_message(
-                "Parley isn't enabled for you here.", ephemeral=True
-            )
-            return
         await interaction.response.defer()
         await self._show_page(interaction, page)
 
@@ -139,8 +132,7 @@ class Conversations:
         conversation_id: int | None = None,
         close_thread: bool = False,
     ) -> None:
-        if not await start(self.access, interaction):
-            return
+        await start(interaction)
         ready = self._ready(interaction)
         if isinstance(ready, str):
             await say(interaction, ready)
@@ -173,8 +165,7 @@ class Conversations:
     async def export(
         self, interaction: discord.Interaction[Any], conversation_id: int | None = None
     ) -> None:
-        if not await start(self.access, interaction):
-            return
+        await start(interaction)
         ready = self._ready(interaction)
         if isinstance(ready, str):
             await say(interaction, ready)
@@ -203,8 +194,7 @@ class Conversations:
             )
 
     async def new(self, interaction: discord.Interaction[Any]) -> None:
-        if not await start(self.access, interaction):
-            return
+        await start(interaction)
         ready = self._ready(interaction)
         if isinstance(ready, str):
             await say(interaction, ready)

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from adapters.discord.access import NOT_ALLOWED, Access
-from adapters.discord.commands import allowed
 from adapters.discord.image_surface import ChannelImageSurface, DiscordImageSurface
 from adapters.discord.turns import PLATFORM, awaited_at_shutdown, key_for
 from bot.app import App
@@ -115,9 +113,8 @@ def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
 
 
 class Images:
-    def __init__(self, app: App, access: Access, active: set[asyncio.Task[Any]]) -> None:
+    def __init__(self, app: App, active: set[asyncio.Task[Any]]) -> None:
         self.app = app
-        self.access = access
         self.active = active
         """Work shutdown waits for (shared with chat turns): a click's generation and its edits."""
 
@@ -155,9 +152,6 @@ class Images:
 
     async def image(self, interaction: discord.Interaction[Any], request: dict[str, Any]) -> None:
         """/image: quote (nothing is spent) and post the offer with its buttons."""
-        if not allowed(self.access, interaction):
-            await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         engine = self.app.images
         if engine is None or interaction.channel is None:
@@ -178,9 +172,6 @@ class Images:
 
     async def history(self, interaction: discord.Interaction[Any]) -> None:
         """/images: the user's recent generations, only to them."""
-        if not allowed(self.access, interaction):
-            await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         engine = self.app.images
         if engine is None or interaction.channel is None:

@@ -8,8 +8,7 @@ import re
 
 import discord
 
-from adapters.discord.access import Access
-from adapters.discord.commands import channel_ids, role_keys
+from adapters.discord.access import Access, channel_ids, role_keys
 from adapters.discord.turns import Asker, Turns, key_for, key_of
 
 log = logging.getLogger("parley.discord")

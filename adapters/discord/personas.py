@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from adapters.discord.access import Access
-from adapters.discord.commands import is_admin, model_choices, persona_choices
+from adapters.discord.access import Access, is_admin
+from adapters.discord.commands import model_choices, persona_choices
 from adapters.discord.private import fit, say, start
 from adapters.discord.turns import key_for
 from bot.app import App
@@ -169,8 +169,7 @@ class Personas:
         return await persona_choices(self.app, interaction, current)
 
     async def _begin(self, interaction: discord.Interaction[Any]) -> PersonaService | None:
-        if not await start(self.access, interaction):
-            return None
+        await start(interaction)
         if self.app.personas is None or interaction.channel is None:
             await say(interaction, UNAVAILABLE)
             return None

@@ -6,9 +6,6 @@ from typing import Any
 
 import discord
 
-from adapters.discord.access import NOT_ALLOWED, Access
-from adapters.discord.commands import allowed
-
 MAX_CONTENT = 2000
 CUT = "\n… (cut: too long to show here)"
 
@@ -20,13 +17,9 @@ def fit(text: str) -> str:
     return text[: MAX_CONTENT - len(CUT)].rstrip() + CUT
 
 
-async def start(access: Access, interaction: discord.Interaction[Any]) -> bool:
-    """Refuse whoever is not allowed here; else defer (ephemeral) within the 3-second window."""
-    if not allowed(access, interaction):
-        await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
-        return False
+async def start(interaction: discord.Interaction[Any]) -> None:
+    """Defer (ephemeral) within the 3-second window; the tree's gate has admitted the user."""
     await interaction.response.defer(ephemeral=True, thinking=True)
-    return True
 
 
 async def say(interaction: discord.Interaction[Any], text: str, **extra: Any) -> None:

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import discord
 from discord import app_commands
 
-from adapters.discord.access import Access
-from adapters.discord.commands import is_admin
+from adapters.discord.access import Access, is_admin
 from adapters.discord.private import fit, say, start
 from adapters.discord.turns import key_for
 from bot.app import App
@@ -43,8 +42,7 @@ class Usage:
             await self.usage(interaction, scope)
 
     async def usage(self, interaction: discord.Interaction[Any], scope: str = "me") -> None:
-        if not await start(self.access, interaction):
-            return
+        await start(interaction)
         if self.app.usage is None or interaction.channel is None:
             await say(interaction, UNAVAILABLE)
             return

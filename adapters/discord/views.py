@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import ui
 
+from adapters.discord.access import admit
 from bot.ports import Control, ImageButton
 
 if TYPE_CHECKING:
@@ -26,7 +27,17 @@ def custom_id(action: str, turn_id: str) -> str:
     return f"{PREFIX}:{action}:{turn_id}"
 
 
-class StopButton(ui.DynamicItem[ui.Button[Any]], template=r"parley:stop:(?P<turn>[0-9]{1,19})"):
+class Gated:
+    """Mixed into every button: the allow-lists before its callback, as for slash commands."""
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        client: ParleyClient = interaction.client
+        return await admit(client.access, interaction)
+
+
+class StopButton(
+    Gated, ui.DynamicItem[ui.Button[Any]], template=r"parley:stop:(?P<turn>[0-9]{1,19})"
+):
     def __init__(self, turn_id: int, label: str = "Stop") -> None:
         super().__init__(
             ui.Button(
@@ -49,7 +60,7 @@ class StopButton(ui.DynamicItem[ui.Button[Any]], template=r"parley:stop:(?P<turn
 
 
 class RegenerateButton(
-    ui.DynamicItem[ui.Button[Any]], template=r"parley:regenerate:(?P<turn>[0-9]{1,19})"
+    Gated, ui.DynamicItem[ui.Button[Any]], template=r"parley:regenerate:(?P<turn>[0-9]{1,19})"
 ):
     def __init__(self, turn_id: int, label: str = "Regenerate") -> None:
         super().__init__(
@@ -90,6 +101,7 @@ def reply_view(text: str, controls: tuple[Control, ...] = ()) -> ui.LayoutView:
 
 
 class ImageAction(
+    Gated,
     ui.DynamicItem[ui.Button[Any]],
     template=r"img:(?P<verb>[cxar]):(?P<ref>[0-9A-Za-z_-]{1,40})(?::(?P<n>[0-9]{1,2}))?",
 ):
@@ -131,7 +143,7 @@ def image_view(buttons: tuple[ImageButton, ...]) -> ui.View | None:
 
 
 class HistoryPageButton(
-    ui.DynamicItem[ui.Button[Any]], template=r"parley:history:(?P<page>[0-9]{1,6})"
+    Gated, ui.DynamicItem[ui.Button[Any]], template=r"parley:history:(?P<page>[0-9]{1,6})"
 ):
     """Previous / Next under /history; the page is in the custom_id, the user is the clicker."""
 
