@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
+from bot.text import clean_text
+
 Money = Decimal
 """US dollars. Always a Decimal, never a float."""
 
@@ -64,3 +66,7 @@ class ChatRequest:
     text: str
     options: ChatOptions = field(default_factory=ChatOptions)
     user_name: str = ""
+
+    def __post_init__(self) -> None:  # every adapter builds one: the edge for what users type
+        object.__setattr__(self, "text", clean_text(self.text))
+        object.__setattr__(self, "user_name", clean_text(self.user_name))

@@ -22,6 +22,7 @@ from bot.store import (
     tenant_id_for,
     title_from_text,
 )
+from bot.text import clean_text
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_SYSTEM_PROMPT_CHARS = 8_000
@@ -81,6 +82,10 @@ class PersonaSpec:
     top_p: float | None = None
     max_tokens: int | None = None
     tools: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", clean_text(self.name))
+        object.__setattr__(self, "system_prompt", clean_text(self.system_prompt))
 
 
 class PersonaService:

@@ -31,6 +31,7 @@ from bot.images.router import ImageRouter, RouteOutcome
 from bot.images.tiers import choose_tier
 from bot.images.views import format_usd
 from bot.store import ImageAlternative, ImageJob, ImageStore, ImageUsage, Store, tenant_id_for
+from bot.text import clean_text
 
 log = logging.getLogger("parley.images")
 
@@ -63,6 +64,11 @@ class ImageRequest:
     negative: str | None = None
     seed: int | None = None
     steps: int | None = None
+
+    def __post_init__(self) -> None:  # typed by a user, or written by a model's tool call
+        object.__setattr__(self, "prompt", clean_text(self.prompt))
+        if self.negative is not None:
+            object.__setattr__(self, "negative", clean_text(self.negative))
 
 
 @dataclass(frozen=True, slots=True)

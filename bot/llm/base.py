@@ -28,6 +28,7 @@ from bot.llm.types import (
     StreamTruncated,
     Usage,
 )
+from bot.text import StreamText
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5, read=60, write=10, pool=5)
 """`read` is the longest silent gap allowed inside a stream (providers.md §9.3)."""
@@ -93,6 +94,7 @@ class SSEChatProvider(ABC):
     async def stream(self, call: ChatCall) -> AsyncIterator[ChatChunk]:
         url, headers, body = self._request(call)
         state = StreamState(max_tokens=call.max_tokens)
+        pieces = StreamText()  # an emoji may come as two surrogates in two events
         opened = False
         try:
             async with self._client.stream("POST", url, json=body, headers=headers) as response:
@@ -100,7 +102,7 @@ class SSEChatProvider(ABC):
                 events = JsonEvents(response, self._classify)
                 async with aclosing(aiter(events)) as items:
                     async for event, obj in items:
-                        text = self._on_event(event, obj, state)
+                        text = pieces.feed(self._on_event(event, obj, state))
                         if text:
                             state.output = True
                             yield ChatChunk(text=text, usage=state.take_usage())
@@ -115,6 +117,9 @@ class SSEChatProvider(ABC):
             if state.finish is None:
                 error = transport_error(exc, provider=self.name, streaming=opened)
                 raise self._stamp(error, state) from exc
+        if rest := pieces.flush():
+            state.output = True
+            yield ChatChunk(text=rest, usage=state.take_usage())
         finish = self._finish_reason(state)
         calls = state.tools.finish(self.name) if state.tools else ()
         if state.tools and finish is FinishReason.STOP:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.llm.types import ToolCall, ToolSpec
+from bot.text import clean_text
 
 log = logging.getLogger("parley.llm.tools")
 
@@ -120,7 +121,7 @@ def _arguments(pending: _Pending) -> dict[str, object] | None:
         if not value.strip():
             return {}
         try:
-            value = json.loads(value)
+            value = json.loads(clean_text(value))  # pieces may have split a surrogate pair
         except ValueError:
             return None
     return value if isinstance(value, dict) else None
