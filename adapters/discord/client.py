@@ -24,11 +24,12 @@ from adapters.discord.personas import Personas
 from adapters.discord.recovery import Recovery
 from adapters.discord.surface import RateLimitWatch
 from adapters.discord.sync import sync_commands
-from adapters.discord.turns import FAILED, Turns
+from adapters.discord.turns import Turns
 from adapters.discord.usage import Usage
 from adapters.discord.views import HistoryPageButton, ImageAction, RegenerateButton, StopButton
 from bot.app import SHUTDOWN_GRACE, App
 from bot.config import Settings
+from bot.sorry import is_store_failure, sorry
 from bot.store.records import ImageJob
 
 log = logging.getLogger("parley.discord")
@@ -54,8 +55,11 @@ class Tree(app_commands.CommandTree["ParleyClient"]):
     async def on_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
-        log.error("slash command failed: %r", error, exc_info=error)
-        await _tell(interaction, FAILED)
+        if is_store_failure(error):
+            log.warning("slash command refused: the store cannot write")
+        else:
+            log.error("slash command failed: %r", error, exc_info=error)
+        await _tell(interaction, sorry(error))
 
 
 async def _tell(interaction: discord.Interaction[Any], text: str) -> None:
@@ -123,10 +127,13 @@ class ParleyClient(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         try:
             await self.messages.on_message(message)
-        except Exception:
-            log.exception("message %s in channel %s failed", message.id, message.channel.id)
+        except Exception as exc:
+            if is_store_failure(exc):
+                log.warning("message %s refused: the store cannot write", message.id)
+            else:
+                log.exception("message %s in channel %s failed", message.id, message.channel.id)
             with contextlib.suppress(discord.HTTPException):
-                await message.channel.send(FAILED, reference=message)
+                await message.channel.send(sorry(exc), reference=message)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("discord event %s failed", event_method)

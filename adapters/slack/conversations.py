@@ -21,6 +21,7 @@ from adapters.slack.numbers import whole_number
 from adapters.slack.surface import slack_error
 from bot.domain import ConversationKey
 from bot.engine.conversations import ConversationError, ConversationService, HistoryPage
+from bot.sorry import sorry
 from bot.store import Conversation
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("parley.slack")
 
 PLATFORM = "slack"
-SORRY = "Sorry, something went wrong on my side. Please try again."
 HISTORY_ACTION = re.compile(r"^parley_history_(prev|next)$")
 """The Previous / Next buttons under /history; their value is the page they show."""
 KEYWORDS = ("archive", "export", "new")
@@ -154,9 +154,9 @@ class ConversationCommands:
         user, channel = where["user_id"], where.get("channel_id", "")
         try:
             found = await self.service.history(scope_of(team, channel), user, page=page)
-        except Exception:
+        except Exception as exc:
             log.exception("/history failed team=%s user=%s", team, user)
-            await respond(text=SORRY, response_type="ephemeral")
+            await respond(text=sorry(exc), response_type="ephemeral")
             return
         blocks = history_blocks(found, str(where.get("team_domain") or ""))
         summary = f"Your conversations, page {found.page}"
@@ -185,9 +185,9 @@ class ConversationCommands:
             text = await self._do(verb, key, user)
         except ConversationError as exc:
             text = str(exc)
-        except Exception:
+        except Exception as exc:
             log.exception("/%s failed team=%s user=%s", verb, team, user)
-            text = SORRY
+            text = sorry(exc)
         await respond(text=text, response_type="ephemeral")
 
     async def keyword(self, key: ConversationKey, user: str, verb: str) -> None:
@@ -196,9 +196,9 @@ class ConversationCommands:
             text = await self._do(verb, key, user)
         except ConversationError as exc:
             text = str(exc)
-        except Exception:
+        except Exception as exc:
             log.exception("thread %s failed conversation=%s", verb, key)
-            text = SORRY
+            text = sorry(exc)
         await self._note(key, user, text)
 
     async def _do(self, verb: str, key: ConversationKey, user: str) -> str:

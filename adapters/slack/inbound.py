@@ -31,7 +31,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.store import Store
+from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger("parley.slack")
 
@@ -140,8 +140,20 @@ def once_per_request(store: Store) -> Middleware:
         req: AsyncBoltRequest, body: dict[str, Any], next_: Next
     ) -> BoltResponse | None:
         key = request_key(req)
-        if key is not None and not await store.claim_event(PLATFORM, key):
-            kind = body.get("command") or body.get("type") or "?"
+        kind = body.get("command") or body.get("type") or "?"
+        try:
+            claimed = key is None or await store.claim_event(PLATFORM, key)
+        except StoreUnavailable as exc:  # not claimed, so not done: say why
+            log.warning("request refused kind=%s: the store cannot write", kind)
+            if not body.get("command"):
+                return BoltResponse(status=200, body="")
+            refusal = {"response_type": "ephemeral", "text": str(exc)}
+            return BoltResponse(
+                status=200,
+                body=json.dumps(refusal),
+                headers={"content-type": "application/json"},
+            )
+        if not claimed:
             log.info("replayed request ignored kind=%s team=%s", kind, req.context.team_id)
             return BoltResponse(status=200, body="")
         await next_()

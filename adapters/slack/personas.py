@@ -23,6 +23,7 @@ from adapters.slack.conversations import escape, scope_of
 from adapters.slack.numbers import decimal, whole_number
 from bot.domain import ConversationKey
 from bot.engine.personas import PersonaError, PersonaService, PersonaSpec
+from bot.sorry import sorry
 from bot.store import Persona
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("parley.slack")
 
-SORRY = "Sorry, something went wrong on my side. Please try again."
 USAGE = (
     "Usage: `/persona list` · `/persona create <name> [model:…] [temperature:…] [top_p:…] "
     "[max_tokens:…] [tools:a,b] <system prompt>` · `/persona edit <name> [options] [prompt]` · "
@@ -146,9 +146,9 @@ class PersonaCommands:
             text = await self._run(team, user, channel, verb.lower(), rest.strip())
         except PersonaError as exc:  # NotAllowed too: its message names what admins may do
             text = str(exc)
-        except Exception:
+        except Exception as exc:
             log.exception("/persona failed team=%s user=%s", team, user)
-            text = SORRY
+            text = sorry(exc)
         await respond(text=text, response_type="ephemeral")
 
     async def _run(self, team: str, user: str, channel: str, verb: str, rest: str) -> str:

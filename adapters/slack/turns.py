@@ -18,6 +18,7 @@ from bot.catalog import ModelNotAllowed, UnknownModel
 from bot.domain import ChatRequest, ConversationKey
 from bot.engine.chat import StopResult, why_not_running
 from bot.engine.personas import PersonaError
+from bot.sorry import sorry
 
 if TYPE_CHECKING:
     from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("parley.slack")
 
 PLATFORM = "slack"
-SORRY = "Sorry, something went wrong on my side. Please try again."
 _RESET_WORDS = {"default", "reset", "clear"}
 _MAX_ID = 2**63 - 1  # the store's ids are 64-bit
 
@@ -147,9 +147,9 @@ class Turns:
                     reply = await self.personas.use(key, user, rest.strip())
             except PersonaError as exc:
                 reply = str(exc)
-            except Exception:
+            except Exception as exc:
                 log.exception("thread persona failed conversation=%s", key)
-                reply = SORRY
+                reply = sorry(exc)
             await note.ephemeral(reply)
             return True
         return False
@@ -175,9 +175,9 @@ class Turns:
             )
         except UnknownModel as exc:  # the channel's model may no longer be chosen (unpriced)
             await surface.notify(str(exc))
-        except Exception:  # the user gets a short note; the log gets the details
+        except Exception as exc:  # the user gets a short note; the log gets the details
             log.exception("slack turn failed conversation=%s", key)
-            await surface.say(SORRY)
+            await surface.say(sorry(exc))
         finally:
             await surface.close()
 
@@ -218,9 +218,9 @@ class Turns:
         except (UnknownModel, ModelNotAllowed) as exc:
             await respond(text=f"{exc}", response_type="ephemeral")
             return
-        except Exception:
+        except Exception as exc:
             log.exception("/model failed team=%s channel=%s", team, channel)
-            await respond(text=SORRY, response_type="ephemeral")
+            await respond(text=sorry(exc), response_type="ephemeral")
             return
         await respond(
             text=f"<@{user}> set the model for {place} to `{entry.name}`.",
@@ -247,9 +247,9 @@ class Turns:
             return
         try:
             await self._click(kind, team, user, turn_id, note)
-        except Exception:
+        except Exception as exc:
             log.exception("slack %s click failed turn=%s", kind, turn_id)
-            await note.ephemeral(SORRY)
+            await note.ephemeral(sorry(exc))
 
     async def _click(
         self, kind: str, team: str, user: str, turn_id: int, note: SlackSurface

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.slack.admins import Admins
 from adapters.slack.conversations import scope_of
 from bot.engine.usage import format_usage
+from bot.sorry import sorry
 
 if TYPE_CHECKING:
     from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("parley.slack")
 
-SORRY = "Sorry, something went wrong on my side. Please try again."
 _TOP_USER = re.compile(r"^(\s+\d+\. )(\S+):", re.MULTILINE)
 
 
@@ -50,7 +50,7 @@ class UsageCommand:
                     text = format_usage(report, title="Workspace usage")
             else:
                 text = "Usage: `/usage` (yours) or `/usage workspace` (admins)"
-        except Exception:
+        except Exception as exc:
             log.exception("/usage failed team=%s user=%s", team, user)
-            text = SORRY
+            text = sorry(exc)
         await respond(text=to_mrkdwn(text), response_type="ephemeral")

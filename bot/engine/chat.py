@@ -32,7 +32,15 @@ from bot.llm.types import FinishReason, Message, ProviderError, ToolCall, Usage
 from bot.ops.logs import event
 from bot.ops.metrics import Metrics
 from bot.ports import Control, ImageSurface, MessageRef, Surface
-from bot.store import ConversationStore, Persona, Store, UsageStore, tenant_id_for, title_from_text
+from bot.store import (
+    ConversationStore,
+    Persona,
+    Store,
+    StoreUnavailable,
+    UsageStore,
+    tenant_id_for,
+    title_from_text,
+)
 from bot.store.records import (
     Conversation,
     InterruptedTurn,
@@ -181,8 +189,21 @@ class ChatEngine:
         conversation from this turn on. Refusals (empty, too long, archived, limits, moderation)
         are shown on `surface` and returned with status "error" before any provider call.
         `images` is where image quotes go when the model calls the generate_image tool (the
-        same thread); without it no tools are offered.
+        same thread); without it no tools are offered. A store that cannot write is a refusal
+        too (STORE_FAILING), whenever it shows.
         """
+        try:
+            return await self._handle(request, surface, persona, images)
+        except StoreUnavailable as exc:
+            return await self._refuse(surface, str(exc), request.key.platform, "store")
+
+    async def _handle(
+        self,
+        request: ChatRequest,
+        surface: Surface,
+        persona: str | None,
+        images: ImageSurface | None,
+    ) -> TurnOutcome:
         platform = request.key.platform
         text = request.text.strip()
         if not self._accepting:
@@ -247,6 +268,14 @@ class ChatEngine:
         images: ImageSurface | None = None,
     ) -> TurnOutcome:
         """A new answer to the same user turn, stored as a sibling of `message_id`."""
+        try:
+            return await self._regenerate(message_id, user_id, surface, images)
+        except StoreUnavailable as exc:
+            return await self._refuse(surface, str(exc), "", "store")
+
+    async def _regenerate(
+        self, message_id: int, user_id: str, surface: Surface, images: ImageSurface | None
+    ) -> TurnOutcome:
         previous = await self.store.get_message(message_id)
         if previous is None or previous.parent_id is None:
             return await self._refuse(surface, "That reply no longer exists.")

@@ -29,7 +29,7 @@ from bot.catalog import Catalog, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.engine.history import estimate_tokens
 from bot.llm.types import Usage
-from bot.store import Store
+from bot.store import Store, StoreError
 from bot.store.records import (
     InterruptedTurn,
     StoredMessage,
@@ -156,7 +156,7 @@ class TurnKeeper:
             for start in range(0, max(len(changed), 1), SAVE_CHUNK):
                 await self._turns.heartbeat(self.owner, lease, changed[start : start + SAVE_CHUNK])
                 lease = None  # renewed for all in the first chunk
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, StoreError) as exc:
             # Retried at the next beat; the lease holds for several beats.
             if not self._failing:
                 log.warning("could not renew turn leases (retrying): %s", type(exc).__name__)

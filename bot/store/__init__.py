@@ -26,11 +26,12 @@ from bot.store.records import (
     UsageTotals,
     UserSpend,
 )
-from bot.store.repo import NotFoundError, Store, StoreError
+from bot.store.repo import STORE_FAILING, NotFoundError, Store, StoreError, StoreUnavailable
 from bot.store.turns_repo import TurnStore
 from bot.store.usage_repo import UsageStore
 
 __all__ = [
+    "STORE_FAILING",
     "BreakerRecord",
     "BreakerStore",
     "ClaimResult",
@@ -51,6 +52,7 @@ __all__ = [
     "PersonaStore",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "StoredMessage",
     "TurnProgress",
     "TurnResult",

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import operator
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
@@ -27,7 +28,14 @@ from sqlalchemy import Row, Select, Table, delete, func, insert, select, text, u
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
@@ -70,6 +78,85 @@ class NotFoundError(StoreError, LookupError):
     """The conversation or message an update names does not exist."""
 
 
+STORE_FAILING = (
+    "Parley can't save anything right now: its storage is failing. Nothing was done or"
+    " charged; please try again later."
+)
+"""What a user is told when a write fails in the database or its disk (every platform)."""
+
+
+class StoreUnavailable(StoreError):
+    """A write failed in the database or under it (disk full, I/O error, connection lost);
+    its message is STORE_FAILING, for users. The driver's error is its __cause__."""
+
+    def __init__(self) -> None:
+        super().__init__(STORE_FAILING)
+
+
+_FAILING_SQLSTATES = ("08", "53", "57P", "58")
+"""PostgreSQL: connection exceptions, insufficient resources (disk full, out of memory),
+operator intervention (shutdown), system errors (I/O)."""
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """The database or its disk failed, rather than the statement (a constraint, a bug)."""
+    if isinstance(exc, (OperationalError, InterfaceError, InternalError)):
+        return True  # SQLite: "database or disk is full", "disk I/O error"; lost connections
+    if isinstance(exc, DBAPIError):
+        state = str(getattr(exc.orig, "sqlstate", None) or "")
+        return state.startswith(_FAILING_SQLSTATES)
+    return isinstance(exc, OSError)
+
+
+LOG_REPEAT_EVERY = 60.0
+"""Seconds between log lines about a failure that goes on (writes, WAL checkpoints)."""
+
+
+class FailureLog:
+    """One warning when something starts failing, then at most one per LOG_REPEAT_EVERY with a
+    count, and one info line when it works again: a full disk is a few lines, not one a second."""
+
+    def __init__(self, what: str, clock: Clock) -> None:
+        self.what = what
+        self._clock = clock
+        self.failures = 0
+        self._unlogged = 0
+        self._logged_at = 0.0
+
+    @property
+    def failing(self) -> bool:
+        return self.failures > 0
+
+    def failed(self, exc: BaseException) -> None:
+        now = self._clock.now()
+        self.failures += 1
+        self._unlogged += 1
+        if self.failures == 1:
+            log.warning("%s failing: %s", self.what, _reason(exc))
+        elif now - self._logged_at >= LOG_REPEAT_EVERY:
+            log.warning(
+                "%s still failing: %d failures since the last line (%d in all): %s",
+                self.what,
+                self._unlogged,
+                self.failures,
+                _reason(exc),
+            )
+        else:
+            return
+        self._logged_at, self._unlogged = now, 0
+
+    def worked(self) -> None:
+        if self.failures:
+            log.info("%s working again after %d failures", self.what, self.failures)
+        self.failures = self._unlogged = 0
+
+
+def _reason(exc: BaseException) -> str:
+    """The error's type and the driver's short message (no statement, no parameters)."""
+    orig = getattr(exc, "orig", None) or exc
+    return f"{type(orig).__name__}: {str(orig).splitlines()[0][:200] if str(orig) else ''}"
+
+
 class Store:
     """Conversations, messages and the usage ledger. Open with `await Store.open(url)`."""
 
@@ -81,6 +168,9 @@ class Store:
         self._write_lock: AbstractAsyncContextManager[Any] = no_lock
         self._read_lock: AbstractAsyncContextManager[Any] = no_lock
         self._checkpoints: asyncio.Task[None] | None = None
+        self.writes = FailureLog("store writes", clock)
+        """Whether writes fail now (the last one failed, none worked since): /readyz says so."""
+        self._checkpoint_log = FailureLog("WAL checkpoint", clock)
         if self._dialect == "sqlite":
             # SQLite has one writer: queue writers here rather than in busy_timeout.
             self._write_lock = asyncio.Lock()
@@ -134,8 +224,10 @@ class Store:
             await asyncio.sleep(seconds)
             try:
                 await self.checkpoint()
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("WAL checkpoint failed (retrying): %s", type(exc).__name__)
+            except (SQLAlchemyError, OSError) as exc:  # retried at the next tick
+                self._checkpoint_log.failed(exc)
+            else:
+                self._checkpoint_log.worked()
 
     async def __aenter__(self) -> Self:
         return self
@@ -154,14 +246,23 @@ class Store:
 
     @asynccontextmanager
     async def _transaction(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
-        async with (
-            self._write_lock if write else self._read_lock,
-            self._engine.connect() as conn,
-        ):
-            if write:
-                await conn.execution_options(**{WRITE_OPTION: True})
-            async with conn.begin():
+        """One transaction. A write that fails in the database or its disk raises
+        StoreUnavailable (and marks the store not ready until a write works again)."""
+        if not write:
+            async with self._read_lock, self._engine.connect() as conn, conn.begin():
                 yield conn
+            return
+        try:
+            async with self._write_lock, self._engine.connect() as conn:
+                await conn.execution_options(**{WRITE_OPTION: True})
+                async with conn.begin():
+                    yield conn
+        except (SQLAlchemyError, OSError) as exc:
+            if not is_storage_failure(exc):
+                raise
+            self.writes.failed(exc)
+            raise StoreUnavailable() from exc
+        self.writes.worked()
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -179,14 +280,34 @@ class Store:
             return await conn.run_sync(migrations.current_revision)
 
     async def ping(self) -> bool:
-        """Readiness: can a trivial query round-trip to the database?"""
+        """Readiness: can a trivial query round-trip to the database? And, while writes have
+        been failing, does a write work again (a probe row, inserted and deleted)?"""
         try:
-            async with self._transaction(write=False) as conn:
-                await conn.execute(select(1))
+            if self.writes.failing:
+                await self._probe_write()
+            else:
+                async with self._transaction(write=False) as conn:
+                    await conn.execute(select(1))
+        except StoreUnavailable:
+            return False
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             log.warning("store ping failed: %s", type(exc).__name__)
             return False
         return True
+
+    async def _probe_write(self) -> None:
+        """A write that reaches the disk and leaves nothing behind."""
+        probe = {"platform": "probe", "event_id": secrets.token_hex(8)}
+        async with self._transaction(write=True) as conn:
+            await conn.execute(
+                insert(processed_events).values(**probe, created_at=self._clock.wall())
+            )
+            await conn.execute(
+                delete(processed_events).where(
+                    processed_events.c.platform == probe["platform"],
+                    processed_events.c.event_id == probe["event_id"],
+                )
+            )
 
     # -- conversations ------------------------------------------------------------------------
 
