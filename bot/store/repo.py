@@ -79,8 +79,8 @@ class NotFoundError(StoreError, LookupError):
 
 
 STORE_FAILING = (
-    "Parley can't save anything right now: its storage is failing. Nothing was done or"
-    " charged; please try again later."
+    "Parley can't save anything right now (its storage is failing), so it can't do this."
+    " Please try again later."
 )
 """What a user is told when a write fails in the database or its disk (every platform)."""
 

@@ -48,15 +48,20 @@ class TurnStore:
     async def heartbeat(
         self,
         owner: str,
-        lease: timedelta | None,
+        lease: timedelta,
         progress: Sequence[TurnProgress] = (),
+        *,
+        renew: bool = True,
     ) -> int:
-        """Renew the lease of every turn `owner` runs (unless `lease` is None) and save
-        `progress`; one transaction. Returns how many turns hold the lease now (a turn
-        recovered meanwhile is not renewed), or 0 when none was renewed."""
+        """Save `progress` (each saved turn's lease renewed with it) and, with `renew`, renew
+        the other turns `owner` runs whose lease is down to two thirds; one transaction.
+        Returns how many turns were saved or renewed (a turn recovered meanwhile is neither).
+
+        A turn's row is written once per beat at most: rewriting every lease as well would
+        double the rows a beat writes (on PostgreSQL, a new row version each)."""
         m = messages.c
         now = self._store._clock.wall()
-
+        until = now + lease
         save = (
             update(messages)
             .where(m.id == bindparam("turn"), m.owner == owner, m.status == "streaming")
@@ -65,6 +70,7 @@ class TurnStore:
                 reply_refs=bindparam("refs"),
                 provider=func.coalesce(bindparam("used_provider"), m.provider),
                 model=func.coalesce(bindparam("used_model"), m.model),
+                lease_until=until,
                 updated_at=now,
             )
         )
@@ -78,17 +84,23 @@ class TurnStore:
             }
             for p in progress
         ]
+        count = 0
         async with self._store._transaction(write=True) as conn:
             if rows:
-                await conn.execute(save, rows)
-            if lease is None:
-                return 0
-            renewed = await conn.execute(
-                update(messages)
-                .where(m.owner == owner, m.status == "streaming")
-                .values(lease_until=now + lease)
-            )
-        return int(renewed.rowcount or 0)
+                saved = await conn.execute(save, rows)
+                count += saved.rowcount if saved.rowcount >= 0 else len(rows)  # -1: not counted
+            if renew:
+                renewed = await conn.execute(
+                    update(messages)
+                    .where(
+                        m.owner == owner,
+                        m.status == "streaming",
+                        or_(m.lease_until.is_(None), m.lease_until < until - lease / 3),
+                    )
+                    .values(lease_until=until)
+                )
+                count += int(renewed.rowcount or 0)
+        return count
 
     async def finish(
         self, message_id: int, owner: str, result: TurnResult, usage: UsageEntry | None

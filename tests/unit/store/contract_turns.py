@@ -64,6 +64,22 @@ class TurnsContract:
         clock.advance(31)
         assert [t.message.id for t in await turns.recover(flat_bill)] == [live.id]
 
+    async def test_a_heartbeat_writes_a_turn_once_and_renews_idle_ones_only_when_due(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        turns = TurnStore(store)
+        busy, idle = await _turn(store, "p1"), await _turn(store, "p1")
+        clock.advance(5)
+        saved = TurnProgress(busy.id, "more text", ())
+        assert await turns.heartbeat("p1", LEASE, [saved]) == 1  # idle's lease is fresh
+        clock.advance(6)  # idle's lease is down to 19 s of 30: under two thirds
+        assert await turns.heartbeat("p1", LEASE, [TurnProgress(busy.id, "more text!", ())]) == 2
+        clock.advance(25)  # 36 s since idle started: alive only because it was renewed
+        assert await turns.recover(flat_bill) == []
+        clock.advance(6)
+        taken = await turns.recover(flat_bill)
+        assert {t.message.id for t in taken} == {busy.id, idle.id}
+
     async def test_a_heartbeat_saves_progress_that_recovery_bills_and_returns(
         self, store: Store, clock: FakeClock
     ) -> None:
