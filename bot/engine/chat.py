@@ -206,8 +206,6 @@ class ChatEngine:
     ) -> TurnOutcome:
         platform = request.key.platform
         text = request.text.strip()
-        if not self._accepting:
-            return await self._refuse(surface, REFUSAL_SHUTTING_DOWN, platform, "shutdown")
         if not text:
             return await self._refuse(surface, "Say something and I'll answer.", platform, "empty")
         if len(text) > self.max_prompt_chars:
@@ -221,18 +219,15 @@ class ChatEngine:
         with self._conversation_lock(request.key) as lock:
             async with lock:
                 existing = await self.store.get_conversation(request.key)
-                if existing is not None and existing.archived:
-                    return await self._refuse(surface, REFUSAL_ARCHIVED, platform, "archived")
-                if self.limits.enabled:
-                    refusal = await check_chat_limits(
-                        self._usage,
-                        self.limits,
-                        tenant_id=tenant_id_for(request.key),
-                        user_id=request.user_id,
-                        now=self._clock_wall(),
-                    )
-                    if refusal is not None:
-                        return await self._refuse(surface, refusal, platform, "limit")
+                refused_turn = await self._admit(
+                    surface,
+                    platform,
+                    archived=existing is not None and existing.archived,
+                    tenant_id=tenant_id_for(request.key),
+                    user_id=request.user_id,
+                )
+                if refused_turn is not None:
+                    return refused_turn
                 conversation = await self.store.ensure_conversation(
                     request.key, request.user_id, title_from_text(text)
                 )
@@ -241,20 +236,17 @@ class ChatEngine:
                 try:
                     conversation = await self._apply_persona(request.key, conversation, persona)
                     plan = await self._plan(request.key, conversation, request)
-                    # Fail before storing anything when the message alone cannot fit.
-                    assemble(plan.system, (), text, plan.budget)
                 except (UnknownModel, PersonaError) as exc:
                     return await self._refuse(surface, str(exc), platform, "invalid")
-                except PromptTooLong as exc:
-                    return await self._refuse(surface, f"Sorry: {exc}.", platform, "too_long")
+                # Fail before storing anything when the message alone cannot fit.
+                if (too_long := await self._unfit(surface, platform, plan, text)) is not None:
+                    return too_long
                 user_message = await self.store.add_message(
                     conversation.id, "user", text, user_id=request.user_id
                 )
-                refused = await self._moderate(conversation, user_message, plan.entry)
-                if refused is not None:
-                    return await self._refuse(
-                        surface, refused.text, platform, FINISH_MODERATION, refused
-                    )
+                refused_turn = await self._moderated(surface, conversation, user_message, plan)
+                if refused_turn is not None:
+                    return refused_turn
                 return await self._answer(
                     conversation, user_message, plan, request.user_id, surface, images
                 )
@@ -285,12 +277,6 @@ class ChatEngine:
             return await self._refuse(surface, "That conversation no longer exists.")
         if parent.user_id != user_id:
             return await self._refuse(surface, "Only the person who asked can regenerate this.")
-        if conversation.archived:
-            return await self._refuse(surface, REFUSAL_ARCHIVED, conversation.platform, "archived")
-        if not self._accepting:
-            return await self._refuse(
-                surface, REFUSAL_SHUTTING_DOWN, conversation.platform, "shutdown"
-            )
         key = ConversationKey(
             conversation.platform,
             _external_tenant(conversation),
@@ -299,8 +285,17 @@ class ChatEngine:
         )
         with self._conversation_lock(key) as lock:
             async with lock:
-                persona = await self._persona_of(key, conversation)
                 platform = conversation.platform
+                refused_turn = await self._admit(
+                    surface,
+                    platform,
+                    archived=conversation.archived,
+                    tenant_id=conversation.tenant_id,
+                    user_id=user_id,
+                )
+                if refused_turn is not None:
+                    return refused_turn
+                persona = await self._persona_of(key, conversation)
                 try:  # the model that answered, else what the conversation would use now
                     try:
                         entry = self._model_for(previous.model, conversation, platform=platform)
@@ -309,6 +304,13 @@ class ChatEngine:
                 except UnknownModel as exc:
                     return await self._refuse(surface, str(exc), platform, "invalid")
                 plan = self._plan_for(entry, persona, None)
+                if (
+                    too_long := await self._unfit(surface, platform, plan, parent.content)
+                ) is not None:
+                    return too_long
+                refused_turn = await self._moderated(surface, conversation, parent, plan)
+                if refused_turn is not None:
+                    return refused_turn
                 return await self._answer(conversation, parent, plan, user_id, surface, images)
 
     def stop(self, message_id: int, user_id: str) -> StopResult:
@@ -483,6 +485,54 @@ class ChatEngine:
             entry, persona, system, min(wanted, entry.max_output_tokens), temperature, top_p
         )
 
+    # -- admission: every turn, new or regenerated, passes these in this order ---------------
+    # shutdown, archived, chat limits (by _admit, before anything is stored); then the prompt's
+    # size for the planned model (_unfit) and moderation of the user's message (_moderated).
+
+    async def _admit(
+        self, surface: Surface, platform: str, *, archived: bool, tenant_id: str, user_id: str
+    ) -> TurnOutcome | None:
+        """The refusal shown, or None when the turn may go on to planning."""
+        if not self._accepting:
+            return await self._refuse(surface, REFUSAL_SHUTTING_DOWN, platform, "shutdown")
+        if archived:
+            return await self._refuse(surface, REFUSAL_ARCHIVED, platform, "archived")
+        if self.limits.enabled:
+            refusal = await check_chat_limits(
+                self._usage,
+                self.limits,
+                tenant_id=tenant_id,
+                user_id=user_id,
+                now=self._clock_wall(),
+            )
+            if refusal is not None:
+                return await self._refuse(surface, refusal, platform, "limit")
+        return None
+
+    async def _unfit(
+        self, surface: Surface, platform: str, plan: _Plan, text: str
+    ) -> TurnOutcome | None:
+        """Refused when the user's message alone does not fit the planned model's window."""
+        try:
+            assemble(plan.system, (), text, plan.budget)
+        except PromptTooLong as exc:
+            return await self._refuse(surface, f"Sorry: {exc}.", platform, "too_long")
+        return None
+
+    async def _moderated(
+        self,
+        surface: Surface,
+        conversation: Conversation,
+        user_message: StoredMessage,
+        plan: _Plan,
+    ) -> TurnOutcome | None:
+        refused = await self._moderate(conversation, user_message, plan.entry)
+        if refused is None:
+            return None
+        return await self._refuse(
+            surface, refused.text, conversation.platform, FINISH_MODERATION, refused
+        )
+
     async def _moderate(
         self, conversation: Conversation, user_message: StoredMessage, entry: ModelEntry
     ) -> _Refusal | None:
@@ -516,6 +566,7 @@ class ChatEngine:
             status="error",
             parent_id=user_message.id,
             model=entry.name,
+            user_id=user_message.user_id,  # counted by the messages-per-minute limit
         )
         await self.store.finish_message(
             refusal.id,
@@ -619,6 +670,7 @@ class ChatEngine:
             "assistant",
             "",
             status="streaming",
+            user_id=user_id,  # who asked for this answer: the messages-per-minute limit counts it
             parent_id=user_message.id,
             model=entry.name,
             owner=self.keeper.owner,

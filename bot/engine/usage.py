@@ -122,7 +122,7 @@ async def check_chat_limits(
 ) -> str | None:
     """A refusal to show, or None when the user may send another message now."""
     if limits.messages_per_minute is not None:
-        sent = await usage.user_messages(
+        sent = await usage.turns_asked(
             tenant_id=tenant_id, user_id=user_id, since=now - timedelta(minutes=1)
         )
         if sent >= limits.messages_per_minute:

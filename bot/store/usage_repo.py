@@ -78,15 +78,16 @@ class UsageStore:
         async with self._store._transaction(write=False) as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
-    async def user_messages(self, *, tenant_id: str, user_id: str, since: datetime) -> int:
-        """User turns a user sent in a tenant since `since` (for messages-per-minute limits)."""
+    async def turns_asked(self, *, tenant_id: str, user_id: str, since: datetime) -> int:
+        """Answers a user asked for in a tenant since `since`, new messages and regenerations
+        alike, a moderation refusal included (for messages-per-minute limits)."""
         m, c = messages.c, conversations.c
         stmt = (
             select(func.count())
             .select_from(messages.join(conversations, m.conversation_id == c.id))
             .where(
                 m.user_id == user_id,
-                m.role == "user",
+                m.role == "assistant",
                 m.created_at >= since,
                 c.tenant_id == tenant_id,
             )

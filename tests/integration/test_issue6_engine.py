@@ -273,6 +273,55 @@ async def test_tokens_per_day_limit_refuses_once_spent(llm_fake: LLMFake) -> Non
         await app.close()
 
 
+async def regenerate(app: App, outcome: Any, user: str = "u1") -> tuple[Any, MemorySurface]:
+    surface = MemorySurface(SYSTEM_CLOCK, LIMITS)
+    return await app.engine.regenerate(outcome.message_id, user, surface), surface
+
+
+async def test_regenerations_count_against_the_messages_per_minute_limit(
+    llm_fake: LLMFake,
+) -> None:
+    app = await build(llm_fake, chat_messages_per_minute=2)
+    try:
+        first, _ = await ask(app, "one")
+        again, _ = await regenerate(app, first)
+        assert again.status == "complete"
+        refused, surface = await regenerate(app, again)
+        assert refused.status == "error" and "2 messages a minute" in notices(surface)[0]
+        _, surface = await ask(app, "a new message is over the limit too")
+        assert "2 messages a minute" in notices(surface)[0]
+        assert len(llm_fake.calls_to("workers")) == 2
+    finally:
+        await app.close()
+
+
+async def test_regenerate_is_refused_once_the_days_tokens_are_spent(llm_fake: LLMFake) -> None:
+    app = await build(llm_fake, chat_tokens_per_day=50)
+    llm_fake.queue("workers", workers_stream(["ok"], usage=(40, 20)))
+    try:
+        first, _ = await ask(app, "one")
+        refused, surface = await regenerate(app, first)
+        assert refused.status == "error" and "50 chat tokens for today" in notices(surface)[0]
+        assert len(llm_fake.calls_to("workers")) == 1
+    finally:
+        await app.close()
+
+
+async def test_regenerate_is_moderated_like_a_new_message(llm_fake: LLMFake) -> None:
+    app = await build(llm_fake, moderation_model="openai:omni-moderation-latest")
+    try:
+        first, _ = await ask(app, "a question that passes today")
+        llm_fake.queue("moderation", moderation_result(flagged=True, categories=["violence"]))
+        refused, surface = await regenerate(app, first)
+        assert refused.finish_reason == "moderation" and notices(surface) == [REFUSAL_MODERATION]
+        assert [c.body["input"] for c in llm_fake.calls_to("moderation")] == [
+            "a question that passes today"
+        ] * 2
+        assert len(llm_fake.calls_to("workers")) == 1  # the regeneration reached no model
+    finally:
+        await app.close()
+
+
 async def test_openai_moderation_refusal_is_shown_recorded_and_kept_out_of_history(
     llm_fake: LLMFake,
 ) -> None:

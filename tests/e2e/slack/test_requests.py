@@ -7,10 +7,11 @@ import time
 
 import aiohttp
 
+from bot.engine.chat import REFUSAL_MODERATION
 from bot.store import Store
 from tests.e2e.slack.conftest import ALICE, BOB, CHANNEL, TEAM, SlackBot, StartBot
 from tests.e2e.slack.helpers import finished, question_thread, wait_answer
-from tests.fakes.llm_server import workers_stream
+from tests.fakes.llm_server import moderation_result, workers_stream
 from tests.fakes.slack import Message
 
 
@@ -167,3 +168,46 @@ async def test_socket_mode_slash_command_round_trip(start_bot: StartBot) -> None
     # The HTTP endpoint is not mounted without a signing secret.
     sent = await bot.sender.command("/chat", "hi", user=ALICE, channel=CHANNEL)
     assert sent.status in (404, 405)
+
+
+async def test_regenerate_passes_moderation_and_the_chat_limits(start_bot: StartBot) -> None:
+    """A regeneration is a turn like any other: moderated, and counted by the limits."""
+    bot = await start_bot(
+        SLACK_NATIVE_STREAMING="false",
+        MODERATION_MODEL="openai:omni-moderation-latest",
+        CHAT_MESSAGES_PER_MINUTE="3",
+    )
+    fake, sender, llm = bot.fake, bot.sender, bot.llm
+    llm.queue("workers", workers_stream(["First answer."]))
+    llm.queue("workers", workers_stream(["Second answer."]))
+    await sender.command("/chat", "answer me", user=ALICE, channel=CHANNEL)
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+    thread = question_thread(fake)
+    [reply] = await wait_answer(fake, CHANNEL, thread)
+    regenerate = _button(reply, "regenerate")
+
+    def said() -> tuple[int, int]:
+        return len(fake.ephemerals), len(fake.bot_replies(CHANNEL, thread))
+
+    async def click() -> None:
+        await sender.click(
+            regenerate, user=ALICE, channel=CHANNEL, message_ts=reply.ts, thread_ts=thread
+        )
+
+    async def click_and_hear() -> str:
+        """Regenerate as alice; what she is told next, privately or in the thread."""
+        before = said()
+        await click()
+        await fake.wait_for(lambda: said() != before)
+        if said()[0] > before[0]:
+            return fake.ephemerals[-1].text
+        return fake.bot_replies(CHANNEL, thread)[-1].text
+
+    llm.queue("moderation", moderation_result(flagged=True, categories=["harassment"]))
+    assert await click_and_hear() == REFUSAL_MODERATION  # answer 2 of 3: a refusal
+    await click()
+    replies = await wait_answer(fake, CHANNEL, thread, count=2)  # answer 3 of 3
+    assert replies[-1].text == "Second answer."
+    assert "3 messages a minute" in await click_and_hear()  # a fourth is over the limit
+    assert len(llm.calls_to("workers")) == 2
+    assert [c.body["input"] for c in llm.calls_to("moderation")] == ["answer me"] * 3

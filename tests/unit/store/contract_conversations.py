@@ -119,17 +119,21 @@ class ConversationsContract:
         later = start + timedelta(seconds=1)
         assert await usage.breakdown(tenant_id="discord:g1", user_id=None, since=later) == []
 
-    async def test_user_messages_counts_one_users_turns_in_one_tenant(
+    async def test_turns_asked_counts_one_users_answers_in_one_tenant(
         self, store: Store, clock: FakeClock
     ) -> None:
+        """Answers asked for (new messages and regenerations), not user rows."""
         usage = UsageStore(store)
         here = await store.ensure_conversation(G1, "u1", "hi")
         there = await store.ensure_conversation(G2, "u1", "hi")
-        await store.add_message(here.id, "user", "old", user_id="u1")
+        await store.add_message(here.id, "assistant", "old", user_id="u1")
         clock.advance(120)
         since = clock.wall() - timedelta(minutes=1)
-        await store.add_message(here.id, "user", "a", user_id="u1")
-        await store.add_message(here.id, "assistant", "b")
-        await store.add_message(here.id, "user", "c", user_id="u2")
-        await store.add_message(there.id, "user", "d", user_id="u1")
-        assert await usage.user_messages(tenant_id="discord:g1", user_id="u1", since=since) == 1
+        question = await store.add_message(here.id, "user", "a", user_id="u1")
+        for answer in ("b", "b again"):  # an answer and its regeneration
+            await store.add_message(
+                here.id, "assistant", answer, user_id="u1", parent_id=question.id
+            )
+        await store.add_message(here.id, "assistant", "c", user_id="u2")
+        await store.add_message(there.id, "assistant", "d", user_id="u1")
+        assert await usage.turns_asked(tenant_id="discord:g1", user_id="u1", since=since) == 2
