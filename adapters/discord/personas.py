@@ -260,18 +260,10 @@ class Personas:
             return
         key = key_for(channel, interaction.guild)
         user = str(interaction.user.id)
-        conversation = await self.app.store.get_conversation(key)
-        if (
-            conversation is not None
-            and conversation.user_id != user
-            and not is_admin(self.access, interaction)
-        ):
-            await say(
-                interaction, "Only the person who started this conversation can change its persona."
-            )
-            return
         try:
-            persona = await service.use(key, user, name)
+            persona = await service.use(
+                key, user, name, is_admin=is_admin(self.access, interaction)
+            )
         except PersonaError as exc:
             await say(interaction, str(exc))
             return

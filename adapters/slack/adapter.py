@@ -74,7 +74,7 @@ class SlackAdapter:
         self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
         self._tasks: set[asyncio.Task[None]] = set()
         admins = Admins(self.client, settings.slack_admin_users)
-        conversations = ConversationCommands(app, self.client)
+        conversations = ConversationCommands(app, self.client, admins)
         personas = PersonaCommands(app, admins)
         manage = Manage(conversations, personas, UsageCommand(app, admins))
         turns = Turns(app, self.spaces, conversations, personas, admins)

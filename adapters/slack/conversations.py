@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from adapters.slack.admins import Admins
 from adapters.slack.numbers import whole_number
 from adapters.slack.surface import slack_error
 from bot.domain import ConversationKey
@@ -112,9 +113,10 @@ def _page_button(direction: str, label: str, page: int) -> dict[str, Any]:
 
 
 class ConversationCommands:
-    def __init__(self, app: App, client: AsyncWebClient) -> None:
+    def __init__(self, app: App, client: AsyncWebClient, admins: Admins) -> None:
         self.app = app
         self.client = client
+        self.admins = admins
 
     @property
     def service(self) -> ConversationService:
@@ -204,8 +206,8 @@ class ConversationCommands:
     async def _do(self, verb: str, key: ConversationKey, user: str) -> str:
         """Do it; returns what to tell the user (ConversationError carries the refusals)."""
         service = self.service
-        if verb == "archive":
-            await service.archive(key, user)
+        if verb == "archive":  # the owner's, or an admin's (the core decides)
+            await service.archive(key, user, is_admin=await self.admins.is_admin(key.tenant, user))
             await self._say(
                 key, f"<@{user}> archived this conversation; I won't answer here any more."
             )

@@ -202,7 +202,12 @@ class PersonaCommands:
         """Apply a persona to the conversation at `key` (`none`: back to the channel default)."""
         if not name:
             return "Say which persona: `persona <name>` or `persona none`."
-        chosen = await self.service.use(key, user, None if name.lower() in _CLEAR else name)
+        chosen = await self.service.use(
+            key,
+            user,
+            None if name.lower() in _CLEAR else name,
+            is_admin=await self.admins.is_admin(key.tenant, user),
+        )
         if chosen is None:
             return "Persona cleared: this conversation uses the channel's default again."
         return f"This conversation now uses persona *{chosen.name}*."

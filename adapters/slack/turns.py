@@ -140,11 +140,7 @@ class Turns:
         if word == "persona" and self.personas is not None:
             note = self.surface(key.tenant, key.channel, key.thread or None, user)
             try:
-                existing = await self.app.store.get_conversation(key)
-                if existing is not None and existing.user_id != user:
-                    reply = "Only the person who started this conversation can change its persona."
-                else:
-                    reply = await self.personas.use(key, user, rest.strip())
+                reply = await self.personas.use(key, user, rest.strip())
             except PersonaError as exc:
                 reply = str(exc)
             except Exception as exc:

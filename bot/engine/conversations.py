@@ -93,7 +93,9 @@ class ConversationService:
         if conversation is None or conversation.archived:
             raise ConversationError(NOT_FOUND if conversation is None else ARCHIVED)
         if conversation.user_id != user_id and not is_admin:
-            raise ConversationError("Only the person who started this conversation can archive it.")
+            raise ConversationError(
+                "Only the person who started this conversation, or an admin, can archive it."
+            )
         await self.store.set_archived(conversation.id, True)
 
     async def archive_by_id(

@@ -88,6 +88,11 @@ class PersonaSpec:
         object.__setattr__(self, "system_prompt", clean_text(self.system_prompt))
 
 
+NOT_YOUR_CONVERSATION = (
+    "Only the person who started this conversation, or an admin, can change its persona."
+)
+
+
 class PersonaService:
     """What the adapters call for `/persona`; every call is scoped to the tenant of `key`."""
 
@@ -133,10 +138,16 @@ class PersonaService:
         if not await self.personas.delete(tenant_id_for(key), normalize_name(name)):
             raise PersonaError(f"There is no persona named {name.strip()!r} here.")
 
-    async def use(self, key: ConversationKey, user_id: str, name: str | None) -> Persona | None:
-        """Apply a persona to the conversation at `key` (None: back to the channel's default)."""
-        persona = await self.get(key, name) if name else None
+    async def use(
+        self, key: ConversationKey, user_id: str, name: str | None, *, is_admin: bool = False
+    ) -> Persona | None:
+        """Apply a persona to the conversation at `key` (None: back to the channel's default).
+
+        A conversation's persona is its owner's to choose, or an admin's (as its model is)."""
         conversation = await self.store.get_conversation(key)
+        if conversation is not None and conversation.user_id != user_id and not is_admin:
+            raise PersonaError(NOT_YOUR_CONVERSATION)
+        persona = await self.get(key, name) if name else None
         if conversation is not None and conversation.archived:
             raise PersonaError("This conversation is archived.")
         if conversation is None:

@@ -193,6 +193,27 @@ async def test_channel_default_persona_applies_until_one_is_chosen(
 
 
 @pytest.mark.parametrize(
+    ("who", "is_admin", "allowed"),
+    [("u1", False, True), ("u2", False, False), ("u2", True, True), ("u1", True, True)],
+)
+async def test_a_conversations_persona_is_its_owners_or_an_admins_to_change(
+    app: App, who: str, is_admin: bool, allowed: bool
+) -> None:
+    assert app.personas is not None
+    await app.personas.create(KEY, "a", PersonaSpec("poet", "Answer in verse."), is_admin=True)
+    await ask(app, "hi", user="u1")  # u1 owns the conversation at KEY
+    if allowed:
+        assert (await app.personas.use(KEY, who, "poet", is_admin=is_admin)) is not None
+    else:
+        with pytest.raises(PersonaError, match="Only the person who started"):
+            await app.personas.use(KEY, who, "poet", is_admin=is_admin)
+        with pytest.raises(PersonaError, match="Only the person who started"):
+            await app.personas.use(KEY, who, "no-such-persona", is_admin=is_admin)  # reveals nothing
+    conversation = await app.store.get_conversation(KEY)
+    assert conversation is not None and (conversation.persona == "poet") is allowed
+
+
+@pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"temperature": 2.5}, "temperature must be between 0 and 2"),

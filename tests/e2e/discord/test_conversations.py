@@ -386,7 +386,11 @@ async def test_a_channel_default_persona_applies_to_new_threads_and_use_switches
     text = await command(
         world, "persona", {"name": "poet"}, sub="use", user=someone, channel=thread
     )
-    assert "Only the person who started" in text
+    assert text == (
+        "Only the person who started this conversation, or an admin, can change its persona."
+    )
+    text = await command(world, "persona", {"name": "poet"}, sub="use", user=admin, channel=thread)
+    assert "now uses **poet**" in text  # an admin may, as on Slack
     text = await command(world, "persona", {"name": "poet"}, sub="use", user=member, channel=thread)
     assert "now uses **poet**" in text
     await say_in_thread(world, thread, "now in verse", user=member)

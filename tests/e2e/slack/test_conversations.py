@@ -27,6 +27,7 @@ from tests.fakes.slack import SlackFake
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 OTHER_TEAM = "T0002"
+ADMIN = "U0CONVADMIN"
 NOT_YOURS = "There is no conversation of yours here."
 
 
@@ -34,7 +35,7 @@ NOT_YOURS = "There is no conversation of yours here."
 async def bot(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SlackBot]:
     tmp = tmp_path_factory.mktemp("slack-conversations")
     async with SlackFake() as fake, LLMFake() as llm:
-        bot = await launch_bot(llm, fake, tmp, HISTORY_PAGE_SIZE="2")
+        bot = await launch_bot(llm, fake, tmp, HISTORY_PAGE_SIZE="2", SLACK_ADMIN_USERS=ADMIN)
         try:
             yield bot
         finally:
@@ -215,7 +216,7 @@ async def test_other_users_and_workspaces_cannot_touch_a_conversation(bot: Slack
     await say_in_thread(bot, "export", user=bob, channel=channel, thread=thread, mention=True)
     await fake.wait_for(lambda: len(ephemerals_to(fake, bob, channel)) >= 2)
     assert sorted(ephemerals_to(fake, bob, channel)) == [
-        "Only the person who started this conversation can archive it.",
+        "Only the person who started this conversation, or an admin, can archive it.",
         "This conversation belongs to someone else.",
     ]
     assert not fake.shared_files(channel, thread)
@@ -224,6 +225,19 @@ async def test_other_users_and_workspaces_cannot_touch_a_conversation(bot: Slack
     assert not entries(await run_command(bot, "/history", "", user=bob, channel=channel))[0].count(
         "alice"
     )
+
+
+async def test_an_admin_archives_someone_elses_thread(bot: SlackBot) -> None:
+    """As on Discord: a conversation is its owner's to archive, or an admin's."""
+    owner, channel = "U0ARCHOWNER", "C0ARCH"
+    thread = await ask(bot, "a thread to moderate", user=owner, channel=channel)
+    await say_in_thread(bot, "archive", user=ADMIN, channel=channel, thread=thread, mention=True)
+    await bot.fake.wait_for(lambda: ephemerals_to(bot.fake, ADMIN, channel))
+    assert ephemerals_to(bot.fake, ADMIN, channel) == [
+        "Archived. It no longer shows in `/history`."
+    ]
+    history = entries(await run_command(bot, "/history", "", user=owner, channel=channel))
+    assert not any("a thread to moderate" in e for e in history)
 
 
 async def test_commands_without_a_target_explain_how_to_name_one(bot: SlackBot) -> None:

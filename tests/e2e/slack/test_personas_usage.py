@@ -141,13 +141,22 @@ async def test_a_channel_default_and_the_thread_keyword_choose_the_persona(bot: 
     await ask(bot, "Can I park there?", user=PLAIN, channel="C0OTHER")
     assert "lawyer" not in call_for(bot, "Can I park there?").body["messages"][0]["content"]
 
-    # `@Parley persona poet` in the thread switches it; only the thread's owner may.
+    # `@Parley persona poet` in the thread switches it: the thread's owner may, or an admin (as
+    # on Discord); nobody else.
+    stranger = "U0STRANGER"
     await say_in_thread(
-        bot, "persona poet", user=ADMIN, channel="C0LAW", thread=thread, mention=True
+        bot, "persona poet", user=stranger, channel="C0LAW", thread=thread, mention=True
+    )
+    await bot.fake.wait_for(lambda: ephemerals_to(bot.fake, stranger, "C0LAW"))
+    assert ephemerals_to(bot.fake, stranger, "C0LAW") == [
+        "Only the person who started this conversation, or an admin, can change its persona."
+    ]
+    await say_in_thread(
+        bot, "persona none", user=ADMIN, channel="C0LAW", thread=thread, mention=True
     )
     await bot.fake.wait_for(lambda: ephemerals_to(bot.fake, ADMIN, "C0LAW"))
     assert ephemerals_to(bot.fake, ADMIN, "C0LAW") == [
-        "Only the person who started this conversation can change its persona."
+        "Persona cleared: this conversation uses the channel's default again."
     ]
     await say_in_thread(
         bot, "persona poet", user=PLAIN, channel="C0LAW", thread=thread, mention=True
