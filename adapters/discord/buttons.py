@@ -10,7 +10,7 @@ import discord
 
 from adapters.discord.image_surface import ChannelImageSurface
 from adapters.discord.surface import DiscordSurface
-from adapters.discord.turns import Turns, awaited_at_shutdown, key_of
+from adapters.discord.turns import Turns, awaited_at_shutdown
 from bot.app import App
 from bot.engine.chat import StopResult, why_not_running
 from bot.store.records import StoredMessage
@@ -81,7 +81,7 @@ class Buttons:
         async def notify(text: str) -> None:
             await interaction.edit_original_response(content=text)
 
-        key = key_of(conversation)
+        key = conversation.key
         surface = DiscordSurface(channel, str(channel.id), self.turns.watch, notify=notify)
         images = (
             ChannelImageSurface(channel, interaction.user.display_name) if self.app.images else None

@@ -9,7 +9,7 @@ import re
 import discord
 
 from adapters.discord.access import Access, channel_ids, role_keys
-from adapters.discord.turns import Asker, Turns, key_for, key_of
+from adapters.discord.turns import Asker, Turns, key_for
 
 log = logging.getLogger("parley.discord")
 
@@ -45,7 +45,7 @@ class Messages:
             return
         replied = await self.turns.conversation_replied_to(guild, message)
         if replied is not None:
-            await self.turns.in_place(key_of(replied), channel, prompt, asker, reference=message)
+            await self.turns.in_place(replied.key, channel, prompt, asker, reference=message)
             return
         mentioned = any(user.id == me.id for user in message.mentions)
         if isinstance(channel, discord.Thread):

@@ -64,8 +64,7 @@ class Recovery:
         if not thread:
             return ()
         store = self.app.store
-        tenant = conversation.tenant_id.removeprefix(f"{PLATFORM}:")
-        linked = await store.conversation_for_message(PLATFORM, tenant, thread)
+        linked = await store.conversation_for_message(PLATFORM, conversation.tenant, thread)
         if linked is None or linked.id != conversation.id:
             return ()  # a thread someone else started: its starter is not ours to edit
         history = await store.history(conversation.id, limit=conversation.message_count + 1)

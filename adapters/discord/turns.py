@@ -50,11 +50,6 @@ def key_for(channel: Any, guild: discord.Guild | None) -> ConversationKey:
     return ConversationKey(PLATFORM, tenant_of(guild), str(getattr(channel, "id", "")))
 
 
-def key_of(conversation: Conversation) -> ConversationKey:
-    tenant = conversation.tenant_id.removeprefix(f"{PLATFORM}:")
-    return ConversationKey(PLATFORM, tenant, conversation.channel_id, conversation.thread_id)
-
-
 class PendingThread:
     """The thread being opened on a reply's first message: what is posted into it waits until
     Discord has made it. If Discord refuses the thread, posts go to its parent channel."""

@@ -23,7 +23,6 @@ from adapters.slack.surface import slack_error
 from bot.domain import ConversationKey
 from bot.engine.conversations import ConversationError, ConversationService, HistoryPage
 from bot.sorry import sorry
-from bot.store import Conversation
 
 if TYPE_CHECKING:
     from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -178,7 +177,7 @@ class ConversationCommands:
         try:
             if match := _ID.match(arg):
                 conversation = await self.service.find(scope, user, int(match.group(1)))
-                key = conversation_key(conversation)
+                key = conversation.key
             elif not arg and channel.startswith("D"):
                 key = scope  # a DM is one conversation
             else:
@@ -258,11 +257,6 @@ class ConversationCommands:
             )
         except SlackApiError as exc:
             log.warning("ephemeral failed conversation=%s error=%s", key, slack_error(exc))
-
-
-def conversation_key(conversation: Conversation) -> ConversationKey:
-    tenant = conversation.tenant_id.split(":", 1)[1]
-    return ConversationKey(PLATFORM, tenant, conversation.channel_id, conversation.thread_id)
 
 
 def _usage(verb: str) -> str:

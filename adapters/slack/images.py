@@ -332,8 +332,7 @@ class ImageTurns:
         if quote is None:
             log.info("unknown-image job=%s: quote not found, its buttons are left", job.id)
             return
-        team = job.tenant_id.partition(":")[2]
-        surface = self._surface(team, job.channel_id, thread, job.user_id)
+        surface = self._surface(job.tenant, job.channel_id, thread, job.user_id)
         settled = outcome_line(job, "unknown")
         if settled is not None:
             await surface.settle(quote, *settled)

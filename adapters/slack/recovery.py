@@ -45,7 +45,7 @@ class Recovery:
         thread = conversation.thread_id or None
         surface = SlackSurface(
             self.spaces,
-            team=conversation.tenant_id.removeprefix(f"{PLATFORM}:"),
+            team=conversation.tenant,
             channel=conversation.channel_id,
             thread_ts=thread,
             user=turn.user_id,

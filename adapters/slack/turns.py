@@ -253,7 +253,7 @@ class Turns:
         store = self.app.store
         turn = await store.get_message(turn_id)
         conversation = await store.get_conversation_by_id(turn.conversation_id) if turn else None
-        if turn is None or conversation is None or conversation.tenant_id != f"{PLATFORM}:{team}":
+        if turn is None or conversation is None or conversation.key.tenant != team:
             await note.ephemeral("That reply no longer exists.")
             return
         if kind == "stop":

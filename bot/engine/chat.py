@@ -277,12 +277,7 @@ class ChatEngine:
             return await self._refuse(surface, "That conversation no longer exists.")
         if parent.user_id != user_id:
             return await self._refuse(surface, "Only the person who asked can regenerate this.")
-        key = ConversationKey(
-            conversation.platform,
-            _external_tenant(conversation),
-            conversation.channel_id,
-            conversation.thread_id,
-        )
+        key = conversation.key
         with self._conversation_lock(key) as lock:
             async with lock:
                 platform = conversation.platform
@@ -686,7 +681,7 @@ class ChatEngine:
         )
         state = _TurnState(started=self._clock.now())
         tools = ToolTurn(
-            _key_of(conversation),
+            conversation.key,
             user_id,
             self.images,
             images,
@@ -912,17 +907,8 @@ def _in_context(messages: list[StoredMessage], conversation: Conversation) -> li
     ]
 
 
-def _key_of(conversation: Conversation) -> ConversationKey:
-    return ConversationKey(
-        conversation.platform,
-        _external_tenant(conversation),
-        conversation.channel_id,
-        conversation.thread_id,
-    )
-
-
 def _key_text(conversation: Conversation) -> str:
-    return str(_key_of(conversation))
+    return str(conversation.key)
 
 
 @dataclass(slots=True)
@@ -946,9 +932,3 @@ def _failure_notice(exc: ProviderError, partial: str) -> str:
     if partial:
         return f"_(reply interrupted: {reason})_"
     return f"Sorry, I couldn't get an answer: {reason}"
-
-
-def _external_tenant(conversation: Conversation) -> str:
-    prefix = f"{conversation.platform}:"
-    tenant = conversation.tenant_id
-    return tenant[len(prefix) :] if tenant.startswith(prefix) else tenant

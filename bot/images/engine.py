@@ -357,7 +357,7 @@ class ImageEngine:
                            done or job)  # fmt: skip
         if route.kind == "reconfirm" and used is not None:
             new_price = used.estimate(job.size, used.steps(_opt_int(job.options.get("steps"))))
-            quote = await self._add_quote(_key_of(job), job.user_id, job.prompt, _tier(job.tier),
+            quote = await self._add_quote(job.key, job.user_id, job.prompt, _tier(job.tier),
                                           job.size, used, job.options, ())  # fmt: skip
             done = await self._jobs.finish(job.id, "superseded", superseded_by=quote.id,
                                            detail="a dearer fallback needs a new confirmation",
@@ -462,8 +462,3 @@ def _opt_str(value: object) -> str | None:
 
 def _tier(name: str) -> Tier:
     return next((t for t in TIERS if t == name), "standard")
-
-
-def _key_of(job: ImageJob) -> ConversationKey:
-    tenant = job.tenant_id.partition(":")[2]
-    return ConversationKey(job.platform, tenant, job.channel_id, job.thread_id)

@@ -15,6 +15,19 @@ def tenant_id_for(key: ConversationKey) -> str:
     return f"{key.platform}:{key.tenant}"
 
 
+def platform_tenant(tenant_id: str) -> str:
+    """The platform's own tenant id (a guild id, a team id, "dm") out of "<platform>:<tenant>"."""
+    platform, sep, tenant = tenant_id.partition(":")
+    if not sep or not platform:
+        raise ValueError(f"not a platform-qualified tenant id: {tenant_id!r}")
+    return tenant
+
+
+def key_at(platform: str, tenant_id: str, channel_id: str, thread_id: str) -> ConversationKey:
+    """The ConversationKey of a stored place (a conversation's, an image job's)."""
+    return ConversationKey(platform, platform_tenant(tenant_id), channel_id, thread_id)
+
+
 def title_from_text(text: str) -> str:
     """A conversation title: one line, whitespace collapsed, at most TITLE_MAX characters."""
     line = " ".join(text.split())

@@ -7,7 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from bot.domain import ConversationKey
 from bot.ports import MessageRef
+from bot.store.convert import key_at, platform_tenant
 
 MessageStatus = Literal["streaming", "complete", "interrupted", "error"]
 MessageRole = Literal["system", "user", "assistant"]
@@ -31,6 +33,15 @@ class Conversation:
     created_at: datetime
     context_start_id: int | None = None
     """`/new`: history ignores messages with an id up to this one (None: all of them count)."""
+
+    @property
+    def tenant(self) -> str:
+        """The platform's own tenant id (guild, team, "dm"), without the platform."""
+        return platform_tenant(self.tenant_id)
+
+    @property
+    def key(self) -> ConversationKey:
+        return key_at(self.platform, self.tenant_id, self.channel_id, self.thread_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +191,16 @@ class ImageJob:
     detail: str | None = None
     superseded_by: str | None = None
     finished_at: datetime | None = None
+
+    @property
+    def tenant(self) -> str:
+        """The platform's own tenant id (guild, team, "dm"), without the platform."""
+        return platform_tenant(self.tenant_id)
+
+    @property
+    def key(self) -> ConversationKey:
+        """Where the image was asked for."""
+        return key_at(self.platform, self.tenant_id, self.channel_id, self.thread_id)
 
 
 @dataclass(frozen=True, slots=True)

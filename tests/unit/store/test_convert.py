@@ -8,6 +8,7 @@ import pytest
 
 from bot.domain import ConversationKey
 from bot.store import from_nano, tenant_id_for, title_from_text, to_nano
+from bot.store.convert import key_at, platform_tenant
 from bot.store.engine import normalize_url
 
 
@@ -64,3 +65,14 @@ def test_short_titles_are_kept_and_whitespace_collapsed() -> None:
 )
 def test_bare_urls_get_the_async_driver(url: str, driver: str) -> None:
     assert normalize_url(url).drivername == driver
+
+
+def test_a_stored_tenant_id_is_taken_apart_in_one_place() -> None:
+    key = ConversationKey("slack", "T1:odd", "C1", "1.2")  # a colon inside the tenant survives
+    assert tenant_id_for(key) == "slack:T1:odd"
+    assert platform_tenant("slack:T1:odd") == "T1:odd"
+    assert key_at("slack", tenant_id_for(key), "C1", "1.2") == key
+    assert platform_tenant("discord:dm") == "dm"
+    for bad in ("T1", ":T1", ""):
+        with pytest.raises(ValueError, match="platform-qualified"):
+            platform_tenant(bad)
