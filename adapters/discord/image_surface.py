@@ -8,6 +8,7 @@ from typing import Any
 
 import discord
 
+from adapters.discord.private import fit
 from adapters.discord.views import image_view
 from bot.ports import ImageUpload, MessageRef, QuoteOffer, SurfaceError
 
@@ -50,7 +51,7 @@ class ChannelImageSurface:
         """A plain message in the thread: there is no interaction to answer privately."""
         self.notified = True
         try:
-            await self._channel().send(text[:2000])
+            await self._channel().send(fit(text))
         except discord.HTTPException as exc:
             log.warning("could not post an image notice: %s", exc)
 

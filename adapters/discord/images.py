@@ -20,12 +20,13 @@ import discord
 from discord import app_commands
 
 from adapters.discord.image_surface import ChannelImageSurface, DiscordImageSurface
+from adapters.discord.private import fit
 from adapters.discord.turns import PLATFORM, awaited_at_shutdown, key_for
 from bot.app import App
 from bot.domain import Actor
 from bot.images import ImageRequest, Outcome
 from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS
-from bot.images.flow import handle_click, offer_quote
+from bot.images.flow import QUOTE_NOT_POSTED, RESULT_NOT_POSTED, handle_click, offer_quote
 from bot.images.views import format_usd, history_text
 from bot.ports import SurfaceError
 from bot.store.records import ImageJob
@@ -46,7 +47,6 @@ log = logging.getLogger("parley.discord")
 
 IMAGES_OFF = "Image generation is not set up on this bot."
 QUOTE_POSTED = "Your quote is in the channel: nothing is charged until you click Generate."
-FAILED = "Sorry, something went wrong on my side. Nothing was charged."
 _OPEN = ("quoted", "generating")
 
 
@@ -97,7 +97,7 @@ async def tell_unknown(client: discord.Client, jobs: list[ImageJob]) -> None:
             channel = client.get_partial_messageable(int(where))
             requester = [discord.Object(int(job.user_id))]
             mention = discord.AllowedMentions(everyone=False, roles=False, users=requester)
-            await channel.send(unknown_notice(job)[:2000], allowed_mentions=mention)
+            await channel.send(fit(unknown_notice(job)), allowed_mentions=mention)
         except Exception as exc:  # one undeliverable notice must not stop the others
             log.warning("could not tell about unknown image %s in %s: %r", job.id, where, exc)
 
@@ -165,7 +165,7 @@ class Images:
             )
         except SurfaceError as exc:
             log.warning("could not post an image quote: %s", exc)
-            await surface.notify(FAILED)
+            await surface.notify(QUOTE_NOT_POSTED)
             return
         if job is not None and not surface.notified:
             await surface.notify(QUOTE_POSTED)
@@ -179,7 +179,7 @@ class Images:
             return
         key = key_for(interaction.channel, interaction.guild)
         jobs = await engine.recent(key, str(interaction.user.id))
-        await interaction.edit_original_response(content=history_text(jobs)[:2000])
+        await interaction.edit_original_response(content=fit(history_text(jobs)))
 
     async def click(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
         """Any img:… button: acknowledge at once, then let the core claim and generate."""
@@ -197,7 +197,7 @@ class Images:
             outcome = await handle_click(engine, custom_id, clicker(interaction), surface)
         except SurfaceError as exc:
             log.warning("image click %s: could not post: %s", custom_id, exc)
-            await surface.notify(FAILED)
+            await surface.notify(RESULT_NOT_POSTED)
             return
         if outcome is not None:
             await self._close_quote(interaction, custom_id, outcome)
@@ -217,6 +217,6 @@ class Images:
             return
         body = message.content.split("\n\n", 1)[0]  # the offer, without an earlier outcome line
         try:
-            await message.edit(content=f"{body}\n\n{line}"[:2000], view=None)
+            await message.edit(content=fit(f"{body}\n\n{line}"), view=None)
         except discord.HTTPException as exc:
             log.warning("could not close quote %s: %s", job.id, exc)

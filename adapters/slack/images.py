@@ -20,9 +20,10 @@ from adapters.slack.numbers import whole_number
 from adapters.slack.surface import Workspaces, slack_error
 from bot.domain import Actor, ConversationKey
 from bot.images.engine import ImageRequest, Outcome
-from bot.images.flow import handle_click, offer_quote
+from bot.images.flow import QUOTE_NOT_POSTED, RESULT_NOT_POSTED, handle_click, offer_quote
 from bot.images.views import custom_id, format_usd, history_text
 from bot.ports import ImageButton, ImageUpload, MessageRef, QuoteOffer, SurfaceError
+from bot.sorry import sorry
 from bot.store import ImageJob
 
 if TYPE_CHECKING:
@@ -268,7 +269,7 @@ class ImageTurns:
         except SurfaceError as exc:
             log.warning("/image could not post team=%s channel=%s: %s", team, channel, exc)
             hint = " Invite me first: `/invite @Parley`." if "not_in_channel" in str(exc) else ""
-            await respond(text=f"I can't post here.{hint}", response_type="ephemeral")
+            await respond(text=f"{QUOTE_NOT_POSTED}{hint}", response_type="ephemeral")
 
     async def images_command(
         self, team: str, command: dict[str, Any], respond: AsyncRespond
@@ -303,11 +304,11 @@ class ImageTurns:
             )
         except SurfaceError as exc:
             log.warning("image delivery failed team=%s channel=%s: %s", team, channel, exc)
-            await surface.notify("The image was made but could not be posted here.")
+            await surface.notify(RESULT_NOT_POSTED)
             outcome = None
-        except Exception:
+        except Exception as exc:
             log.exception("image click failed team=%s value=%s", team, value)
-            await surface.notify("Sorry, something went wrong on my side. Please try again.")
+            await surface.notify(sorry(exc))
             return
         await self._settle(surface, {**message, "ts": ts}, user, outcome)
 

@@ -13,6 +13,13 @@ from bot.images.views import custom_id, parse_custom_id, quote_offer
 from bot.ports import ImageButton, ImageSurface, ImageUpload
 from bot.store import ImageJob
 
+QUOTE_NOT_POSTED = "Sorry, I couldn't post the quote here. Nothing was charged."
+"""The platform refused the offer message (a SurfaceError from offer_quote)."""
+RESULT_NOT_POSTED = (
+    "Sorry, I couldn't post the result here. `/images` lists what was made and charged."
+)
+"""The platform refused what a click led to (an image, a new quote): it may have been charged."""
+
 
 async def offer_quote(
     engine: ImageEngine, request: ImageRequest, surface: ImageSurface

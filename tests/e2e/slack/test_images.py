@@ -294,3 +294,32 @@ async def test_a_crash_between_click_and_delivery_is_unknown_after_restart_and_n
     assert "unknown" in listing["text"]
     assert len(images.calls_to("openai")) == 1 and images.calls_to("google") == []
     assert fake.files == [] and len(notices()) == 1  # the click did not notify again
+
+
+async def test_what_slack_refuses_to_post_is_said_truthfully(
+    images: ImageFake, start_bot: StartBot
+) -> None:
+    """A quote Slack will not post costs nothing and says so; an image made but refused by Slack
+    may have been charged, so the note points at /images instead of claiming nothing was."""
+    bot = await start_bot(**image_env(images))
+    fake = bot.fake
+    fake.inject("chat.postMessage", "not_in_channel", http_429=False)
+    before = set(fake.response_urls)
+    sent = await bot.sender.command("/image", HIGH, user=ALICE, channel=CHANNEL)
+    assert sent.status == 200
+    [rid] = set(fake.response_urls) - before
+    await fake.wait_for(lambda: fake.response_urls[rid].posts, 20)
+    assert fake.response_urls[rid].posts[0]["text"] == (
+        "Sorry, I couldn't post the quote here. Nothing was charged."
+        " Invite me first: `/invite @Parley`."
+    )
+    assert images.calls == []
+
+    quote = await ask(bot)
+    fake.inject("files.completeUploadExternal", "not_in_channel", http_429=False)
+    await click(bot, quote)
+    notes = await notes_for(bot, ALICE, 1)
+    assert notes[-1] == (
+        "Sorry, I couldn't post the result here. `/images` lists what was made and charged."
+    )
+    assert len(images.calls) == 1 and fake.files == []
