@@ -12,6 +12,7 @@ from adapters.discord.private import fit, say, start
 from adapters.discord.turns import key_for
 from bot.app import App
 from bot.engine.usage import NotAllowed, UsageReport, format_usage
+from bot.markup import DISCORD
 
 if TYPE_CHECKING:
     from adapters.discord.client import ParleyClient
@@ -20,12 +21,8 @@ UNAVAILABLE = "Usage is not available on this bot."
 
 
 def render(report: UsageReport, *, title: str) -> str:
-    """The core's text, with top users as Discord mentions (allowed_mentions is none: no ping)."""
-    text = format_usage(report, title=title)
-    for rank, user in enumerate(report.top_users, 1):
-        if user.user_id.isdigit():
-            text = text.replace(f"  {rank}. {user.user_id}:", f"  {rank}. <@{user.user_id}>:", 1)
-    return fit(text)
+    """Top users as Discord mentions (allowed_mentions is none: no ping)."""
+    return fit(format_usage(report, title=title, markup=DISCORD))
 
 
 class Usage:

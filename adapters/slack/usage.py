@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING, Any
 
 from adapters.slack.admins import Admins
 from adapters.slack.conversations import scope_of
 from bot.engine.usage import format_usage
+from bot.markup import SLACK
 from bot.sorry import sorry
 
 if TYPE_CHECKING:
@@ -17,14 +17,6 @@ if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger("parley.slack")
-
-_TOP_USER = re.compile(r"^(\s+\d+\. )(\S+):", re.MULTILINE)
-
-
-def to_mrkdwn(text: str) -> str:
-    """format_usage's Markdown as Slack mrkdwn: *bold*, and top users as mentions."""
-    text = re.sub(r"\*\*(.+?)\*\*", r"*\1*", text)
-    return _TOP_USER.sub(lambda m: f"{m.group(1)}<@{m.group(2)}>:", text)
 
 
 class UsageCommand:
@@ -41,16 +33,16 @@ class UsageCommand:
                 raise RuntimeError("the usage service is not configured")
             scope = scope_of(team, channel)
             if which in ("", "me", "mine"):
-                text = format_usage(await service.user_summary(scope, user))
+                text = format_usage(await service.user_summary(scope, user), markup=SLACK)
             elif which in ("workspace", "all", "team"):
                 if not await self.admins.is_admin(team, user):
                     text = "Only workspace admins can see the workspace's usage."
                 else:
                     report = await service.tenant_summary(scope, is_admin=True)
-                    text = format_usage(report, title="Workspace usage")
+                    text = format_usage(report, title="Workspace usage", markup=SLACK)
             else:
                 text = "Usage: `/usage` (yours) or `/usage workspace` (admins)"
         except Exception as exc:
             log.exception("/usage failed team=%s user=%s", team, user)
             text = sorry(exc)
-        await respond(text=to_mrkdwn(text), response_type="ephemeral")
+        await respond(text=text, response_type="ephemeral")

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ConversationKey
+from bot.markup import MARKDOWN, Markup
 from bot.store import Store, UsageLine, UsageStore, UserSpend, tenant_id_for
 
 
@@ -79,9 +80,11 @@ class UsageService:
         return UsageReport(periods[0], periods[1])
 
 
-def format_usage(report: UsageReport, *, title: str = "Your usage") -> str:
-    """Plain Markdown-ish text an adapter can post as is (or render itself from the report)."""
-    out = [f"**{title}** (UTC)"]
+def format_usage(
+    report: UsageReport, *, title: str = "Your usage", markup: Markup = MARKDOWN
+) -> str:
+    """The report as text in the platform's `markup` (top users as its mentions)."""
+    out = [f"{markup.bold(title)} (UTC)"]
     for period in (report.today, report.month):
         out.append(
             f"{period.label}: {period.tokens:,} tokens, {_usd(period.cost)}"
@@ -95,7 +98,8 @@ def format_usage(report: UsageReport, *, title: str = "Your usage") -> str:
     if report.top_users:
         out.append("Top users this month:")
         for rank, user in enumerate(report.top_users, 1):
-            out.append(f"  {rank}. {user.user_id}: {user.tokens:,} tokens, {_usd(user.cost)}")
+            who = markup.mention(user.user_id)
+            out.append(f"  {rank}. {who}: {user.tokens:,} tokens, {_usd(user.cost)}")
     return "\n".join(out)
 
 

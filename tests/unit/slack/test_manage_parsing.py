@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
 from adapters.slack.conversations import history_blocks, permalink
 from adapters.slack.personas import BadOptions, build_spec, parse_options
-from adapters.slack.usage import to_mrkdwn
 from bot.engine.conversations import ConversationSummary, HistoryPage
+from bot.engine.usage import Period, UsageReport, format_usage
+from bot.markup import DISCORD, MARKDOWN, SLACK, Markup
+from bot.store.records import UserSpend
 
 
 def test_persona_options_come_out_of_the_text_and_the_rest_is_the_prompt() -> None:
@@ -70,9 +73,22 @@ def test_history_titles_cannot_forge_links_and_pages_get_buttons() -> None:
     ]
 
 
-def test_usage_text_becomes_mrkdwn_with_mentions() -> None:
-    text = "**Workspace usage** (UTC)\nTop users this month:\n  1. U0A: 5 tokens, $0.00"
-    assert (
-        to_mrkdwn(text)
-        == "*Workspace usage* (UTC)\nTop users this month:\n  1. <@U0A>: 5 tokens, $0.00"
+@pytest.mark.parametrize(
+    ("markup", "title", "who"),
+    [
+        (SLACK, "*Workspace usage*", "<@U0A>"),
+        (DISCORD, "**Workspace usage**", "U0A"),  # not a Discord id: shown as it is
+        (MARKDOWN, "**Workspace usage**", "U0A"),
+    ],
+)
+def test_usage_is_written_in_each_platforms_markup(markup: Markup, title: str, who: str) -> None:
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    report = UsageReport(
+        Period("Today", when, ()),
+        Period("This month", when, ()),
+        (UserSpend("U0A", 5, Decimal(0), 1),),
     )
+    text = format_usage(report, title="Workspace usage", markup=markup)
+    assert text.splitlines()[0] == f"{title} (UTC)"
+    assert text.splitlines()[-1] == f"  1. {who}: 5 tokens, $0.00"
+    assert DISCORD.mention("1234") == "<@1234>"
