@@ -218,10 +218,6 @@ class Turns:
         )
 
     async def _inherit_model(self, key: ConversationKey, asker: Asker, model: str | None) -> None:
-        """A new thread uses the model asked for, else the one chosen for its channel."""
-        if not model:
-            parent = ConversationKey(key.platform, key.tenant, key.channel)
-            channel_conversation = await self.app.store.get_conversation(parent)
-            model = channel_conversation.model if channel_conversation else None
+        """A new thread uses the model asked for (the core gives it the channel's otherwise)."""
         if model:
             await self.app.engine.set_model(key, asker.id, model)

@@ -164,27 +164,15 @@ class Turns:
             self.spaces, team=key.tenant, channel=key.channel, thread_ts=thread_ts, user=user
         )
         try:
-            await self._inherit_channel_model(key, user)
             await surface.thinking()
             await self.app.engine.handle(
                 ChatRequest(key, user, text), surface, persona=persona, images=images
             )
-        except UnknownModel as exc:  # the channel's model may no longer be chosen (unpriced)
-            await surface.notify(str(exc))
         except Exception as exc:  # the user gets a short note; the log gets the details
             log.exception("slack turn failed conversation=%s", key)
             await surface.say(sorry(exc))
         finally:
             await surface.close()
-
-    async def _inherit_channel_model(self, key: ConversationKey, user: str) -> None:
-        """A new thread starts with the model /model chose for its channel."""
-        if not key.thread or await self.app.store.get_conversation(key) is not None:
-            return
-        channel_key = ConversationKey(key.platform, key.tenant, key.channel, "")
-        channel = await self.app.store.get_conversation(channel_key)
-        if channel is not None and channel.model:
-            await self.app.engine.set_model(key, user, channel.model)
 
     # -- /model ------------------------------------------------------------------------------------
 

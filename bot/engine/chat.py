@@ -9,6 +9,7 @@ marks interrupted.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -234,6 +235,7 @@ class ChatEngine:
                 if not conversation.title:
                     await ConversationStore(self.store).title_if_untitled(conversation.id, text)
                 try:
+                    conversation = await self._inherit_channel_model(request.key, conversation)
                     conversation = await self._apply_persona(request.key, conversation, persona)
                     plan = await self._plan(request.key, conversation, request)
                 except (UnknownModel, PersonaError) as exc:
@@ -479,6 +481,22 @@ class ChatEngine:
         return _Plan(
             entry, persona, system, min(wanted, entry.max_output_tokens), temperature, top_p
         )
+
+    async def _inherit_channel_model(
+        self, key: ConversationKey, conversation: Conversation
+    ) -> Conversation:
+        """A new thread starts with the model /model chose for its channel (kept from then
+        on). UnknownModel when that model may no longer be chosen (say, now unpriced)."""
+        if not key.thread or conversation.model is not None or conversation.message_count:
+            return conversation
+        channel = await self.store.get_conversation(
+            ConversationKey(key.platform, key.tenant, key.channel)
+        )
+        if channel is None or not channel.model:
+            return conversation
+        entry = self.catalog.choose(channel.model, platform=key.platform)
+        await self.store.set_conversation_model(conversation.id, entry.name)
+        return dataclasses.replace(conversation, model=entry.name)
 
     # -- admission: every turn, new or regenerated, passes these in this order ---------------
     # shutdown, archived, chat limits (by _admit, before anything is stored); then the prompt's

@@ -56,6 +56,13 @@ async def test_admins_set_channels_owners_set_threads_and_unpriced_models_are_re
         assert (
             chosen == "Model for this channel is now **Mistral 7B Instruct v0.1** (`mistral-7b`)."
         )
+        # A new thread there starts with the channel's model (the core gives it, as on Slack).
+        llm_fake.queue("workers", workers_stream(["From mistral."]))
+        await fake.slash("chat", {"prompt": "which model?"}, user="alice", channel=channel)
+        await fake.wait_until(lambda: llm_fake.calls, 20, what="the provider call")
+        assert "mistral" in llm_fake.calls[-1].path.lower()
+        await fake.wait_until(lambda: fake.finished(channel), 20, what="the answer")
+        llm_fake.calls.clear()
 
         before = set(fake.channels)
         raw = await fake.slash(
