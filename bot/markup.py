@@ -15,6 +15,8 @@ class Markup:
     bold: Callable[[str], str]
     mention: Callable[[str], str]
     """A user id as the platform shows a user (no ping: adapters send with mentions off)."""
+    text: Callable[[str], str] = lambda text: text
+    """Text from a user (a prompt) made inert in the platform's markup."""
 
 
 MARKDOWN = Markup(bold=lambda text: f"**{text}**", mention=lambda user: user)
@@ -24,5 +26,9 @@ DISCORD = Markup(
     bold=lambda text: f"**{text}**",
     mention=lambda user: f"<@{user}>" if user.isascii() and user.isdigit() else user,
 )
-SLACK = Markup(bold=lambda text: f"*{text}*", mention=lambda user: f"<@{user}>")
+SLACK = Markup(
+    bold=lambda text: f"*{text}*",
+    mention=lambda user: f"<@{user}>",
+    text=lambda text: text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
+)
 """Slack's mrkdwn."""

@@ -27,7 +27,8 @@ from bot.domain import Actor
 from bot.images import ImageRequest, Outcome
 from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS
 from bot.images.flow import QUOTE_NOT_POSTED, RESULT_NOT_POSTED, handle_click, offer_quote
-from bot.images.views import format_usd, history_text
+from bot.images.views import history_text, outcome_line, unknown_notice
+from bot.markup import DISCORD
 from bot.ports import SurfaceError
 from bot.store.records import ImageJob
 
@@ -47,42 +48,6 @@ log = logging.getLogger("parley.discord")
 
 IMAGES_OFF = "Image generation is not set up on this bot."
 QUOTE_POSTED = "Your quote is in the channel: nothing is charged until you click Generate."
-_OPEN = ("quoted", "generating")
-
-
-def outcome_line(job: ImageJob, *, expired: bool = False) -> str | None:
-    """What a finished quote shows in place of its buttons; None while it is still open."""
-    if expired or job.status == "expired":
-        return "⌛ This quote expired."
-    if job.status in _OPEN:
-        return None
-    if job.status == "succeeded":
-        cost = format_usd(job.cost) if job.cost is not None else "?"
-        fallback = f" (fallback instead of {job.fallback_from})" if job.fallback_from else ""
-        return f"✅ Generated with {job.used_provider}{fallback} for {cost}."
-    return {
-        "cancelled": "✖️ Cancelled; nothing was charged.",
-        "superseded": "↪️ The price changed: see the new quote below.",
-        "failed": "⚠️ No image could be made; nothing was charged.",
-        "refused": "⚠️ The provider refused this prompt; nothing was charged.",
-        "unknown": "❓ The outcome is unknown (it may have been charged); not retried.",
-    }.get(job.status, f"({job.status})")
-
-
-PROMPT_SHOWN = 80
-"""How much of a prompt an unknown-outcome notice quotes."""
-
-
-def unknown_notice(job: ImageJob) -> str:
-    """The channel message telling a requester their paid image was cut off by a restart."""
-    prompt = " ".join(job.prompt.split())
-    if len(prompt) > PROMPT_SHOWN:
-        prompt = prompt[: PROMPT_SHOWN - 1].rstrip() + "…"
-    return (
-        f"⚠️ <@{job.user_id}> the image for “{prompt}” was interrupted when Parley restarted. "
-        "Its outcome is unknown (it may have been charged), so it was not retried. "
-        "Use /images to see it."
-    )
 
 
 async def tell_unknown(client: discord.Client, jobs: list[ImageJob]) -> None:
@@ -97,7 +62,7 @@ async def tell_unknown(client: discord.Client, jobs: list[ImageJob]) -> None:
             channel = client.get_partial_messageable(int(where))
             requester = [discord.Object(int(job.user_id))]
             mention = discord.AllowedMentions(everyone=False, roles=False, users=requester)
-            await channel.send(fit(unknown_notice(job)), allowed_mentions=mention)
+            await channel.send(fit(unknown_notice(job, DISCORD)), allowed_mentions=mention)
         except Exception as exc:  # one undeliverable notice must not stop the others
             log.warning("could not tell about unknown image %s in %s: %r", job.id, where, exc)
 
@@ -212,7 +177,7 @@ class Images:
         job, message = outcome.job, interaction.message
         if job is None or message is None or f":{job.id}" not in custom_id:
             return
-        line = outcome_line(job, expired=outcome.kind == "expired")
+        line = outcome_line(job, "expired" if outcome.kind == "expired" else None)
         if line is None:
             return
         body = message.content.split("\n\n", 1)[0]  # the offer, without an earlier outcome line

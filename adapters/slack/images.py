@@ -21,7 +21,8 @@ from adapters.slack.surface import Workspaces, slack_error
 from bot.domain import Actor, ConversationKey
 from bot.images.engine import ImageRequest, Outcome
 from bot.images.flow import QUOTE_NOT_POSTED, RESULT_NOT_POSTED, handle_click, offer_quote
-from bot.images.views import custom_id, format_usd, history_text
+from bot.images.views import custom_id, history_text, outcome_line, unknown_notice
+from bot.markup import SLACK
 from bot.ports import ImageButton, ImageUpload, MessageRef, QuoteOffer, SurfaceError
 from bot.sorry import sorry
 from bot.store import ImageJob
@@ -103,27 +104,14 @@ def quote_blocks(offer: QuoteOffer) -> list[dict[str, Any]]:
     return [{"type": "markdown", "text": offer.text}, *image_buttons(offer.buttons)]
 
 
-def outcome_line(
-    job: ImageJob, status: str | None = None
-) -> tuple[str, tuple[ImageButton, ...]] | None:
-    """What replaces a quote's buttons once its job is settled; None while it is still open."""
-    status = status or job.status
-    if status == "succeeded":
-        cost = format_usd(job.cost) if job.cost is not None else "?"
-        line = f"✅ Generated with {job.used_model} ({job.used_provider}) for {cost}"
-        if job.fallback_from:
-            line += f" · ⚠️ fallback used (instead of {job.fallback_from})"
-        regenerate = ImageButton("regenerate", custom_id("regenerate", job.id), "Regenerate")
-        return line, (regenerate,)
-    lines = {
-        "cancelled": "✖️ Cancelled; nothing was charged.",
-        "expired": "⌛ This quote expired; nothing was charged.",
-        "failed": "❌ No image could be made; nothing was charged.",
-        "refused": "🚫 The provider refused this prompt; nothing was charged.",
-        "unknown": "❓ Outcome unknown (it may have been charged); not retried.",
-        "superseded": "↪️ Replaced by a new quote (the next provider costs more).",
-    }
-    return (lines[status], ()) if status in lines else None
+def settled(job: ImageJob, status: str | None = None) -> tuple[str, tuple[ImageButton, ...]] | None:
+    """The core's outcome line for a settled quote and, once made, its Regenerate button."""
+    line = outcome_line(job, status)
+    if line is None:
+        return None
+    if (status or job.status) == "succeeded":
+        return line, (ImageButton("regenerate", custom_id("regenerate", job.id), "Regenerate"),)
+    return line, ()
 
 
 # -- the surface ----------------------------------------------------------------------------------
@@ -213,22 +201,6 @@ class SlackImageSurface:
 
 
 # -- jobs whose outcome became unknown ------------------------------------------------------------
-
-NOTICE_PROMPT_CHARS = 80
-
-
-def unknown_notice(job: ImageJob) -> str:
-    """The requester's notice about a job interrupted by a restart (mrkdwn; prompt escaped)."""
-    prompt = " ".join(job.prompt.split())
-    if len(prompt) > NOTICE_PROMPT_CHARS:
-        prompt = prompt[: NOTICE_PROMPT_CHARS - 1].rstrip() + "…"
-    prompt = prompt.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return (
-        f"⚠️ <@{job.user_id}> the image for “{prompt}” was interrupted when Parley restarted. "
-        "Its outcome is unknown (it may have been charged), so it was not retried. "
-        "Use /images to see it."
-    )
-
 
 # -- commands and clicks --------------------------------------------------------------------------
 
@@ -328,15 +300,18 @@ class ImageTurns:
         thread = str(quote["ts"]) if quote is not None else job.thread_id or None
         client = self.spaces.client
         await client.chat_postMessage(
-            channel=job.channel_id, thread_ts=thread, text=unknown_notice(job), unfurl_links=False
+            channel=job.channel_id,
+            thread_ts=thread,
+            text=unknown_notice(job, SLACK),
+            unfurl_links=False,
         )
         if quote is None:
             log.info("unknown-image job=%s: quote not found, its buttons are left", job.id)
             return
         surface = self._surface(job.tenant, job.channel_id, thread, job.user_id)
-        settled = outcome_line(job, "unknown")
-        if settled is not None:
-            await surface.settle(quote, *settled)
+        closing = settled(job, "unknown")
+        if closing is not None:
+            await surface.settle(quote, *closing)
 
     async def _find_quote(self, job: ImageJob) -> dict[str, Any] | None:
         """The quote message still offering this job's Generate button, from the latest 200
@@ -380,6 +355,6 @@ class ImageTurns:
         ):
             return
         # The job an expired click returns may predate the expiry it caused.
-        settled = outcome_line(job, "expired" if outcome.kind == "expired" else None)
-        if settled is not None:
-            await surface.settle(message, *settled)
+        closing = settled(job, "expired" if outcome.kind == "expired" else None)
+        if closing is not None:
+            await surface.settle(message, *closing)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_UP, Decimal
 
 from bot.images.catalog import ImageCatalog
+from bot.markup import MARKDOWN, Markup
 from bot.ports import ImageButton, QuoteOffer
 from bot.store.records import ImageJob
 
@@ -92,3 +93,42 @@ def history_text(jobs: list[ImageJob]) -> str:
             f"• {when} · {job.used_provider or job.provider} · {price} · {job.status} · {prompt}"
         )
     return "\n".join(lines)
+
+
+_SETTLED = {
+    "cancelled": "✖️ Cancelled; nothing was charged.",
+    "expired": "⌛ This quote expired; nothing was charged.",
+    "failed": "⚠️ No image could be made; nothing was charged.",
+    "refused": "⚠️ The provider refused this prompt; nothing was charged.",
+    "unknown": "❓ The outcome is unknown (it may have been charged); not retried.",
+    "superseded": "↪️ The price changed: see the new quote.",
+}
+
+
+def outcome_line(job: ImageJob, status: str | None = None) -> str | None:
+    """What a settled quote shows in place of its buttons (`status` overrides the job's, e.g.
+    "expired" for a quote found expired on click); None while it is still open."""
+    status = status or job.status
+    if status == "succeeded":
+        cost = format_usd(job.cost) if job.cost is not None else "?"
+        line = f"✅ Generated with {job.used_model} ({job.used_provider}) for {cost}"
+        if job.fallback_from:
+            line += f" · ⚠️ fallback used (instead of {job.fallback_from})"
+        return line
+    return _SETTLED.get(status)
+
+
+NOTICE_PROMPT_CHARS = 80
+"""How much of a prompt an unknown-outcome notice quotes."""
+
+
+def unknown_notice(job: ImageJob, markup: Markup = MARKDOWN) -> str:
+    """The requester's notice about a paid image cut off by a restart."""
+    prompt = " ".join(job.prompt.split())
+    if len(prompt) > NOTICE_PROMPT_CHARS:
+        prompt = prompt[: NOTICE_PROMPT_CHARS - 1].rstrip() + "…"
+    return (
+        f"⚠️ {markup.mention(job.user_id)} the image for “{markup.text(prompt)}” was interrupted"
+        " when Parley restarted. Its outcome is unknown (it may have been charged), so it was"
+        " not retried. Use /images to see it."
+    )

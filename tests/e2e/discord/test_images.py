@@ -92,7 +92,7 @@ async def test_quote_then_click_uploads_one_file_with_badges_and_cost(shop: Shop
         lambda: "✅" in text_of(fake.messages[offer["id"]]) and fake.messages[offer["id"]], 10
     )
     assert closed["components"] == []
-    assert "Generated with openai for $0.0340" in text_of(closed)
+    assert "✅ Generated with gpt-image-1.5 (openai) for $0.0340" in text_of(closed)
     await fake.wait_until(lambda: inter.original_id not in fake.messages, 10)  # no notice needed
 
     listing = await fake.slash("images", {}, channel=channel)
