@@ -17,7 +17,7 @@ import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -168,3 +168,24 @@ class PgServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def server_for_tests(*databases: str) -> Iterator[PgServer]:
+    """A FAST_UNSAFE server with `databases` created, for a test fixture: the tests are skipped
+    where PostgreSQL cannot run here, and fail when it is installed but does not start."""
+    import pytest  # only the tests use this; the bench imports the module without pytest
+
+    server = PgServer(settings=FAST_UNSAFE)
+    try:
+        server.start()
+    except PgUnavailable as exc:
+        pytest.skip(str(exc))
+    except PgStartError as exc:
+        pytest.fail(str(exc))
+    try:
+        for database in databases:
+            server.create_database(database)
+        yield server
+    finally:
+        server.stop()

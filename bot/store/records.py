@@ -16,8 +16,28 @@ MessageRole = Literal["system", "user", "assistant"]
 UsageKind = Literal["chat", "image"]
 
 
+class _Placed:
+    """A stored record's place: `.key` and `.tenant` from its platform, tenant id, channel and
+    thread (the one parse of a "<platform>:<tenant>" id)."""
+
+    __slots__ = ()
+    platform: str
+    tenant_id: str
+    channel_id: str
+    thread_id: str
+
+    @property
+    def tenant(self) -> str:
+        """The platform's own tenant id (guild, team, "dm"), without the platform."""
+        return platform_tenant(self.tenant_id)
+
+    @property
+    def key(self) -> ConversationKey:
+        return key_at(self.platform, self.tenant_id, self.channel_id, self.thread_id)
+
+
 @dataclass(frozen=True, slots=True)
-class Conversation:
+class Conversation(_Placed):
     id: int
     platform: str
     tenant_id: str
@@ -33,15 +53,6 @@ class Conversation:
     created_at: datetime
     context_start_id: int | None = None
     """`/new`: history ignores messages with an id up to this one (None: all of them count)."""
-
-    @property
-    def tenant(self) -> str:
-        """The platform's own tenant id (guild, team, "dm"), without the platform."""
-        return platform_tenant(self.tenant_id)
-
-    @property
-    def key(self) -> ConversationKey:
-        return key_at(self.platform, self.tenant_id, self.channel_id, self.thread_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +169,7 @@ class ImageAlternative:
 
 
 @dataclass(frozen=True, slots=True)
-class ImageJob:
+class ImageJob(_Placed):
     """A quote and, once confirmed, the generation it became (one row in `image_jobs`)."""
 
     id: str
@@ -191,16 +202,6 @@ class ImageJob:
     detail: str | None = None
     superseded_by: str | None = None
     finished_at: datetime | None = None
-
-    @property
-    def tenant(self) -> str:
-        """The platform's own tenant id (guild, team, "dm"), without the platform."""
-        return platform_tenant(self.tenant_id)
-
-    @property
-    def key(self) -> ConversationKey:
-        """Where the image was asked for."""
-        return key_at(self.platform, self.tenant_id, self.channel_id, self.thread_id)
 
 
 @dataclass(frozen=True, slots=True)

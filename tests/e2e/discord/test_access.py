@@ -9,21 +9,11 @@ from pathlib import Path
 
 from adapters.discord.access import NOT_ALLOWED
 from tests.e2e.discord.conftest import BotProcess, discord_env
-from tests.e2e.discord.imaging import GENEROUS, image_ids, quote
-from tests.fakes.discord import FakeDiscord, Interaction
-from tests.fakes.discord.payloads import LOADING, text_of
+from tests.e2e.discord.imaging import GENEROUS, image_ids, notice_of, quote
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.images.process import image_env
 from tests.fakes.images.server import ImageFake
 from tests.fakes.llm_server import LLMFake
-
-
-def refusal(fake: FakeDiscord, inter: Interaction) -> str | None:
-    """The interaction's private answer once it has one (a deferred 'thinking' is none yet)."""
-    found = fake.messages.get(inter.original_id or "")
-    if found is None or found["flags"] & LOADING:
-        return None
-    assert found["flags"] & 64, "a refusal is shown only to the clicker"
-    return str(text_of(found))
 
 
 async def test_a_guild_left_out_of_the_allow_list_is_refused_on_every_interaction(
@@ -53,7 +43,7 @@ async def test_a_guild_left_out_of_the_allow_list_is_refused_on_every_interactio
             fake.set_buttons(message["id"], *buttons)
             clicks = [await fake.click(message["id"], c, user="alice") for c in buttons]
             for inter in clicks:
-                said = await fake.wait_until(lambda i=inter: refusal(fake, i), 10, what="refusal")
+                said = await fake.wait_until(lambda i=inter: notice_of(fake, i), 10, what="refusal")
                 assert said == NOT_ALLOWED
                 assert inter.ack_type == 4  # answered at once, never deferred to do work
 
@@ -64,7 +54,7 @@ async def test_a_guild_left_out_of_the_allow_list_is_refused_on_every_interactio
                 await fake.slash("model", {"name": "llama"}, channel=there),
             ]
             for inter in commands:
-                said = await fake.wait_until(lambda i=inter: refusal(fake, i), 10, what="refusal")
+                said = await fake.wait_until(lambda i=inter: notice_of(fake, i), 10, what="refusal")
                 assert said == NOT_ALLOWED
 
             typed = {"prompt": "", "model": "llama"}

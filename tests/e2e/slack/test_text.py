@@ -22,7 +22,7 @@ from tests.e2e.slack.helpers import wait_answer
 from tests.fakes.llm.scripts import raw_stream
 from tests.fakes.llm_server import LLMFake, workers_stream
 from tests.fakes.slack import SlackFake
-from tests.pg import FAST_UNSAFE, SUPERUSER, PgServer, PgStartError, PgUnavailable
+from tests.pg import SUPERUSER, PgServer, server_for_tests
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -84,18 +84,8 @@ async def test_an_emoji_split_across_two_provider_events_arrives_whole(bot: Slac
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PgServer]:
-    server = PgServer(settings=FAST_UNSAFE)
-    try:
-        server.start()
-    except PgUnavailable as exc:
-        pytest.skip(str(exc))
-    except PgStartError as exc:
-        pytest.fail(str(exc))
-    try:
-        server.create_database("nul")
+    with server_for_tests("nul") as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_a_nul_byte_on_postgresql_is_answered_and_stored(

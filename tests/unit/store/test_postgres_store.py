@@ -17,7 +17,7 @@ import pytest
 from bot.store import Store
 from bot.store.migrate import head_revision
 from bot.store.tables import metadata
-from tests.pg import FAST_UNSAFE, SUPERUSER, PgServer, PgStartError, PgUnavailable
+from tests.pg import SUPERUSER, PgServer, server_for_tests
 from tests.unit.store.conftest import FakeClock
 from tests.unit.store.contract import (
     TABLES,
@@ -35,18 +35,8 @@ APP_TABLES = ", ".join(t.name for t in metadata.sorted_tables)  # every table th
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
-    server = PgServer(settings=FAST_UNSAFE)
-    try:
-        server.start()
-    except PgUnavailable as exc:
-        pytest.skip(str(exc))
-    except PgStartError as exc:
-        pytest.fail(str(exc))
-    try:
-        server.create_database(SHARED_DATABASE)
+    with server_for_tests(SHARED_DATABASE) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
