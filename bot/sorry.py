@@ -1,14 +1,22 @@
 """What a user is told when handling their request failed, on every platform.
 
-The store's own words when it cannot write (STORE_FAILING: the disk or database is failing, so
-retrying now does not help), else the one short SORRY. The log gets the details, the user never.
+`apologize(log, exc, what, *args)` logs the failure under a fresh reference and returns the
+one line a user sees, carrying that reference, so an operator finds the traceback from a
+user's screenshot. The store's own words when it cannot write (STORE_FAILING: the disk or
+database is failing, so retrying now does not help; the store has logged it once already).
+The log gets the details, the user never.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
+
 from bot.store import StoreUnavailable
 
-SORRY = "Sorry, something went wrong on my side. Please try again."
+
+def sorry_with(ref: str) -> str:
+    return f"Sorry, something went wrong on my side (ref {ref}). Please try again."
 
 
 def cause_of(exc: BaseException) -> BaseException:
@@ -18,11 +26,12 @@ def cause_of(exc: BaseException) -> BaseException:
     return original if isinstance(original, BaseException) else exc
 
 
-def sorry(exc: BaseException) -> str:
+def apologize(log: logging.Logger, exc: BaseException, what: str, *args: object) -> str:
+    """Log `exc` as the failure of `what % args` and return what to tell the user."""
     cause = cause_of(exc)
-    return str(cause) if isinstance(cause, StoreUnavailable) else SORRY
-
-
-def is_store_failure(exc: BaseException) -> bool:
-    """Already logged by the store, once: log a line, not another traceback per request."""
-    return isinstance(cause_of(exc), StoreUnavailable)
+    if isinstance(cause, StoreUnavailable):
+        log.warning("%s refused: the store cannot write", what % args)
+        return str(cause)
+    ref = secrets.token_hex(4)
+    log.error("%s failed ref=%s", what % args, ref, exc_info=cause)
+    return sorry_with(ref)

@@ -29,7 +29,7 @@ from adapters.discord.usage import Usage
 from adapters.discord.views import HistoryPageButton, ImageAction, RegenerateButton, StopButton
 from bot.app import SHUTDOWN_GRACE, App
 from bot.config import Settings
-from bot.sorry import is_store_failure, sorry
+from bot.sorry import apologize
 from bot.store.records import ImageJob
 
 log = logging.getLogger("parley.discord")
@@ -55,11 +55,8 @@ class Tree(app_commands.CommandTree["ParleyClient"]):
     async def on_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
-        if is_store_failure(error):
-            log.warning("slash command refused: the store cannot write")
-        else:
-            log.error("slash command failed: %r", error, exc_info=error)
-        await _tell(interaction, sorry(error))
+        name = interaction.command.name if interaction.command else "?"
+        await _tell(interaction, apologize(log, error, "slash command /%s", name))
 
 
 async def _tell(interaction: discord.Interaction[Any], text: str) -> None:
@@ -128,12 +125,9 @@ class ParleyClient(discord.Client):
         try:
             await self.messages.on_message(message)
         except Exception as exc:
-            if is_store_failure(exc):
-                log.warning("message %s refused: the store cannot write", message.id)
-            else:
-                log.exception("message %s in channel %s failed", message.id, message.channel.id)
+            text = apologize(log, exc, "message %s in channel %s", message.id, message.channel.id)
             with contextlib.suppress(discord.HTTPException):
-                await message.channel.send(sorry(exc), reference=message)
+                await message.channel.send(text, reference=message)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("discord event %s failed", event_method)

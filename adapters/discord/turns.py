@@ -18,7 +18,6 @@ from adapters.discord.views import reply_view
 from bot.app import App
 from bot.domain import ChatOptions, ChatRequest, ConversationKey
 from bot.engine.chat import TurnOutcome
-from bot.sorry import SORRY
 from bot.store.records import Conversation
 
 log = logging.getLogger("parley.discord")
@@ -27,7 +26,6 @@ PLATFORM = "discord"
 PLACEHOLDER = "…"
 THREAD_NAME_MAX = 100
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
-FAILED = SORRY
 TOKEN_MARGIN = 30.0
 """Seconds before an interaction's token expires when its messages switch to the bot token."""
 

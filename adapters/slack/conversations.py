@@ -22,7 +22,7 @@ from adapters.slack.numbers import whole_number
 from adapters.slack.surface import slack_error
 from bot.domain import ConversationKey
 from bot.engine.conversations import ConversationError, ConversationService, HistoryPage
-from bot.sorry import sorry
+from bot.sorry import apologize
 
 if TYPE_CHECKING:
     from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -156,8 +156,8 @@ class ConversationCommands:
         try:
             found = await self.service.history(scope_of(team, channel), user, page=page)
         except Exception as exc:
-            log.exception("/history failed team=%s user=%s", team, user)
-            await respond(text=sorry(exc), response_type="ephemeral")
+            text = apologize(log, exc, "/history team=%s user=%s", team, user)
+            await respond(text=text, response_type="ephemeral")
             return
         blocks = history_blocks(found, str(where.get("team_domain") or ""))
         summary = f"Your conversations, page {found.page}"
@@ -187,8 +187,7 @@ class ConversationCommands:
         except ConversationError as exc:
             text = str(exc)
         except Exception as exc:
-            log.exception("/%s failed team=%s user=%s", verb, team, user)
-            text = sorry(exc)
+            text = apologize(log, exc, "/%s team=%s user=%s", verb, team, user)
         await respond(text=text, response_type="ephemeral")
 
     async def keyword(self, key: ConversationKey, user: str, verb: str) -> None:
@@ -198,8 +197,7 @@ class ConversationCommands:
         except ConversationError as exc:
             text = str(exc)
         except Exception as exc:
-            log.exception("thread %s failed conversation=%s", verb, key)
-            text = sorry(exc)
+            text = apologize(log, exc, "thread %s conversation=%s", verb, key)
         await self._note(key, user, text)
 
     async def _do(self, verb: str, key: ConversationKey, user: str) -> str:

@@ -24,7 +24,7 @@ from bot.images.flow import QUOTE_NOT_POSTED, RESULT_NOT_POSTED, handle_click, o
 from bot.images.views import custom_id, history_text, outcome_line, unknown_notice
 from bot.markup import SLACK
 from bot.ports import ImageButton, ImageUpload, MessageRef, QuoteOffer, SurfaceError
-from bot.sorry import sorry
+from bot.sorry import apologize
 from bot.store import ImageJob
 
 if TYPE_CHECKING:
@@ -279,8 +279,7 @@ class ImageTurns:
             await surface.notify(RESULT_NOT_POSTED)
             outcome = None
         except Exception as exc:
-            log.exception("image click failed team=%s value=%s", team, value)
-            await surface.notify(sorry(exc))
+            await surface.notify(apologize(log, exc, "image click team=%s value=%s", team, value))
             return
         await self._settle(surface, {**message, "ts": ts}, user, outcome)
 

@@ -23,7 +23,7 @@ from adapters.slack.conversations import escape, scope_of
 from adapters.slack.numbers import decimal, whole_number
 from bot.domain import ConversationKey
 from bot.engine.personas import PersonaError, PersonaService, PersonaSpec
-from bot.sorry import sorry
+from bot.sorry import apologize
 from bot.store import Persona
 
 if TYPE_CHECKING:
@@ -147,8 +147,7 @@ class PersonaCommands:
         except PersonaError as exc:  # NotAllowed too: its message names what admins may do
             text = str(exc)
         except Exception as exc:
-            log.exception("/persona failed team=%s user=%s", team, user)
-            text = sorry(exc)
+            text = apologize(log, exc, "/persona team=%s user=%s", team, user)
         await respond(text=text, response_type="ephemeral")
 
     async def _run(self, team: str, user: str, channel: str, verb: str, rest: str) -> str:

@@ -18,7 +18,7 @@ from bot.catalog import ModelNotAllowed, UnknownModel
 from bot.domain import ChatRequest, ConversationKey
 from bot.engine.chat import StopResult, why_not_running
 from bot.engine.personas import PersonaError
-from bot.sorry import sorry
+from bot.sorry import apologize
 
 if TYPE_CHECKING:
     from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -144,8 +144,7 @@ class Turns:
             except PersonaError as exc:
                 reply = str(exc)
             except Exception as exc:
-                log.exception("thread persona failed conversation=%s", key)
-                reply = sorry(exc)
+                reply = apologize(log, exc, "thread persona conversation=%s", key)
             await note.ephemeral(reply)
             return True
         return False
@@ -169,8 +168,7 @@ class Turns:
                 ChatRequest(key, user, text), surface, persona=persona, images=images
             )
         except Exception as exc:  # the user gets a short note; the log gets the details
-            log.exception("slack turn failed conversation=%s", key)
-            await surface.say(sorry(exc))
+            await surface.say(apologize(log, exc, "slack turn conversation=%s", key))
         finally:
             await surface.close()
 
@@ -203,8 +201,8 @@ class Turns:
             await respond(text=f"{exc}", response_type="ephemeral")
             return
         except Exception as exc:
-            log.exception("/model failed team=%s channel=%s", team, channel)
-            await respond(text=sorry(exc), response_type="ephemeral")
+            text = apologize(log, exc, "/model team=%s channel=%s", team, channel)
+            await respond(text=text, response_type="ephemeral")
             return
         await respond(
             text=f"<@{user}> set the model for {place} to `{entry.name}`.",
@@ -232,8 +230,7 @@ class Turns:
         try:
             await self._click(kind, team, user, turn_id, note)
         except Exception as exc:
-            log.exception("slack %s click failed turn=%s", kind, turn_id)
-            await note.ephemeral(sorry(exc))
+            await note.ephemeral(apologize(log, exc, "slack %s click turn=%s", kind, turn_id))
 
     async def _click(
         self, kind: str, team: str, user: str, turn_id: int, note: SlackSurface

@@ -9,7 +9,7 @@ from adapters.slack.admins import Admins
 from adapters.slack.conversations import scope_of
 from bot.engine.usage import format_usage
 from bot.markup import SLACK
-from bot.sorry import sorry
+from bot.sorry import apologize
 
 if TYPE_CHECKING:
     from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -43,6 +43,5 @@ class UsageCommand:
             else:
                 text = "Usage: `/usage` (yours) or `/usage workspace` (admins)"
         except Exception as exc:
-            log.exception("/usage failed team=%s user=%s", team, user)
-            text = sorry(exc)
+            text = apologize(log, exc, "/usage team=%s user=%s", team, user)
         await respond(text=text, response_type="ephemeral")

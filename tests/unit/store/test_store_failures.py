@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
-from bot.sorry import SORRY, sorry
+from bot.sorry import apologize
 from bot.store import STORE_FAILING, StoreUnavailable
 from bot.store.repo import LOG_REPEAT_EVERY, FailureLog, is_storage_failure
 from tests.fakes.clock import FakeClock
@@ -44,15 +45,32 @@ def test_storage_failures_are_told_from_statement_errors(error: Exception, faili
     assert is_storage_failure(error) is failing
 
 
-def test_users_are_told_the_storage_is_failing_else_sorry() -> None:
+def test_users_are_told_the_storage_is_failing_else_sorry_with_a_reference(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = logging.getLogger("parley.test")
     unavailable = StoreUnavailable()
-    assert str(unavailable) == sorry(unavailable) == STORE_FAILING
 
     class Wrapper(Exception):  # as discord.py's CommandInvokeError keeps the error
         original = unavailable
 
-    assert sorry(Wrapper()) == STORE_FAILING
-    assert sorry(RuntimeError("secret detail")) == SORRY
+    with caplog.at_level(logging.INFO, logger="parley.test"):
+        assert apologize(log, Wrapper(), "turn %s", 7) == STORE_FAILING
+        told = apologize(log, RuntimeError("secret detail"), "turn %s", 8)
+    stored, failed = caplog.records
+    assert (stored.levelno, stored.getMessage()) == (
+        logging.WARNING,
+        "turn 7 refused: the store cannot write",
+    )
+    assert stored.exc_info is None and not stored.exc_text  # no second traceback
+    ref = re.fullmatch(
+        r"Sorry, something went wrong on my side \(ref ([0-9a-f]{8})\)\. Please try again\.", told
+    )
+    assert ref is not None and "secret" not in told
+    assert failed.levelno == logging.ERROR and failed.getMessage() == f"turn 8 failed ref={ref[1]}"
+    # The traceback is in the log under the same reference (a redacting filter may have turned
+    # it into exc_text already).
+    assert failed.exc_info is not None or "secret detail" in (failed.exc_text or "")
 
 
 async def test_a_failure_that_goes_on_is_one_line_a_minute_with_a_count(
