@@ -207,6 +207,8 @@ class ChatEngine:
     ) -> TurnOutcome:
         platform = request.key.platform
         text = request.text.strip()
+        if not self._accepting:  # at once, not after the conversation's running reply (_admit)
+            return await self._refuse(surface, REFUSAL_SHUTTING_DOWN, platform, "shutdown")
         if not text:
             return await self._refuse(surface, "Say something and I'll answer.", platform, "empty")
         if len(text) > self.max_prompt_chars:
@@ -270,6 +272,8 @@ class ChatEngine:
     async def _regenerate(
         self, message_id: int, user_id: str, surface: Surface, images: ImageSurface | None
     ) -> TurnOutcome:
+        if not self._accepting:  # at once, not after the conversation's running reply (_admit)
+            return await self._refuse(surface, REFUSAL_SHUTTING_DOWN, "", "shutdown")
         previous = await self.store.get_message(message_id)
         if previous is None or previous.parent_id is None:
             return await self._refuse(surface, "That reply no longer exists.")
