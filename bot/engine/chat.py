@@ -14,19 +14,19 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 
 from bot.catalog import Catalog, ModelEntry, ModelNotAllowed, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ChatRequest, ConversationKey
+from bot.engine.admission import FINISH_MODERATION, Admission, Refused
 from bot.engine.history import PromptTooLong, assemble, estimate_tokens, turns_before
 from bot.engine.keeper import TURN_LEASE_SECONDS, TurnKeeper
-from bot.engine.moderation import ModerationUnavailable, Moderator
+from bot.engine.moderation import Moderator
 from bot.engine.personas import PersonaError, PersonaService, validate_parameters
 from bot.engine.streaming import ReplyStreamer
 from bot.engine.tools import ToolTurn, offered_tools, run_tool_calls
-from bot.engine.usage import ChatLimits, check_chat_limits
+from bot.engine.usage import ChatLimits
 from bot.images.engine import ImageEngine
 from bot.llm.router import LLMRouter, RoutedStream
 from bot.llm.types import FinishReason, Message, ProviderError, ToolCall, Usage
@@ -38,7 +38,6 @@ from bot.store import (
     Persona,
     Store,
     StoreUnavailable,
-    UsageStore,
     tenant_id_for,
     title_from_text,
 )
@@ -63,7 +62,6 @@ NOTICE_LENGTH = "_(reply cut off: it reached the token limit)_"
 NOTICE_SHUTDOWN = "_(reply cut off: Parley is restarting)_"
 NOTICE_RESTARTED = "_(reply cut off by a restart)_"
 NOTICE_BAD_TOOL_CALL = "_(the model tried to use a tool but its request was malformed)_"
-FINISH_MODERATION = "moderation"
 REFUSAL_ARCHIVED = "This conversation is archived, so I no longer answer here. Start a new one."
 REFUSAL_SHUTTING_DOWN = "Parley is restarting; please try again in a minute."
 REFUSAL_CHANNEL_MODEL = (
@@ -72,8 +70,6 @@ REFUSAL_CHANNEL_MODEL = (
 REFUSAL_CONVERSATION_MODEL = (
     "Only the person who started this conversation, or an admin, can change its model."
 )
-REFUSAL_MODERATION = "Sorry, I can't help with that: the message was flagged by moderation."
-REFUSAL_MODERATION_DOWN = "Sorry, I can't check messages right now; please try again later."
 
 
 STOP_FINISHED = "That reply has already finished."
@@ -162,14 +158,14 @@ class ChatEngine:
         self._waiting: dict[ConversationKey, int] = {}
         self._running: dict[int, _Running] = {}
         self.personas = personas
-        self.moderator = moderator
-        self.moderation_fail_closed = moderation_fail_closed
-        self.limits = limits or ChatLimits()
+        self.admission = Admission(
+            store, limits or ChatLimits(), moderator, moderation_fail_closed, clock=clock
+        )
+        """The chat limits and moderation every turn passes (see _admit)."""
         self.max_prompt_chars = max_prompt_chars
         self.metrics = metrics or Metrics()
         self.images = images
         """The image core, for the generate_image tool (quotes only); None: no tools offered."""
-        self._usage = UsageStore(store)
         self._turns: set[asyncio.Future[None]] = set()
         self._accepting = True
         self.keeper = TurnKeeper(store, catalog, clock=clock, lease_seconds=turn_lease)
@@ -432,9 +428,6 @@ class ChatEngine:
             return self.catalog.resolve(self.default_model)
         return self.catalog.choose(chosen, platform=platform)
 
-    def _clock_wall(self) -> datetime:
-        return self._clock.wall()
-
     async def _persona_of(
         self, key: ConversationKey, conversation: Conversation | None
     ) -> Persona | None:
@@ -514,16 +507,9 @@ class ChatEngine:
             return await self._refuse(surface, REFUSAL_SHUTTING_DOWN, platform, "shutdown")
         if archived:
             return await self._refuse(surface, REFUSAL_ARCHIVED, platform, "archived")
-        if self.limits.enabled:
-            refusal = await check_chat_limits(
-                self._usage,
-                self.limits,
-                tenant_id=tenant_id,
-                user_id=user_id,
-                now=self._clock_wall(),
-            )
-            if refusal is not None:
-                return await self._refuse(surface, refusal, platform, "limit")
+        refusal = await self.admission.over_limits(tenant_id, user_id)
+        if refusal is not None:
+            return await self._refuse(surface, refusal, platform, "limit")
         return None
 
     async def _unfit(
@@ -543,73 +529,12 @@ class ChatEngine:
         user_message: StoredMessage,
         plan: _Plan,
     ) -> TurnOutcome | None:
-        refused = await self._moderate(conversation, user_message, plan.entry)
+        refused = await self.admission.moderate(conversation, user_message, plan.entry)
         if refused is None:
             return None
         return await self._refuse(
             surface, refused.text, conversation.platform, FINISH_MODERATION, refused
         )
-
-    async def _moderate(
-        self, conversation: Conversation, user_message: StoredMessage, entry: ModelEntry
-    ) -> _Refusal | None:
-        """Check the message with the moderation model; a refusal is stored as an error turn."""
-        if self.moderator is None:
-            return None
-        started = self._clock.now()
-        try:
-            verdict = await self.moderator.check(user_message.content)
-        except ModerationUnavailable as exc:
-            event(
-                log,
-                logging.WARNING,
-                "moderation unavailable",
-                conversation=conversation.id,
-                moderator=self.moderator.name,
-                error=str(exc),
-                fail_closed=self.moderation_fail_closed,
-            )
-            if not self.moderation_fail_closed:
-                return None
-            text, categories = REFUSAL_MODERATION_DOWN, "unavailable"
-        else:
-            if not verdict.flagged:
-                return None
-            text, categories = REFUSAL_MODERATION, ",".join(verdict.categories) or "-"
-        refusal = await self.store.add_message(
-            conversation.id,
-            "assistant",
-            text,
-            status="error",
-            parent_id=user_message.id,
-            model=entry.name,
-            user_id=user_message.user_id,  # counted by the messages-per-minute limit
-        )
-        await self.store.finish_message(
-            refusal.id,
-            TurnResult(
-                content=text,
-                status="error",
-                finish_reason=FINISH_MODERATION,
-                model=None,
-                provider=None,
-                prompt_tokens=None,
-                completion_tokens=None,
-                cost=None,
-                ttft_ms=None,
-                duration_ms=int((self._clock.now() - started) * 1000),
-            ),
-        )
-        event(
-            log,
-            logging.INFO,
-            "message refused by moderation",
-            conversation=conversation.id,
-            message_id=refusal.id,
-            moderator=self.moderator.name,
-            categories=categories,
-        )
-        return _Refusal(text, refusal.id, conversation.id)
 
     @contextmanager
     def _conversation_lock(self, key: ConversationKey) -> Iterator[asyncio.Lock]:
@@ -629,7 +554,7 @@ class ChatEngine:
         text: str,
         platform: str = "",
         reason: str = "refused",
-        stored: _Refusal | None = None,
+        stored: Refused | None = None,
     ) -> TurnOutcome:
         await surface.notify(text)
         self.metrics.refusals.labels(platform or "-", reason).inc()
@@ -909,13 +834,6 @@ class ChatEngine:
         m.tokens.labels(*labels, "prompt").inc(result.prompt_tokens or 0)
         m.tokens.labels(*labels, "completion").inc(result.completion_tokens or 0)
         m.add_spend(*labels, result.cost)
-
-
-@dataclass(frozen=True, slots=True)
-class _Refusal:
-    text: str
-    message_id: int
-    conversation_id: int
 
 
 def _in_context(messages: list[StoredMessage], conversation: Conversation) -> list[StoredMessage]:

@@ -11,7 +11,8 @@ import pytest_asyncio
 from bot.app import App
 from bot.clock import SYSTEM_CLOCK
 from bot.domain import ChatOptions, ChatRequest, ConversationKey
-from bot.engine.chat import REFUSAL_ARCHIVED, REFUSAL_MODERATION
+from bot.engine.admission import REFUSAL_MODERATION
+from bot.engine.chat import REFUSAL_ARCHIVED
 from bot.engine.conversations import ConversationError
 from bot.engine.personas import NotAllowed, PersonaError, PersonaSpec
 from bot.engine.usage import NotAllowed as UsageNotAllowed

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.engine.chat import REFUSAL_MODERATION
+from bot.engine.admission import REFUSAL_MODERATION
 from tests.e2e.discord.conftest import BotProcess, discord_env
 from tests.fakes.discord import FakeDiscord, Interaction
 from tests.fakes.discord.payloads import LOADING, text_of

@@ -7,7 +7,7 @@ import time
 
 import aiohttp
 
-from bot.engine.chat import REFUSAL_MODERATION
+from bot.engine.admission import REFUSAL_MODERATION
 from bot.store import Store
 from tests.e2e.slack.conftest import ALICE, BOB, CHANNEL, TEAM, SlackBot, StartBot
 from tests.e2e.slack.helpers import finished, question_thread, wait_answer
