@@ -719,7 +719,7 @@ class ChatEngine:
                 finished = await self._finish_turn(
                     conversation, assistant, user_id, entry, routed, state, status, prompt
                 )
-            self._observe(conversation, routed, streamer, finished)
+            self.metrics.observe_turn(conversation.platform, routed, streamer.stats, finished)
         assert finished is not None
         event(
             log,
@@ -805,35 +805,6 @@ class ChatEngine:
             )  # fmt: skip
         await self.keeper.finish(assistant.id, result, line)
         return result
-
-    def _observe(
-        self,
-        conversation: Conversation,
-        routed: RoutedStream,
-        streamer: ReplyStreamer,
-        result: TurnResult,
-    ) -> None:
-        m, platform = self.metrics, conversation.platform
-        m.requests.labels(platform, result.status).inc()
-        m.posts.labels(platform).inc(streamer.stats.posts)
-        m.edits.labels(platform).inc(streamer.stats.edits)
-        m.rate_limited.labels(platform).inc(streamer.stats.rate_limited)
-        for attempt in routed.attempts:
-            if attempt.outcome != "ok" and not attempt.outcome.startswith("skipped"):
-                m.provider_errors.labels(attempt.provider).inc()
-        if routed.fallback_used and routed.attempts and routed.provider:
-            m.fallbacks.labels(routed.attempts[0].provider, routed.provider).inc()
-        if routed.provider is None or result.model is None:
-            return
-        labels = (routed.provider, result.model)
-        if result.ttft_ms is not None:
-            m.ttft.labels(*labels).observe(result.ttft_ms / 1000)
-            streaming_s = ((result.duration_ms or 0) - result.ttft_ms) / 1000
-            if result.completion_tokens and streaming_s > 0:
-                m.tokens_per_second.labels(*labels).observe(result.completion_tokens / streaming_s)
-        m.tokens.labels(*labels, "prompt").inc(result.prompt_tokens or 0)
-        m.tokens.labels(*labels, "completion").inc(result.completion_tokens or 0)
-        m.add_spend(*labels, result.cost)
 
 
 def _in_context(messages: list[StoredMessage], conversation: Conversation) -> list[StoredMessage]:

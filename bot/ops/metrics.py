@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot.resilience.breaker import BreakerSnapshot, BreakerState
+
+if TYPE_CHECKING:
+    from bot.engine.streaming import StreamStats
+    from bot.llm.router import RoutedStream
+    from bot.store.records import TurnResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -107,6 +113,34 @@ class Metrics:
 
     def watch_breakers(self, source: Callable[[], Iterable[BreakerSnapshot]]) -> None:
         self._breaker_sources.append(source)
+
+    def observe_turn(
+        self, platform: str, routed: RoutedStream, stats: StreamStats, result: TurnResult
+    ) -> None:
+        """Count one ended chat turn: its status, platform calls, provider errors and
+        fallbacks, and for the provider that answered its latency, speed, tokens and spend."""
+        self.requests.labels(platform, result.status).inc()
+        self.posts.labels(platform).inc(stats.posts)
+        self.edits.labels(platform).inc(stats.edits)
+        self.rate_limited.labels(platform).inc(stats.rate_limited)
+        for attempt in routed.attempts:
+            if attempt.outcome != "ok" and not attempt.outcome.startswith("skipped"):
+                self.provider_errors.labels(attempt.provider).inc()
+        if routed.fallback_used and routed.attempts and routed.provider:
+            self.fallbacks.labels(routed.attempts[0].provider, routed.provider).inc()
+        if routed.provider is None or result.model is None:
+            return
+        labels = (routed.provider, result.model)
+        if result.ttft_ms is not None:
+            self.ttft.labels(*labels).observe(result.ttft_ms / 1000)
+            streaming_s = ((result.duration_ms or 0) - result.ttft_ms) / 1000
+            if result.completion_tokens and streaming_s > 0:
+                self.tokens_per_second.labels(*labels).observe(
+                    result.completion_tokens / streaming_s
+                )
+        self.tokens.labels(*labels, "prompt").inc(result.prompt_tokens or 0)
+        self.tokens.labels(*labels, "completion").inc(result.completion_tokens or 0)
+        self.add_spend(*labels, result.cost)
 
     def add_spend(self, provider: str, model: str, cost: Decimal | None) -> None:
         if cost is not None and cost > 0:
