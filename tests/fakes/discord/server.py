@@ -18,6 +18,7 @@ from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.ratelimit import Buckets, BucketSpec, GlobalLimit
 from tests.fakes.discord.records import Call, Guild, Interaction, Shown
 from tests.fakes.discord.rest import ROUTES, TOKEN_TTL, RestHandlers
+from tests.fakes.network import round_trip
 
 DEFAULT_BUCKETS = {
     "edit": BucketSpec(5, 1.0),  # per channel: observed ~5 per 5 s in production, fast for tests
@@ -42,6 +43,8 @@ class FakeDiscord(RestHandlers):
         global_limit: BucketSpec | None = None,
     ) -> None:
         self.token = token
+        self.rtt = 0.0
+        """Seconds of network round trip on every REST call, half each way (benchmarks)."""
         self.echo = echo  # dispatch MESSAGE_CREATE for the bot's own messages, as Discord does
         self.app_id = p.snowflake()
         self.bot_user = p.user(self.app_id, "Parley", bot=True)
@@ -86,7 +89,7 @@ class FakeDiscord(RestHandlers):
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> FakeDiscord:
-        app = web.Application()
+        app = web.Application(middlewares=[round_trip(lambda: self.rtt)])
         for method, path, name in ROUTES:
             app.router.add_route(
                 method, "/api/v10" + path, functools.partial(self._rest, route=name)

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.network import round_trip
 from tests.fakes.slack.files import FileMethods
 from tests.fakes.slack.methods import Handler, WebMethods
 from tests.fakes.slack.records import Message, ResponseUrl, SlackCall
@@ -64,6 +65,8 @@ class SlackFake(WebMethods, FileMethods, SocketMode):
         if update_limit is not None:
             self.limit("chat.update", *update_limit)
         self._injected: dict[str, deque[_Injected]] = {}
+        self.rtt = 0.0
+        """Seconds of network round trip on every Web API call, half each way (benchmarks)."""
         self._history: dict[tuple[str, str], deque[float]] = {}
         self._runner: web.AppRunner | None = None
         self._handlers: dict[str, Handler] = self.method_handlers() | self.file_handlers()
@@ -71,7 +74,9 @@ class SlackFake(WebMethods, FileMethods, SocketMode):
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> SlackFake:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app = web.Application(
+            client_max_size=4 * 1024 * 1024, middlewares=[round_trip(lambda: self.rtt)]
+        )
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{id}", self._respond)
         app.router.add_post("/upload/{id}", self._upload)
