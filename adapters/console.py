@@ -15,16 +15,19 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import TextIO
 
 from adapters.console_images import ConsoleImages, ConsoleImageSurface
 from bot.app import App
 from bot.catalog import ModelEntry, UnknownModel
-from bot.domain import ChatOptions, ChatRequest, ConversationKey
-from bot.engine.conversations import ConversationError
+from bot.commands import ConversationCommands, PersonaCommands, Reply, UsageCommands
+from bot.commands.reply import render_line
+from bot.domain import Caller, ChatOptions, ChatRequest, ConversationKey
 from bot.engine.personas import PersonaError, PersonaSpec
-from bot.engine.usage import format_usage
+from bot.errors import UserError
+from bot.markup import PLAIN
 from bot.ports import Control, MessageRef, PlatformLimits
 from bot.store import tenant_id_for
 
@@ -230,75 +233,86 @@ class Console:
         return True
 
     async def _conversation_command(self, name: str, arg: str) -> None:
+        if name == "open":
+            await self._open(arg)
+            return
+        if arg and not arg.isdecimal():
+            self._print(f"/{name} takes a number")
+            return
+        number = int(arg) if arg else None
+        commands = ConversationCommands(self.app.conversations)
+        if name == "history":
+            await self._show(commands.history(self.caller, self.key, number or 1))
+            return
+        if name == "archive":
+            if await self._show(commands.archive(self.caller, self.key, number)):
+                self.key = ConversationKey("console", "local", self.user, f"t{time.time_ns()}")
+                self._print("(you're in a new conversation)")
+            return
+        reply = await self._show(commands.export(self.caller, self.key, number))
+        if reply is not None and reply.file is not None:
+            path = Path.cwd() / reply.file.name
+            path.write_bytes(reply.file.data)
+            self._print(f"exported to {path}")
+
+    async def _open(self, arg: str) -> None:
         service = self.app.conversations
         assert service is not None
+        if not arg.isdecimal():
+            self._print("/open takes a number")
+            return
         try:
-            if name == "history":
-                page = await service.history(self.key, self.user, page=int(arg or "1"))
-                if not page.items:
-                    self._print("(no conversations)")
-                for item in page.items:
-                    when = (
-                        item.last_message_at.strftime("%Y-%m-%d %H:%M")
-                        if item.last_message_at
-                        else "-"
-                    )
-                    mark = "*" if item.thread_id == self.key.thread else " "
-                    self._print(
-                        f"{mark} #{item.id:<5} {when}  {item.message_count:>4} msgs  {item.title}"
-                    )
-                if page.has_more:
-                    self._print(f"(more: /history {page.page + 1})")
-            elif name == "open":
-                conversation = await service.find(self.key, self.user, int(arg))
-                self.key = ConversationKey("console", "local", self.user, conversation.thread_id)
-                self._print(f"(resumed #{conversation.id}: {conversation.title})")
-            elif name == "archive":
-                await service.archive(self.key, self.user, is_admin=True)
-                self._print("(conversation archived; you're in a new one)")
-                self.key = ConversationKey("console", "local", self.user, f"t{time.time_ns()}")
-            else:
-                export = await service.export(self.key, self.user)
-                path = Path.cwd() / export.name
-                path.write_bytes(export.data)
-                self._print(f"exported to {path}")
-        except ValueError:
-            self._print(f"/{name} takes a number")
-        except ConversationError as exc:
+            conversation = await service.find(self.key, self.user, int(arg))
+        except UserError as exc:
             self._print(str(exc))
+            return
+        self.key = ConversationKey("console", "local", self.user, conversation.thread_id)
+        self._print(f"(resumed #{conversation.id}: {conversation.title})")
 
     async def _persona_command(self, arg: str) -> None:
-        service = self.app.personas
-        assert service is not None
+        commands = PersonaCommands(self.app.personas)
         action, _, rest = arg.partition(" ")
-        try:
-            if action in ("", "list"):
-                personas = await service.list(self.key)
-                if not personas:
-                    self._print("(no personas yet: /persona create <name> <system prompt>)")
-                for persona in personas:
-                    model = persona.model or "default model"
-                    self._print(f"  {persona.name:<16} {model:<20} {persona.system_prompt[:60]}")
-            elif action == "use":
-                chosen = await service.use(self.key, self.user, rest.strip() or None)
-                self._print(f"persona: {chosen.name}" if chosen else "persona cleared")
-            elif action == "create":
+        name = rest.strip()
+        if action in ("", "list"):
+            await self._show(commands.list(self.caller, self.key))
+        elif action == "use":
+            await self._show(commands.use(self.caller, self.key, name or None))
+        elif action == "delete":
+            await self._show(commands.delete(self.caller, self.key, name))
+        elif action == "create":
+            try:
                 spec = _persona_spec(rest)
-                created = await service.create(self.key, self.user, spec, is_admin=True)
-                self._print(f"persona {created.name} created")
-            else:
-                self._print("usage: /persona list | use <name> | create <name> <system prompt>")
-        except PersonaError as exc:
-            self._print(str(exc))
+            except UserError as exc:
+                self._print(str(exc))
+                return
+            await self._show(commands.create(self.caller, self.key, spec))
+        else:
+            self._print(
+                "usage: /persona list | use <name> | delete <name> | create <name> <prompt>"
+            )
 
     async def _usage_command(self, arg: str) -> None:
-        service = self.app.usage
-        assert service is not None
-        if arg == "all":
-            report = await service.tenant_summary(self.key, is_admin=True)
-            self._print(format_usage(report, title="Usage on this machine"))
-        else:
-            self._print(format_usage(await service.user_summary(self.key, self.user)))
+        commands = UsageCommands(self.app.usage)
+        await self._show(commands.usage(self.caller, self.key, tenant=arg == "all"))
+
+    @property
+    def caller(self) -> Caller:
+        return Caller.at(self.key, self.user, is_admin=True)  # the operator, at their terminal
+
+    async def _show(self, work: Awaitable[Reply]) -> Reply | None:
+        """Run a core command and print its reply (its buttons as the commands they stand for);
+        a refusal is printed as it is."""
+        try:
+            reply = await work
+        except UserError as exc:
+            self._print(str(exc))
+            return None
+        self._print(reply.text(PLAIN))
+        if reply.note:
+            self._print(render_line(reply.note, PLAIN))
+        for button in reply.buttons:
+            self._print(f"({button.label}: /{button.action} {button.value})")
+        return reply
 
 
 def _common_prefix(a: str, b: str) -> int:

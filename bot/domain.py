@@ -50,6 +50,33 @@ class Actor:
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Who runs a command: a user of one platform's tenant, and whether the platform's own roles
+    make them an admin there. The adapter resolves `is_admin` (Discord: Manage Server or the
+    operator's lists; Slack: workspace admins or SLACK_ADMIN_USERS; the console: always); the
+    core decides what an admin may do."""
+
+    platform: str
+    tenant: str
+    user_id: str
+    is_admin: bool = False
+
+    @classmethod
+    def at(cls, key: ConversationKey, user_id: str, *, is_admin: bool = False) -> Caller:
+        return cls(key.platform, key.tenant, user_id, is_admin)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.platform, self.tenant, self.user_id)
+
+    def check(self, place: ConversationKey) -> ConversationKey:
+        """`place`, when it is in the caller's tenant (an adapter's bug otherwise)."""
+        if (place.platform, place.tenant) != (self.platform, self.tenant):
+            raise ValueError(f"{self} acting in another tenant: {place}")
+        return place
+
+
+@dataclass(frozen=True, slots=True)
 class ChatOptions:
     """What the user chose for this turn; None means "use the conversation's or the default"."""
 

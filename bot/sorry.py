@@ -1,10 +1,9 @@
 """What a user is told when handling their request failed, on every platform.
 
-`apologize(log, exc, what, *args)` logs the failure under a fresh reference and returns the
-one line a user sees, carrying that reference, so an operator finds the traceback from a
-user's screenshot. The store's own words when it cannot write (STORE_FAILING: the disk or
-database is failing, so retrying now does not help; the store has logged it once already).
-The log gets the details, the user never.
+`apologize(log, exc, what, *args)` is every adapter's one catch: a `UserError` (bot.errors: a
+refusal, or the store saying it cannot write) is shown as it is; anything else is logged under
+a fresh reference and the user sees one line carrying that reference, so an operator finds the
+traceback from a user's screenshot. The log gets the details, the user never.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from bot.store import StoreUnavailable
+from bot.errors import UserError
 
 
 def sorry_with(ref: str) -> str:
@@ -29,8 +28,8 @@ def cause_of(exc: BaseException) -> BaseException:
 def apologize(log: logging.Logger, exc: BaseException, what: str, *args: object) -> str:
     """Log `exc` as the failure of `what % args` and return what to tell the user."""
     cause = cause_of(exc)
-    if isinstance(cause, StoreUnavailable):
-        log.warning("%s refused: the store cannot write", what % args)
+    if isinstance(cause, UserError):
+        log.info("%s refused code=%s", what % args, cause.code)
         return str(cause)
     ref = secrets.token_hex(4)
     log.error("%s failed ref=%s", what % args, ref, exc_info=cause)

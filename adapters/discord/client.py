@@ -22,6 +22,7 @@ from adapters.discord.images import Images, tell_unknown
 from adapters.discord.messages import Messages
 from adapters.discord.personas import Personas
 from adapters.discord.recovery import Recovery
+from adapters.discord.replies import tell
 from adapters.discord.surface import RateLimitWatch
 from adapters.discord.sync import sync_commands
 from adapters.discord.turns import Turns
@@ -56,16 +57,7 @@ class Tree(app_commands.CommandTree["ParleyClient"]):
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         name = interaction.command.name if interaction.command else "?"
-        await _tell(interaction, apologize(log, error, "slash command /%s", name))
-
-
-async def _tell(interaction: discord.Interaction[Any], text: str) -> None:
-    """A short error for the user, whatever state the interaction is in."""
-    with contextlib.suppress(discord.HTTPException):
-        if interaction.response.is_done():
-            await interaction.edit_original_response(content=text)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
+        await tell(interaction, apologize(log, error, "slash command /%s", name))
 
 
 class ParleyClient(discord.Client):

@@ -1,33 +1,30 @@
-"""/persona create|edit|list|delete|use|default, through the core's PersonaService.
+"""/persona create|edit|list|delete|use|default: options in, the core's PersonaCommands out.
 
-Admins (see `is_admin`) create, edit, delete and set channel defaults; anyone allowed lists
-personas and applies one to a conversation of theirs. Everything goes in as options (no modal):
-`system_prompt` takes up to 6,000 characters, Discord's limit for a string option.
+Everything goes in as options (no modal): `system_prompt` takes up to 6,000 characters,
+Discord's limit for a string option. Who may do what is the core's (bot/commands/personas.py).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
-from adapters.discord.access import Access, is_admin
+from adapters.discord.access import Access
 from adapters.discord.commands import model_choices, persona_choices
-from adapters.discord.private import fit, say, start
-from adapters.discord.turns import key_for
+from adapters.discord.private import start
+from adapters.discord.replies import answer, caller_and_place
 from bot.app import App
-from bot.engine.personas import PersonaError, PersonaService, PersonaSpec
-from bot.store import Persona, tenant_id_for
+from bot.commands import KEEP, PersonaCommands, PersonaEdit, Reply
+from bot.engine.personas import PersonaSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from adapters.discord.client import ParleyClient
+    from bot.domain import Caller, ConversationKey
 
-log = logging.getLogger("parley.discord")
-
-UNAVAILABLE = "Personas are not available on this bot."
-PROMPT_PREVIEW = 80
 SYSTEM_PROMPT_MAX = 6000  # a Discord string option; the core takes up to 8,000
 
 
@@ -40,28 +37,11 @@ def split_tools(tools: str | None) -> tuple[str, ...] | None:
     return tuple(t.strip() for t in tools.replace(" ", ",").split(",") if t.strip())
 
 
-def describe(persona: Persona) -> str:
-    settings = [f"model `{persona.model}`" if persona.model else "default model"]
-    if persona.temperature is not None:
-        settings.append(f"temperature {persona.temperature:g}")
-    if persona.top_p is not None:
-        settings.append(f"top_p {persona.top_p:g}")
-    if persona.max_tokens is not None:
-        settings.append(f"max {persona.max_tokens:,} tokens")
-    if persona.tools:
-        settings.append("tools " + ", ".join(persona.tools))
-    return f"**{persona.name}** · " + " · ".join(settings)
-
-
-def preview(prompt: str) -> str:
-    text = " ".join(prompt.split())
-    return text if len(text) <= PROMPT_PREVIEW else text[: PROMPT_PREVIEW - 1] + "…"
-
-
 class Personas:
     def __init__(self, app: App, access: Access) -> None:
         self.app = app
         self.access = access
+        self.commands = PersonaCommands(app.personas)
 
     def register(self, tree: app_commands.CommandTree[ParleyClient]) -> None:
         group = app_commands.Group(
@@ -97,7 +77,7 @@ class Personas:
                 max_tokens,
                 split_tools(tools) or (),
             )
-            await self.create(interaction, spec)
+            await self.run(interaction, lambda who, where: self.commands.create(who, where, spec))
 
         @group.command(
             name="edit", description="Change a persona; options left out keep their value"
@@ -121,34 +101,45 @@ class Personas:
             max_tokens: int | None = None,
             tools: str | None = None,
         ) -> None:
-            changes: dict[str, Any] = {
-                "system_prompt": system_prompt,
-                "model": model,
-                "temperature": temperature,
-                "top_p": top_p,
-                "max_tokens": max_tokens,
-                "tools": split_tools(tools),
-            }
-            await self.edit(interaction, name, {k: v for k, v in changes.items() if v is not None})
+            given = split_tools(tools)
+            change = PersonaEdit(
+                system_prompt=KEEP if system_prompt is None else system_prompt,
+                model=KEEP if model is None else model,
+                temperature=KEEP if temperature is None else temperature,
+                top_p=KEEP if top_p is None else top_p,
+                max_tokens=KEEP if max_tokens is None else max_tokens,
+                tools=KEEP if given is None else given,
+            )
+            await self.run(
+                interaction, lambda who, where: self.commands.edit(who, where, name, change)
+            )
 
         @group.command(name="list", description="This server's personas")
         async def list_(interaction: discord.Interaction[Any]) -> None:
-            await self.list(interaction)
+            await self.run(interaction, self.commands.list)
 
         @group.command(name="delete", description="Delete a persona (admins)")
         @app_commands.describe(name="The persona to delete")
         async def delete(interaction: discord.Interaction[Any], name: str) -> None:
-            await self.delete(interaction, name)
+            await self.run(interaction, lambda who, where: self.commands.delete(who, where, name))
 
         @group.command(name="use", description="Use a persona in this conversation from now on")
         @app_commands.describe(name="A persona; leave empty to go back to the channel's default")
         async def use(interaction: discord.Interaction[Any], name: str | None = None) -> None:
-            await self.use(interaction, name)
+            in_thread = not isinstance(interaction.channel, discord.TextChannel)
+            await self.run(
+                interaction,
+                lambda who, where: self.commands.use(
+                    who, where, name or None, in_conversation=in_thread
+                ),
+            )
 
         @group.command(name="default", description="Set this channel's default persona (admins)")
         @app_commands.describe(name="A persona; leave empty to clear the channel's default")
         async def default(interaction: discord.Interaction[Any], name: str | None = None) -> None:
-            await self.default(interaction, name)
+            await self.run(
+                interaction, lambda who, where: self.commands.default(who, where, name or None)
+            )
 
         create.autocomplete("model")(self.complete_model)
         edit.autocomplete("model")(self.complete_model)
@@ -168,125 +159,10 @@ class Personas:
     ) -> list[app_commands.Choice[str]]:
         return await persona_choices(self.app, interaction, current)
 
-    async def _begin(self, interaction: discord.Interaction[Any]) -> PersonaService | None:
-        await start(interaction)
-        if self.app.personas is None or interaction.channel is None:
-            await say(interaction, UNAVAILABLE)
-            return None
-        return self.app.personas
-
-    async def create(self, interaction: discord.Interaction[Any], spec: PersonaSpec) -> None:
-        if (service := await self._begin(interaction)) is None:
-            return
-        key = key_for(interaction.channel, interaction.guild)
-        try:
-            persona = await service.create(
-                key, str(interaction.user.id), spec, is_admin=is_admin(self.access, interaction)
-            )
-        except PersonaError as exc:
-            await say(interaction, str(exc))
-            return
-        log.info("persona created tenant=%s name=%s", key.tenant, persona.name)
-        await say(
-            interaction,
-            f"Created {describe(persona)}.\nUse it with `/chat persona:{persona.name}`.",
-        )
-
-    async def edit(
-        self, interaction: discord.Interaction[Any], name: str, changes: dict[str, Any]
+    async def run(
+        self,
+        interaction: discord.Interaction[Any],
+        handler: Callable[[Caller, ConversationKey], Awaitable[Reply]],
     ) -> None:
-        if (service := await self._begin(interaction)) is None:
-            return
-        key = key_for(interaction.channel, interaction.guild)
-        admin = is_admin(self.access, interaction)
-        if not admin:  # before the lookup, so a refusal reads the same for every name
-            await say(interaction, "Only admins can edit personas.")
-            return
-        try:
-            current = await service.get(key, name)
-            spec = PersonaSpec(
-                current.name,
-                changes.get("system_prompt", current.system_prompt),
-                changes.get("model", current.model),
-                changes.get("temperature", current.temperature),
-                changes.get("top_p", current.top_p),
-                changes.get("max_tokens", current.max_tokens),
-                changes.get("tools", current.tools),
-            )
-            persona = await service.edit(key, spec, is_admin=admin)
-        except PersonaError as exc:
-            await say(interaction, str(exc))
-            return
-        log.info("persona edited tenant=%s name=%s", key.tenant, persona.name)
-        await say(interaction, f"Updated {describe(persona)}.")
-
-    async def list(self, interaction: discord.Interaction[Any]) -> None:
-        if (service := await self._begin(interaction)) is None:
-            return
-        key = key_for(interaction.channel, interaction.guild)
-        personas = await service.list(key)
-        if not personas:
-            await say(interaction, "No personas here yet. Admins can add one with /persona create.")
-            return
-        default = await service.personas.channel_default(tenant_id_for(key), key.channel)
-        lines = ["**Personas in this server**"]
-        for persona in personas:
-            mark = " (this channel's default)" if persona.name == default else ""
-            lines.append(f"{describe(persona)}{mark}\n  {preview(persona.system_prompt)}")
-        await say(interaction, fit("\n".join(lines)))
-
-    async def delete(self, interaction: discord.Interaction[Any], name: str) -> None:
-        if (service := await self._begin(interaction)) is None:
-            return
-        key = key_for(interaction.channel, interaction.guild)
-        try:
-            await service.delete(key, name, is_admin=is_admin(self.access, interaction))
-        except PersonaError as exc:
-            await say(interaction, str(exc))
-            return
-        log.info("persona deleted tenant=%s name=%s", key.tenant, name)
-        await say(interaction, f"Deleted the persona **{name.strip().lower()}**.")
-
-    async def use(self, interaction: discord.Interaction[Any], name: str | None) -> None:
-        if (service := await self._begin(interaction)) is None:
-            return
-        channel = interaction.channel
-        if isinstance(channel, discord.TextChannel):
-            await say(
-                interaction,
-                "Use this inside a conversation's thread, or start one with"
-                " `/chat persona:<name>`. Admins can set a channel default with /persona default.",
-            )
-            return
-        key = key_for(channel, interaction.guild)
-        user = str(interaction.user.id)
-        try:
-            persona = await service.use(
-                key, user, name, is_admin=is_admin(self.access, interaction)
-            )
-        except PersonaError as exc:
-            await say(interaction, str(exc))
-            return
-        if persona is None:
-            await say(interaction, "This conversation is back to the channel's default persona.")
-        else:
-            await say(interaction, f"This conversation now uses {describe(persona)}.")
-
-    async def default(self, interaction: discord.Interaction[Any], name: str | None) -> None:
-        if (service := await self._begin(interaction)) is None:
-            return
-        key = key_for(interaction.channel, interaction.guild)  # in a thread: its parent channel
-        try:
-            persona = await service.set_channel_default(
-                key, name, is_admin=is_admin(self.access, interaction)
-            )
-        except PersonaError as exc:
-            await say(interaction, str(exc))
-            return
-        if persona is None:
-            await say(interaction, "This channel has no default persona now.")
-        else:
-            await say(
-                interaction,
-                f"New conversations in <#{key.channel}> use {describe(persona)} by default.",
-            )
+        await start(interaction)
+        await answer(interaction, await handler(*caller_and_place(self.access, interaction)))

@@ -166,16 +166,3 @@ class HistoryPageButton(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         client: ParleyClient = interaction.client
         await client.conversations.turn_page(interaction, self.page)
-
-
-def history_view(page: int, has_more: bool) -> ui.View | None:
-    """Previous when there is a page before, Next when there is one after."""
-    if page <= 1 and not has_more:
-        return None
-    view = ui.View(timeout=None)
-    if page > 1:
-        view.add_item(HistoryPageButton(page - 1, "Previous"))
-    if has_more:
-        view.add_item(HistoryPageButton(page + 1, "Next"))
-    view.stop()
-    return view

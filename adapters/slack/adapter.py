@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.budget import TeamBudget
 from adapters.slack.admins import Admins
-from adapters.slack.conversations import ConversationCommands
+from adapters.slack.conversations import SlackConversations
 from adapters.slack.images import ImageTurns
 from adapters.slack.inbound import (
     MalformedRequest,
@@ -27,11 +27,12 @@ from adapters.slack.inbound import (
     prune_forever,
 )
 from adapters.slack.listeners import Manage, register
-from adapters.slack.personas import PersonaCommands
+from adapters.slack.personas import SlackPersonas
 from adapters.slack.recovery import Recovery
+from adapters.slack.replies import Replies
 from adapters.slack.surface import Workspaces
 from adapters.slack.turns import Turns
-from adapters.slack.usage import UsageCommand
+from adapters.slack.usage import SlackUsage
 from bot.app import App
 from bot.config import ConfigurationError
 
@@ -74,9 +75,10 @@ class SlackAdapter:
         self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
         self._tasks: set[asyncio.Task[None]] = set()
         admins = Admins(self.client, settings.slack_admin_users)
-        conversations = ConversationCommands(app, self.client, admins)
-        personas = PersonaCommands(app, admins)
-        manage = Manage(conversations, personas, UsageCommand(app, admins))
+        replies = Replies(self.client, admins)
+        conversations = SlackConversations(app, replies)
+        personas = SlackPersonas(app, replies)
+        manage = Manage(conversations, personas, SlackUsage(app, replies))
         turns = Turns(app, self.spaces, conversations, personas, admins)
         self._images = ImageTurns(app, self.spaces)
         self._recovery = Recovery(app, self.spaces)

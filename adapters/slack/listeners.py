@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncApp
 
 from adapters.slack.blocks import action_id
-from adapters.slack.conversations import HISTORY_ACTION, ConversationCommands
+from adapters.slack.conversations import HISTORY_ACTION, SlackConversations
 from adapters.slack.images import ACTION_PATTERN, ImageTurns
-from adapters.slack.personas import PersonaCommands
+from adapters.slack.personas import SlackPersonas
 from adapters.slack.turns import Turns
-from adapters.slack.usage import UsageCommand
+from adapters.slack.usage import SlackUsage
 
 if TYPE_CHECKING:
     from slack_bolt.context.ack.async_ack import AsyncAck
@@ -32,9 +32,9 @@ Spawn = Callable[[Coroutine[Any, Any, None], str], None]
 class Manage:
     """The commands an admin and a user run to manage conversations, personas and usage."""
 
-    conversations: ConversationCommands
-    personas: PersonaCommands
-    usage: UsageCommand
+    conversations: SlackConversations
+    personas: SlackPersonas
+    usage: SlackUsage
 
 
 def register(

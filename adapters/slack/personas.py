@@ -8,30 +8,28 @@
     /persona default <name>|none                          (admins; this channel's default)
     /persona use <name>|none                              (in a DM; in a thread: @Parley persona)
 
-Option values with spaces go in double quotes (`prompt:"..."` also works). The core validates
-names and parameters against the model (bot/engine/personas.py); its messages are shown as is.
+Option values with spaces go in double quotes (`prompt:"..."` also works). This module parses;
+the rules and the words are the core's (bot/commands/personas.py).
 """
 
 from __future__ import annotations
 
-import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from adapters.slack.admins import Admins
-from adapters.slack.conversations import escape, scope_of
 from adapters.slack.numbers import decimal, whole_number
-from bot.domain import ConversationKey
-from bot.engine.personas import PersonaError, PersonaService, PersonaSpec
-from bot.sorry import apologize
-from bot.store import Persona
+from adapters.slack.replies import Replies, scope_of
+from bot.commands import PersonaCommands, PersonaEdit, Reply
+from bot.domain import Caller, ConversationKey
+from bot.engine.personas import PersonaError, PersonaSpec
 
 if TYPE_CHECKING:
     from slack_bolt.context.respond.async_respond import AsyncRespond
 
     from bot.app import App
 
-log = logging.getLogger("parley.slack")
+Handler = Callable[[Caller, ConversationKey], Awaitable[Reply]]
 
 USAGE = (
     "Usage: `/persona list` · `/persona create <name> [model:…] [temperature:…] [top_p:…] "
@@ -44,6 +42,7 @@ _CLEAR = {"none", "default", "off", "clear"}
 N = TypeVar("N", int, float)
 CHAT_PERSONA = re.compile(r"(?<!\S)persona:(\S+)")
 _MAX_WHOLE = 999_999_999
+USE_USAGE = "Say which persona: `persona <name>` or `persona none`."
 
 
 class BadOptions(PersonaError):
@@ -67,20 +66,19 @@ def parse_options(text: str) -> tuple[str, dict[str, str], str]:
     return name, options, rest
 
 
-def build_spec(
-    name: str, options: dict[str, str], prompt: str, base: Persona | None
-) -> PersonaSpec:
-    """A full spec: the options given, the rest from `base` (an edit) or unset (a create)."""
-    model = _text(options, "model", base.model if base else None)
-    return PersonaSpec(
-        name=name,
-        system_prompt=prompt or (base.system_prompt if base else ""),
-        model=model,
-        temperature=_number(options, "temperature", float, base.temperature if base else None),
-        top_p=_number(options, "top_p", float, base.top_p if base else None),
-        max_tokens=_number(options, "max_tokens", int, base.max_tokens if base else None),
-        tools=_tools(options, base.tools if base else ()),
-    )
+def persona_values(options: dict[str, str], prompt: str) -> dict[str, Any]:
+    """The settings given, parsed strictly (None clears one); the core checks the rest."""
+    values: dict[str, Any] = {}
+    if prompt:
+        values["system_prompt"] = prompt
+    if "model" in options:
+        values["model"] = _text(options, "model", None)
+    for key, kind in (("temperature", float), ("top_p", float), ("max_tokens", int)):
+        if key in options:
+            values[key] = _number(options, key, kind, None)
+    if "tools" in options:
+        values["tools"] = _tools(options, ())
+    return values
 
 
 def _text(options: dict[str, str], key: str, default: str | None) -> str | None:
@@ -113,100 +111,67 @@ def _tools(options: dict[str, str], default: tuple[str, ...]) -> tuple[str, ...]
     return tuple(t.strip() for t in value.split(",") if t.strip())
 
 
-def describe(persona: Persona) -> str:
-    params = [f"model `{persona.model}`" if persona.model else "default model"]
-    if persona.temperature is not None:
-        params.append(f"temperature {persona.temperature:g}")
-    if persona.top_p is not None:
-        params.append(f"top_p {persona.top_p:g}")
-    if persona.max_tokens is not None:
-        params.append(f"max_tokens {persona.max_tokens:,}")
-    if persona.tools:
-        params.append("tools " + ", ".join(persona.tools))
-    prompt = escape(persona.system_prompt.replace("\n", " "))
-    prompt = prompt if len(prompt) <= 120 else prompt[:119] + "…"
-    return f"*{persona.name}* ({'; '.join(params)})\n>{prompt}"
-
-
-class PersonaCommands:
-    def __init__(self, app: App, admins: Admins) -> None:
-        self.app = app
-        self.admins = admins
-
-    @property
-    def service(self) -> PersonaService:
-        if self.app.personas is None:
-            raise RuntimeError("the persona service is not configured")
-        return self.app.personas
+class SlackPersonas:
+    def __init__(self, app: App, replies: Replies) -> None:
+        self.commands = PersonaCommands(app.personas)
+        self.replies = replies
 
     async def command(self, team: str, command: dict[str, Any], respond: AsyncRespond) -> None:
         user, channel = command["user_id"], command["channel_id"]
         verb, _, rest = str(command.get("text") or "").strip().partition(" ")
-        try:
-            text = await self._run(team, user, channel, verb.lower(), rest.strip())
-        except PersonaError as exc:  # NotAllowed too: its message names what admins may do
-            text = str(exc)
-        except Exception as exc:
-            text = apologize(log, exc, "/persona team=%s user=%s", team, user)
-        await respond(text=text, response_type="ephemeral")
+        place = scope_of(team, channel)
 
-    async def _run(self, team: str, user: str, channel: str, verb: str, rest: str) -> str:
-        service = self.service
-        scope = scope_of(team, channel)
+        async def work() -> Reply:
+            handler = self._parse(verb.lower(), rest.strip(), in_dm=channel.startswith("D"))
+            if handler is None:
+                return Reply.say(USAGE)
+            return await handler(await self.replies.caller(place, user), place)
+
+        await self.replies.command(respond, work, f"/persona team={team} user={user}")
+
+    def _parse(self, verb: str, rest: str, *, in_dm: bool) -> Handler | None:
+        commands = self.commands
         if verb in ("", "list"):
-            personas = await service.list(scope)
-            if not personas:
-                return "No personas yet. Admins add one with `/persona create <name> <prompt>`."
-            return "\n".join(describe(p) for p in personas)
+            return commands.list
         if verb == "create":
             name, options, prompt = parse_options(rest)
-            spec = build_spec(name, options, prompt, None)
-            created = await service.create(
-                scope, user, spec, is_admin=await self.admins.is_admin(team, user)
-            )
-            return f"Created persona:\n{describe(created)}"
+            spec = PersonaSpec(name, **({"system_prompt": ""} | persona_values(options, prompt)))
+            return lambda who, where: commands.create(who, where, spec)
         if verb == "edit":
             name, options, prompt = parse_options(rest)
-            is_admin = await self.admins.is_admin(team, user)
-            if not is_admin:  # before the lookup: non-admins learn nothing about the persona
-                return "Only admins can edit personas."
-            current = await service.get(scope, name)
-            spec = build_spec(name, options, prompt, current)
-            edited = await service.edit(scope, spec, is_admin=is_admin)
-            return f"Updated persona:\n{describe(edited)}"
+            change = PersonaEdit(**persona_values(options, prompt))
+            return lambda who, where: commands.edit(who, where, name, change)
         if verb == "delete":
-            await service.delete(scope, rest, is_admin=await self.admins.is_admin(team, user))
-            return f"Deleted persona `{rest.strip().lower()}`."
-        if verb == "default":
-            if not rest:
-                return "Usage: `/persona default <name>|none`"
-            chosen = await service.set_channel_default(
-                scope,
-                None if rest.lower() in _CLEAR else rest,
-                is_admin=await self.admins.is_admin(team, user),
-            )
-            if chosen is None:
-                return "This channel has no default persona now."
-            return f"New threads in <#{channel}> now use persona *{chosen.name}*."
-        if verb == "use":
-            if not channel.startswith("D"):
-                return (
-                    "In a channel, say `@Parley persona <name>` in the thread, or start one with "
-                    "`/chat persona:<name> <question>`."
-                )
-            return await self.use(scope, user, rest)
-        return USAGE
+            return lambda who, where: commands.delete(who, where, rest)
+        if verb == "default" and rest:
+            chosen = None if rest.lower() in _CLEAR else rest
+            return lambda who, where: commands.default(who, where, chosen)
+        if verb == "use" and (rest or not in_dm):
+            return self.use_handler(rest, in_conversation=in_dm)
+        return None
 
-    async def use(self, key: ConversationKey, user: str, name: str) -> str:
-        """Apply a persona to the conversation at `key` (`none`: back to the channel default)."""
-        if not name:
-            return "Say which persona: `persona <name>` or `persona none`."
-        chosen = await self.service.use(
-            key,
-            user,
-            None if name.lower() in _CLEAR else name,
-            is_admin=await self.admins.is_admin(key.tenant, user),
+    def use_handler(self, name: str, *, in_conversation: bool = True) -> Handler:
+        chosen = None if name.lower() in _CLEAR else name
+        return lambda who, where: self.commands.use(
+            who, where, chosen, in_conversation=in_conversation
         )
-        if chosen is None:
-            return "Persona cleared: this conversation uses the channel's default again."
-        return f"This conversation now uses persona *{chosen.name}*."
+
+    async def use(self, key: ConversationKey, user: str, name: str) -> None:
+        """`@Parley persona <name>|none` in a thread: apply it to that thread's conversation."""
+        if not name:
+            await self.replies.in_thread(
+                key, user, _said(USE_USAGE), f"thread persona conversation={key}"
+            )
+            return
+        handler = self.use_handler(name)
+        caller = await self.replies.caller(key, user)
+        await self.replies.in_thread(
+            key, user, lambda: handler(caller, key), f"thread persona conversation={key}"
+        )
+
+
+def _said(text: str) -> Callable[[], Awaitable[Reply]]:
+    async def reply() -> Reply:
+        return Reply.say(text)
+
+    return reply

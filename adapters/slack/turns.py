@@ -9,10 +9,11 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack.admins import Admins
 from adapters.slack.blocks import quote_question
-from adapters.slack.conversations import KEYWORDS, ConversationCommands, scope_of
+from adapters.slack.conversations import KEYWORDS, SlackConversations
 from adapters.slack.images import SlackImageSurface
 from adapters.slack.numbers import whole_number
-from adapters.slack.personas import CHAT_PERSONA, PersonaCommands
+from adapters.slack.personas import CHAT_PERSONA, SlackPersonas
+from adapters.slack.replies import scope_of
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
 from bot.catalog import ModelNotAllowed, UnknownModel
 from bot.domain import ChatRequest, ConversationKey
@@ -37,8 +38,8 @@ class Turns:
         self,
         app: App,
         spaces: Workspaces,
-        conversations: ConversationCommands | None = None,
-        personas: PersonaCommands | None = None,
+        conversations: SlackConversations | None = None,
+        personas: SlackPersonas | None = None,
         admins: Admins | None = None,
     ) -> None:
         self.app = app
@@ -138,14 +139,7 @@ class Turns:
             await self.conversations.keyword(key, user, word)
             return True
         if word == "persona" and self.personas is not None:
-            note = self.surface(key.tenant, key.channel, key.thread or None, user)
-            try:
-                reply = await self.personas.use(key, user, rest.strip())
-            except PersonaError as exc:
-                reply = str(exc)
-            except Exception as exc:
-                reply = apologize(log, exc, "thread persona conversation=%s", key)
-            await note.ephemeral(reply)
+            await self.personas.use(key, user, rest.strip())
             return True
         return False
 

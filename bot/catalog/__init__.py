@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bot.errors import NotAllowed, UserError
 from bot.llm.types import Usage
 
 PROVIDERS = (
@@ -28,15 +29,17 @@ PROVIDERS = (
 _MTOK = Decimal(1_000_000)
 
 
-class UnknownModel(LookupError):
+class UnknownModel(UserError, LookupError):
     """A model name or `provider:model-id` that the catalog cannot resolve."""
+
+    code = "unknown_model"
 
 
 class UnpricedModel(UnknownModel):
     """A model without a price, named where users may not choose one (ALLOW_UNPRICED_MODELS)."""
 
 
-class ModelNotAllowed(PermissionError):
+class ModelNotAllowed(NotAllowed):
     """Setting a model there needs an admin (or the conversation's owner: ChatEngine.set_model);
     the message says so."""
 

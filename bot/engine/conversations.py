@@ -15,15 +15,19 @@ from datetime import datetime
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ConversationKey
+from bot.errors import UserError
 from bot.store import Conversation, ConversationStore, Store, StoredMessage, tenant_id_for
 
 
-class ConversationError(LookupError):
+class ConversationError(UserError, LookupError):
     """The conversation is missing, archived, or not the caller's; safe to show the user."""
+
+    code = "conversation"
 
 
 NOT_FOUND = "There is no conversation of yours here."
 ARCHIVED = "This conversation is archived; start a new one."
+MAX_ID = 2**63 - 1  # a 64-bit integer key
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,8 @@ class ConversationService:
         self, scope: ConversationKey, user_id: str, conversation_id: int
     ) -> Conversation:
         """A conversation by id, only if it is the user's, in the scope's tenant, not archived."""
+        if not 0 < conversation_id <= MAX_ID:  # no row has it, and the driver could not bind it
+            raise ConversationError(NOT_FOUND)
         conversation = await self.store.get_conversation_by_id(conversation_id)
         if not self._owned(conversation, scope, user_id):
             raise ConversationError(NOT_FOUND)

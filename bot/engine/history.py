@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.errors import UserError
 from bot.llm.types import Message
 from bot.store.records import StoredMessage
 
@@ -17,8 +18,10 @@ def estimate_tokens(text: str) -> int:
     return len(text) // _CHARS_PER_TOKEN + _PER_MESSAGE_OVERHEAD
 
 
-class PromptTooLong(ValueError):
+class PromptTooLong(UserError, ValueError):
     """The newest message alone does not fit in the model's context."""
+
+    code = "prompt_too_long"
 
 
 @dataclass(frozen=True, slots=True)

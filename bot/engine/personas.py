@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from bot.catalog import Catalog, ModelEntry, UnknownModel
 from bot.domain import ConversationKey
+from bot.engine.conversations import ARCHIVED
+from bot.errors import NotAllowed, UserError
 from bot.store import (
     Conversation,
     DuplicatePersona,
@@ -30,12 +32,10 @@ TEMPERATURE_RANGE = (0.0, 2.0)
 TOP_P_RANGE = (0.0, 1.0)
 
 
-class PersonaError(ValueError):
+class PersonaError(UserError, ValueError):
     """A persona request that cannot be done; the message is safe to show the user."""
 
-
-class NotAllowed(PersonaError):
-    """Only admins may do this."""
+    code = "persona"
 
 
 def normalize_name(name: str) -> str:
@@ -149,7 +149,7 @@ class PersonaService:
             raise PersonaError(NOT_YOUR_CONVERSATION)
         persona = await self.get(key, name) if name else None
         if conversation is not None and conversation.archived:
-            raise PersonaError("This conversation is archived.")
+            raise PersonaError(ARCHIVED)
         if conversation is None:
             conversation = await self.store.ensure_conversation(key, user_id, title_from_text(""))
         await self.personas.set_conversation_persona(
@@ -164,6 +164,10 @@ class PersonaService:
         persona = await self.get(key, name) if name else None
         await self.personas.set_channel_default(key, persona.name if persona else None)
         return persona
+
+    async def channel_default(self, key: ConversationKey) -> str | None:
+        """The name of the default persona of `key`'s channel, if it has one."""
+        return await self.personas.channel_default(tenant_id_for(key), key.channel)
 
     async def for_conversation(
         self, key: ConversationKey, conversation: Conversation | None

@@ -8,12 +8,8 @@ from decimal import Decimal
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ConversationKey
-from bot.markup import MARKDOWN, Markup
+from bot.errors import NotAllowed
 from bot.store import Store, UsageLine, UsageStore, UserSpend, tenant_id_for
-
-
-class NotAllowed(PermissionError):
-    """Only admins see a tenant's usage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,35 +74,6 @@ class UsageService:
             lines = await self.usage.breakdown(tenant_id=tenant_id, user_id=user_id, since=since)
             periods.append(Period(label, since, tuple(lines)))
         return UsageReport(periods[0], periods[1])
-
-
-def format_usage(
-    report: UsageReport, *, title: str = "Your usage", markup: Markup = MARKDOWN
-) -> str:
-    """The report as text in the platform's `markup` (top users as its mentions)."""
-    out = [f"{markup.bold(title)} (UTC)"]
-    for period in (report.today, report.month):
-        out.append(
-            f"{period.label}: {period.tokens:,} tokens, {_usd(period.cost)}"
-            f" over {period.requests:,} requests"
-        )
-        for line in period.lines:
-            out.append(
-                f"  • {line.kind} {line.model} [{line.provider}]: {line.tokens:,} tokens,"
-                f" {_usd(line.cost)} ({line.count:,})"
-            )
-    if report.top_users:
-        out.append("Top users this month:")
-        for rank, user in enumerate(report.top_users, 1):
-            who = markup.mention(user.user_id)
-            out.append(f"  {rank}. {who}: {user.tokens:,} tokens, {_usd(user.cost)}")
-    return "\n".join(out)
-
-
-def _usd(amount: Decimal) -> str:
-    if amount and amount < Decimal("0.01"):
-        return f"${amount.quantize(Decimal('0.000001')).normalize():f}"
-    return f"${amount.quantize(Decimal('0.01'))}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from typing import Literal
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config import Settings
 from bot.domain import Actor, ConversationKey
+from bot.errors import UserError
 from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS, ImageCatalog, ImageModel, Tier
 from bot.images.providers.base import ImageCall
 from bot.images.router import ImageRouter, RouteOutcome
@@ -45,12 +46,10 @@ UNKNOWN_IMAGE = "That image is no longer known."
 """What a click on an unknown quote or job says, and one of another platform or tenant too."""
 
 
-class ImageRejected(Exception):
+class ImageRejected(UserError):
     """The request cannot be quoted; `message` says why, for the user."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    code = "image_rejected"
 
 
 @dataclass(frozen=True, slots=True)

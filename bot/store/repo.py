@@ -41,6 +41,7 @@ from sqlalchemy.sql.dml import Insert
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ConversationKey
+from bot.errors import UserError
 from bot.store import migrate as migrations
 from bot.store.convert import from_nano, tenant_id_for, title_from_text, to_nano
 from bot.store.engine import WRITE_OPTION, create_engine, is_sqlite_memory
@@ -85,12 +86,12 @@ STORE_FAILING = (
 """What a user is told when a write fails in the database or its disk (every platform)."""
 
 
-class StoreUnavailable(StoreError):
+class StoreUnavailable(StoreError, UserError):
     """A write failed in the database or under it (disk full, I/O error, connection lost);
     its message is STORE_FAILING, for users. The driver's error is its __cause__."""
 
     def __init__(self) -> None:
-        super().__init__(STORE_FAILING)
+        UserError.__init__(self, STORE_FAILING, code="store_failing")
 
 
 _FAILING_SQLSTATES = ("08", "53", "57P", "58")

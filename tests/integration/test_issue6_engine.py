@@ -10,13 +10,14 @@ import pytest_asyncio
 
 from bot.app import App
 from bot.clock import SYSTEM_CLOCK
+from bot.commands import Reply
+from bot.commands.usage import usage_lines
 from bot.domain import ChatOptions, ChatRequest, ConversationKey
 from bot.engine.admission import REFUSAL_MODERATION
 from bot.engine.chat import REFUSAL_ARCHIVED
 from bot.engine.conversations import ConversationError
-from bot.engine.personas import NotAllowed, PersonaError, PersonaSpec
-from bot.engine.usage import NotAllowed as UsageNotAllowed
-from bot.engine.usage import format_usage
+from bot.engine.personas import PersonaError, PersonaSpec
+from bot.errors import NotAllowed
 from bot.ports import PlatformLimits
 from tests.fakes.llm_server import (
     LLMFake,
@@ -422,12 +423,12 @@ async def test_usage_summary_for_a_user_and_admins_view_of_the_tenant(
     assert [(line.provider, line.model) for line in mine.today.lines] == [
         ("workers-ai", "llama-3.1-8b")
     ]
-    with pytest.raises(UsageNotAllowed):
+    with pytest.raises(NotAllowed):
         await app.usage.tenant_summary(KEY, is_admin=False)
     tenant = await app.usage.tenant_summary(KEY, is_admin=True)
     assert tenant.month.tokens == 330
     assert [u.user_id for u in tenant.top_users] == ["u2", "u1"]
-    text = format_usage(tenant)
+    text = Reply(usage_lines(tenant, "Usage")).plain()
     assert "Today: 330 tokens" in text and "1. u2: 220 tokens" in text
 
 

@@ -8,6 +8,7 @@ users and channels, so tests do not depend on each other's order.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -48,9 +49,13 @@ def link(channel: str, thread: str) -> str:
 
 
 def entries(post: dict[str, object]) -> list[str]:
+    """The numbered lines of a /history page, else all its lines."""
     blocks = post["blocks"]
     assert isinstance(blocks, list)
-    return [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    lines = [
+        line for b in blocks if b["type"] == "section" for line in b["text"]["text"].split("\n")
+    ]
+    return [line for line in lines if re.match(r"[0-9]+\. ", line)] or lines
 
 
 def buttons(post: dict[str, object]) -> list[dict[str, str]]:
@@ -62,7 +67,7 @@ def buttons(post: dict[str, object]) -> list[dict[str, str]]:
 async def conversation_id(bot: SlackBot, user: str, channel: str, title: str) -> int:
     post = await run_command(bot, "/history", "", user=user, channel=channel)
     [entry] = [e for e in entries(post) if title in e]
-    return int(entry.split("`#", 1)[1].split("`", 1)[0])
+    return int(entry.rsplit("id `", 1)[1].rstrip("`"))
 
 
 async def quiet(bot: SlackBot, seconds: float = 1.0) -> tuple[int, int]:
@@ -121,7 +126,9 @@ async def test_archive_in_the_thread_stops_answers_and_leaves_history(bot: Slack
         lambda: any("archived this" in m.text for m in fake.thread(channel, thread))
     )
     await fake.wait_for(lambda: ephemerals_to(fake, me, channel))
-    assert ephemerals_to(fake, me, channel) == ["Archived. It no longer shows in `/history`."]
+    assert ephemerals_to(fake, me, channel) == [
+        "Archived: I no longer answer in that conversation, and it left /history."
+    ]
     llm_calls, _ = await quiet(bot, 0.5)
     notes = [m for m in fake.thread(channel, thread) if "archived this" in m.text]
     assert len(notes) == 1  # app_mention + message for one message: archived once
@@ -166,7 +173,8 @@ async def test_export_uploads_a_markdown_file_of_the_turns(bot: SlackBot) -> Non
     # By id from anywhere in the workspace: the file goes to the conversation's thread.
     number = await conversation_id(bot, me, "C0ELSEWHERE", "export question one")
     post = await run_command(bot, "/export", f"#{number}", user=me, channel="C0ELSEWHERE")
-    assert post["text"].startswith("Exported `parley-")
+    assert post["text"].startswith("Here is the conversation as Markdown: `parley-")
+    assert post["text"].endswith("It is in the conversation's thread.")
     assert len(fake.shared_files(channel, thread)) == 2
 
 
@@ -234,7 +242,7 @@ async def test_an_admin_archives_someone_elses_thread(bot: SlackBot) -> None:
     await say_in_thread(bot, "archive", user=ADMIN, channel=channel, thread=thread, mention=True)
     await bot.fake.wait_for(lambda: ephemerals_to(bot.fake, ADMIN, channel))
     assert ephemerals_to(bot.fake, ADMIN, channel) == [
-        "Archived. It no longer shows in `/history`."
+        "Archived: I no longer answer in that conversation, and it left /history."
     ]
     history = entries(await run_command(bot, "/history", "", user=owner, channel=channel))
     assert not any("a thread to moderate" in e for e in history)
@@ -247,4 +255,4 @@ async def test_commands_without_a_target_explain_how_to_name_one(bot: SlackBot) 
     post = await run_command(bot, "/history", "soon", user="U0HELP", channel="C0HELP")
     assert post["text"] == "Usage: `/history [page]`, a page number from 1 to 10,000."
     post = await run_command(bot, "/history", "", user="U0HELP", channel="C0HELP")
-    assert entries(post) == ["You have no conversations here yet."]
+    assert entries(post) == ["You have no conversations here yet. Start one with /chat."]

@@ -62,9 +62,9 @@ async def test_admins_create_personas_and_members_are_refused(bot: SlackBot) -> 
     assert [c.args["user"] for c in bot.fake.calls_to("users.info")] == [PLAIN]
 
     made = await persona(bot, "create scribe temperature:0.2 Write like a scribe.", ADMIN)
-    assert made.startswith("Created persona:\n*scribe* (default model; temperature 0.2)")
+    assert made.startswith("Created *scribe* · default model · temperature 0.2.")
     made = await persona(bot, 'create bard prompt:"Sing every answer."', CONFIGURED)
-    assert made.startswith("Created persona:\n*bard*")
+    assert made.startswith("Created *bard*")
     assert CONFIGURED not in [c.args["user"] for c in bot.fake.calls_to("users.info")]
 
     listed = await persona(bot, "list", PLAIN)
@@ -77,9 +77,10 @@ async def test_admins_create_personas_and_members_are_refused(bot: SlackBot) -> 
         "Only admins can set a channel's default persona."
     )
     edited = await persona(bot, "edit scribe max_tokens:200", ADMIN)
-    assert "temperature 0.2; max_tokens 200" in edited and "Write like a scribe." in edited
-    assert await persona(bot, "delete bard", ADMIN) == "Deleted persona `bard`."
-    assert "bard" not in await persona(bot, "list", PLAIN)
+    assert "temperature 0.2 · max_tokens 200" in edited
+    assert await persona(bot, "delete bard", ADMIN) == "Deleted the persona *bard*."
+    listed = await persona(bot, "list", PLAIN)
+    assert "bard" not in listed and "> Write like a scribe." in listed  # the prompt was kept
 
 
 async def test_invalid_persona_parameters_are_refused_with_a_clear_message(
@@ -106,7 +107,7 @@ async def test_chat_with_a_persona_sends_its_prompt_model_and_parameters(bot: Sl
         "create pirate model:gpt-4o-mini temperature:0.3 max_tokens:300 Talk like a pirate.",
         ADMIN,
     )
-    assert made.startswith("Created persona")
+    assert made.startswith("Created *pirate*")
     thread = await ask(bot, "persona:pirate Where is the treasure?", user=PLAIN, channel="C0SHIP")
     call = call_for(bot, "Where is the treasure?")
     assert call.family == "openai"
@@ -132,7 +133,7 @@ async def test_a_channel_default_and_the_thread_keyword_choose_the_persona(bot: 
     await persona(bot, "create lawyer Answer like a careful lawyer.", ADMIN)
     await persona(bot, "create poet Answer in verse.", ADMIN)
     said = await persona(bot, "default lawyer", ADMIN, channel="C0LAW")
-    assert said == "New threads in <#C0LAW> now use persona *lawyer*."
+    assert said == "New conversations in <#C0LAW> use *lawyer* · default model by default."
     thread = await ask(bot, "Can I park here?", user=PLAIN, channel="C0LAW")
     assert call_for(bot, "Can I park here?").body["messages"][0]["content"] == (
         "Answer like a careful lawyer."
@@ -156,13 +157,15 @@ async def test_a_channel_default_and_the_thread_keyword_choose_the_persona(bot: 
     )
     await bot.fake.wait_for(lambda: ephemerals_to(bot.fake, ADMIN, "C0LAW"))
     assert ephemerals_to(bot.fake, ADMIN, "C0LAW") == [
-        "Persona cleared: this conversation uses the channel's default again."
+        "This conversation is back to the channel's default persona."
     ]
     await say_in_thread(
         bot, "persona poet", user=PLAIN, channel="C0LAW", thread=thread, mention=True
     )
     await bot.fake.wait_for(lambda: ephemerals_to(bot.fake, PLAIN, "C0LAW"))
-    assert ephemerals_to(bot.fake, PLAIN, "C0LAW") == ["This conversation now uses persona *poet*."]
+    assert ephemerals_to(bot.fake, PLAIN, "C0LAW") == [
+        "This conversation now uses *poet* · default model."
+    ]
     await say_in_thread(
         bot, "And at night?", user=PLAIN, channel="C0LAW", thread=thread, mention=False
     )
@@ -185,9 +188,9 @@ async def test_usage_shows_my_spend_and_the_workspace_view_to_admins_only(bot: S
     assert "chat llama-3.1-8b [workers-ai]" in text
 
     refused = await run_command(bot, "/usage", "workspace", user=PLAIN, channel="C0USAGE")
-    assert refused["text"] == "Only workspace admins can see the workspace's usage."
+    assert refused["text"] == "Only admins can see this workspace's usage."
     admin = await run_command(bot, "/usage", "workspace", user=ADMIN, channel="C0USAGE")
-    assert admin["text"].startswith("*Workspace usage* (UTC)")
+    assert admin["text"].startswith("*This workspace's usage* (UTC)")
     assert "Top users this month:" in admin["text"] and "<@U0USAGE>:" in admin["text"]
     assert (await run_command(bot, "/usage", "nonsense", user=PLAIN, channel="C0USAGE"))[
         "text"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from adapters.discord.access import Access
-from adapters.discord.conversations import render_history
 from adapters.discord.personas import split_tools
 from adapters.discord.private import MAX_CONTENT, fit
-from adapters.discord.views import history_view
-from bot.engine.conversations import ConversationSummary, HistoryPage
+from adapters.discord.replies import view_of
+from bot.commands.reply import Button, Place, When, render_line
+from bot.markup import DISCORD, discord_place
 
 
 def _access(admin_role: str | None) -> Access:
@@ -27,16 +27,16 @@ def test_admin_is_manage_server_or_the_admin_role_and_nobody_in_dms() -> None:
 
 def test_history_entries_link_to_their_threads_with_brackets_kept_out_of_the_link() -> None:
     when = datetime(2025, 1, 2, tzinfo=UTC)
-    item = ConversationSummary(7, "a [tricky] title", when, 4, "100", "200", False)
-    text = render_history(HistoryPage((item,), 2, 10, has_more=False), 55)
-    assert "11. [a (tricky) title](https://discord.com/channels/55/200)" in text
-    assert f"<t:{int(when.timestamp())}:R>" in text and "id `7`" in text
-    assert "no conversations" in render_history(HistoryPage((), 1, 10, False), 55)
+    line = (Place("100", "200", "a [tricky] title"), " · ", When(when))
+    text = render_line(line, DISCORD.at(discord_place(55)))
+    stamp = f"<t:{int(when.timestamp())}:R>"
+    assert text == f"[a (tricky) title](https://discord.com/channels/55/200) · {stamp}"
 
 
-def test_history_buttons_have_stable_ids_and_only_where_there_is_a_page() -> None:
-    assert history_view(1, has_more=False) is None
-    ids = [item.custom_id for item in history_view(2, has_more=True).children]  # type: ignore[union-attr,attr-defined]
+def test_history_buttons_have_stable_ids() -> None:
+    assert view_of(()) is None
+    view = view_of((Button("history", "1", "Previous"), Button("history", "3", "Next")))
+    ids = [item.custom_id for item in view.children]  # type: ignore[union-attr,attr-defined]
     assert ids == ["parley:history:1", "parley:history:3"]
 
 

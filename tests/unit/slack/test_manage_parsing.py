@@ -1,4 +1,4 @@
-"""The Slack command parsers and renderers that need no process: options, links, usage text."""
+"""Command parsers and renderers that need no process: options, links, blocks, usage text."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.slack.conversations import history_blocks, permalink
-from adapters.slack.personas import BadOptions, build_spec, parse_options
-from bot.engine.conversations import ConversationSummary, HistoryPage
-from bot.engine.usage import Period, UsageReport, format_usage
-from bot.markup import DISCORD, MARKDOWN, SLACK, Markup
+from adapters.slack.personas import BadOptions, parse_options, persona_values
+from adapters.slack.replies import blocks_of
+from bot.commands.reply import Button, Code, Place, Reply, When, render_line
+from bot.commands.usage import usage_lines
+from bot.engine.personas import PersonaSpec
+from bot.engine.usage import Period, UsageReport
+from bot.markup import DISCORD, MARKDOWN, SLACK, Markup, discord_place, slack_place
 from bot.store.records import UserSpend
 
 
@@ -20,7 +22,7 @@ def test_persona_options_come_out_of_the_text_and_the_rest_is_the_prompt() -> No
         'pirate model:gpt-4o-mini temperature:0.4 tools:"a, b" Talk like a pirate.'
     )
     assert (name, prompt) == ("pirate", "Talk like a pirate.")
-    spec = build_spec(name, options, prompt, None)
+    spec = PersonaSpec(name, **persona_values(options, prompt))
     assert (spec.model, spec.temperature, spec.tools) == ("gpt-4o-mini", 0.4, ("a", "b"))
     assert parse_options('x prompt:"Be brief."')[2] == "Be brief."
 
@@ -38,39 +40,47 @@ def test_persona_options_refuse_ambiguity(text: str, message: str) -> None:
 
 
 def test_a_number_that_is_not_one_is_refused_by_name() -> None:
-    name, options, prompt = parse_options("x max_tokens:1.5 hi")
+    _, options, prompt = parse_options("x max_tokens:1.5 hi")
     with pytest.raises(BadOptions, match="`max_tokens` must be a whole number"):
-        build_spec(name, options, prompt, None)
+        persona_values(options, prompt)
 
 
-def test_permalinks_point_at_the_thread_or_the_dm() -> None:
-    assert permalink("acme", "C1", "1760000001.000002") == (
-        "https://acme.slack.com/archives/C1/p1760000001000002"
+def test_links_point_at_the_thread_or_the_dm() -> None:
+    slack = SLACK.at(slack_place("acme"))
+    assert render_line((Place("C1", "1760000001.000002", "T"),), slack) == (
+        "<https://acme.slack.com/archives/C1/p1760000001000002|T>"
     )
-    assert permalink("acme", "D1", "") == "https://acme.slack.com/archives/D1"
-
-
-def test_history_titles_cannot_forge_links_and_pages_get_buttons() -> None:
-    item = ConversationSummary(
-        7,
-        "<https://evil|click> & me",
-        datetime(2025, 1, 2, 3, 4, tzinfo=UTC),
-        1,
-        "C1",
-        "1.2",
-        False,
+    assert render_line((Place("D1", "", "T"),), slack) == "<https://acme.slack.com/archives/D1|T>"
+    discord = DISCORD.at(discord_place(None))
+    assert render_line((Place("5", "", "a [b]"),), discord) == (
+        "[a (b)](https://discord.com/channels/@me/5)"
     )
-    blocks = history_blocks(HistoryPage((item,), 2, 1, has_more=True), "acme")
-    text = blocks[1]["text"]["text"]
+
+
+def test_titles_cannot_forge_links_and_buttons_get_stable_ids() -> None:
+    when = datetime(2025, 1, 2, 3, 4, tzinfo=UTC)
+    line = (Place("C1", "1.2", "<https://evil|click> & me"), " · ", When(when), " · ", Code("7"))
+    reply = Reply(
+        (line,), buttons=(Button("history", "1", "Previous"), Button("history", "3", "Next"))
+    )
+    blocks = blocks_of(reply, SLACK.at(slack_place("acme")))
+    text = blocks[0]["text"]["text"]
     assert text.startswith(
-        "*<https://acme.slack.com/archives/C1/p12|&lt;https://evil/click&gt; &amp; me>*"
+        "<https://acme.slack.com/archives/C1/p12|&lt;https://evil/click&gt; &amp; me>"
     )
-    assert "`#7`" in text and "1 message" in text and "2025-01-02 03:04 UTC" in text
+    assert "`7`" in text and "2025-01-02 03:04 UTC" in text
     [actions] = [b for b in blocks if b["type"] == "actions"]
-    assert [(e["text"]["text"], e["value"]) for e in actions["elements"]] == [
-        ("Previous", "1"),
-        ("Next", "3"),
+    assert [(e["action_id"], e["text"]["text"], e["value"]) for e in actions["elements"]] == [
+        ("parley_history_1", "Previous", "1"),
+        ("parley_history_3", "Next", "3"),
     ]
+
+
+def test_a_long_reply_is_split_into_sections_within_slacks_limit() -> None:
+    reply = Reply(tuple((f"{n} " + "x" * 200,) for n in range(40)))
+    blocks = blocks_of(reply, SLACK)
+    assert len(blocks) > 1 and all(len(b["text"]["text"]) <= 3000 for b in blocks)
+    assert "\n".join(b["text"]["text"] for b in blocks) == reply.text(SLACK)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +98,7 @@ def test_usage_is_written_in_each_platforms_markup(markup: Markup, title: str, w
         Period("This month", when, ()),
         (UserSpend("U0A", 5, Decimal(0), 1),),
     )
-    text = format_usage(report, title="Workspace usage", markup=markup)
+    text = Reply(usage_lines(report, "Workspace usage")).text(markup)
     assert text.splitlines()[0] == f"{title} (UTC)"
     assert text.splitlines()[-1] == f"  1. {who}: 5 tokens, $0.00"
     assert DISCORD.mention("1234") == "<@1234>"

@@ -59,8 +59,8 @@ def test_users_are_told_the_storage_is_failing_else_sorry_with_a_reference(
         told = apologize(log, RuntimeError("secret detail"), "turn %s", 8)
     stored, failed = caplog.records
     assert (stored.levelno, stored.getMessage()) == (
-        logging.WARNING,
-        "turn 7 refused: the store cannot write",
+        logging.INFO,
+        "turn 7 refused code=store_failing",
     )
     assert stored.exc_info is None and not stored.exc_text  # no second traceback
     ref = re.fullmatch(

@@ -1,0 +1,327 @@
+"""One answer, from the provider's first byte to the stored and billed turn.
+
+The assistant turn is stored as `streaming` (owned and leased by this process: keeper.py)
+before the provider is called; the stream is pumped into a ReplyStreamer on the surface, Stop
+cancels the pump (running.py), and the turn is finished and billed whatever ends it: its
+text, a stop, a provider error, tool calls, the token limit, or a shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from bot.catalog import ModelEntry
+from bot.clock import Clock
+from bot.engine.history import estimate_tokens
+from bot.engine.keeper import TurnKeeper
+from bot.engine.planning import Plan
+from bot.engine.running import RunningTurns
+from bot.engine.streaming import ReplyStreamer
+from bot.engine.tools import ToolTurn, offered_tools, run_tool_calls
+from bot.images.engine import ImageEngine
+from bot.llm.router import LLMRouter, RoutedStream
+from bot.llm.types import FinishReason, Message, ProviderError, ToolCall, Usage
+from bot.ops.logs import event
+from bot.ops.metrics import Metrics
+from bot.ports import Control, ImageSurface, MessageRef, Surface
+from bot.store import Store
+from bot.store.records import (
+    Conversation,
+    MessageStatus,
+    StoredMessage,
+    TurnProgress,
+    TurnResult,
+    UsageEntry,
+)
+
+log = logging.getLogger("parley.chat")
+
+NOTICE_STOPPED = "_(stopped)_"
+NOTICE_LENGTH = "_(reply cut off: it reached the token limit)_"
+NOTICE_SHUTDOWN = "_(reply cut off: Parley is restarting)_"
+NOTICE_BAD_TOOL_CALL = "_(the model tried to use a tool but its request was malformed)_"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOutcome:
+    message_id: int | None
+    text: str
+    status: MessageStatus
+    finish_reason: str | None
+    model: str | None
+    provider: str | None
+    refs: tuple[MessageRef, ...] = ()
+    error: str | None = None
+    conversation_id: int | None = None
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        store: Store,
+        router: LLMRouter,
+        keeper: TurnKeeper,
+        running: RunningTurns,
+        metrics: Metrics,
+        *,
+        images: ImageEngine | None,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.keeper = keeper
+        self.running = running
+        self.metrics = metrics
+        self.images = images
+        self._clock = clock
+
+    async def run(
+        self,
+        conversation: Conversation,
+        user_message: StoredMessage,
+        plan: Plan,
+        prompt: list[Message],
+        user_id: str,
+        surface: Surface,
+        images: ImageSurface | None,
+    ) -> TurnOutcome:
+        """Stream one answer to `user_message` onto `surface`, store it and bill it."""
+        async with self.running.storing():
+            return await self._run(
+                conversation, user_message, plan, prompt, user_id, surface, images
+            )
+
+    async def _run(
+        self,
+        conversation: Conversation,
+        user_message: StoredMessage,
+        plan: Plan,
+        prompt: list[Message],
+        user_id: str,
+        surface: Surface,
+        images: ImageSurface | None,
+    ) -> TurnOutcome:
+        entry, max_tokens = plan.entry, plan.max_tokens
+
+        # No provider until one answers: a turn cut off before that costs nothing (keeper).
+        assistant = await self.store.add_message(
+            conversation.id,
+            "assistant",
+            "",
+            status="streaming",
+            user_id=user_id,  # who asked for this answer: the messages-per-minute limit counts it
+            parent_id=user_message.id,
+            model=entry.name,
+            owner=self.keeper.owner,
+            lease=self.keeper.lease,
+            prompt_tokens=sum(estimate_tokens(m.content) for m in prompt),
+        )
+        streamer = ReplyStreamer(
+            surface,
+            clock=self._clock,
+            streaming_controls=(Control("stop", str(assistant.id), "Stop"),),
+            final_controls=(Control("regenerate", str(assistant.id), "Regenerate"),),
+            marker=surface.limits.progress_marker,
+        )
+        state = _TurnState(started=self._clock.now())
+        tools = ToolTurn(
+            conversation.key,
+            user_id,
+            self.images,
+            images,
+            offered_tools(entry, plan.persona, self.images, images),
+        )
+        routed = self.router.stream(
+            entry,
+            prompt,
+            max_tokens=max_tokens,
+            temperature=plan.temperature,
+            top_p=plan.top_p,
+            tools=tools.offered,
+        )
+
+        async def pump() -> None:
+            async for chunk in routed:
+                if chunk.usage is not None:
+                    state.usage = state.usage.merge(chunk.usage)
+                if chunk.finish_reason is not None:
+                    state.finish = chunk.finish_reason
+                state.tool_calls += chunk.tool_calls
+                if chunk.text:
+                    if state.first_token_at is None:
+                        state.first_token_at = self._clock.now()
+                    state.text += chunk.text
+                    streamer.update(state.text)
+
+        def progress() -> TurnProgress:
+            used = routed.entry
+            return TurnProgress(
+                assistant.id,
+                state.text,
+                tuple(streamer.refs),
+                used.provider if used else None,
+                used.name if used else None,
+            )
+
+        task = asyncio.create_task(pump(), name=f"reply-{assistant.id}")
+        self.keeper.track(assistant.id, progress)
+        notice: str | None = None
+        error: str | None = None
+        status: MessageStatus = "complete"
+        finished: TurnResult | None = None
+        try:
+            with self.running.track(assistant.id, task, user_id) as running:
+                try:
+                    await asyncio.wait({task})
+                except asyncio.CancelledError:
+                    task.cancel()  # our caller is going away (shutdown): stop the provider too
+                    await asyncio.wait({task})
+                    raise
+                finally:
+                    self.keeper.untrack(assistant.id)
+            if task.cancelled():
+                status, state.finish = "interrupted", FinishReason.CANCELLED
+                notice = NOTICE_SHUTDOWN if running.shutdown else NOTICE_STOPPED
+            elif (failure := task.exception()) is not None:
+                if not isinstance(failure, ProviderError):
+                    raise failure
+                status, error = "error", failure.message
+                state.finish = state.finish if state.finish else FinishReason.ERROR
+                notice = _failure_notice(failure, state.text)
+                event(
+                    log,
+                    logging.WARNING,
+                    "reply failed",
+                    conversation=conversation.id,
+                    conversation_key=str(conversation.key),
+                    message_id=assistant.id,
+                    after_output=bool(state.text),
+                    error=str(failure),
+                )
+            elif state.tool_calls or state.finish is FinishReason.TOOL_CALLS:
+                await self._after_tool_calls(state, tools)
+            elif state.finish is FinishReason.LENGTH:
+                notice = NOTICE_LENGTH
+            # Stored before the final edit: whatever the user sees next (an export, /usage) must
+            # already include this turn.
+            finished = await self._finish_turn(
+                conversation, assistant, user_id, entry, routed, state, status, prompt
+            )
+            refs = await streamer.finish(state.text, notice)
+        finally:
+            await streamer.close()
+            if finished is None:  # cancelled or failed before the turn could be stored
+                finished = await self._finish_turn(
+                    conversation, assistant, user_id, entry, routed, state, status, prompt
+                )
+            self.metrics.observe_turn(conversation.platform, routed, streamer.stats, finished)
+        assert finished is not None
+        event(
+            log,
+            logging.INFO,
+            "reply done",
+            conversation=conversation.id,
+            conversation_key=str(conversation.key),
+            message_id=assistant.id,
+            model=finished.model,
+            provider=routed.provider,
+            status=status,
+            finish=finished.finish_reason,
+            chars=len(state.text),
+            ttft_ms=state.ttft_ms,
+            duration_ms=finished.duration_ms,
+            prompt_tokens=finished.prompt_tokens,
+            completion_tokens=finished.completion_tokens,
+            cost_usd=str(finished.cost) if finished.cost is not None else None,
+            fallback=routed.fallback_used,
+            edits=streamer.stats.edits,
+            rate_limited=streamer.stats.rate_limited,
+        )
+        return TurnOutcome(
+            assistant.id,
+            state.text,
+            status,
+            state.finish.value if state.finish else None,
+            routed.entry.name if routed.entry else entry.name,
+            routed.provider,
+            tuple(refs),
+            error,
+            conversation.id,
+        )
+
+    async def _after_tool_calls(self, state: _TurnState, tools: ToolTurn) -> None:
+        """Act on the reply's tool calls (a quote at most, never a charge) and say so in it."""
+        lines = await run_tool_calls(state.tool_calls, tools) if state.tool_calls else []
+        if not lines:
+            lines = [NOTICE_BAD_TOOL_CALL]
+        state.text = "\n\n".join(part for part in (state.text.rstrip(), *lines) if part)
+        state.finish = FinishReason.TOOL_CALLS
+
+    async def _finish_turn(
+        self,
+        conversation: Conversation,
+        assistant: StoredMessage,
+        user_id: str,
+        entry: ModelEntry,
+        routed: RoutedStream,
+        state: _TurnState,
+        status: MessageStatus,
+        prompt: list[Message],
+    ) -> TurnResult:
+        used = routed.entry or entry
+        usage = state.usage
+        if usage.prompt_tokens is None or usage.completion_tokens is None:
+            # Interrupted streams often never send their usage: bill by estimate.
+            estimated = Usage(
+                prompt_tokens=sum(estimate_tokens(m.content) for m in prompt),
+                completion_tokens=estimate_tokens(state.text) if state.text else 0,
+            )
+            usage = estimated.merge(usage) if routed.entry else Usage(0, 0)
+        cost = used.cost(usage)
+        now = self._clock.now()
+        result = TurnResult(
+            content=state.text,
+            status=status,
+            finish_reason=state.finish.value if state.finish else None,
+            model=used.name,
+            provider=routed.provider,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost=cost,
+            ttft_ms=state.ttft_ms,
+            duration_ms=int((now - state.started) * 1000),
+        )
+        line = None
+        if routed.entry is not None:
+            line = UsageEntry(
+                conversation.tenant_id, user_id, "chat", used.provider, used.name,
+                usage.prompt_tokens or 0, usage.completion_tokens or 0, cost, conversation.id,
+                assistant.id,
+            )  # fmt: skip
+        await self.keeper.finish(assistant.id, result, line)
+        return result
+
+
+@dataclass(slots=True)
+class _TurnState:
+    started: float
+    text: str = ""
+    usage: Usage = field(default_factory=Usage)
+    finish: FinishReason | None = None
+    first_token_at: float | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    @property
+    def ttft_ms(self) -> int | None:
+        if self.first_token_at is None:
+            return None
+        return int((self.first_token_at - self.started) * 1000)
+
+
+def _failure_notice(exc: ProviderError, partial: str) -> str:
+    reason = exc.message if len(exc.message) <= 300 else exc.message[:297] + "…"
+    if partial:
+        return f"_(reply interrupted: {reason})_"
+    return f"Sorry, I couldn't get an answer: {reason}"

@@ -1,0 +1,118 @@
+"""The conversation commands' policy table (tests/command_policy.py) through the core's handlers
+and through the console; the platforms run the same table in tests/integration/discord/ and
+tests/integration/slack/."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from adapters.console import Console
+from bot.app import App
+from bot.commands import ConversationCommands, PersonaCommands
+from bot.domain import Caller, ConversationKey
+from bot.engine.personas import PersonaSpec
+from bot.errors import UserError
+from tests.command_policy import (
+    PERSONA,
+    STALE_ID,
+    Row,
+    agrees,
+    case_id,
+    cases,
+    changed_as_expected,
+    seed,
+    snapshot,
+)
+from tests.fakes.llm_server import LLMFake, llm_fake
+from tests.support import settings_for
+
+__all__ = ["llm_fake"]
+
+OWNER, OTHER, ADMIN = "u-owner", "u-other", "u-admin"
+_threads = itertools.count(1)
+
+
+@pytest_asyncio.fixture
+async def app(llm_fake: LLMFake) -> AsyncIterator[App]:
+    built = await App.build(settings_for(llm_fake))
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+async def _persona(app: App, key: ConversationKey) -> None:
+    assert app.personas is not None
+    spec = PersonaSpec(PERSONA, "Talk like a pirate.")
+    if not any(p.name == PERSONA for p in await app.personas.list(key)):
+        await app.personas.create(key, ADMIN, spec, is_admin=True)
+
+
+@pytest.mark.parametrize("case", cases(), ids=case_id)
+async def test_the_core_handlers_follow_the_table(app: App, case: tuple[Row, str]) -> None:
+    row, command = case
+    key = ConversationKey("slack", "T1", "C1", f"{next(_threads)}.000")
+    conversation = await app.store.ensure_conversation(key, OWNER, "a topic")
+    await seed(app.store, conversation, archived=row.archived)
+    await _persona(app, key)
+    user = {"owner": OWNER, "other": OTHER, "admin": ADMIN}[row.who]
+    place, named = key, None
+    if row.how != "place":
+        tenant = "T2" if row.how == "other tenant" else "T1"
+        place = ConversationKey("slack", tenant, "C9", "")
+        named = {"stale id": STALE_ID, "garbage id": 2**64}.get(row.how, conversation.id)
+    caller = Caller.at(place, user, is_admin=row.who == "admin")
+    before = await snapshot(app.store, conversation.id)
+    conversations = ConversationCommands(app.conversations)
+    try:
+        if command == "persona":
+            reply = await PersonaCommands(app.personas).use(caller, place, PERSONA)
+        else:
+            reply = await getattr(conversations, command)(caller, place, named)
+        shown = reply.plain()
+    except UserError as exc:
+        shown = str(exc)
+    assert agrees(shown, row.expect[command]), shown
+    assert changed_as_expected(row, command, before, await snapshot(app.store, conversation.id))
+
+
+CONSOLE_LINES = {"archive": "/archive", "export": "/export", "persona": f"/persona use {PERSONA}"}
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in cases(platform_admins=False) if c[1] in CONSOLE_LINES], ids=case_id
+)
+async def test_the_console_follows_the_table(
+    app: App, case: tuple[Row, str], tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console's user is its tenant's admin and has one tenant, so only the owner's rows
+    apply (an id from another tenant is still not found). Its /new is a new conversation, not a
+    fresh context, so it is not in this table."""
+    row, command = case
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    out = io.StringIO()
+    console = Console(app, out)
+    tenant = "elsewhere" if row.how == "other tenant" else "local"
+    key = ConversationKey("console", tenant, console.user, f"t{next(_threads)}")
+    conversation = await app.store.ensure_conversation(key, console.user, "a topic")
+    await seed(app.store, conversation, archived=row.archived)
+    await _persona(app, console.key)
+    console.key = key if row.how == "place" else console.key
+    line = CONSOLE_LINES[command]
+    if row.how != "place":
+        line += " " + {"stale id": str(STALE_ID), "garbage id": "12abc"}.get(
+            row.how, str(conversation.id)
+        )
+    before = await snapshot(app.store, conversation.id)
+    await console._command(line)
+    shown = out.getvalue()
+    expected = row.expect[command]
+    if row.how == "garbage id":
+        expected = f"/{command} takes a number"  # refused as it is parsed
+    assert agrees(shown, expected), shown
+    assert changed_as_expected(row, command, before, await snapshot(app.store, conversation.id))
