@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import re
 import signal
 import sys
 import time
@@ -28,13 +27,16 @@ from bot.domain import Caller, ChatOptions, ChatRequest, ConversationKey
 from bot.engine.personas import PersonaError, PersonaSpec
 from bot.errors import UserError
 from bot.markup import PLAIN
-from bot.ports import Control, MessageRef, PlatformLimits
+from bot.ports import Control, MessageRef, PlatformLimits, SurfaceError
 from bot.store import tenant_id_for
 
 LIMITS = PlatformLimits(
-    max_chars=1_000_000, min_edit_interval=0.0, edits_cheap=True, progress_marker=""
+    max_chars=1_000_000,
+    min_edit_interval=0.0,
+    edits_cheap=True,
+    progress_marker="",
+    append_only=True,
 )
-_TEMPORARY_CLOSER = re.compile(r"\n`{3,}$")
 HELP = (
     "Type a message to chat. Commands: /model [name] shows or sets the model, /models lists them,"
     " /new starts a fresh conversation, /history [page] lists yours, /open <id> resumes one,"
@@ -62,7 +64,9 @@ class ConsoleSurface:
     def _track(self, controls: tuple[Control, ...]) -> None:
         self.stop_ref = next((c.ref for c in controls if c.action == "stop"), None)
 
-    async def post(self, text: str, controls: tuple[Control, ...] = ()) -> MessageRef:
+    async def post(
+        self, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
+    ) -> MessageRef:
         self._next += 1
         ref = MessageRef(str(self._next))
         self._printed[ref.id] = ""
@@ -70,11 +74,11 @@ class ConsoleSurface:
         await self.edit(ref, text, controls)
         return ref
 
-    async def edit(self, ref: MessageRef, text: str, controls: tuple[Control, ...] = ()) -> None:
-        if any(c.action == "stop" for c in controls):
-            # While streaming, the core closes an open code fence so chat platforms render it;
-            # a terminal would print that closer for good, so it waits for the final text.
-            text = _TEMPORARY_CLOSER.sub("", text)
+    async def edit(
+        self, ref: MessageRef, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
+    ) -> None:
+        # Append-only (LIMITS): while streaming the core sends only text that will not change
+        # (not the closer of an open code fence, which a terminal would print for good).
         printed = self._printed.get(ref.id, "")
         common = _common_prefix(printed, text)
         # A terminal cannot take back what it printed; new text after the common part is shown.
@@ -82,6 +86,9 @@ class ConsoleSurface:
         self._out.flush()
         self._printed[ref.id] = text
         self._track(controls)
+
+    async def delete(self, ref: MessageRef) -> None:
+        raise SurfaceError("a terminal cannot take back what it printed")  # can_delete is False
 
     async def notify(self, text: str) -> None:
         self._out.write(f"\n[{text}]\n")

@@ -11,6 +11,8 @@ ControlAction = Literal["stop", "regenerate"]
 
 @dataclass(frozen=True, slots=True)
 class PlatformLimits:
+    """What a Surface can do and how fast: the streamer plans every call from these."""
+
     max_chars: int
     """Most characters one message may hold (Discord 2,000; Slack's chat.update ~4,000)."""
     min_edit_interval: float
@@ -21,6 +23,11 @@ class PlatformLimits:
     """Ceiling, in seconds, of the edit interval after repeated rate limits."""
     progress_marker: str = " ▌"
     """Appended to a reply while it streams; "" for surfaces that can only append (a terminal)."""
+    can_delete: bool = False
+    """Messages the final text no longer needs are deleted (else they are left showing "…")."""
+    append_only: bool = False
+    """A message's text can only grow while it streams (Slack's native streams): the streamer
+    sends only the part of each interim frame that can no longer change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +70,24 @@ class Surface(Protocol):
     @property
     def limits(self) -> PlatformLimits: ...
 
-    async def post(self, text: str, controls: tuple[Control, ...] = ()) -> MessageRef:
-        """Post a new message; raises RateLimited or SurfaceError."""
+    async def post(
+        self, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
+    ) -> MessageRef:
+        """Post a new message; raises RateLimited or SurfaceError. `final`: this is the
+        message's settled text (a part the reply has moved past, or the finished reply), which
+        must show; an interim frame may be deferred (Deferred) and is soon replaced."""
         ...
 
-    async def edit(self, ref: MessageRef, text: str, controls: tuple[Control, ...] = ()) -> None:
-        """Replace a message's text and controls; raises RateLimited or SurfaceError."""
+    async def edit(
+        self, ref: MessageRef, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
+    ) -> None:
+        """Replace a message's text and controls (`final` as for post); raises RateLimited or
+        SurfaceError."""
+        ...
+
+    async def delete(self, ref: MessageRef) -> None:
+        """Remove a message of the reply (only called where `limits.can_delete`); raises
+        RateLimited or SurfaceError."""
         ...
 
     async def notify(self, text: str) -> None:

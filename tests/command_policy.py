@@ -52,22 +52,24 @@ def _all(text: str, *, persona: bool = False) -> dict[str, str]:
     return {c: text for c in COMMANDS if persona or c != "persona"}
 
 
+OTHER_AT_PLACE = {
+    "archive": ARCHIVE_NOT_YOURS,
+    "export": NOT_YOURS,
+    "new": NOT_YOURS,
+    "persona": NOT_YOUR_CONVERSATION,
+}
+ADMIN_AT_PLACE = {
+    "archive": DONE["archive"],  # an admin archives a conversation they are in
+    "export": NOT_YOURS,  # but reads nobody's
+    "new": NOT_YOURS,
+    "persona": DONE["persona"],
+}
 ROWS = (
     Row("owner", "place", dict(DONE)),
     Row("owner", "id", {c: DONE[c] for c in ("archive", "export", "new")}),
-    Row(
-        "other",
-        "place",
-        {"archive": ARCHIVE_NOT_YOURS, "export": NOT_YOURS, "new": NOT_YOURS,
-         "persona": NOT_YOUR_CONVERSATION},
-    ),  # fmt: skip
+    Row("other", "place", OTHER_AT_PLACE),
     Row("other", "id", _all(NOT_FOUND)),
-    Row(
-        "admin",
-        "place",
-        {"archive": DONE["archive"], "export": NOT_YOURS, "new": NOT_YOURS,
-         "persona": DONE["persona"]},
-    ),  # fmt: skip
+    Row("admin", "place", ADMIN_AT_PLACE),
     Row("admin", "id", _all(NOT_FOUND)),  # an admin cannot act on what they can only name
     Row("owner", "other tenant", _all(NOT_FOUND)),  # the id, from the owner's other tenant
     Row("owner", "place", _all(ARCHIVED, persona=True), archived=True),

@@ -1,4 +1,5 @@
-"""What Stop and Regenerate do. Only the asker may press them; anyone else is told so privately."""
+"""Stop and Regenerate clicks into the core's ReplyControls (who may press them, and what the others
+are told, privately) and, for Regenerate, the engine."""
 
 from __future__ import annotations
 
@@ -8,69 +9,50 @@ from typing import Any
 
 import discord
 
+from adapters.discord.access import Access
 from adapters.discord.image_surface import ChannelImageSurface
+from adapters.discord.replies import caller_and_place, tell
 from adapters.discord.surface import DiscordSurface
 from adapters.discord.turns import Turns, awaited_at_shutdown
 from bot.app import App
-from bot.engine.chat import StopResult, why_not_running
-from bot.store.records import StoredMessage
+from bot.commands.controls import ReplyControls
+from bot.sorry import apologize
 
 log = logging.getLogger("parley.discord")
 
-NOT_YOURS = "That's not yours: only the person who asked can use these buttons."
-EXPIRED = "This button has expired: that reply is no longer stored."
-
 
 class Buttons:
-    def __init__(self, app: App, turns: Turns, client: discord.Client) -> None:
+    def __init__(self, app: App, turns: Turns, client: discord.Client, access: Access) -> None:
         self.app = app
         self.turns = turns
         self.client = client
-
-    async def _asker_of(self, turn_id: int) -> tuple[StoredMessage | None, str | None]:
-        turn = await self.app.store.get_message(turn_id)
-        if turn is None or turn.role != "assistant" or turn.parent_id is None:
-            return None, None
-        parent = await self.app.store.get_message(turn.parent_id)
-        return turn, (parent.user_id if parent else None)
+        self.access = access
+        self.controls = ReplyControls(app.engine, app.store)
 
     async def stop(self, interaction: discord.Interaction[Any], turn_id: int) -> None:
-        user = str(interaction.user.id)
-        result = self.app.engine.stop(turn_id, user)
-        if result is StopResult.STOPPED:
+        try:
+            caller, _ = caller_and_place(self.access, interaction)
+            reply = await self.controls.stop(caller, turn_id)
+        except Exception as exc:  # a button is not under the tree's on_error
+            await tell(interaction, apologize(log, exc, "stop click turn=%s", turn_id))
+            return
+        if reply is None:
             await interaction.response.defer()  # the streamer puts the final text in place
-            return
-        if result is StopResult.NOT_YOURS:
-            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
-            return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        turn, asker = await self._asker_of(turn_id)
-        if turn is None:
-            text = EXPIRED
-        elif asker != user:
-            text = NOT_YOURS
         else:
-            text = why_not_running(turn)
-        await interaction.edit_original_response(content=text)
+            await interaction.response.send_message(reply.plain(), ephemeral=True)
 
     async def regenerate(self, interaction: discord.Interaction[Any], turn_id: int) -> None:
         with awaited_at_shutdown(self.turns.active):  # shutdown waits for the answer and its link
-            await self._regenerate(interaction, turn_id)
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            try:
+                await self._regenerate(interaction, turn_id)
+            except Exception as exc:  # a button is not under the tree's on_error
+                await tell(interaction, apologize(log, exc, "regenerate click turn=%s", turn_id))
 
     async def _regenerate(self, interaction: discord.Interaction[Any], turn_id: int) -> None:
         user = str(interaction.user.id)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        turn, asker = await self._asker_of(turn_id)
-        if turn is None:
-            await interaction.edit_original_response(content=EXPIRED)
-            return
-        if asker != user:
-            await interaction.edit_original_response(content=NOT_YOURS)
-            return
-        conversation = await self.app.store.get_conversation_by_id(turn.conversation_id)
-        if conversation is None:
-            await interaction.edit_original_response(content=EXPIRED)
-            return
+        caller, _ = caller_and_place(self.access, interaction)
+        conversation = await self.controls.regenerable(caller, turn_id)
         channel: Any = interaction.channel
         if conversation.thread_id:
             channel = self.client.get_channel(int(conversation.thread_id)) or (

@@ -88,7 +88,7 @@ class ParleyClient(discord.Client):
         self.personas.register(self.tree)
         self.usage = Usage(app, access)
         self.usage.register(self.tree)
-        self.buttons = Buttons(app, self.turns, self)
+        self.buttons = Buttons(app, self.turns, self, access)
         self.recovery = Recovery(app, self, watch)
         self.messages = Messages(self.turns, access, self)
         self.synced: list[str] | None = None

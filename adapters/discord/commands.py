@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from adapters.discord.access import Access, is_admin
-from adapters.discord.turns import PLATFORM, Asker, Turns, key_for
+from adapters.discord.access import Access
+from adapters.discord.replies import answer, caller_and_place
+from adapters.discord.turns import Asker, Turns, key_for
 from bot.app import App
-from bot.catalog import Catalog, ModelNotAllowed, UnknownModel
-from bot.engine.personas import PersonaError
+from bot.catalog import Catalog
+from bot.commands.chat import ChatCommands
+from bot.commands.models import ModelCommands, chosen
 
 if TYPE_CHECKING:
     from adapters.discord.client import ParleyClient
@@ -58,6 +60,8 @@ class Commands:
         self.app = app
         self.turns = turns
         self.access = access
+        self.chat_options = ChatCommands(app.catalog, app.personas)
+        self.models = ModelCommands(app.engine)
 
     def register(self, tree: app_commands.CommandTree[ParleyClient]) -> None:
         # Plain closures: discord.py reads parameters and annotations from the callback itself.
@@ -76,7 +80,9 @@ class Commands:
             await self.chat(interaction, prompt, model, persona)
 
         @tree.command(name="model", description="Show or set the model for this thread or channel")
-        @app_commands.describe(name="A model from the catalog; leave empty to see the current one")
+        @app_commands.describe(
+            name="A model from the catalog (default: back to the default); empty: show the current"
+        )
         async def model(interaction: discord.Interaction[Any], name: str | None = None) -> None:
             await self.model(interaction, name)
 
@@ -103,64 +109,25 @@ class Commands:
     ) -> None:
         await interaction.response.defer(thinking=True)
         asker = Asker(str(interaction.user.id), interaction.user.display_name)
-        if model:
-            try:
-                model = self.app.catalog.choose(model, platform=PLATFORM).name
-            except UnknownModel as exc:
-                await interaction.edit_original_response(content=str(exc))
-                return
-        channel = interaction.channel
-        if persona and channel is not None:
-            # Checked before a thread opens, so a typo costs nothing but this line.
-            try:
-                if self.app.personas is None:
-                    raise PersonaError("Personas are not available on this bot.")
-                persona = (
-                    await self.app.personas.get(key_for(channel, interaction.guild), persona)
-                ).name
-            except PersonaError as exc:
-                await interaction.edit_original_response(content=str(exc))
-                return
+        caller, place = caller_and_place(self.access, interaction)
+        model, persona = await self.chat_options.options(
+            caller, place, model=model, persona=persona
+        )  # a refusal (the tree's on_error) costs nothing but its line
         await interaction.edit_original_response(content=echo(prompt, asker.name))
+        channel = interaction.channel
         if isinstance(channel, discord.TextChannel):
             await self.turns.in_new_thread(
                 channel, prompt, asker, model=model, persona=persona, interaction=interaction
             )
-        elif channel is not None:
-            key = key_for(channel, interaction.guild)
-            try:
-                await self.turns.in_place(
-                    key,
-                    channel,  # type: ignore[arg-type]
-                    prompt,
-                    asker,
-                    model=model,
-                    persona=persona,
-                )
-            except (ModelNotAllowed, UnknownModel) as exc:  # model: in someone else's thread
-                await interaction.edit_original_response(content=str(exc))
+        else:
+            await self.turns.in_place(place, channel, prompt, asker, model=model, persona=persona)  # type: ignore[arg-type]
 
     async def model(self, interaction: discord.Interaction[Any], name: str | None = None) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        if interaction.channel is None:
-            await interaction.edit_original_response(content="I can't tell where this is.")
-            return
-        key = key_for(interaction.channel, interaction.guild)
-        where = "this thread" if key.thread else "this channel"
+        caller, place = caller_and_place(self.access, interaction)
+        dm = interaction.guild_id is None
         if name:
-            try:  # the core decides: a channel's model needs an admin, a thread's its owner
-                entry = await self.app.engine.set_model(
-                    key,
-                    str(interaction.user.id),
-                    name,
-                    is_admin=is_admin(self.access, interaction),
-                    dm=interaction.guild_id is None,
-                )
-            except (UnknownModel, ModelNotAllowed) as exc:
-                await interaction.edit_original_response(content=str(exc))
-                return
-            text = f"Model for {where} is now **{entry.display}** (`{entry.name}`)."
+            reply = await self.models.set(caller, place, chosen(name), in_conversation=dm)
         else:
-            entry = await self.app.engine.current_model(key)
-            text = f"Model for {where}: **{entry.display}** (`{entry.name}`)."
-        await interaction.edit_original_response(content=text)
+            reply = await self.models.show(caller, place, in_conversation=dm)
+        await answer(interaction, reply)

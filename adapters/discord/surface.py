@@ -309,12 +309,6 @@ def _is_global(headers: Any) -> bool:
     )
 
 
-def _is_interim(controls: tuple[Control, ...]) -> bool:
-    # The core gives the live message of a reply still streaming its Stop button; an edit without
-    # controls seals a part or belongs to the final text, and Regenerate marks the final message.
-    return any(c.action == "stop" for c in controls)
-
-
 def _float(value: str | None) -> float:
     try:
         return float(value) if value else 0.0
@@ -367,15 +361,19 @@ class DiscordSurface:
     @property
     def limits(self) -> PlatformLimits:
         return PlatformLimits(
-            max_chars=MAX_CHARS, min_edit_interval=self._watch.interval(self._pacing)
+            max_chars=MAX_CHARS,
+            min_edit_interval=self._watch.interval(self._pacing),
+            can_delete=True,
         )
 
-    async def post(self, text: str, controls: tuple[Control, ...] = ()) -> MessageRef:
+    async def post(
+        self, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
+    ) -> MessageRef:
         if self._posted == 0 and self._placeholder is not None:
             message = self._placeholder
             ref = MessageRef(str(message.id), str(message.channel.id))
             self._partials[ref.id] = message.channel.get_partial_message(message.id)  # type: ignore[union-attr]
-            await self.edit(ref, text, controls)  # a RateLimited here leaves it for the retry
+            await self.edit(ref, text, controls, final=final)  # RateLimited: left for the retry
             self._posted += 1
             return ref
         reference = self._reference if self._posted == 0 else None
@@ -391,7 +389,9 @@ class DiscordSurface:
         self._partials[ref.id] = sent.channel.get_partial_message(sent.id)  # type: ignore[union-attr]
         return ref
 
-    async def edit(self, ref: MessageRef, text: str, controls: tuple[Control, ...] = ()) -> None:
+    async def edit(
+        self, ref: MessageRef, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
+    ) -> None:
         webhook = self._webhook
         if (
             webhook is not None
@@ -399,7 +399,7 @@ class DiscordSurface:
             and await self._edit_through_webhook(webhook, text, controls)
         ):
             return
-        if _is_interim(controls):
+        if not final:
             wait = self._watch.global_wait()
             if wait > INTERIM_MAX_WAIT:  # a newer frame will be due by then: let it coalesce
                 raise Deferred(wait, "global request budget")
@@ -434,6 +434,11 @@ class DiscordSurface:
         if self._pacing == webhook_key(str(message.id)):
             self._pacing = str(message.channel.id)
         return False
+
+    async def delete(self, ref: MessageRef) -> None:
+        """A part the final text no longer needs (never the first: that holds the reply)."""
+        partial = self._partials.pop(ref.id)
+        await self._watch.call("DELETE", ref.channel, ref.id, partial.delete())
 
     async def notify(self, text: str) -> None:
         """A refusal or error: in the placeholder if it is still empty, else a new message."""

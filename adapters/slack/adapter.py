@@ -79,7 +79,7 @@ class SlackAdapter:
         conversations = SlackConversations(app, replies)
         personas = SlackPersonas(app, replies)
         manage = Manage(conversations, personas, SlackUsage(app, replies))
-        turns = Turns(app, self.spaces, conversations, personas, admins)
+        turns = Turns(app, self.spaces, conversations, personas, replies)
         self._images = ImageTurns(app, self.spaces)
         self._recovery = Recovery(app, self.spaces)
         register(self.bolt, turns, self._images, self._spawn, manage)

@@ -19,7 +19,7 @@ from adapters.slack.blocks import (
     message_blocks,
     stop_note_blocks,
 )
-from adapters.slack.native import NATIVE_REFUSALS, NativeStream, stable_prefix
+from adapters.slack.native import NATIVE_REFUSALS, NativeStream
 from bot.ports import Control, MessageRef, PlatformLimits, RateLimited, SurfaceError
 
 log = logging.getLogger("parley.slack")
@@ -32,8 +32,13 @@ EDIT_INTERVAL = 1.5
 INTERIM_MAX_WAIT = 1.0
 """Longest wait for the workspace budget before an interim edit is skipped (coalesced)."""
 
-CLASSIC_LIMITS = PlatformLimits(max_chars=MAX_CHARS, min_edit_interval=EDIT_INTERVAL)
-NATIVE_LIMITS = PlatformLimits(max_chars=MAX_CHARS, min_edit_interval=1.0, progress_marker="")
+CLASSIC_LIMITS = PlatformLimits(
+    max_chars=MAX_CHARS, min_edit_interval=EDIT_INTERVAL, can_delete=True
+)
+NATIVE_LIMITS = PlatformLimits(
+    max_chars=MAX_CHARS, min_edit_interval=1.0, progress_marker="", can_delete=True,
+    append_only=True,
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -49,11 +54,6 @@ class Workspaces:
 
     def native_for(self, team: str) -> bool:
         return self.native_enabled and team not in self.native_refused
-
-
-def _is_final(controls: tuple[Control, ...]) -> bool:
-    # The core gives a reply's last message its Regenerate button once the reply is complete.
-    return any(c.action == "regenerate" for c in controls)
 
 
 def slack_error(exc: SlackApiError) -> str:
@@ -109,11 +109,13 @@ class SlackSurface:
 
     # -- Surface -------------------------------------------------------------------------------
 
-    async def post(self, text: str, controls: tuple[Control, ...] = ()) -> MessageRef:
+    async def post(
+        self, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
+    ) -> MessageRef:
         if self._native:
             await self._seal_streams()
             try:
-                return await self._start_stream(text, controls)
+                return await self._start_stream(text, controls, final)
             except _Refused as exc:
                 # Nothing rendered yet, so post-and-edit cannot show anything twice.
                 log.warning(
@@ -137,13 +139,15 @@ class SlackSurface:
         )
         return MessageRef(str(response["ts"]), self.channel)
 
-    async def edit(self, ref: MessageRef, text: str, controls: tuple[Control, ...] = ()) -> None:
+    async def edit(
+        self, ref: MessageRef, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
+    ) -> None:
         stream = self._streams.get(ref.id)
         if stream is not None:
-            await self._edit_stream(stream, text, controls)
+            await self._edit_stream(stream, text, controls, final)
             return
         wait = self._spaces.updates.claim(
-            self.team, max_wait=float("inf") if _is_final(controls) else INTERIM_MAX_WAIT
+            self.team, max_wait=float("inf") if final else INTERIM_MAX_WAIT
         )
         if wait > 0:
             await asyncio.sleep(wait)
@@ -166,6 +170,15 @@ class SlackSurface:
             await self._call(
                 "chat.update", self._client.chat_update, budget=self._spaces.updates, **update
             )
+
+    async def delete(self, ref: MessageRef) -> None:
+        """A part the final text no longer needs (an open stream is ended first)."""
+        stream = self._streams.pop(ref.id, None)
+        if stream is not None and stream.open:
+            await self._stop_stream(stream, stream.committed)
+        await self._call(
+            "chat.delete", self._client.chat_delete, channel=ref.channel or self.channel, ts=ref.id
+        )
 
     async def notify(self, text: str) -> None:
         """An ephemeral note to the requester, in the thread; best effort."""
@@ -215,9 +228,12 @@ class SlackSurface:
 
     # -- native streams ----------------------------------------------------------------------------
 
-    async def _start_stream(self, text: str, controls: tuple[Control, ...]) -> MessageRef:
-        final = _is_final(controls)
-        shown = text if final else stable_prefix(text, self._limits.max_chars)
+    async def _start_stream(
+        self, text: str, controls: tuple[Control, ...], final: bool
+    ) -> MessageRef:
+        """`text`: interim, only what will not change (the streamer's, as the surface is
+        append-only); final, all of it."""
+        shown = text
         args: dict[str, Any] = {
             "channel": self.channel,
             "thread_ts": self.thread_ts,
@@ -242,19 +258,19 @@ class SlackSurface:
         return MessageRef(stream.ts, self.channel)
 
     async def _edit_stream(
-        self, stream: NativeStream, text: str, controls: tuple[Control, ...]
+        self, stream: NativeStream, text: str, controls: tuple[Control, ...], final: bool
     ) -> None:
         if not stream.open:
             if text != stream.latest:
                 log.warning("edit of an ended native stream ignored ts=%s", stream.ts)
             return
         stream.latest = text
-        if _is_final(controls):
+        if final:
             # Stop goes first: once the reply shows Regenerate, no Stop may be left over.
             await self._remove_stop_note()
             await self._stop_stream(stream, text, controls)
             return
-        delta = stream.delta(stable_prefix(text, self._limits.max_chars))
+        delta = stream.delta(text)
         if delta is None:
             log.warning("native stream text diverged ts=%s: holding it back", stream.ts)
             return

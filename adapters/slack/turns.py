@@ -9,16 +9,18 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack.admins import Admins
 from adapters.slack.blocks import quote_question
-from adapters.slack.conversations import KEYWORDS, SlackConversations
+from adapters.slack.conversations import KEYWORDS, STALE_BUTTON, SlackConversations
 from adapters.slack.images import SlackImageSurface
 from adapters.slack.numbers import whole_number
 from adapters.slack.personas import CHAT_PERSONA, SlackPersonas
-from adapters.slack.replies import scope_of
+from adapters.slack.replies import Replies, scope_of
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
-from bot.catalog import ModelNotAllowed, UnknownModel
-from bot.domain import ChatRequest, ConversationKey
-from bot.engine.chat import StopResult, why_not_running
-from bot.engine.personas import PersonaError
+from bot.commands import Reply
+from bot.commands.chat import ChatCommands
+from bot.commands.controls import ReplyControls
+from bot.commands.models import ModelCommands, chosen
+from bot.domain import Caller, ChatRequest, ConversationKey
+from bot.markup import SLACK
 from bot.sorry import apologize
 
 if TYPE_CHECKING:
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("parley.slack")
 
 PLATFORM = "slack"
-_RESET_WORDS = {"default", "reset", "clear"}
 _MAX_ID = 2**63 - 1  # the store's ids are 64-bit
 
 
@@ -40,13 +41,16 @@ class Turns:
         spaces: Workspaces,
         conversations: SlackConversations | None = None,
         personas: SlackPersonas | None = None,
-        admins: Admins | None = None,
+        replies: Replies | None = None,
     ) -> None:
         self.app = app
         self.spaces = spaces
         self.conversations = conversations
         self.personas = personas
-        self.admins = admins or Admins(spaces.client, [])
+        self.replies = replies or Replies(spaces.client, Admins(spaces.client, []))
+        self.chat_options = ChatCommands(app.catalog, app.personas)
+        self.models = ModelCommands(app.engine)
+        self.controls = ReplyControls(app.engine, app.store)
 
     def surface(self, team: str, channel: str, thread_ts: str | None, user: str) -> SlackSurface:
         return SlackSurface(self.spaces, team=team, channel=channel, thread_ts=thread_ts, user=user)
@@ -64,15 +68,16 @@ class Turns:
                 text="Usage: `/chat [persona:<name>] <your question>`", response_type="ephemeral"
             )
             return
-        persona = personas[0] if personas else None
-        if persona is not None:
-            try:  # refuse an unknown persona before anything is posted
-                if self.app.personas is None:
-                    raise PersonaError("Personas are not available here.")
-                persona = (await self.app.personas.get(scope_of(team, channel), persona)).name
-            except PersonaError as exc:
-                await respond(text=str(exc), response_type="ephemeral")
-                return
+        place = scope_of(team, channel)
+        try:  # refuse an unknown persona before anything is posted
+            caller = Caller.at(place, user)
+            _, persona = await self.chat_options.options(
+                caller, place, persona=personas[0] if personas else None
+            )
+        except Exception as exc:
+            text = apologize(log, exc, "/chat team=%s user=%s", team, user)
+            await respond(text=text, response_type="ephemeral")
+            return
         try:
             posted = await self.spaces.client.chat_postMessage(
                 channel=channel, text=quote_question(user, text), unfurl_links=False
@@ -172,36 +177,17 @@ class Turns:
         self, team: str, command: dict[str, Any], respond: AsyncRespond
     ) -> None:
         user, channel = command["user_id"], command["channel_id"]
-        key = ConversationKey(PLATFORM, team, channel, str(command.get("thread_ts") or ""))
+        place = ConversationKey(PLATFORM, team, channel, str(command.get("thread_ts") or ""))
         spec = str(command.get("text") or "").strip()
-        place = "this thread" if key.thread else "this channel"
-        try:
+        dm = channel.startswith("D")
+
+        async def work() -> Reply:
+            caller = await self.replies.caller(place, user)
             if not spec:
-                entry = await self.app.engine.current_model(key)
-                await respond(
-                    text=f"The model for {place} is `{entry.name}`. Change it with "
-                    "`/model <name>`, or `/model default`.",
-                    response_type="ephemeral",
-                )
-                return
-            entry = await self.app.engine.set_model(
-                key,
-                user,
-                None if spec.lower() in _RESET_WORDS else spec,
-                is_admin=await self.admins.is_admin(team, user),
-                dm=channel.startswith("D"),
-            )
-        except (UnknownModel, ModelNotAllowed) as exc:
-            await respond(text=f"{exc}", response_type="ephemeral")
-            return
-        except Exception as exc:
-            text = apologize(log, exc, "/model team=%s channel=%s", team, channel)
-            await respond(text=text, response_type="ephemeral")
-            return
-        await respond(
-            text=f"<@{user}> set the model for {place} to `{entry.name}`.",
-            response_type="in_channel",
-        )
+                return await self.models.show(caller, place, in_conversation=dm)
+            return await self.models.set(caller, place, chosen(spec), in_conversation=dm)
+
+        await self.replies.command(respond, work, f"/model team={team} channel={channel}")
 
     # -- buttons -----------------------------------------------------------------------------------
 
@@ -219,32 +205,23 @@ class Turns:
         note = self.surface(team, channel, thread_ts, user)
         turn_id = whole_number(str(action.get("value") or ""), 1, _MAX_ID)
         if turn_id is None:
-            await note.ephemeral("That button no longer works.")
+            await note.ephemeral(STALE_BUTTON)
             return
+        caller = Caller(PLATFORM, team, user)
         try:
-            await self._click(kind, team, user, turn_id, note)
+            if kind == "stop":
+                if (reply := await self.controls.stop(caller, turn_id)) is not None:
+                    await note.ephemeral(reply.text(SLACK))
+                return
+            conversation = await self.controls.regenerable(caller, turn_id)
         except Exception as exc:
             await note.ephemeral(apologize(log, exc, "slack %s click turn=%s", kind, turn_id))
-
-    async def _click(
-        self, kind: str, team: str, user: str, turn_id: int, note: SlackSurface
-    ) -> None:
-        store = self.app.store
-        turn = await store.get_message(turn_id)
-        conversation = await store.get_conversation_by_id(turn.conversation_id) if turn else None
-        if turn is None or conversation is None or conversation.key.tenant != team:
-            await note.ephemeral("That reply no longer exists.")
-            return
-        if kind == "stop":
-            result = self.app.engine.stop(turn_id, user)
-            if result is StopResult.NOT_YOURS:
-                await note.ephemeral("Only the person who asked can stop this reply.")
-            elif result is StopResult.NOT_RUNNING:
-                await note.ephemeral(why_not_running(turn))
             return
         surface = self.surface(team, conversation.channel_id, conversation.thread_id or None, user)
         try:
             await surface.thinking()
             await self.app.engine.regenerate(turn_id, user, surface)
+        except Exception as exc:
+            await surface.say(apologize(log, exc, "slack regenerate turn=%s", turn_id))
         finally:
             await surface.close()

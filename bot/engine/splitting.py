@@ -321,3 +321,39 @@ def _tail(text: str, start: int, fence: Fence | None, budget: int) -> Part:
         body = body[:cut]
     closer = end_fence.closer if end_fence else ""
     return Part(start, start + len(body), body, "", opener, closer)
+
+
+_CLOSER_ROOM = 16
+"""Characters kept clear of the end of a message's room, where a fence closer may move the break."""
+
+
+def settled_prefix(frame: str, max_chars: int) -> str:
+    """The part of a streaming message's text that will still be there when it is final.
+
+    Two assumptions, both only broken by contrived text: the message will break past half its
+    room (a fence-like line with no break in it can deny that), and a message beginning with a
+    fence line continues a fence from the message before.
+    """
+    text = _without_live_closer(frame)
+    fence = None
+    if text.startswith("```") and "\n" in text:
+        line = text[: text.index("\n")]
+        marker = line[: len(line) - len(line.lstrip("`"))]
+        fence = Fence(marker, line[len(marker) :])
+    opener = len(fence.opener) if fence else 0
+    room = max_chars - opener
+    # A soft break is never taken below half the room; past it, the splitter's own choice of
+    # break, were the text to end now, only moves later as text arrives.
+    settled = min(opener + settled_end(text[opener:], fence, max_chars), max_chars - _CLOSER_ROOM)
+    return text[: max(min(len(text), opener + room // 2), settled)]
+
+
+def _without_live_closer(frame: str) -> str:
+    """`frame` without the fence closer the streamer adds at the end of an unfinished code block."""
+    cut = frame.rfind("\n")
+    if cut < 0:
+        return frame
+    last = frame[cut + 1 :]
+    if len(last) >= 3 and set(last) == {"`"} and open_fence(frame[:cut]) is not None:
+        return frame[:cut]
+    return frame

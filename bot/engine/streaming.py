@@ -5,6 +5,11 @@ worker task owns all platform calls of the reply, so at most one is in flight: i
 text only, skips frames that would not change what is on screen, paces edits per message, backs
 off on rate limits, and continues in a new message when the text outgrows one. `finish` stops the
 worker and delivers the final text, which is never dropped.
+
+Every call says whether its text is the message's last (`final`: a part the reply has moved
+past, or the finished reply) or an interim frame; the surface's limits say whether it can delete
+(messages the final text no longer needs go, else they show "…") and whether it can only append
+(then a streaming message is sent only the text that can no longer change).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from bot.engine.splitting import (
     close_fence,
     layout,
     render_live,
+    settled_prefix,
     split_parts,
 )
 from bot.ports import Control, Deferred, MessageRef, RateLimited, Surface, SurfaceError
@@ -32,7 +38,7 @@ EMPTY_REPLY = "_(empty reply)_"
 """Shown when a reply ends with no text and no notice: the user never sees nothing."""
 
 RETIRED = "…"
-"""Left in a message the final text no longer needs (the Surface cannot delete messages)."""
+"""Left in a message the final text no longer needs where the Surface cannot delete it."""
 
 _BACKOFF_FACTOR = 1.5
 _BACKOFF_FLOOR = 0.25
@@ -46,6 +52,7 @@ class StreamStats:
 
     posts: int = 0
     edits: int = 0
+    deletes: int = 0
     rate_limited: int = 0
     deferred: int = 0
     """Interim calls the adapter's own budget held back (no slot soon enough; nothing sent)."""
@@ -62,6 +69,8 @@ class _Message:
     text: str | None  # None when an edit failed and what the platform shows is unknown
     controls: tuple[Control, ...]
     last_call: float
+    final: bool = False
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +78,12 @@ class _Want:
     text: str
     controls: tuple[Control, ...]
     visible: bool = True  # False for the placeholder
+    final: bool = False  # the message's settled text
 
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    kind: Literal["post", "edit"]
+    kind: Literal["post", "edit", "delete"]
     index: int
     want: _Want
 
@@ -108,16 +118,19 @@ class ReplyStreamer:
         self._clock = clock
         self._streaming_controls = streaming_controls
         self._final_controls = final_controls
-        self._marker = marker
+        self._marker = "" if limits.append_only else marker  # appended, it could not go again
         self._placeholder = placeholder or None
         self._final_attempts = final_attempts
         self._max_interim_failures = max_interim_failures
         self._key = key
         # Room for the marker (and the newline it may need) in every part, streamed or final, so
         # that the parts sealed while streaming are exactly the parts of the final text.
-        self._budget = limits.max_chars - (len(marker) + 1 if marker else 0)
+        self._budget = limits.max_chars - (len(self._marker) + 1 if self._marker else 0)
         if self._budget < MIN_BUDGET:
             raise ValueError(f"max_chars {limits.max_chars} leaves no room for text and marker")
+        self._can_delete = limits.can_delete
+        self._append_only = limits.append_only
+        self._max_chars = limits.max_chars
         self._base_interval = 0.0 if limits.edits_cheap else limits.min_edit_interval
         self._interval = self._base_interval
         self._max_backoff = max(limits.max_backoff, self._base_interval)
@@ -135,8 +148,8 @@ class ReplyStreamer:
 
     @property
     def refs(self) -> list[MessageRef]:
-        """The messages of the reply so far, in order."""
-        return [m.ref for m in self._messages]
+        """The messages of the reply so far, in order (not those deleted)."""
+        return [m.ref for m in self._messages if not m.deleted]
 
     def start(self) -> None:
         """Start the worker; posts the placeholder at once if there is one. Idempotent."""
@@ -275,8 +288,11 @@ class ReplyStreamer:
             if not live.body.strip() and parts:
                 # Nothing to show after the last break yet: that part stays live until there is.
                 live = parts.pop()
-            wants = [_Want(part.text, ()) for part in parts]
-            wants.append(_Want(render_live(live, self._marker), self._streaming_controls))
+            wants = [_Want(part.text, (), final=True) for part in parts]
+            shown = render_live(live, self._marker)
+            if self._append_only:  # what is sent cannot be taken back: only the settled part
+                shown = settled_prefix(shown, self._max_chars)
+            wants.append(_Want(shown, self._streaming_controls, visible=bool(shown.strip())))
         self._frame = (text, wants)
         return wants
 
@@ -287,10 +303,14 @@ class ReplyStreamer:
             # Close a fence the reply left open, or the notice would render as code.
             body = f"{close_fence(body)}\n\n{note}"
         body = body or note or EMPTY_REPLY
-        wants = [_Want(part.text, ()) for part in _showable(split_parts(body, self._budget))]
-        wants[-1] = _Want(wants[-1].text, self._final_controls)
-        # Only a final text that rewrites the streamed one can need fewer messages than posted.
-        wants += [_Want(RETIRED, ()) for _ in range(len(wants), len(self._messages))]
+        parts = _showable(split_parts(body, self._budget))
+        wants = [_Want(part.text, (), final=True) for part in parts]
+        wants[-1] = _Want(wants[-1].text, self._final_controls, final=True)
+        # Only a final text that rewrites the streamed one can need fewer messages than posted:
+        # they are deleted where the surface can (_next_step), else emptied to "…".
+        if not self._can_delete:
+            extra = range(len(wants), len(self._messages))
+            wants += [_Want(RETIRED, (), final=True) for _ in extra]
         return wants
 
     def _next_step(self, wants: list[_Want]) -> _Step | None:
@@ -301,12 +321,18 @@ class ReplyStreamer:
             message = self._messages[index]
             if message.text != want.text or message.controls != want.controls:
                 return _Step("edit", index, want)
+            if want.final and not message.final and self._append_only:
+                return _Step("edit", index, want)  # settled: its stream can end
+        if self._state == "finishing" and self._can_delete:
+            for index in range(len(wants), len(self._messages)):
+                if not self._messages[index].deleted:
+                    return _Step("delete", index, _Want("", (), final=True))
         return None
 
     def _due(self, step: _Step, *, final: bool) -> float:
         """When `step` may go out: after any rate-limit wait, and edits `interval` after the
         previous call on the same message. The final text paces at the base interval only."""
-        if step.kind == "post":
+        if step.kind != "edit":
             return self._blocked_until
         interval = self._base_interval if final else self._interval
         return max(self._blocked_until, self._messages[step.index].last_call + interval)
@@ -318,19 +344,26 @@ class ReplyStreamer:
         self._in_call = True
         try:
             if step.kind == "post":
-                ref = await self._surface.post(want.text, want.controls)
-            else:
+                ref = await self._surface.post(want.text, want.controls, final=want.final)
+            elif step.kind == "edit":
                 ref = self._messages[step.index].ref
-                await self._surface.edit(ref, want.text, want.controls)
+                await self._surface.edit(ref, want.text, want.controls, final=want.final)
+            else:
+                await self._surface.delete(self._messages[step.index].ref)
         finally:
             self._in_call = False
         now = self._clock.now()
         if step.kind == "post":
-            self._messages.append(_Message(ref, want.text, want.controls, now))
+            self._messages.append(_Message(ref, want.text, want.controls, now, want.final))
             self.stats.posts += 1
+        elif step.kind == "delete":
+            self._messages[step.index].deleted = True
+            self.stats.deletes += 1
+            return
         else:
             message = self._messages[step.index]
             message.text, message.controls, message.last_call = want.text, want.controls, now
+            message.final = want.final
             self.stats.edits += 1
         if want.visible and self.stats.first_visible_at is None:
             self.stats.first_visible_at = now

@@ -12,11 +12,11 @@ from bot.images.catalog import ImageCatalog
 from bot.images.engine import (
     GeneratedImage,
     ImageEngine,
-    ImageLimits,
     ImageRejected,
     ImageRequest,
     Outcome,
 )
+from bot.images.limits import ImageLimits
 from bot.images.router import ImageRouter
 from bot.resilience.breaker import BreakerPolicy
 from bot.resilience.shared_breaker import SharedBreakerBoard

@@ -23,15 +23,15 @@ from decimal import Decimal
 from typing import Literal
 
 from bot.clock import SYSTEM_CLOCK, Clock
-from bot.config import Settings
 from bot.domain import Actor, ConversationKey
 from bot.errors import UserError
 from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS, ImageCatalog, ImageModel, Tier
+from bot.images.limits import ImageLimits
 from bot.images.providers.base import ImageCall
 from bot.images.router import ImageRouter, RouteOutcome
 from bot.images.tiers import choose_tier
 from bot.images.views import format_usd
-from bot.store import ImageAlternative, ImageJob, ImageStore, ImageUsage, Store, tenant_id_for
+from bot.store import ImageAlternative, ImageJob, ImageStore, Store, tenant_id_for
 from bot.text import clean_text
 
 log = logging.getLogger("parley.images")
@@ -68,43 +68,6 @@ class ImageRequest:
         object.__setattr__(self, "prompt", clean_text(self.prompt))
         if self.negative is not None:
             object.__setattr__(self, "negative", clean_text(self.negative))
-
-
-@dataclass(frozen=True, slots=True)
-class ImageLimits:
-    per_hour: int = 10
-    per_day: int = 50
-    daily_cost: Decimal = Decimal("10.00")
-    tenant_monthly_cost: Decimal = Decimal("100.00")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ImageLimits:
-        return cls(
-            settings.images_per_hour,
-            settings.images_per_day,
-            settings.daily_cost_limit_usd,
-            settings.tenant_monthly_image_cost_limit_usd,
-        )
-
-    def check(self, usage: ImageUsage, price: Decimal) -> str | None:
-        """A refusal when one more image at `price` would break a limit, else None."""
-        if usage.hour_count >= self.per_hour:
-            return (
-                f"You have made {usage.hour_count} images in the last hour (limit {self.per_hour})."
-            )
-        if usage.day_count >= self.per_day:
-            return (
-                f"You have made {usage.day_count} images in the last 24 hours "
-                f"(limit {self.per_day})."
-            )
-        if usage.day_cost + price > self.daily_cost:
-            return (
-                f"This image ({format_usd(price)}) would take your spending in the last 24 hours "
-                f"past the {format_usd(self.daily_cost)} limit."
-            )
-        if usage.tenant_month_cost + price > self.tenant_monthly_cost:
-            return "This workspace has reached its image budget for the month."
-        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from typing import Literal
 from bot.clock import Clock
 from bot.ports import Control, MessageRef, PlatformLimits, RateLimited, SurfaceError
 
-CallKind = Literal["post", "edit", "notify"]
-FaultTarget = Literal["post", "edit", "any"]
+CallKind = Literal["post", "edit", "delete", "notify"]
+FaultTarget = Literal["post", "edit", "delete", "any"]
 
 DISCORD_LIKE = PlatformLimits(max_chars=2000, min_edit_interval=1.0)
 MAX_CONTROLS = 5  # Discord's buttons per action row
@@ -28,6 +28,7 @@ class SurfaceEvent:
     controls: tuple[Control, ...]
     at: float
     error: SurfaceError | None = None
+    final: bool = False
 
 
 @dataclass(slots=True)
@@ -65,6 +66,7 @@ class MemorySurface:
         self._by_id: dict[str, StoredMessage] = {}
         self._faults: list[tuple[FaultTarget, SurfaceError]] = []
         self._edit_times: dict[str, deque[float]] = {}
+        self._posted = 0
 
     @property
     def limits(self) -> PlatformLimits:
@@ -81,21 +83,35 @@ class MemorySurface:
 
     # --- the Surface ----------------------------------------------------------------------------
 
-    async def post(self, text: str, controls: tuple[Control, ...] = ()) -> MessageRef:
+    async def post(
+        self, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
+    ) -> MessageRef:
         await self._enter("post", None, text, controls)
-        ref = MessageRef(id=f"m{len(self.messages) + 1}", channel=self.channel)
+        ref = MessageRef(id=f"m{self._posted + 1}", channel=self.channel)
+        self._posted += 1
         message = StoredMessage(ref, text, controls, [text])
         self.messages.append(message)
         self._by_id[ref.id] = message
-        self.events.append(SurfaceEvent("post", ref, text, controls, self.clock.now()))
+        self.events.append(SurfaceEvent("post", ref, text, controls, self.clock.now(), None, final))
         return ref
 
-    async def edit(self, ref: MessageRef, text: str, controls: tuple[Control, ...] = ()) -> None:
+    async def edit(
+        self, ref: MessageRef, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
+    ) -> None:
         await self._enter("edit", ref, text, controls)
         message = self._by_id[ref.id]
         message.text, message.controls = text, controls
         message.history.append(text)
-        self.events.append(SurfaceEvent("edit", ref, text, controls, self.clock.now()))
+        self.events.append(SurfaceEvent("edit", ref, text, controls, self.clock.now(), None, final))
+
+    async def delete(self, ref: MessageRef) -> None:
+        """Only where the limits say the platform can (a strict fake refuses otherwise)."""
+        if not self._limits.can_delete:
+            raise AssertionError("delete() on a surface that declared it cannot delete")
+        await self._enter("delete", ref, "", ())
+        message = self._by_id.pop(ref.id)
+        self.messages.remove(message)
+        self.events.append(SurfaceEvent("delete", ref, "", (), self.clock.now(), None, True))
 
     async def notify(self, text: str) -> None:
         await self._enter("notify", None, text, ())
@@ -143,7 +159,9 @@ class MemorySurface:
             if target in ("any", kind):
                 del self._faults[i]
                 return error
-        if not text.strip():
+        if kind == "delete":
+            return None if ref is not None and ref.id in self._by_id else SurfaceError("404")
+        if not text.strip() and not self._limits.append_only:  # a stream may start empty
             return SurfaceError("400: cannot send an empty message")
         if len(text) > self._limits.max_chars:
             return SurfaceError(

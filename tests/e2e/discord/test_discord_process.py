@@ -63,7 +63,8 @@ async def test_chat_streams_into_a_thread_continues_there_and_buttons_survive_a_
         discord_fake.set_buttons(final["id"], "parley:regenerate:999999")
         gone = await discord_fake.click(final["id"], "parley:regenerate:999999", user="alice")
         await discord_fake.wait_until(
-            lambda: "expired" in str(_texts(discord_fake, gone.original_id)), 20
+            lambda: "That reply no longer exists." in str(_texts(discord_fake, gone.original_id)),
+            20,
         )
 
         # Regenerate pressed on a message posted by the previous process

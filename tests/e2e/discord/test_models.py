@@ -43,7 +43,9 @@ async def test_without_an_admin_role_members_cannot_set_a_channels_model(
         for user in ("alice", "carol"):
             assert await model(discord_fake, user, channel, "gpt-4o-mini") == CHANNEL_REFUSAL
         shown = await model(discord_fake, "alice", channel)
-        assert shown == "Model for this channel: **Llama 3.1 8B Instruct (fast)** (`llama-3.1-8b`)."
+        assert shown.startswith(
+            "The model for this channel is **Llama 3.1 8B Instruct (fast)** (`llama-3.1-8b`)."
+        )
 
 
 async def test_admins_set_channels_owners_set_threads_and_unpriced_models_are_refused(
@@ -53,8 +55,8 @@ async def test_admins_set_channels_owners_set_threads_and_unpriced_models_are_re
     channel, other = fake.channel_ids[1], fake.channel_ids[2]
     async with run_discord_bot(fake, llm_fake, tmp_path, DISCORD_ADMIN_ROLE="admin"):
         chosen = await model(fake, "carol", channel, "mistral-7b")
-        assert (
-            chosen == "Model for this channel is now **Mistral 7B Instruct v0.1** (`mistral-7b`)."
+        assert chosen == (
+            "The model for this channel is now **Mistral 7B Instruct v0.1** (`mistral-7b`)."
         )
         # A new thread there starts with the channel's model (the core gives it, as on Slack).
         llm_fake.queue("workers", workers_stream(["From mistral."]))
@@ -80,7 +82,7 @@ async def test_admins_set_channels_owners_set_threads_and_unpriced_models_are_re
         await fake.wait_until(lambda: fake.finished(other) or fake.finished(thread), 20)
         assert await model(fake, "bob", thread, "gpt-4o-mini") == THREAD_REFUSAL
         mine = await model(fake, "alice", thread, "gpt-4o-mini")
-        assert mine == "Model for this thread is now **OpenAI GPT-4o mini** (`gpt-4o-mini`)."
+        assert mine == "The model for this thread is now **OpenAI GPT-4o mini** (`gpt-4o-mini`)."
 
         # bob's /chat model: in alice's thread is refused, said in the command's answer
         calls = len(llm_fake.calls)
@@ -89,6 +91,8 @@ async def test_admins_set_channels_owners_set_threads_and_unpriced_models_are_re
         )
         assert await answer(fake, theirs) == THREAD_REFUSAL
         assert len(llm_fake.calls) == calls
-        assert await model(fake, "alice", thread) == (
-            "Model for this thread: **OpenAI GPT-4o mini** (`gpt-4o-mini`)."
+        assert (await model(fake, "alice", thread)).startswith(
+            "The model for this thread is **OpenAI GPT-4o mini** (`gpt-4o-mini`)."
         )
+        said = [text_of(m) for m in fake.bot_messages(thread)]  # for everyone in the thread
+        assert any("set the model for this thread to **OpenAI GPT-4o mini**" in t for t in said)

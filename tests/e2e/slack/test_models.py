@@ -29,6 +29,20 @@ def rows(bot: SlackBot, sql: str) -> list[sqlite3.Row]:
         return list(conn.execute(sql))
 
 
+async def announced(bot: SlackBot, channel: str) -> str:
+    """The newest message Parley posted in the channel itself (not in a thread)."""
+
+    def latest() -> str | None:
+        said = [m for m in bot.fake.messages.values() if m.channel == channel and m.is_bot]
+        said = [m for m in said if not m.thread_ts and "set the model" in m.text]
+        return said[-1].text if said else None
+
+    await bot.fake.wait_for(latest, 10)
+    text = latest()
+    assert text is not None
+    return text
+
+
 async def test_only_admins_set_a_channels_model_and_its_threads_start_with_it(
     start_bot: StartBot,
 ) -> None:
@@ -44,21 +58,29 @@ async def test_only_admins_set_a_channels_model_and_its_threads_start_with_it(
     unknown = await model(bot, "no-such-model", ADMIN)
     assert "unknown model 'no-such-model'" in str(unknown["text"])
     chosen = await model(bot, "gpt-4o-mini", ADMIN)
-    assert chosen["response_type"] == "in_channel"
-    assert chosen["text"] == f"<@{ADMIN}> set the model for this channel to `gpt-4o-mini`."
+    assert chosen["response_type"] == "ephemeral"
+    assert (
+        chosen["text"] == "The model for this channel is now *OpenAI GPT-4o mini* (`gpt-4o-mini`)."
+    )
+    assert await announced(bot, CHANNEL) == (  # and for everyone in the channel
+        f"<@{ADMIN}> set the model for this channel to *OpenAI GPT-4o mini* (`gpt-4o-mini`)."
+    )
     bot.llm.queue("openai", openai_stream(["From GPT."]))
     await ask(bot, "which model?", user=BOB, channel=CHANNEL)  # a new thread: the channel's
     assert bot.llm.calls_to("openai") and not bot.llm.calls_to("workers")
 
     back = await model(bot, "default", OWNER)  # a workspace owner is an admin too
-    assert back["text"] == f"<@{OWNER}> set the model for this channel to `llama-3.1-8b`."
+    assert back["text"].startswith("The model for this channel is now *Llama 3.1 8B")
+    assert (await announced(bot, CHANNEL)).startswith(f"<@{OWNER}> set the model")
 
 
 async def test_anyone_sets_the_model_of_their_own_dm(start_bot: StartBot) -> None:
     bot = await start_bot()
     bot.fake.add_user(BOB)
     chosen = await model(bot, "gpt-4o-mini", BOB, channel="D0BOB")
-    assert chosen["text"] == f"<@{BOB}> set the model for this channel to `gpt-4o-mini`."
+    assert chosen["text"] == (
+        "The model for this conversation is now *OpenAI GPT-4o mini* (`gpt-4o-mini`)."
+    )
 
 
 async def test_a_model_without_a_price_is_refused_by_default(start_bot: StartBot) -> None:
@@ -82,7 +104,8 @@ async def test_an_allowed_unpriced_model_is_counted_in_tokens_against_the_cap(
         SLACK_ADMIN_USERS=ADMIN, ALLOW_UNPRICED_MODELS="true", CHAT_TOKENS_PER_DAY="30"
     )
     chosen = await model(bot, RAW, ADMIN)
-    assert chosen["text"] == f"<@{ADMIN}> set the model for this channel to `{RAW}`."
+    assert chosen["text"].startswith("The model for this channel is now ")
+    assert f"(`{RAW}`)" in chosen["text"]
     bot.llm.queue("workers", workers_stream(["Raw and unpriced."], usage=(20, 15)))
     await ask(bot, "hello raw", user=ALICE, channel=CHANNEL)
     [call] = bot.llm.calls_to("workers")

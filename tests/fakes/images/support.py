@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from bot.images.catalog import ImageCatalog
-from bot.images.engine import ImageEngine, ImageLimits
+from bot.images.engine import ImageEngine
+from bot.images.limits import ImageLimits
 from bot.images.providers.base import ImageProvider
 from bot.images.providers.imagen import ImagenImages
 from bot.images.providers.openai import OpenAIImages

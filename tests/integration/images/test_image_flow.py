@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 
 from bot.domain import Actor, ConversationKey
-from bot.images.engine import ImageEngine, ImageLimits, ImageRequest
+from bot.images.engine import ImageEngine, ImageRequest
 from bot.images.flow import handle_click, offer_quote
 from bot.images.health import register
+from bot.images.limits import ImageLimits
 from bot.images.tools import GENERATE_IMAGE_TOOL, quote_from_tool_call
 from bot.images.views import history_text
 from bot.ops.web import WebServer

@@ -103,7 +103,9 @@ async def test_interim_edit_is_refused_when_the_global_slot_is_far_and_reserves_
     assert budget.wait(GLOBAL) == pytest.approx(3.0)  # nothing was reserved
     regenerate = (Control("regenerate", "1", "Regenerate"),)
     with pytest.raises(AssertionError, match="should have been refused"):
-        await surface.edit(MessageRef("7", "1"), "final text", regenerate)  # final: never refused
+        await surface.edit(
+            MessageRef("7", "1"), "final text", regenerate, final=True
+        )  # never refused
 
 
 @pytest_asyncio.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import re
 from collections.abc import AsyncIterator
@@ -334,7 +335,9 @@ async def test_interim_gives_up_after_repeated_failures_but_the_final_lands() ->
 
 
 class _BuggySurface(MemorySurface):
-    async def edit(self, ref: MessageRef, text: str, controls: tuple[Control, ...] = ()) -> None:
+    async def edit(
+        self, ref: MessageRef, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
+    ) -> None:
         raise TypeError("a bug, not a platform error")
 
 
@@ -473,6 +476,40 @@ async def test_final_text_that_rewrites_the_stream_fixes_every_message() -> None
     assert len(surface.messages) == 2
     await clock.drive(streamer.finish("Sorry, let me start over."))
     assert [m.text for m in surface.messages] == ["Sorry, let me start over.", RETIRED]
+
+
+async def test_where_the_surface_can_delete_retired_parts_are_deleted() -> None:
+    clock, surface, streamer = make(dataclasses.replace(DISCORD_LIKE, can_delete=True))
+    await stream(clock, streamer, REPLY_3000, step=50, every=0.05)
+    [first, second] = [m.ref for m in surface.messages]
+    refs = await clock.drive(streamer.finish("Sorry, let me start over."))
+    assert [m.text for m in surface.messages] == ["Sorry, let me start over."]
+    assert [e.ref for e in surface.calls("delete")] == [second]
+    assert refs == [first] and streamer.stats.deletes == 1
+
+
+async def test_every_call_says_whether_its_text_is_final() -> None:
+    clock, surface, streamer = make()
+    await stream(clock, streamer, REPLY_3000, step=50, every=0.05)
+    await clock.drive(streamer.finish(REPLY_3000))
+    live = [e for e in surface.events if STOP in e.controls]
+    sealed = [e for e in surface.events if not e.controls]
+    done = [e for e in surface.events if REGENERATE in e.controls]
+    assert live and sealed and done
+    assert not any(e.final for e in live)  # interim frames: may be deferred, soon replaced
+    assert all(e.final for e in sealed + done)  # a part moved past, and the finished reply
+
+
+async def test_an_append_only_surface_is_sent_only_text_that_will_not_change() -> None:
+    limits = PlatformLimits(max_chars=2000, min_edit_interval=1.0, append_only=True)
+    clock, surface, streamer = make(limits)
+    text = "Here is code:\n\n```py\nprint(1)\nprint(2)\n"
+    await stream(clock, streamer, text, step=5, every=0.6)
+    sent = [e.text for e in surface.events if not e.final]
+    assert sent and all("```py" not in t or not t.rstrip().endswith("```") for t in sent)
+    assert all(b.startswith(a) for a, b in itertools.pairwise(sent))  # each frame only grows
+    await clock.drive(streamer.finish(text))
+    assert surface.visible_text() == text.strip() + "\n```"
 
 
 async def test_updates_after_finish_are_ignored() -> None:

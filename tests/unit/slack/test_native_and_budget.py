@@ -7,16 +7,16 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from adapters.budget import TeamBudget
-from adapters.slack.native import NativeStream, stable_prefix
-from bot.engine.splitting import layout, render_live, split_parts, split_text
+from adapters.slack.native import NativeStream
+from bot.engine.splitting import layout, render_live, settled_prefix, split_parts, split_text
 from bot.ports import RateLimited
 
 
 def test_live_fence_closer_is_held_back() -> None:
-    assert stable_prefix("```py\nprint(1)\n```", 3_500) == "```py\nprint(1)"
+    assert settled_prefix("```py\nprint(1)\n```", 3_500) == "```py\nprint(1)"
 
 
-def test_stable_prefix_is_a_prefix_of_every_later_frame_and_of_the_final_parts() -> None:
+def test_settled_prefix_is_a_prefix_of_every_later_frame_and_of_the_final_parts() -> None:
     text = "".join(
         f"Paragraph {i} "
         + "word " * (i * 7 % 90)
@@ -32,7 +32,7 @@ def test_stable_prefix_is_a_prefix_of_every_later_frame_and_of_the_final_parts()
         frames = [p.text for p in lay.sealed] + [render_live(lay.tail, "")]
         for index, frame in enumerate(frames):
             stream = committed.setdefault(index, NativeStream(str(index), "", ""))
-            delta = stream.delta(stable_prefix(frame, budget))
+            delta = stream.delta(settled_prefix(frame, budget))
             assert delta is not None, (index, end)
             stream.committed += delta
     assert len(committed) == len(final) > 3
@@ -66,7 +66,7 @@ def test_what_a_native_stream_appends_is_never_taken_back(pieces: list[str], bud
     prefix appended to each native message is always a prefix of that message's final text."""
     text = "".join(pieces)
     final = split_text(text, budget) if text.strip() else []
-    # Out of scope, by design (see stable_prefix): a text cut below half the room, which only a
+    # Out of scope, by design (see settled_prefix): a text cut below half the room, which only a
     # fence-like line with no break in it causes; and a later message whose own text opens a fence
     # in its first line, which reads as a fence reopened from the message before.
     parts = split_parts(text, budget) if text.strip() else []
@@ -78,7 +78,7 @@ def test_what_a_native_stream_appends_is_never_taken_back(pieces: list[str], bud
         frames = [p.text for p in lay.sealed] + [render_live(lay.tail, "")]
         for index, frame in enumerate(frames):
             stream = committed.setdefault(index, NativeStream(str(index), "", ""))
-            delta = stream.delta(stable_prefix(frame, budget))
+            delta = stream.delta(settled_prefix(frame, budget))
             assert delta is not None, (index, end, frame, stream.committed)
             stream.committed += delta
     for index, stream in committed.items():
@@ -90,6 +90,6 @@ def test_what_a_native_stream_appends_is_never_taken_back(pieces: list[str], bud
 
 def test_plain_prose_is_appended_up_to_its_last_settled_word() -> None:
     text = " ".join(f"w{i:04d}" for i in range(500))  # 2,499 characters, no line breaks
-    shown = stable_prefix(text, 3_500)
+    shown = settled_prefix(text, 3_500)
     assert text.startswith(shown)
     assert len(text) - len(shown) <= 12  # was: half the room (1,750 characters) until sealed

@@ -1,0 +1,34 @@
+"""What a /chat names besides its question (a model, a persona), checked before anything is
+posted, so a typo costs nothing but the refusal."""
+
+from __future__ import annotations
+
+from bot.catalog import Catalog
+from bot.commands.personas import UNAVAILABLE
+from bot.domain import Caller, ConversationKey
+from bot.engine.personas import PersonaService
+from bot.errors import UserError
+
+
+class ChatCommands:
+    def __init__(self, catalog: Catalog, personas: PersonaService | None) -> None:
+        self.catalog = catalog
+        self.personas = personas
+
+    async def options(
+        self,
+        caller: Caller,
+        place: ConversationKey,
+        *,
+        model: str | None = None,
+        persona: str | None = None,
+    ) -> tuple[str | None, str | None]:
+        """The catalog name of the model and the persona's name; UserError if either is not
+        one the caller may use here."""
+        if model:
+            model = self.catalog.choose(model, platform=caller.platform).name
+        if persona:
+            if self.personas is None:
+                raise UserError(UNAVAILABLE, code="unavailable")
+            persona = (await self.personas.get(caller.check(place), persona)).name
+        return model, persona

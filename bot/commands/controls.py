@@ -1,0 +1,51 @@
+"""Stop and Regenerate under a reply: only its asker may press them, on the reply's own
+platform and tenant; anyone else, or a click on a reply that is gone, is told so privately."""
+
+from __future__ import annotations
+
+from bot.commands.reply import Reply
+from bot.domain import Caller
+from bot.engine.chat import ChatEngine
+from bot.engine.running import StopResult, why_not_running
+from bot.errors import UserError
+from bot.store import Conversation, Store, StoredMessage
+
+STALE_REPLY = "That reply no longer exists."
+NOT_YOURS_STOP = "Only the person who asked can stop this reply."
+NOT_YOURS_REGENERATE = "Only the person who asked can regenerate this."
+
+
+class ReplyControls:
+    def __init__(self, engine: ChatEngine, store: Store) -> None:
+        self.engine = engine
+        self.store = store
+
+    async def stop(self, caller: Caller, turn_id: int) -> Reply | None:
+        """None: stopped (the reply itself shows it); else what to tell the clicker."""
+        if self.engine.stop(turn_id, caller.user_id) is StopResult.STOPPED:
+            return None  # a reply runs in one tenant: its asker's id cannot be another's
+        turn, conversation, asker = await self._reply(caller, turn_id)
+        if asker != caller.user_id:
+            return Reply.say(NOT_YOURS_STOP)
+        return Reply.say(why_not_running(turn))
+
+    async def regenerable(self, caller: Caller, turn_id: int) -> Conversation:
+        """The conversation to answer in again, or a UserError saying why not."""
+        _, conversation, asker = await self._reply(caller, turn_id)
+        if asker != caller.user_id:
+            raise UserError(NOT_YOURS_REGENERATE, code="not_yours")
+        return conversation
+
+    async def _reply(
+        self, caller: Caller, turn_id: int
+    ) -> tuple[StoredMessage, Conversation, str | None]:
+        """The reply, its conversation and who asked, when it is in the caller's tenant."""
+        turn = await self.store.get_message(turn_id)
+        if turn is None or turn.role != "assistant" or turn.parent_id is None:
+            raise UserError(STALE_REPLY, code="stale")
+        conversation = await self.store.get_conversation_by_id(turn.conversation_id)
+        here = (caller.platform, caller.tenant)
+        if conversation is None or (conversation.platform, conversation.tenant) != here:
+            raise UserError(STALE_REPLY, code="stale")  # as for an id that never existed
+        parent = await self.store.get_message(turn.parent_id)
+        return turn, conversation, parent.user_id if parent else None
