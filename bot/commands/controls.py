@@ -24,7 +24,7 @@ class ReplyControls:
         """None: stopped (the reply itself shows it); else what to tell the clicker."""
         if self.engine.stop(turn_id, caller.user_id) is StopResult.STOPPED:
             return None  # a reply runs in one tenant: its asker's id cannot be another's
-        turn, conversation, asker = await self._reply(caller, turn_id)
+        turn, _, asker = await self._reply(caller, turn_id)
         if asker != caller.user_id:
             return Reply.say(NOT_YOURS_STOP)
         return Reply.say(why_not_running(turn))
