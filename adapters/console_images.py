@@ -14,7 +14,7 @@ from typing import TextIO
 
 from bot.domain import Actor, ConversationKey
 from bot.images.engine import ImageEngine, ImageRequest
-from bot.images.flow import handle_click, offer_quote
+from bot.images.flow import IMAGES_OFF, handle_click, offer_quote
 from bot.ports import ImageButton, ImageUpload, MessageRef, QuoteOffer
 
 _OPTIONS = ("quality", "size", "provider", "negative")
@@ -73,7 +73,7 @@ class ConsoleImages:
 
     async def command(self, name: str, arg: str, key: ConversationKey, user: str) -> None:
         if self.engine is None:
-            await self.surface.notify("Image generation is not set up here.")
+            await self.surface.notify(IMAGES_OFF)
         elif name == "image":
             await self._image(arg, key, user)
         elif name == "generate":

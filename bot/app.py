@@ -85,9 +85,9 @@ class PlatformAdapter(Protocol):
 
 AdapterFactory = Callable[["App"], PlatformAdapter]
 
-UnknownImagesCallback = Callable[[list[ImageJob]], Coroutine[Any, Any, None]]
+UnknownImagesCallback = Callable[[ImageJob], Coroutine[Any, Any, None]]
 """An adapter's way of telling users that their image's outcome is unknown."""
-InterruptedTurnsCallback = Callable[[list[InterruptedTurn]], Coroutine[Any, Any, None]]
+InterruptedTurnsCallback = Callable[[InterruptedTurn], Coroutine[Any, Any, None]]
 """An adapter's way of finishing, on its platform, replies a dead process left streaming."""
 """Builds an adapter; may mount routes on `app.web`, which starts only after every factory ran."""
 
@@ -185,7 +185,7 @@ class App:
         self._image_watchers.append((platform, notify))
         jobs = [job for job in self.unknown_images if job.platform == platform]
         if jobs:
-            self._spawn_notice(notify, jobs)
+            self._spawn_notice(notify, jobs, "tell about unknown image")
 
     async def sweep_images(self) -> list[ImageJob]:
         """Mark abandoned image jobs unknown and tell the adapters; returns those jobs."""
@@ -195,7 +195,7 @@ class App:
         for platform, notify in self._image_watchers:
             mine = [job for job in jobs if job.platform == platform]
             if mine:
-                self._spawn_notice(notify, mine)
+                self._spawn_notice(notify, mine, "tell about unknown image")
         return jobs
 
     def watch_interrupted_turns(self, platform: str, finish: InterruptedTurnsCallback) -> None:
@@ -209,7 +209,7 @@ class App:
         mine = [t for t in self.interrupted if t.conversation.platform == platform]
         self.interrupted = [t for t in self.interrupted if t.conversation.platform != platform]
         if mine:
-            self._spawn_notice(finish, mine)
+            self._spawn_notice(finish, mine, "finish interrupted turn")
 
     async def sweep_turns(self) -> list[InterruptedTurn]:
         """Take over abandoned turns (their lease ran out) and hand them to the adapters."""
@@ -217,11 +217,13 @@ class App:
         for platform, finish in self._turn_watchers:
             mine = [t for t in turns if t.conversation.platform == platform]
             if mine:
-                self._spawn_notice(finish, mine)
+                self._spawn_notice(finish, mine, "finish interrupted turn")
         return turns
 
-    def _spawn_notice(self, notify: Callable[[Any], Coroutine[Any, Any, None]], items: Any) -> None:
-        task = asyncio.create_task(notify(items), name="platform-notice")
+    def _spawn_notice(
+        self, notify: Callable[[Any], Coroutine[Any, Any, None]], items: list[Any], what: str
+    ) -> None:
+        task = asyncio.create_task(_each(notify, items, what), name="platform-notice")
         self._notices.add(task)
         task.add_done_callback(self._notice_done)
 
@@ -246,6 +248,19 @@ class App:
 
 IMAGE_SWEEP_SECONDS = 30.0
 """How often abandoned image jobs are looked for (their lease, not this, decides when)."""
+
+
+async def _each(
+    notify: Callable[[Any], Coroutine[Any, Any, None]], items: list[Any], what: str
+) -> None:
+    """Hand the adapter one item at a time; one it cannot deliver is logged and left, and the
+    others still go (a deleted channel, a workspace that removed the app)."""
+    for item in items:
+        try:
+            await notify(item)
+        except Exception as exc:
+            ident = getattr(getattr(item, "message", item), "id", "?")
+            log.warning("could not %s %s: %r", what, ident, exc)
 
 
 async def _sweep_forever(

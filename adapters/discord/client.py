@@ -108,8 +108,8 @@ class ParleyClient(discord.Client):
         self.app.watch_interrupted_turns("discord", self.recovery.finish)
         if self.app.images is not None:
 
-            async def notify(jobs: list[ImageJob]) -> None:
-                await tell_unknown(self, jobs)
+            async def notify(job: ImageJob) -> None:
+                await tell_unknown(self, job)
 
             self.app.watch_unknown_images("discord", notify)
 

@@ -24,9 +24,16 @@ from adapters.discord.private import fit
 from adapters.discord.turns import PLATFORM, awaited_at_shutdown, key_for
 from bot.app import App
 from bot.domain import Actor
-from bot.images import ImageRequest, Outcome
+from bot.images import ImageRequest
 from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS
-from bot.images.flow import QUOTE_NOT_POSTED, RESULT_NOT_POSTED, handle_click, offer_quote
+from bot.images.flow import (
+    IMAGES_OFF,
+    QUOTE_NOT_POSTED,
+    RESULT_NOT_POSTED,
+    closing,
+    handle_click,
+    offer_quote,
+)
 from bot.images.views import history_text, outcome_line, unknown_notice
 from bot.markup import DISCORD
 from bot.ports import SurfaceError
@@ -46,25 +53,18 @@ __all__ = [
 
 log = logging.getLogger("parley.discord")
 
-IMAGES_OFF = "Image generation is not set up on this bot."
 QUOTE_POSTED = "Your quote is in the channel: nothing is charged until you click Generate."
 
 
-async def tell_unknown(client: discord.Client, jobs: list[ImageJob]) -> None:
-    """Post `unknown_notice` for each job in its thread (else its channel); never raises.
+async def tell_unknown(client: discord.Client, job: ImageJob) -> None:
+    """Post `unknown_notice` in the job's thread (else its channel), pinging only the requester.
 
     The quote message itself keeps its buttons: its id is not stored, and a click on it shows the
-    unknown outcome and closes it. Only the requester is pinged (the client pings no one).
-    """
-    for job in jobs:
-        where = job.thread_id or job.channel_id
-        try:
-            channel = client.get_partial_messageable(int(where))
-            requester = [discord.Object(int(job.user_id))]
-            mention = discord.AllowedMentions(everyone=False, roles=False, users=requester)
-            await channel.send(fit(unknown_notice(job, DISCORD)), allowed_mentions=mention)
-        except Exception as exc:  # one undeliverable notice must not stop the others
-            log.warning("could not tell about unknown image %s in %s: %r", job.id, where, exc)
+    unknown outcome and closes it."""
+    channel = client.get_partial_messageable(int(job.thread_id or job.channel_id))
+    requester = [discord.Object(int(job.user_id))]
+    mention = discord.AllowedMentions(everyone=False, roles=False, users=requester)
+    await channel.send(fit(unknown_notice(job, DISCORD)), allowed_mentions=mention)
 
 
 def clicker(interaction: discord.Interaction[Any]) -> Actor:
@@ -164,24 +164,17 @@ class Images:
             log.warning("image click %s: could not post: %s", custom_id, exc)
             await surface.notify(RESULT_NOT_POSTED)
             return
-        if outcome is not None:
-            await self._close_quote(interaction, custom_id, outcome)
+        line = closing(outcome, clicker(interaction), custom_id)
+        if line is not None and interaction.message is not None:
+            await self._close_quote(interaction.message, line)
         if not surface.notified:
             with contextlib.suppress(discord.HTTPException):
                 await interaction.delete_original_response()
 
-    async def _close_quote(
-        self, interaction: discord.Interaction[Any], custom_id: str, outcome: Outcome
-    ) -> None:
-        """Replace the quote's buttons with its outcome once the quote can do nothing more."""
-        job, message = outcome.job, interaction.message
-        if job is None or message is None or f":{job.id}" not in custom_id:
-            return
-        line = outcome_line(job, "expired" if outcome.kind == "expired" else None)
-        if line is None:
-            return
+    async def _close_quote(self, message: discord.Message, line: str) -> None:
+        """Replace the quote's buttons with its outcome line."""
         body = message.content.split("\n\n", 1)[0]  # the offer, without an earlier outcome line
         try:
             await message.edit(content=fit(f"{body}\n\n{line}"), view=None)
         except discord.HTTPException as exc:
-            log.warning("could not close quote %s: %s", job.id, exc)
+            log.warning("could not close quote %s: %s", message.id, exc)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from adapters.discord.surface import DiscordSurface, RateLimitWatch
-from bot.ports import MessageRef, SurfaceError
+from bot.ports import MessageRef
 from bot.store import InterruptedTurn
 
 if TYPE_CHECKING:
@@ -33,15 +33,8 @@ class Recovery:
         self.client = client
         self.watch = watch
 
-    async def finish(self, turns: list[InterruptedTurn]) -> None:
-        """Finish each turn on Discord; one that cannot be reached is logged and left."""
-        for turn in turns:
-            try:
-                await self._finish(turn)
-            except (SurfaceError, discord.HTTPException) as exc:
-                log.warning("could not finish interrupted turn=%s: %s", turn.message.id, exc)
-
-    async def _finish(self, turn: InterruptedTurn) -> None:
+    async def finish(self, turn: InterruptedTurn) -> None:
+        """App.watch_interrupted_turns' callback: the turn ended where it was shown."""
         conversation = turn.conversation
         place = conversation.thread_id or conversation.channel_id
         refs = turn.refs or await self._placeholder(turn)

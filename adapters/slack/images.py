@@ -19,8 +19,15 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from adapters.slack.numbers import whole_number
 from adapters.slack.surface import Workspaces, slack_error
 from bot.domain import Actor, ConversationKey
-from bot.images.engine import ImageRequest, Outcome
-from bot.images.flow import QUOTE_NOT_POSTED, RESULT_NOT_POSTED, handle_click, offer_quote
+from bot.images.engine import ImageRequest
+from bot.images.flow import (
+    IMAGES_OFF,
+    QUOTE_NOT_POSTED,
+    RESULT_NOT_POSTED,
+    closing,
+    handle_click,
+    offer_quote,
+)
 from bot.images.views import custom_id, history_text, outcome_line, unknown_notice
 from bot.markup import SLACK
 from bot.ports import ImageButton, ImageUpload, MessageRef, QuoteOffer, SurfaceError
@@ -104,14 +111,11 @@ def quote_blocks(offer: QuoteOffer) -> list[dict[str, Any]]:
     return [{"type": "markdown", "text": offer.text}, *image_buttons(offer.buttons)]
 
 
-def settled(job: ImageJob, status: str | None = None) -> tuple[str, tuple[ImageButton, ...]] | None:
-    """The core's outcome line for a settled quote and, once made, its Regenerate button."""
-    line = outcome_line(job, status)
-    if line is None:
-        return None
-    if (status or job.status) == "succeeded":
-        return line, (ImageButton("regenerate", custom_id("regenerate", job.id), "Regenerate"),)
-    return line, ()
+def regenerate_under(job: ImageJob) -> tuple[ImageButton, ...]:
+    """Regenerate on a settled quote once its image is made (uploads carry no buttons)."""
+    if job.status == "succeeded":
+        return (ImageButton("regenerate", custom_id("regenerate", job.id), "Regenerate"),)
+    return ()
 
 
 # -- the surface ----------------------------------------------------------------------------------
@@ -223,7 +227,7 @@ class ImageTurns:
         """/image <prompt> [options]: post a quote in the channel; nothing is charged."""
         user, channel = command["user_id"], command["channel_id"]
         if self.app.images is None:
-            await respond(text="Images are not available here.", response_type="ephemeral")
+            await respond(text=IMAGES_OFF, response_type="ephemeral")
             return
         text = str(command.get("text") or "").strip()
         if not text:
@@ -248,7 +252,7 @@ class ImageTurns:
     ) -> None:
         """/images: the user's recent generations, only to them."""
         if self.app.images is None:
-            await respond(text="Images are not available here.", response_type="ephemeral")
+            await respond(text=IMAGES_OFF, response_type="ephemeral")
             return
         key = ConversationKey("slack", team, command["channel_id"], "")
         jobs = await self.app.images.recent(key, command["user_id"])
@@ -267,7 +271,7 @@ class ImageTurns:
         thread = message.get("thread_ts") or container.get("thread_ts") or ts
         surface = self._surface(team, channel, thread, user)
         if self.app.images is None:
-            await surface.notify("Images are not available here.")
+            await surface.notify(IMAGES_OFF)
             return
         value = str(action.get("value") or action.get("action_id") or "")
         try:
@@ -281,20 +285,13 @@ class ImageTurns:
         except Exception as exc:
             await surface.notify(apologize(log, exc, "image click team=%s value=%s", team, value))
             return
-        await self._settle(surface, {**message, "ts": ts}, user, outcome)
+        line = closing(outcome, Actor("slack", team, user), value)
+        if line is not None and outcome is not None and outcome.job is not None:
+            await self._settle(surface, {**message, "ts": ts}, line, outcome.job)
 
-    async def notify_unknown(self, jobs: list[ImageJob]) -> None:
-        """App.watch_unknown_images' callback: tell each requester in the quote's thread and
-        show ❓ on the quote; failures are logged, never raised."""
-        for job in jobs:
-            try:
-                await self._notify_unknown(job)
-            except Exception:
-                log.exception(
-                    "unknown-image notice failed job=%s channel=%s", job.id, job.channel_id
-                )
-
-    async def _notify_unknown(self, job: ImageJob) -> None:
+    async def notify_unknown(self, job: ImageJob) -> None:
+        """App.watch_unknown_images' callback: tell the requester in the quote's thread and show
+        ❓ on the quote."""
         quote = await self._find_quote(job)
         thread = str(quote["ts"]) if quote is not None else job.thread_id or None
         client = self.spaces.client
@@ -308,9 +305,9 @@ class ImageTurns:
             log.info("unknown-image job=%s: quote not found, its buttons are left", job.id)
             return
         surface = self._surface(job.tenant, job.channel_id, thread, job.user_id)
-        closing = settled(job, "unknown")
-        if closing is not None:
-            await surface.settle(quote, *closing)
+        line = outcome_line(job, "unknown")
+        if line is not None:
+            await surface.settle(quote, line, ())
 
     async def _find_quote(self, job: ImageJob) -> dict[str, Any] | None:
         """The quote message still offering this job's Generate button, from the latest 200
@@ -339,21 +336,13 @@ class ImageTurns:
         return None
 
     async def _settle(
-        self,
-        surface: SlackImageSurface,
-        message: dict[str, Any],
-        user: str,
-        outcome: Outcome | None,
+        self, surface: SlackImageSurface, message: dict[str, Any], line: str, job: ImageJob
     ) -> None:
-        job = outcome.job if outcome is not None else None
-        if outcome is None or job is None or job.user_id != user or outcome.kind == "not_yours":
-            return
+        """The quote shows `line` in place of its buttons (and Regenerate, once an image is made:
+        a Slack upload carries no buttons of its own)."""
         if not message.get("ts") or not any(
             b.get("type") == "actions" and b.get("block_id") == "parley_image"
             for b in message.get("blocks") or []
         ):
             return
-        # The job an expired click returns may predate the expiry it caused.
-        closing = settled(job, "expired" if outcome.kind == "expired" else None)
-        if closing is not None:
-            await surface.settle(message, *closing)
+        await surface.settle(message, line, regenerate_under(job))

@@ -11,12 +11,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 
 from adapters.slack.blocks import STOP_NOTE, action_id
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
-from bot.ports import SurfaceError
 from bot.store import InterruptedTurn
 
 if TYPE_CHECKING:
@@ -32,15 +30,8 @@ class Recovery:
         self.app = app
         self.spaces = spaces
 
-    async def finish(self, turns: list[InterruptedTurn]) -> None:
-        """Finish each turn on Slack; one that cannot be reached is logged and left."""
-        for turn in turns:
-            try:
-                await self._finish(turn)
-            except (SurfaceError, SlackApiError, SlackClientError, aiohttp.ClientError) as exc:
-                log.warning("could not finish interrupted turn=%s: %s", turn.message.id, exc)
-
-    async def _finish(self, turn: InterruptedTurn) -> None:
+    async def finish(self, turn: InterruptedTurn) -> None:
+        """App.watch_interrupted_turns' callback: the turn ended where it was shown."""
         conversation = turn.conversation
         thread = conversation.thread_id or None
         surface = SlackSurface(

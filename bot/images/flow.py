@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from bot.domain import Actor
 from bot.images.engine import ImageEngine, ImageRejected, ImageRequest, Outcome
-from bot.images.views import custom_id, parse_custom_id, quote_offer
+from bot.images.views import custom_id, outcome_line, parse_custom_id, quote_offer
 from bot.ports import ImageButton, ImageSurface, ImageUpload
 from bot.store import ImageJob
 
+IMAGES_OFF = "Image generation is not set up on this bot."
+"""/image, /images or an image button where no image provider is configured (every platform)."""
 QUOTE_NOT_POSTED = "Sorry, I couldn't post the quote here. Nothing was charged."
 """The platform refused the offer message (a SurfaceError from offer_quote)."""
 RESULT_NOT_POSTED = (
@@ -83,6 +85,18 @@ async def deliver(engine: ImageEngine, outcome: Outcome, surface: ImageSurface) 
         )
         return
     await surface.notify(outcome.message)
+
+
+def closing(outcome: Outcome | None, actor: Actor, button_id: str) -> str | None:
+    """The line the clicked quote shows in place of its buttons once it can do nothing more;
+    None: it stays as it is (still open, or the click was not its requester's on its job)."""
+    job = outcome.job if outcome is not None else None
+    if outcome is None or job is None or outcome.kind == "not_yours":
+        return None
+    if job.user_id != actor.user_id or f":{job.id}" not in button_id:
+        return None
+    # The job an expired click returns may predate the expiry it caused.
+    return outcome_line(job, "expired" if outcome.kind == "expired" else None)
 
 
 def _minutes(engine: ImageEngine) -> int:

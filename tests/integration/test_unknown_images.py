@@ -34,18 +34,21 @@ async def test_start_up_and_sweep_notices_go_to_the_jobs_platform_once(
 ) -> None:
     app = await App.build(settings_for(llm_fake))
     try:
-        app.unknown_images.extend([job("a", "discord"), job("b", "slack")])
+        app.unknown_images.extend([job("x", "discord"), job("a", "discord"), job("b", "slack")])
         heard: dict[str, list[str]] = {"discord": [], "slack": []}
 
         def watcher(platform: str):  # type: ignore[no-untyped-def]
-            async def notify(jobs: list[ImageJob]) -> None:
-                heard[platform].extend(j.id for j in jobs)
+            async def notify(one: ImageJob) -> None:
+                if one.id == "x":
+                    raise RuntimeError("channel deleted")  # the others are still told
+                heard[platform].append(one.id)
 
             return notify
 
         app.watch_unknown_images("discord", watcher("discord"))
         app.watch_unknown_images("slack", watcher("slack"))
-        await asyncio.sleep(0)
+        for _ in range(3):
+            await asyncio.sleep(0)
         assert heard == {"discord": ["a"], "slack": ["b"]}  # start-up jobs, each to its platform
 
         found = [job("c", "slack"), replace(job("d", "console"), platform="console")]
@@ -56,7 +59,8 @@ async def test_start_up_and_sweep_notices_go_to_the_jobs_platform_once(
         assert app.images is not None
         monkeypatch.setattr(app.images, "recover", recover)
         assert await app.sweep_images() == found
-        await asyncio.sleep(0)
+        for _ in range(3):
+            await asyncio.sleep(0)
         assert heard == {"discord": ["a"], "slack": ["b", "c"]}  # no one watches the console
     finally:
         await app.close()
