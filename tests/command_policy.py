@@ -13,8 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.commands.controls import NOT_YOURS_REGENERATE, NOT_YOURS_STOP, STALE_REPLY
+from bot.engine.chat import REFUSAL_ARCHIVED
 from bot.engine.conversations import ARCHIVED, NOT_FOUND
 from bot.engine.personas import NOT_YOUR_CONVERSATION
+from bot.engine.running import STOP_FINISHED
 from bot.store import Conversation, Store
 
 Who = Literal["owner", "other", "admin"]
@@ -135,3 +138,55 @@ async def seed(store: Store, conversation: Conversation, *, archived: bool) -> N
     await store.add_message(conversation.id, "assistant", "hi", parent_id=asked.id)
     if archived:
         await store.set_archived(conversation.id, True)
+
+
+# -- Stop and Regenerate under a reply ---------------------------------------------------------
+
+REGENERATED = ""
+"""A new answer to the same question (the store holds a second answer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRow:
+    """Someone clicks `control` under a finished reply of the owner's, named one way."""
+
+    who: Who
+    how: Literal["its reply", "other tenant", "stale id", "garbage id", "archived"]
+    control: Literal["stop", "regenerate"]
+    expect: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.control}: {self.who} on {self.how}"
+
+
+CONTROL_ROWS = (
+    ControlRow("owner", "its reply", "stop", STOP_FINISHED),
+    ControlRow("other", "its reply", "stop", NOT_YOURS_STOP),
+    ControlRow("admin", "its reply", "stop", NOT_YOURS_STOP),  # a reply is its asker's
+    ControlRow("owner", "other tenant", "stop", STALE_REPLY),
+    ControlRow("owner", "stale id", "stop", STALE_REPLY),
+    ControlRow("owner", "garbage id", "stop", STALE_REPLY),
+    ControlRow("owner", "its reply", "regenerate", REGENERATED),
+    ControlRow("other", "its reply", "regenerate", NOT_YOURS_REGENERATE),
+    ControlRow("admin", "its reply", "regenerate", NOT_YOURS_REGENERATE),
+    ControlRow("owner", "other tenant", "regenerate", STALE_REPLY),
+    ControlRow("owner", "stale id", "regenerate", STALE_REPLY),
+    ControlRow("owner", "garbage id", "regenerate", STALE_REPLY),
+    ControlRow("owner", "archived", "regenerate", REFUSAL_ARCHIVED),
+)
+
+
+def control_id(row: ControlRow) -> str:
+    return row.name
+
+
+async def answers(store: Store, conversation_id: int) -> int:
+    """How many answers the conversation holds (a regeneration adds one)."""
+    return sum(m.role == "assistant" for m in await store.history(conversation_id))
+
+
+async def reply_of(store: Store, conversation_id: int) -> int:
+    """The id of the seeded answer (what Stop and Regenerate name)."""
+    [answer] = [m for m in await store.history(conversation_id) if m.role == "assistant"]
+    return answer.id

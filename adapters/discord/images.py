@@ -24,16 +24,8 @@ from adapters.discord.private import fit
 from adapters.discord.turns import PLATFORM, awaited_at_shutdown, key_for
 from bot.app import App
 from bot.domain import Actor
-from bot.images import ImageRequest
+from bot.images import ImageRequest, flow
 from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS
-from bot.images.flow import (
-    IMAGES_OFF,
-    QUOTE_NOT_POSTED,
-    RESULT_NOT_POSTED,
-    closing,
-    handle_click,
-    offer_quote,
-)
 from bot.images.views import history_text, outcome_line, unknown_notice
 from bot.markup import DISCORD
 from bot.ports import SurfaceError
@@ -120,17 +112,17 @@ class Images:
         await interaction.response.defer(ephemeral=True, thinking=True)
         engine = self.app.images
         if engine is None or interaction.channel is None:
-            await interaction.edit_original_response(content=IMAGES_OFF)
+            await interaction.edit_original_response(content=flow.IMAGES_OFF)
             return
         key = key_for(interaction.channel, interaction.guild)
         surface = DiscordImageSurface(interaction, interaction.user.display_name)
         try:
-            job = await offer_quote(
+            job = await flow.offer_quote(
                 engine, ImageRequest(key, str(interaction.user.id), **request), surface
             )
         except SurfaceError as exc:
             log.warning("could not post an image quote: %s", exc)
-            await surface.notify(QUOTE_NOT_POSTED)
+            await surface.notify(flow.QUOTE_NOT_POSTED)
             return
         if job is not None and not surface.notified:
             await surface.notify(QUOTE_POSTED)
@@ -140,7 +132,7 @@ class Images:
         await interaction.response.defer(ephemeral=True, thinking=True)
         engine = self.app.images
         if engine is None or interaction.channel is None:
-            await interaction.edit_original_response(content=IMAGES_OFF)
+            await interaction.edit_original_response(content=flow.IMAGES_OFF)
             return
         key = key_for(interaction.channel, interaction.guild)
         jobs = await engine.recent(key, str(interaction.user.id))
@@ -155,16 +147,16 @@ class Images:
         await interaction.response.defer(ephemeral=True, thinking=True)
         engine = self.app.images
         if engine is None:
-            await interaction.edit_original_response(content=IMAGES_OFF)
+            await interaction.edit_original_response(content=flow.IMAGES_OFF)
             return
         surface = DiscordImageSurface(interaction, interaction.user.display_name)
         try:
-            outcome = await handle_click(engine, custom_id, clicker(interaction), surface)
+            outcome = await flow.handle_click(engine, custom_id, clicker(interaction), surface)
         except SurfaceError as exc:
             log.warning("image click %s: could not post: %s", custom_id, exc)
-            await surface.notify(RESULT_NOT_POSTED)
+            await surface.notify(flow.RESULT_NOT_POSTED)
             return
-        line = closing(outcome, clicker(interaction), custom_id)
+        line = flow.closing(outcome, clicker(interaction), custom_id)
         if line is not None and interaction.message is not None:
             await self._close_quote(interaction.message, line)
         if not surface.notified:

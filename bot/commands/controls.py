@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.commands.reply import Reply
 from bot.domain import Caller
 from bot.engine.chat import ChatEngine
+from bot.engine.conversations import MAX_ID
 from bot.engine.running import StopResult, why_not_running
 from bot.errors import UserError
 from bot.store import Conversation, Store, StoredMessage
@@ -40,6 +41,8 @@ class ReplyControls:
         self, caller: Caller, turn_id: int
     ) -> tuple[StoredMessage, Conversation, str | None]:
         """The reply, its conversation and who asked, when it is in the caller's tenant."""
+        if not 0 < turn_id <= MAX_ID:  # a forged button: no row has it, no driver binds it
+            raise UserError(STALE_REPLY, code="stale")
         turn = await self.store.get_message(turn_id)
         if turn is None or turn.role != "assistant" or turn.parent_id is None:
             raise UserError(STALE_REPLY, code="stale")

@@ -13,22 +13,31 @@ import pytest_asyncio
 
 from adapters.console import Console
 from bot.app import App
+from bot.clock import SYSTEM_CLOCK
 from bot.commands import ConversationCommands, PersonaCommands
+from bot.commands.controls import ReplyControls
 from bot.domain import Caller, ConversationKey
 from bot.engine.personas import PersonaSpec
 from bot.errors import UserError
 from tests.command_policy import (
+    CONTROL_ROWS,
     PERSONA,
+    REGENERATED,
     STALE_ID,
+    ControlRow,
     Row,
     agrees,
+    answers,
     case_id,
     cases,
     changed_as_expected,
+    control_id,
+    reply_of,
     seed,
     snapshot,
 )
-from tests.fakes.llm_server import LLMFake, llm_fake
+from tests.fakes.llm_server import LLMFake, llm_fake, workers_stream
+from tests.fakes.surface import MemorySurface
 from tests.support import settings_for
 
 __all__ = ["llm_fake"]
@@ -116,3 +125,36 @@ async def test_the_console_follows_the_table(
         expected = f"/{command} takes a number"  # refused as it is parsed
     assert agrees(shown, expected), shown
     assert changed_as_expected(row, command, before, await snapshot(app.store, conversation.id))
+
+
+@pytest.mark.parametrize("row", CONTROL_ROWS, ids=control_id)
+async def test_the_core_reply_controls_follow_the_table(
+    app: App, llm_fake: LLMFake, row: ControlRow
+) -> None:
+    tenant = "T2" if row.how == "other tenant" else "T1"
+    key = ConversationKey("slack", tenant, "C1", f"{next(_threads)}.000")
+    conversation = await app.store.ensure_conversation(key, OWNER, "a topic")
+    await seed(app.store, conversation, archived=row.how == "archived")
+    turn = {"stale id": STALE_ID, "garbage id": 2**64}.get(
+        row.how, await reply_of(app.store, conversation.id)
+    )
+    user = {"owner": OWNER, "other": OTHER, "admin": ADMIN}[row.who]
+    caller = Caller("slack", "T1", user, is_admin=row.who == "admin")
+    controls = ReplyControls(app.engine, app.store)
+    llm_fake.queue("workers", workers_stream(["A second answer."]))
+    before = await answers(app.store, conversation.id)
+    shown = ""
+    try:
+        if row.control == "stop":
+            reply = await controls.stop(caller, turn)
+            shown = reply.plain() if reply else ""
+        else:
+            await controls.regenerable(caller, turn)
+            surface = MemorySurface(SYSTEM_CLOCK)
+            outcome = await app.engine.regenerate(turn, user, surface)
+            shown = outcome.error or ""
+    except UserError as exc:
+        shown = str(exc)
+    assert shown == row.expect
+    regenerated = await answers(app.store, conversation.id) - before
+    assert regenerated == (1 if row.expect == REGENERATED else 0)

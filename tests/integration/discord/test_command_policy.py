@@ -17,19 +17,25 @@ import pytest_asyncio
 from bot.domain import ConversationKey
 from bot.engine.personas import PersonaSpec
 from tests.command_policy import (
+    CONTROL_ROWS,
     PERSONA,
+    REGENERATED,
     STALE_ID,
+    ControlRow,
     Row,
     agrees,
+    answers,
     case_id,
     cases,
     changed_as_expected,
+    control_id,
+    reply_of,
     seed,
     snapshot,
 )
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.payloads import EPHEMERAL, LOADING
-from tests.fakes.llm_server import LLMFake
+from tests.fakes.llm_server import LLMFake, workers_stream
 from tests.integration.discord.conftest import Running, start_bot
 
 USERS = {"owner": "alice", "other": "bob", "admin": "carol"}
@@ -91,3 +97,37 @@ async def test_discord_follows_the_table(
     shown = await private_answer(fake, inter)
     assert agrees(shown, row.expect[command]), shown
     assert changed_as_expected(row, command, before, await snapshot(store, conversation.id))
+
+
+@pytest.mark.parametrize("row", CONTROL_ROWS, ids=control_id)
+async def test_discord_reply_buttons_follow_the_table(
+    discord_fake: FakeDiscord, llm_fake: LLMFake, policy_bot: Running, row: ControlRow
+) -> None:
+    fake, store = discord_fake, policy_bot.app.store
+    guild = fake.other_guilds[0] if row.how == "other tenant" else fake.guild
+    parent = guild.channels[0]
+    thread = await fake.create_thread(
+        str(10**17 + next(_names)), parent, {"name": f"topic {next(_names)}"}
+    )
+    key = ConversationKey("discord", guild.id, parent, thread["id"])
+    conversation = await store.ensure_conversation(key, fake.users["alice"]["id"], "a topic")
+    await seed(store, conversation, archived=row.how == "archived")
+    turn = {"stale id": str(STALE_ID), "garbage id": "9" * 19}.get(
+        row.how, str(await reply_of(store, conversation.id))
+    )
+    shown_in = fake.guild.channels[1] if row.how == "other tenant" else thread["id"]
+    message = fake.store_message(shown_in, fake.bot_user, {"content": "an answer"})
+    fake.set_buttons(message["id"], f"parley:{row.control}:{turn}")
+    llm_fake.queue("workers", workers_stream(["A second answer."]))
+    before = await answers(store, conversation.id)
+    click = await fake.click(message["id"], f"parley:{row.control}:{turn}", user=USERS[row.who])
+    if row.expect == REGENERATED:
+        await fake.wait_until(lambda: fake.finished(thread["id"]), 15, what="the new answer")
+        await fake.wait_until(  # "Regenerating…" goes once the answer is in
+            lambda: click.original_id and click.original_id not in fake.messages, 15
+        )
+    else:
+        shown = await private_answer(fake, click)
+        assert agrees(shown, row.expect), shown
+    regenerated = await answers(store, conversation.id) - before
+    assert regenerated == (1 if row.expect == REGENERATED else 0)

@@ -12,19 +12,28 @@ import itertools
 
 import pytest
 
+from adapters.slack.conversations import STALE_BUTTON
 from bot.domain import ConversationKey
 from bot.engine.personas import PersonaSpec
 from tests.command_policy import (
+    CONTROL_ROWS,
     PERSONA,
+    REGENERATED,
     STALE_ID,
+    ControlRow,
     Row,
     agrees,
+    answers,
     case_id,
     cases,
     changed_as_expected,
+    control_id,
+    reply_of,
     seed,
     snapshot,
 )
+from tests.e2e.slack.helpers import wait_answer
+from tests.fakes.llm_server import LLMFake, workers_stream
 from tests.integration.slack.conftest import TEAM, RunningSlack
 
 USERS = {"owner": "U0OWNER", "other": "U0OTHER", "admin": "U0ADMIN"}
@@ -71,3 +80,35 @@ async def test_slack_follows_the_table(slack_bot: RunningSlack, case: tuple[Row,
         expected = f"Usage: `/{command} <id>`"  # refused as it is parsed
     assert agrees(shown, expected), shown
     assert changed_as_expected(row, command, before, await snapshot(store, conversation.id))
+
+
+@pytest.mark.parametrize("row", CONTROL_ROWS, ids=control_id)
+async def test_slack_reply_buttons_follow_the_table(
+    slack_bot: RunningSlack, llm_fake: LLMFake, row: ControlRow
+) -> None:
+    fake, sender, store = slack_bot.fake, slack_bot.sender, slack_bot.app.store
+    team = "T0002" if row.how == "other tenant" else TEAM
+    parent = fake.user_message(CHANNEL, USERS["owner"], f"topic {next(_threads)}", team=team)
+    key = ConversationKey("slack", team, CHANNEL, parent.ts)
+    conversation = await store.ensure_conversation(key, USERS["owner"], "a topic")
+    await seed(store, conversation, archived=row.how == "archived")
+    turn = {"stale id": str(STALE_ID), "garbage id": "12abc"}.get(
+        row.how, str(await reply_of(store, conversation.id))
+    )
+    user = USERS[row.who]
+    fake.add_user(user, is_admin=row.who == "admin")
+    llm_fake.queue("workers", workers_stream(["A second answer."]))
+    before = await answers(store, conversation.id)
+    label = {"type": "plain_text", "text": row.control.title()}
+    button = {"type": "button", "action_id": f"parley_{row.control}", "value": turn, "text": label}
+    where = {"channel": CHANNEL, "message_ts": parent.ts, "thread_ts": parent.ts}
+    assert (await sender.click(button, user=user, **where)).status == 200
+    if row.expect == REGENERATED:
+        await wait_answer(fake, CHANNEL, parent.ts)
+    else:
+        await fake.wait_for(lambda: [e for e in fake.ephemerals if e.user == user], 10)
+        [note] = [e for e in fake.ephemerals if e.user == user]
+        expected = STALE_BUTTON if row.how == "garbage id" else row.expect  # refused as parsed
+        assert agrees(note.text, expected), note.text
+    regenerated = await answers(store, conversation.id) - before
+    assert regenerated == (1 if row.expect == REGENERATED else 0)
