@@ -16,7 +16,6 @@ import discord
 from bot.config import Settings
 
 NOT_ALLOWED = "Parley isn't enabled for you here."
-NOT_SERVER_ADMIN = "Only server admins (Manage Server, or the bot's admin role) can do that."
 
 
 @dataclass(frozen=True, slots=True)

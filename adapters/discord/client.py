@@ -27,7 +27,7 @@ from adapters.discord.surface import RateLimitWatch
 from adapters.discord.sync import sync_commands
 from adapters.discord.turns import Turns
 from adapters.discord.usage import Usage
-from adapters.discord.views import HistoryPageButton, ImageAction, RegenerateButton, StopButton
+from adapters.discord.views import HistoryPageButton, ImageAction, ReplyButton
 from bot.app import SHUTDOWN_GRACE, App
 from bot.config import Settings
 from bot.sorry import apologize
@@ -96,7 +96,7 @@ class ParleyClient(discord.Client):
         self._watching = False
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(StopButton, RegenerateButton, ImageAction, HistoryPageButton)
+        self.add_dynamic_items(ReplyButton, ImageAction, HistoryPageButton)
         self.synced = await sync_commands(self.tree, self.settings.discord_dev_guild_ids)
 
     async def on_ready(self) -> None:

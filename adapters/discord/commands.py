@@ -25,7 +25,11 @@ MAX_CHOICES = 25
 PROMPT_ECHO_MAX = 1900
 
 
-def model_choices(catalog: Catalog, current: str) -> list[app_commands.Choice[str]]:
+async def complete_model(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    """Autocomplete of a model option: catalog names or display names containing the text."""
+    catalog: Catalog = interaction.client.app.catalog
     needle = current.lower().strip()
     choices = []
     for entry in catalog:
@@ -35,10 +39,11 @@ def model_choices(catalog: Catalog, current: str) -> list[app_commands.Choice[st
     return choices[:MAX_CHOICES]
 
 
-async def persona_choices(
-    app: App, interaction: discord.Interaction[Any], current: str
+async def complete_persona(
+    interaction: discord.Interaction[Any], current: str
 ) -> list[app_commands.Choice[str]]:
     """The server's persona names containing what was typed (the tenant comes from the guild)."""
+    app: App = interaction.client.app
     if app.personas is None or interaction.channel is None:
         return []
     needle = current.lower().strip()
@@ -60,7 +65,7 @@ class Commands:
         self.app = app
         self.turns = turns
         self.access = access
-        self.chat_options = ChatCommands(app.catalog, app.personas)
+        self.chat_options = ChatCommands(app.catalog, app.personas, app.store)
         self.models = ModelCommands(app.engine)
 
     def register(self, tree: app_commands.CommandTree[ParleyClient]) -> None:
@@ -86,19 +91,9 @@ class Commands:
         async def model(interaction: discord.Interaction[Any], name: str | None = None) -> None:
             await self.model(interaction, name)
 
-        chat.autocomplete("model")(self.complete_model)
-        chat.autocomplete("persona")(self.complete_persona)
-        model.autocomplete("name")(self.complete_model)
-
-    async def complete_model(
-        self, interaction: discord.Interaction[Any], current: str
-    ) -> list[app_commands.Choice[str]]:
-        return model_choices(self.app.catalog, current)
-
-    async def complete_persona(
-        self, interaction: discord.Interaction[Any], current: str
-    ) -> list[app_commands.Choice[str]]:
-        return await persona_choices(self.app, interaction, current)
+        chat.autocomplete("model")(complete_model)
+        chat.autocomplete("persona")(complete_persona)
+        model.autocomplete("name")(complete_model)
 
     async def chat(
         self,

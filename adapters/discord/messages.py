@@ -10,6 +10,7 @@ import discord
 
 from adapters.discord.access import Access, channel_ids, role_keys
 from adapters.discord.turns import Asker, Turns, key_for
+from bot.commands.chat import ChatCommands
 
 log = logging.getLogger("parley.discord")
 
@@ -23,6 +24,8 @@ class Messages:
         self.turns = turns
         self.access = access
         self.client = client
+        app = turns.app
+        self.chat = ChatCommands(app.catalog, app.personas, app.store)
 
     async def on_message(self, message: discord.Message) -> None:
         me = self.client.user
@@ -50,7 +53,7 @@ class Messages:
         mentioned = any(user.id == me.id for user in message.mentions)
         if isinstance(channel, discord.Thread):
             key = key_for(channel, guild)
-            if mentioned or await self.turns.app.store.get_conversation(key) is not None:
+            if await self.chat.addressed(key, mentioned=mentioned):
                 await self.turns.in_place(key, channel, prompt, asker)
             return
         if mentioned and isinstance(channel, discord.TextChannel):

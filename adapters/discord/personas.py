@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord.access import Access
-from adapters.discord.commands import model_choices, persona_choices
+from adapters.discord.commands import complete_model, complete_persona
 from adapters.discord.private import start
 from adapters.discord.replies import answer, caller_and_place
 from bot.app import App
@@ -26,6 +26,15 @@ if TYPE_CHECKING:
     from bot.domain import Caller, ConversationKey
 
 SYSTEM_PROMPT_MAX = 6000  # a Discord string option; the core takes up to 8,000
+SETTINGS = {
+    "system_prompt": "How the persona behaves (up to 6,000 characters)",
+    "model": "A model from the catalog (default: the bot's default)",
+    "temperature": "0 to 2",
+    "top_p": "0 to 1",
+    "max_tokens": "Longest answer in tokens (up to the model's limit)",
+    "tools": "Allowed tools, comma separated (e.g. generate_image), or none",
+}
+"""What /persona create and edit say of each setting (edit: what is left out keeps its value)."""
 
 
 def split_tools(tools: str | None) -> tuple[str, ...] | None:
@@ -49,15 +58,7 @@ class Personas:
         )
 
         @group.command(name="create", description="Create a persona (admins)")
-        @app_commands.describe(
-            name="1-32 letters, digits, - or _",
-            system_prompt="How the persona behaves (up to 6,000 characters)",
-            model="A model from the catalog (default: the bot's default)",
-            temperature="0 to 2",
-            top_p="0 to 1",
-            max_tokens="Longest answer in tokens (up to the model's limit)",
-            tools="Allowed tools, comma separated (e.g. generate_image), or none",
-        )
+        @app_commands.describe(name="1-32 letters, digits, - or _", **SETTINGS)
         async def create(
             interaction: discord.Interaction[Any],
             name: app_commands.Range[str, 1, 32],
@@ -82,15 +83,7 @@ class Personas:
         @group.command(
             name="edit", description="Change a persona; options left out keep their value"
         )
-        @app_commands.describe(
-            name="The persona to change",
-            system_prompt="How the persona behaves (up to 6,000 characters)",
-            model="A model from the catalog",
-            temperature="0 to 2",
-            top_p="0 to 1",
-            max_tokens="Longest answer in tokens (up to the model's limit)",
-            tools="Allowed tools, comma separated, or none",
-        )
+        @app_commands.describe(name="The persona to change", **SETTINGS)
         async def edit(
             interaction: discord.Interaction[Any],
             name: app_commands.Range[str, 1, 32],
@@ -141,23 +134,13 @@ class Personas:
                 interaction, lambda who, where: self.commands.default(who, where, name or None)
             )
 
-        create.autocomplete("model")(self.complete_model)
-        edit.autocomplete("model")(self.complete_model)
-        edit.autocomplete("name")(self.complete_persona)
-        delete.autocomplete("name")(self.complete_persona)
-        use.autocomplete("name")(self.complete_persona)
-        default.autocomplete("name")(self.complete_persona)
+        create.autocomplete("model")(complete_model)
+        edit.autocomplete("model")(complete_model)
+        edit.autocomplete("name")(complete_persona)
+        delete.autocomplete("name")(complete_persona)
+        use.autocomplete("name")(complete_persona)
+        default.autocomplete("name")(complete_persona)
         tree.add_command(group)
-
-    async def complete_model(
-        self, interaction: discord.Interaction[Any], current: str
-    ) -> list[app_commands.Choice[str]]:
-        return model_choices(self.app.catalog, current)
-
-    async def complete_persona(
-        self, interaction: discord.Interaction[Any], current: str
-    ) -> list[app_commands.Choice[str]]:
-        return await persona_choices(self.app, interaction, current)
 
     async def run(
         self,

@@ -1,4 +1,5 @@
-"""Private (ephemeral) command replies: acknowledge at once, then one short answer."""
+"""Private (ephemeral) command replies: acknowledge at once (`start`), within Discord's 2,000
+characters (`fit`, which says when it cut)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,3 @@ def fit(text: str) -> str:
 async def start(interaction: discord.Interaction[Any]) -> None:
     """Defer (ephemeral) within the 3-second window; the tree's gate has admitted the user."""
     await interaction.response.defer(ephemeral=True, thinking=True)
-
-
-async def say(interaction: discord.Interaction[Any], text: str, **extra: Any) -> None:
-    await interaction.edit_original_response(content=fit(text), **extra)

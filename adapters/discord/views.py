@@ -35,55 +35,39 @@ class Gated:
         return await admit(client.access, interaction)
 
 
-class StopButton(
-    Gated, ui.DynamicItem[ui.Button[Any]], template=r"parley:stop:(?P<turn>[0-9]{1,19})"
+REPLY_STYLES = {"stop": discord.ButtonStyle.danger, "regenerate": discord.ButtonStyle.secondary}
+
+
+class ReplyButton(
+    Gated,
+    ui.DynamicItem[ui.Button[Any]],
+    template=r"parley:(?P<action>stop|regenerate):(?P<turn>[0-9]{1,19})",
 ):
-    def __init__(self, turn_id: int, label: str = "Stop") -> None:
+    """Stop (while a reply streams) or Regenerate (once it is done), for the turn in its id."""
+
+    def __init__(self, action: str, turn_id: int, label: str = "") -> None:
         super().__init__(
             ui.Button(
-                label=label or "Stop",
-                style=discord.ButtonStyle.danger,
-                custom_id=custom_id("stop", str(turn_id)),
+                label=label or action.title(),
+                style=REPLY_STYLES[action],
+                custom_id=custom_id(action, str(turn_id)),
             )
         )
+        self.action = action
         self.turn_id = turn_id
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: Any, /
-    ) -> StopButton:
-        return cls(int(match["turn"]))
+    ) -> ReplyButton:
+        return cls(match["action"], int(match["turn"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         client: ParleyClient = interaction.client
-        await client.buttons.stop(interaction, self.turn_id)
-
-
-class RegenerateButton(
-    Gated, ui.DynamicItem[ui.Button[Any]], template=r"parley:regenerate:(?P<turn>[0-9]{1,19})"
-):
-    def __init__(self, turn_id: int, label: str = "Regenerate") -> None:
-        super().__init__(
-            ui.Button(
-                label=label or "Regenerate",
-                style=discord.ButtonStyle.secondary,
-                custom_id=custom_id("regenerate", str(turn_id)),
-            )
-        )
-        self.turn_id = turn_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: Any, /
-    ) -> RegenerateButton:
-        return cls(int(match["turn"]))
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        client: ParleyClient = interaction.client
-        await client.buttons.regenerate(interaction, self.turn_id)
-
-
-BUTTONS = {"stop": StopButton, "regenerate": RegenerateButton}
+        if self.action == "stop":
+            await client.buttons.stop(interaction, self.turn_id)
+        else:
+            await client.buttons.regenerate(interaction, self.turn_id)
 
 
 def reply_view(text: str, controls: tuple[Control, ...] = ()) -> ui.LayoutView:
@@ -94,7 +78,7 @@ def reply_view(text: str, controls: tuple[Control, ...] = ()) -> ui.LayoutView:
     if controls:
         row: ui.ActionRow[ui.LayoutView] = ui.ActionRow()
         for control in controls:
-            row.add_item(BUTTONS[control.action](int(control.ref), control.label[:80]))
+            row.add_item(ReplyButton(control.action, int(control.ref), control.label[:80]))
         view.add_item(row)
     view.stop()  # dispatch goes through the dynamic items only
     return view

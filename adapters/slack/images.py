@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from adapters.slack.numbers import whole_number
+from adapters.slack.numbers import BadOptions, take_options, whole_number
 from adapters.slack.surface import Workspaces, slack_error
 from bot.domain import Actor, ConversationKey
 from bot.images.engine import ImageRequest
@@ -47,24 +47,14 @@ USAGE = (
     "Usage: `/image <prompt> [quality:ultra|high|standard|fast] [size:1024x1024] "
     '[provider:openai] [negative:"what to avoid"] [seed:42] [steps:20]`'
 )
-_OPTION = re.compile(r'(?<!\S)(quality|size|provider|negative|seed|steps):("([^"]*)"|\S+)')
+OPTIONS = ("quality", "size", "provider", "negative", "seed", "steps")
 _INTS = {"seed": (0, 2**32 - 1), "steps": (1, 1000)}
 """Each whole-number option's range (the core caps steps at the model's own maximum)."""
 
 
-class BadOptions(ValueError):
-    pass
-
-
 def parse_image_command(key: ConversationKey, user: str, text: str) -> ImageRequest:
     """`<prompt> key:value ...` (values with spaces in double quotes); raises BadOptions."""
-    options: dict[str, str] = {}
-    for match in _OPTION.finditer(text):
-        name = match.group(1)
-        if name in options:
-            raise BadOptions(f"`{name}` is given twice.")
-        options[name] = match.group(3) if match.group(3) is not None else match.group(2)
-    prompt = _OPTION.sub(" ", text).strip()
+    options, prompt = take_options(text, OPTIONS)
     prompt = re.sub(r"^prompt:\s*", "", prompt)
     prompt = re.sub(r"\s{2,}", " ", prompt)
     numbers: dict[str, int] = {}

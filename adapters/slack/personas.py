@@ -18,11 +18,11 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from adapters.slack.numbers import decimal, whole_number
+from adapters.slack.numbers import BadOptions, decimal, take_options, whole_number
 from adapters.slack.replies import Replies, scope_of
 from bot.commands import PersonaCommands, PersonaEdit, Reply
 from bot.domain import Caller, ConversationKey
-from bot.engine.personas import PersonaError, PersonaSpec
+from bot.engine.personas import PersonaSpec
 
 if TYPE_CHECKING:
     from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -37,7 +37,7 @@ USAGE = (
     "`/persona delete <name>` · `/persona default <name>|none` · `/persona use <name>|none` "
     "(in a DM; in a thread say `@Parley persona <name>`)"
 )
-_OPTION = re.compile(r'(?<!\S)(model|temperature|top_p|max_tokens|tools|prompt):("([^"]*)"|\S+)')
+OPTIONS = ("model", "temperature", "top_p", "max_tokens", "tools", "prompt")
 _CLEAR = {"none", "default", "off", "clear"}
 N = TypeVar("N", int, float)
 CHAT_PERSONA = re.compile(r"(?<!\S)persona:(\S+)")
@@ -45,20 +45,10 @@ _MAX_WHOLE = 999_999_999
 USE_USAGE = "Say which persona: `persona <name>` or `persona none`."
 
 
-class BadOptions(PersonaError):
-    pass
-
-
 def parse_options(text: str) -> tuple[str, dict[str, str], str]:
     """`<name> key:value … <rest>` -> (name, options, rest as the system prompt)."""
     name, _, tail = text.strip().partition(" ")
-    options: dict[str, str] = {}
-    for match in _OPTION.finditer(tail):
-        key = match.group(1)
-        if key in options:
-            raise BadOptions(f"`{key}` is given twice.")
-        options[key] = match.group(3) if match.group(3) is not None else match.group(2)
-    rest = re.sub(r"[ \t]{2,}", " ", _OPTION.sub(" ", tail)).strip()
+    options, rest = take_options(tail, OPTIONS)
     if "prompt" in options:
         if rest:
             raise BadOptions('Give the system prompt either as `prompt:"…"` or as the text.')

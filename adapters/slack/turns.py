@@ -48,7 +48,7 @@ class Turns:
         self.conversations = conversations
         self.personas = personas
         self.replies = replies or Replies(spaces.client, Admins(spaces.client, []))
-        self.chat_options = ChatCommands(app.catalog, app.personas)
+        self.chat_options = ChatCommands(app.catalog, app.personas, app.store)
         self.models = ModelCommands(app.engine)
         self.controls = ReplyControls(app.engine, app.store)
 
@@ -120,11 +120,9 @@ class Turns:
         else:
             return  # channel chatter outside the bot's threads
         key = ConversationKey(PLATFORM, team, channel, thread)
-        if not mention and not is_dm:
-            existing = await self.app.store.get_conversation(key)
-            # An archived thread stays silent; a mention there still explains why.
-            if existing is None or (existing.archived and not addressed):
-                return
+        shared = not (mention or is_dm)
+        if shared and not await self.chat_options.addressed(key, mentioned=bool(addressed)):
+            return
         # One reply per message: Slack retries events, and a mention in a thread arrives both as
         # app_mention and as message. The claim is shared by every replica through the store.
         if not await self.app.store.claim_event(PLATFORM, f"{team}:{channel}:{ts}"):

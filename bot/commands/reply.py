@@ -112,7 +112,7 @@ class File:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What a command answers; `private` replies only the user sees (every command's today)."""
+    """What a command answers, only to the user who ran it (its `announce` is for everyone)."""
 
     lines: tuple[Line, ...]
     note: Line = ()
@@ -123,7 +123,6 @@ class Reply:
     """Said in the conversation itself, for everyone there (an archive, a fresh start)."""
     target: ConversationKey | None = None
     """The conversation the command acted on: where `announce` and a file go."""
-    private: bool = True
 
     @classmethod
     def say(cls, *parts: Part) -> Reply:

@@ -7,6 +7,7 @@ and database do not couple tests. carol holds the admin role (DISCORD_ADMIN_ROLE
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from bot.engine.chat import REFUSAL_ARCHIVED
 from tests.e2e.discord.conftest import BotProcess, Channels, discord_env
 from tests.fakes.discord import FakeDiscord, Interaction
 from tests.fakes.discord.payloads import EPHEMERAL, LOADING, text_of
@@ -192,9 +194,17 @@ async def test_archive_stops_answers_and_can_close_the_discord_thread(world: Wor
     assert "Archived" in text and "thread is archived too" in text
     assert fake.channels[thread]["thread_metadata"]["archived"] is True
 
-    await say_in_thread(world, thread, "are you still there?", user=me)
+    said = [text_of(m) for m in fake.bot_messages(thread)]
+    assert any(
+        t.endswith("archived this conversation; I won't answer here any more.") for t in said
+    )
+    await fake.say("are you still there?", user=me, channel=thread)  # silence, as on Slack
+    await asyncio.sleep(1.0)
+    assert len(fake.bot_messages(thread)) == len(said)
+    await fake.say("are you still there?", user=me, channel=thread, mention=True)
+    await fake.wait_until(lambda: len(fake.bot_messages(thread)) > len(said), 20, what="why not")
     assert llm_calls(world, "are you still there?") == []  # no provider call after archiving
-    assert any("archived" in text_of(m) for m in fake.bot_messages(thread))
+    assert text_of(fake.bot_messages(thread)[-1]) == REFUSAL_ARCHIVED
     assert "archive me later" not in await command(world, "history", user=me, channel=channel)
 
 

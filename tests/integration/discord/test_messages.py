@@ -137,3 +137,28 @@ async def test_model_autocomplete_show_and_set_with_an_admin_role(
         assert text_of(final) == "From GPT." and llm_fake.calls_to("openai")
     finally:
         await running.close()
+
+
+async def test_an_archived_threads_plain_messages_get_no_answer_and_a_mention_is_told_why(
+    discord_fake: FakeDiscord, llm_fake: LLMFake, bot: Running
+) -> None:
+    """One rule on both platforms (bot.commands.chat.ChatCommands.addressed)."""
+    import asyncio
+
+    from bot.domain import ConversationKey
+    from bot.engine.chat import REFUSAL_ARCHIVED
+
+    fake, store = discord_fake, bot.app.store
+    parent = fake.channel_ids[2]
+    thread = await fake.create_thread(str(10**17 + 7), parent, {"name": "an old topic"})
+    key = ConversationKey("discord", fake.guild.id, parent, thread["id"])
+    conversation = await store.ensure_conversation(key, fake.users["alice"]["id"], "an old topic")
+    await store.set_archived(conversation.id, True)
+
+    await fake.say("anyone here?", channel=thread["id"])
+    await asyncio.sleep(0.5)
+    assert fake.bot_messages(thread["id"]) == [] and llm_fake.calls == []
+
+    await fake.say("are you there?", channel=thread["id"], mention=True)
+    said = await fake.wait_until(lambda: fake.bot_messages(thread["id"]), 10, what="a refusal")
+    assert [text_of(m) for m in said] == [REFUSAL_ARCHIVED] and llm_fake.calls == []

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.slack.personas import BadOptions, parse_options, persona_values
+from adapters.slack.numbers import BadOptions
+from adapters.slack.personas import parse_options, persona_values
 from adapters.slack.replies import blocks_of
 from bot.commands.reply import Button, Code, Place, Reply, When, render_line
 from bot.commands.usage import usage_lines
