@@ -1,10 +1,11 @@
 """A terminal surface: the embedded default for trying Parley without a chat platform.
 
-Replies stream onto the terminal as appended text. Commands: /model [name], /models, /new,
-/history [page], /open <id>, /archive, /export, /persona list|use|create, /usage [all],
-/image <prompt>, /generate [n], /cancel (adapters/console_images.py), /help, /quit. Ctrl-C stops
-a reply that is streaming; at the prompt it quits. The console's user is the
-admin of its own tenant ("console:local").
+Replies stream onto the terminal as appended text. The core's commands (bot.commands.table:
+/model, /history, /archive, /export, /persona ..., /usage, /images, /image) are typed as on Slack,
+`<first> key:value ... <text>`; the console's own are /new (a fresh conversation), /open <id>,
+/models, /generate [n] and /cancel (adapters/console_images.py), /help and /quit. Ctrl-C stops a
+reply that is streaming; at the prompt it quits. The console's user is the admin of its own
+tenant ("console:local").
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import TextIO
 
 from adapters.console_images import ConsoleImages, ConsoleImageSurface
 from bot.app import App
-from bot.catalog import ModelEntry, UnknownModel
-from bot.commands import ConversationCommands, PersonaCommands, Reply, UsageCommands
+from bot.catalog import ModelEntry
+from bot.commands import Reply
 from bot.commands.reply import render_line
+from bot.commands.spec import Here, find, parse
+from bot.commands.table import IMAGE, command_table
 from bot.domain import Caller, ChatOptions, ChatRequest, ConversationKey
-from bot.engine.personas import PersonaError, PersonaSpec
 from bot.errors import UserError
+from bot.images.engine import ImageRequest
 from bot.markup import PLAIN
 from bot.ports import Control, MessageRef, PlatformLimits, SurfaceError
 from bot.store import tenant_id_for
@@ -37,15 +40,13 @@ LIMITS = PlatformLimits(
     progress_marker="",
     append_only=True,
 )
+PLATFORM = "console"
 HELP = (
-    "Type a message to chat. Commands: /model [name] shows or sets the model, /models lists them,"
-    " /new starts a fresh conversation, /history [page] lists yours, /open <id> resumes one,"
-    " /archive hides this one, /export writes it as Markdown, /persona list|use <name>|"
-    "create <name> [model=..] [temperature=..] [max_tokens=..] <system prompt>, /usage [all],"
-    " /image <prompt> quotes an image, /generate [n] confirms the last quote (nothing is charged"
-    " before), /cancel drops it, /quit leaves. Ctrl-C stops a reply."
+    "Type a message to chat; Ctrl-C stops a reply. /new starts a fresh conversation, /open <id>"
+    " resumes one, /models lists the models, /generate [n] confirms choice n of the last image"
+    " quote (nothing is charged before), /cancel drops it, /quit leaves. Options go as"
+    ' key:value (quote values with spaces: negative:"blurry, text"). And:'
 )
-_PERSONA_OPTIONS = ("model", "temperature", "top_p", "max_tokens")
 
 
 class ConsoleSurface:
@@ -112,6 +113,7 @@ class Console:
         self._lines: asyncio.Queue[str | None] = asyncio.Queue()
         self._quit = asyncio.Event()
         self.images = ConsoleImages(app.images, ConsoleImageSurface(out, Path.cwd()))
+        self.table = command_table(app)
 
     async def resume_latest(self) -> None:
         latest = await self.app.store.list_conversations(
@@ -209,55 +211,51 @@ class Console:
         if name in ("quit", "exit"):
             return False
         if name == "help":
-            self._print(HELP)
-        elif name == "new":
+            self._print(self._help())
+        elif name == "new" and not arg:
             self.key = ConversationKey("console", "local", self.user, f"t{time.time_ns()}")
             self._print("(new conversation)")
         elif name == "models":
             for entry in self.app.catalog:
                 self._print(f"  {entry.name:<20} {entry.display} [{entry.provider}]")
-        elif name == "model":
-            if not arg:
-                model = await self.app.engine.current_model(self.key)
-                self._print(f"model: {model.name} ({model.display}, {model.provider})")
-            else:
-                try:
-                    model = await self.app.engine.set_model(self.key, self.user, arg)
-                except UnknownModel as exc:
-                    self._print(str(exc))
-                else:
-                    self._print(f"model set to {model.name} ({model.display})")
-        elif name in ("history", "open", "archive", "export"):
-            await self._conversation_command(name, arg)
-        elif name == "persona":
-            await self._persona_command(arg)
-        elif name == "usage":
-            await self._usage_command(arg)
-        elif name in ("image", "generate", "cancel"):
+        elif name == "open":
+            await self._open(arg)
+        elif name in ("generate", "cancel"):
             await self.images.command(name, arg, self.key, self.user)
+        elif name == "image":
+            await self._image(arg)
         else:
-            self._print(f"unknown command /{name}. {HELP}")
+            await self._run(name, arg)
         return True
 
-    async def _conversation_command(self, name: str, arg: str) -> None:
-        if name == "open":
-            await self._open(arg)
+    def _help(self) -> str:
+        table = [c.usage(PLATFORM) for c in (*self.table.values(), IMAGE)]
+        return f"{HELP}\n" + "\n".join(f"  {usage.strip('`')}" for usage in table)
+
+    async def _image(self, arg: str) -> None:
+        try:
+            request = ImageRequest(self.key, self.user, **parse(IMAGE, arg, PLATFORM))
+        except UserError as exc:
+            self._print(str(exc))
             return
-        if arg and not arg.isdecimal():
-            self._print(f"/{name} takes a number")
+        await self.images.quote(request)
+
+    async def _run(self, name: str, arg: str) -> None:
+        """A command of the core's table: typed options in, its reply printed."""
+        try:
+            command, rest = find(self.table, name, arg, PLATFORM)
+            args = parse(command, rest, PLATFORM)
+        except UserError as exc:
+            self._print(f"{exc} /help lists the commands.")
             return
-        number = int(arg) if arg else None
-        commands = ConversationCommands(self.app.conversations)
-        if name == "history":
-            await self._show(commands.history(self.caller, self.key, number or 1))
+        assert command.run is not None
+        reply = await self._show(command.run(Here(self.caller, self.key, True), args))
+        if reply is None:
             return
-        if name == "archive":
-            if await self._show(commands.archive(self.caller, self.key, number)):
-                self.key = ConversationKey("console", "local", self.user, f"t{time.time_ns()}")
-                self._print("(you're in a new conversation)")
-            return
-        reply = await self._show(commands.export(self.caller, self.key, number))
-        if reply is not None and reply.file is not None:
+        if command.name == "archive" and "conversation" not in args:
+            self.key = ConversationKey("console", "local", self.user, f"t{time.time_ns()}")
+            self._print("(you're in a new conversation)")
+        if reply.file is not None:
             path = Path.cwd() / reply.file.name
             path.write_bytes(reply.file.data)
             self._print(f"exported to {path}")
@@ -275,32 +273,6 @@ class Console:
             return
         self.key = ConversationKey("console", "local", self.user, conversation.thread_id)
         self._print(f"(resumed #{conversation.id}: {conversation.title})")
-
-    async def _persona_command(self, arg: str) -> None:
-        commands = PersonaCommands(self.app.personas)
-        action, _, rest = arg.partition(" ")
-        name = rest.strip()
-        if action in ("", "list"):
-            await self._show(commands.list(self.caller, self.key))
-        elif action == "use":
-            await self._show(commands.use(self.caller, self.key, name or None))
-        elif action == "delete":
-            await self._show(commands.delete(self.caller, self.key, name))
-        elif action == "create":
-            try:
-                spec = _persona_spec(rest)
-            except UserError as exc:
-                self._print(str(exc))
-                return
-            await self._show(commands.create(self.caller, self.key, spec))
-        else:
-            self._print(
-                "usage: /persona list | use <name> | delete <name> | create <name> <prompt>"
-            )
-
-    async def _usage_command(self, arg: str) -> None:
-        commands = UsageCommands(self.app.usage)
-        await self._show(commands.usage(self.caller, self.key, tenant=arg == "all"))
 
     @property
     def caller(self) -> Caller:
@@ -330,27 +302,3 @@ def _common_prefix(a: str, b: str) -> int:
             break
         n += 1
     return n
-
-
-def _persona_spec(text: str) -> PersonaSpec:
-    """`name [model=..] [temperature=..] [top_p=..] [max_tokens=..] system prompt...`."""
-    words = text.split()
-    if len(words) < 2:
-        raise PersonaError("usage: /persona create <name> [model=..] <system prompt>")
-    name, options, rest = words[0], {}, words[1:]
-    while rest and rest[0].partition("=")[0] in _PERSONA_OPTIONS and "=" in rest[0]:
-        key, _, value = rest.pop(0).partition("=")
-        options[key] = value
-    try:
-        return PersonaSpec(
-            name=name,
-            system_prompt=" ".join(rest),
-            model=options.get("model"),
-            temperature=float(options["temperature"]) if "temperature" in options else None,
-            top_p=float(options["top_p"]) if "top_p" in options else None,
-            max_tokens=int(options["max_tokens"]) if "max_tokens" in options else None,
-        )
-    except ValueError:
-        raise PersonaError(
-            "temperature and top_p take numbers, max_tokens a whole number"
-        ) from None

@@ -1,6 +1,6 @@
 """Images in the console: quotes printed with numbered choices, images saved as files.
 
-`/image [quality=..] [size=..] [provider=..] <prompt>` asks for a quote (so does the model, through
+`/image <prompt> [quality:..] [size:..] [provider:..]` asks for a quote (so does the model, through
 the generate_image tool); `/generate [n]` confirms choice n (1, the quoted price, by default) of
 the last quote and `/cancel` cancels it, through the same `bot.images.flow.handle_click` the chat
 platforms' buttons use. Nothing is charged before `/generate`.
@@ -16,9 +16,6 @@ from bot.domain import Actor, ConversationKey
 from bot.images.engine import ImageEngine, ImageRequest
 from bot.images.flow import IMAGES_OFF, handle_click, offer_quote
 from bot.ports import ImageButton, ImageUpload, MessageRef, QuoteOffer
-
-_OPTIONS = ("quality", "size", "provider", "negative")
-USAGE = "usage: /image [quality=..] [size=..] [provider=..] <prompt>"
 
 
 class ConsoleImageSurface:
@@ -72,33 +69,19 @@ class ConsoleImages:
         self.surface = surface
 
     async def command(self, name: str, arg: str, key: ConversationKey, user: str) -> None:
+        """`/generate [n]` or `/cancel`: a click on the last quote's choice."""
         if self.engine is None:
             await self.surface.notify(IMAGES_OFF)
-        elif name == "image":
-            await self._image(arg, key, user)
         elif name == "generate":
             await self._click(self._choice(arg), Actor.at(key, user))
         else:
             await self._click(self.surface.cancel, Actor.at(key, user))
 
-    async def _image(self, arg: str, key: ConversationKey, user: str) -> None:
-        assert self.engine is not None
-        words, options = arg.split(), dict[str, str]()
-        while words and "=" in words[0] and words[0].partition("=")[0] in _OPTIONS:
-            name, _, value = words.pop(0).partition("=")
-            options[name] = value
-        if not words:
-            await self.surface.notify(USAGE)
+    async def quote(self, request: ImageRequest) -> None:
+        """`/image <prompt> [options]`: a quote, printed with its choices; nothing is charged."""
+        if self.engine is None:
+            await self.surface.notify(IMAGES_OFF)
             return
-        request = ImageRequest(
-            key,
-            user,
-            " ".join(words),
-            quality=options.get("quality"),
-            size=options.get("size"),
-            provider=options.get("provider"),
-            negative=options.get("negative"),
-        )
         await offer_quote(self.engine, request, self.surface)
 
     def _choice(self, arg: str) -> ImageButton | None:

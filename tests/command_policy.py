@@ -190,3 +190,10 @@ async def reply_of(store: Store, conversation_id: int) -> int:
     """The id of the seeded answer (what Stop and Regenerate name)."""
     [answer] = [m for m in await store.history(conversation_id) if m.role == "assistant"]
     return answer.id
+
+
+def typed_garbage(command: str, typed: str = "12abc") -> str:
+    """What a text surface (Slack, the console) says of an id typed as `12abc`: refused as it
+    is parsed, by the core's spec, the same on both."""
+    refusal = f"`conversation` must be a whole number (got {typed!r})."
+    return f"{refusal}\nUsage: `/{command} [conversation]`"

@@ -17,16 +17,13 @@ from adapters.budget import TeamBudget
 from adapters.discord.access import Access, admit
 from adapters.discord.buttons import Buttons
 from adapters.discord.commands import Commands
-from adapters.discord.conversations import Conversations
 from adapters.discord.images import Images, tell_unknown
 from adapters.discord.messages import Messages
-from adapters.discord.personas import Personas
 from adapters.discord.recovery import Recovery
 from adapters.discord.replies import tell
 from adapters.discord.surface import RateLimitWatch
 from adapters.discord.sync import sync_commands
 from adapters.discord.turns import Turns
-from adapters.discord.usage import Usage
 from adapters.discord.views import HistoryPageButton, ImageAction, ReplyButton
 from bot.app import SHUTDOWN_GRACE, App
 from bot.config import Settings
@@ -78,16 +75,9 @@ class ParleyClient(discord.Client):
         self.access = access = Access.from_settings(app.settings)
         self.turns = Turns(app, watch)
         self.tree = Tree(self)
-        self.commands = Commands(app, self.turns, access)
-        self.commands.register(self.tree)
         self.images = Images(app, self.turns.active)
-        self.images.register(self.tree)
-        self.conversations = Conversations(app, access)
-        self.conversations.register(self.tree)
-        self.personas = Personas(app, access)
-        self.personas.register(self.tree)
-        self.usage = Usage(app, access)
-        self.usage.register(self.tree)
+        self.commands = Commands(app, self.turns, access, self.images)
+        self.commands.register(self.tree)
         self.buttons = Buttons(app, self.turns, self, access)
         self.recovery = Recovery(app, self, watch)
         self.messages = Messages(self.turns, access, self)

@@ -1,28 +1,42 @@
-"""Slash commands: /chat prompt [model] [persona] and /model [name], with autocomplete."""
+"""Slash commands, built from the core's command table (bot.commands.table): each option's type,
+range, choices and autocomplete come from its spec; a call runs the core handler and renders the
+Reply privately. /chat, /image and /archive's `close_thread` are this platform's own steps.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import discord
 from discord import app_commands
 
 from adapters.discord.access import Access
-from adapters.discord.replies import answer, caller_and_place
-from adapters.discord.turns import Asker, Turns, key_for
+from adapters.discord.images import Images
+from adapters.discord.private import start
+from adapters.discord.replies import announce, answer, caller_and_place, client_channel, tell
+from adapters.discord.turns import PLATFORM, Asker, Turns, key_for
 from bot.app import App
 from bot.catalog import Catalog
 from bot.commands.chat import ChatCommands
-from bot.commands.models import ModelCommands, chosen
+from bot.commands.spec import Args, Command, Here, Option
+from bot.commands.table import CHAT, GROUPS, IMAGE, command_table
+from bot.sorry import apologize
 
 if TYPE_CHECKING:
     from adapters.discord.client import ParleyClient
+    from bot.domain import ConversationKey
 
 log = logging.getLogger("parley.discord")
 
 MAX_CHOICES = 25
 PROMPT_ECHO_MAX = 1900
+THREAD_CLOSED = " The thread is archived too."
+THREAD_OPEN = " I couldn't archive the Discord thread itself."
+
+OnCall = Callable[[discord.Interaction[Any], Command, Args], Awaitable[None]]
 
 
 async def complete_model(
@@ -53,6 +67,63 @@ async def complete_persona(
     ]
 
 
+COMPLETE = {"model": complete_model, "persona": complete_persona}
+
+
+def annotation(option: Option) -> Any:
+    """The parameter type discord.py reads an option's kind, range and choices from."""
+    kind: Any
+    if option.choices:
+        kind = Literal[option.choices_on(PLATFORM)]
+    elif option.kind in (int, float) and option.low is not None:
+        kind = app_commands.Range[option.kind, option.low, option.high]
+    elif option.kind in (int, float, bool):
+        kind = option.kind
+    else:
+        kind = app_commands.Range[str, 1, option.high] if option.high else str
+    return kind if option.required else Optional[kind]  # noqa: UP045 (Range is no type)
+
+
+def slash(command: Command, on_call: OnCall, parent: app_commands.Group | None) -> Any:
+    """`command` as a discord.py slash command whose callback calls `on_call` with its options."""
+    options = command.options_on(PLATFORM)
+
+    async def callback(interaction: discord.Interaction[Any], **given: Any) -> None:
+        picked = {
+            o.name: o.read(given[o.name], PLATFORM)
+            for o in options
+            if given.get(o.name) is not None
+        }
+        await on_call(interaction, command, picked)
+
+    # discord.py reads the options from the callback's signature and its describe() attribute.
+    empty = inspect.Parameter.empty
+    callback.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(
+                inspect.Parameter(
+                    o.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation(o),
+                    default=empty if o.required else None,
+                )
+                for o in options
+            ),
+        ]
+    )  # fmt: skip
+    app_commands.describe(**{o.name: o.help_on(PLATFORM) for o in options})(callback)
+    group, sub = command.words
+    made: app_commands.Command[Any, ..., None] = app_commands.Command(
+        name=sub or group,
+        description=command.help_on(PLATFORM),
+        callback=callback,
+        parent=parent,
+    )
+    for option in options:
+        if option.complete:
+            made.autocomplete(option.name)(COMPLETE[option.complete])
+    return made
+
+
 def echo(prompt: str, asker: str) -> str:
     text = " ".join(prompt.split())
     if len(text) > PROMPT_ECHO_MAX:
@@ -61,52 +132,97 @@ def echo(prompt: str, asker: str) -> str:
 
 
 class Commands:
-    def __init__(self, app: App, turns: Turns, access: Access) -> None:
+    def __init__(self, app: App, turns: Turns, access: Access, images: Images) -> None:
         self.app = app
         self.turns = turns
         self.access = access
+        self.images = images
+        self.table = command_table(app)
         self.chat_options = ChatCommands(app.catalog, app.personas, app.store)
-        self.models = ModelCommands(app.engine)
 
     def register(self, tree: app_commands.CommandTree[ParleyClient]) -> None:
-        # Plain closures: discord.py reads parameters and annotations from the callback itself.
-        @tree.command(name="chat", description="Ask Parley; the answer opens a thread")
-        @app_commands.describe(
-            prompt="What to ask",
-            model="A model from the catalog (default: this channel's)",
-            persona="A persona of this server (see /persona list)",
-        )
-        async def chat(
-            interaction: discord.Interaction[Any],
-            prompt: app_commands.Range[str, 1, 6000],
-            model: str | None = None,
-            persona: str | None = None,
-        ) -> None:
-            await self.chat(interaction, prompt, model, persona)
+        groups: dict[str, app_commands.Group] = {}
+        own: dict[str, OnCall] = {"archive": self.archive, "chat": self.chat}
+        own["image"] = self.image
+        for command in (CHAT, IMAGE, *self.table.values()):
+            group, sub = command.words
+            parent = None
+            if sub:
+                if group not in groups:
+                    groups[group] = app_commands.Group(name=group, description=GROUPS[group])
+                    tree.add_command(groups[group])
+                parent = groups[group]
+            made = slash(command, own.get(command.name, self.answer), parent)
+            if parent is not None:
+                parent.add_command(made)
+            else:
+                tree.add_command(made)
 
-        @tree.command(name="model", description="Show or set the model for this thread or channel")
-        @app_commands.describe(
-            name="A model from the catalog (default: back to the default); empty: show the current"
-        )
-        async def model(interaction: discord.Interaction[Any], name: str | None = None) -> None:
-            await self.model(interaction, name)
+    def here(self, interaction: discord.Interaction[Any]) -> Here:
+        caller, place = caller_and_place(self.access, interaction)
+        inside = interaction.guild_id is None or isinstance(interaction.channel, discord.Thread)
+        return Here(caller, place, in_conversation=inside)
 
-        chat.autocomplete("model")(complete_model)
-        chat.autocomplete("persona")(complete_persona)
-        model.autocomplete("name")(complete_model)
+    async def answer(
+        self, interaction: discord.Interaction[Any], command: Command, args: Args
+    ) -> None:
+        """A core command, answered privately."""
+        assert command.run is not None
+        await start(interaction)
+        await answer(interaction, await command.run(self.here(interaction), args))
+
+    async def turn_page(self, interaction: discord.Interaction[Any], page: int) -> None:
+        """/history's Previous / Next: edit the same ephemeral message in place."""
+        await interaction.response.defer()
+        history = self.table["history"]
+        assert history.run is not None
+        try:
+            await answer(interaction, await history.run(self.here(interaction), {"page": page}))
+        except Exception as exc:  # a button is not under the tree's on_error
+            await tell(interaction, apologize(log, exc, "history page %s", page))
+
+    async def archive(
+        self, interaction: discord.Interaction[Any], command: Command, args: Args
+    ) -> None:
+        assert command.run is not None
+        await start(interaction)
+        reply = await command.run(self.here(interaction), args)
+        await announce(interaction, reply)  # before the thread closes: a post would reopen it
+        said = await self._close(interaction, reply.target) if args.get("close_thread") else ""
+        await answer(interaction, reply, suffix=said, announced=True)
+
+    async def _close(
+        self, interaction: discord.Interaction[Any], target: ConversationKey | None
+    ) -> str:
+        """Archive the conversation's Discord thread too; what to add to the reply."""
+        thread = target.thread if target is not None else ""
+        here = interaction.channel
+        where = here if here and str(here.id) == thread else None
+        if thread and where is None:
+            where = client_channel(interaction, thread)
+        if not isinstance(where, discord.Thread):
+            return ""
+        try:
+            await where.edit(archived=True)
+        except discord.HTTPException as exc:
+            log.warning("could not archive thread %s: %s", where.id, exc)
+            return THREAD_OPEN
+        return THREAD_CLOSED
+
+    async def image(
+        self, interaction: discord.Interaction[Any], command: Command, args: Args
+    ) -> None:
+        await self.images.image(interaction, dict(args))
 
     async def chat(
-        self,
-        interaction: discord.Interaction[Any],
-        prompt: str,
-        model: str | None = None,
-        persona: str | None = None,
+        self, interaction: discord.Interaction[Any], command: Command, args: Args
     ) -> None:
         await interaction.response.defer(thinking=True)
+        prompt = args["prompt"]
         asker = Asker(str(interaction.user.id), interaction.user.display_name)
         caller, place = caller_and_place(self.access, interaction)
         model, persona = await self.chat_options.options(
-            caller, place, model=model, persona=persona
+            caller, place, model=args.get("model"), persona=args.get("persona")
         )  # a refusal (the tree's on_error) costs nothing but its line
         await interaction.edit_original_response(content=echo(prompt, asker.name))
         channel = interaction.channel
@@ -116,13 +232,3 @@ class Commands:
             )
         else:
             await self.turns.in_place(place, channel, prompt, asker, model=model, persona=persona)  # type: ignore[arg-type]
-
-    async def model(self, interaction: discord.Interaction[Any], name: str | None = None) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        caller, place = caller_and_place(self.access, interaction)
-        dm = interaction.guild_id is None
-        if name:
-            reply = await self.models.set(caller, place, chosen(name), in_conversation=dm)
-        else:
-            reply = await self.models.show(caller, place, in_conversation=dm)
-        await answer(interaction, reply)

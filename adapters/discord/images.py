@@ -1,4 +1,4 @@
-"""/image, /images and the image buttons on Discord: the core's image flow on a channel.
+"""/image and the image buttons on Discord: the core's image flow on a channel.
 
 The offer and the image are normal channel messages (bot token, no 15-minute webhook limit), so
 anyone in the channel sees the quote and the result; notices go only to the person concerned
@@ -14,10 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
-from discord import app_commands
 
 from adapters.discord.image_surface import ChannelImageSurface, DiscordImageSurface
 from adapters.discord.private import fit
@@ -25,14 +24,10 @@ from adapters.discord.turns import PLATFORM, awaited_at_shutdown, key_for
 from bot.app import App
 from bot.domain import Actor
 from bot.images import ImageRequest, flow
-from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS
-from bot.images.views import history_text, outcome_line, unknown_notice
+from bot.images.views import outcome_line, unknown_notice
 from bot.markup import DISCORD
 from bot.ports import SurfaceError
 from bot.store.records import ImageJob
-
-if TYPE_CHECKING:
-    from adapters.discord.client import ParleyClient
 
 __all__ = [
     "ChannelImageSurface",
@@ -65,47 +60,11 @@ def clicker(interaction: discord.Interaction[Any]) -> Actor:
     return Actor(PLATFORM, tenant, str(interaction.user.id))
 
 
-def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
-    return [app_commands.Choice(name=v, value=v) for v in values]
-
-
 class Images:
     def __init__(self, app: App, active: set[asyncio.Task[Any]]) -> None:
         self.app = app
         self.active = active
         """Work shutdown waits for (shared with chat turns): a click's generation and its edits."""
-
-    def register(self, tree: app_commands.CommandTree[ParleyClient]) -> None:
-        @tree.command(name="image", description="Get a price for an image; nothing is charged yet")
-        @app_commands.describe(
-            prompt="What to draw",
-            quality="Quality tier (default: chosen from the prompt)",
-            size="Image size",
-            provider="Prefer this provider",
-            negative="What to leave out",
-            seed="Seed, for repeatable images",
-            steps="Sampling steps (models that take them)",
-        )
-        @app_commands.choices(
-            quality=_choices(TIERS), size=_choices(SIZES), provider=_choices(IMAGE_PROVIDERS)
-        )
-        async def image(
-            interaction: discord.Interaction[Any],
-            prompt: app_commands.Range[str, 1, 4000],
-            quality: str | None = None,
-            size: str | None = None,
-            provider: str | None = None,
-            negative: app_commands.Range[str, 1, 4000] | None = None,
-            seed: app_commands.Range[int, 0, 4294967295] | None = None,
-            steps: app_commands.Range[int, 1, 100] | None = None,
-        ) -> None:
-            options: dict[str, Any] = {"quality": quality, "size": size, "provider": provider}
-            options |= {"negative": negative, "seed": seed, "steps": steps}
-            await self.image(interaction, {"prompt": prompt} | options)
-
-        @tree.command(name="images", description="Your recent images: prompt, provider, cost, date")
-        async def images(interaction: discord.Interaction[Any]) -> None:
-            await self.history(interaction)
 
     async def image(self, interaction: discord.Interaction[Any], request: dict[str, Any]) -> None:
         """/image: quote (nothing is spent) and post the offer with its buttons."""
@@ -126,17 +85,6 @@ class Images:
             return
         if job is not None and not surface.notified:
             await surface.notify(QUOTE_POSTED)
-
-    async def history(self, interaction: discord.Interaction[Any]) -> None:
-        """/images: the user's recent generations, only to them."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        engine = self.app.images
-        if engine is None or interaction.channel is None:
-            await interaction.edit_original_response(content=flow.IMAGES_OFF)
-            return
-        key = key_for(interaction.channel, interaction.guild)
-        jobs = await engine.recent(key, str(interaction.user.id))
-        await interaction.edit_original_response(content=fit(history_text(jobs)))
 
     async def click(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
         """Any img:… button: acknowledge at once, then let the core claim and generate."""

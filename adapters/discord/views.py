@@ -149,4 +149,4 @@ class HistoryPageButton(
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         client: ParleyClient = interaction.client
-        await client.conversations.turn_page(interaction, self.page)
+        await client.commands.turn_page(interaction, self.page)

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.budget import TeamBudget
 from adapters.slack.admins import Admins
-from adapters.slack.conversations import SlackConversations
+from adapters.slack.commands import SlackCommands
 from adapters.slack.images import ImageTurns
 from adapters.slack.inbound import (
     MalformedRequest,
@@ -26,13 +26,11 @@ from adapters.slack.inbound import (
     once_per_request,
     prune_forever,
 )
-from adapters.slack.listeners import Manage, register
-from adapters.slack.personas import SlackPersonas
+from adapters.slack.listeners import register
 from adapters.slack.recovery import Recovery
 from adapters.slack.replies import Replies
 from adapters.slack.surface import Workspaces
 from adapters.slack.turns import Turns
-from adapters.slack.usage import SlackUsage
 from bot.app import App
 from bot.config import ConfigurationError
 
@@ -76,13 +74,10 @@ class SlackAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         admins = Admins(self.client, settings.slack_admin_users)
         replies = Replies(self.client, admins)
-        conversations = SlackConversations(app, replies)
-        personas = SlackPersonas(app, replies)
-        manage = Manage(conversations, personas, SlackUsage(app, replies))
-        turns = Turns(app, self.spaces, conversations, personas, replies)
+        turns = Turns(app, self.spaces, SlackCommands(app, replies))
         self._images = ImageTurns(app, self.spaces)
         self._recovery = Recovery(app, self.spaces)
-        register(self.bolt, turns, self._images, self._spawn, manage)
+        register(self.bolt, turns, self._images, self._spawn)
         self._app_token = app_token.get_secret_value() if app_token else None
         self._serving = False
         app.web.add_readiness_check(self._ready)

@@ -1,4 +1,4 @@
-"""Images on Slack: /image quotes, Generate / Cancel / alternative clicks, uploads, /images.
+"""Images on Slack: /image quotes, Generate / Cancel / alternative clicks, uploads.
 
 The core's image flow (bot/images/flow.py) does the deciding; this module renders its offers as
 Block Kit (button action_id and value are the flow's stable `img:...` ids, so state stays in the
@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from adapters.slack.numbers import BadOptions, take_options, whole_number
 from adapters.slack.surface import Workspaces, slack_error
+from bot.commands.spec import BadOptions, parse
+from bot.commands.table import IMAGE
 from bot.domain import Actor, ConversationKey
 from bot.images.engine import ImageRequest
 from bot.images.flow import (
@@ -28,7 +29,7 @@ from bot.images.flow import (
     handle_click,
     offer_quote,
 )
-from bot.images.views import custom_id, history_text, outcome_line, unknown_notice
+from bot.images.views import custom_id, outcome_line, unknown_notice
 from bot.markup import SLACK
 from bot.ports import ImageButton, ImageUpload, MessageRef, QuoteOffer, SurfaceError
 from bot.sorry import apologize
@@ -43,38 +44,11 @@ log = logging.getLogger("parley.slack")
 
 ACTION_PATTERN = re.compile(r"^img:")
 """Image buttons' action_id: the flow's custom id ("img:c:<quote>", "img:r:<job>", ...)."""
-USAGE = (
-    "Usage: `/image <prompt> [quality:ultra|high|standard|fast] [size:1024x1024] "
-    '[provider:openai] [negative:"what to avoid"] [seed:42] [steps:20]`'
-)
-OPTIONS = ("quality", "size", "provider", "negative", "seed", "steps")
-_INTS = {"seed": (0, 2**32 - 1), "steps": (1, 1000)}
-"""Each whole-number option's range (the core caps steps at the model's own maximum)."""
 
 
 def parse_image_command(key: ConversationKey, user: str, text: str) -> ImageRequest:
     """`<prompt> key:value ...` (values with spaces in double quotes); raises BadOptions."""
-    options, prompt = take_options(text, OPTIONS)
-    prompt = re.sub(r"^prompt:\s*", "", prompt)
-    prompt = re.sub(r"\s{2,}", " ", prompt)
-    numbers: dict[str, int] = {}
-    for name, (low, high) in _INTS.items():
-        if name in options:
-            number = whole_number(options[name], low, high)
-            if number is None:
-                raise BadOptions(f"`{name}` must be a whole number from {low} to {high}.")
-            numbers[name] = number
-    return ImageRequest(
-        key,
-        user,
-        prompt,
-        quality=options.get("quality", "").lower() or None,
-        size=options.get("size") or None,
-        provider=options.get("provider", "").lower() or None,
-        negative=options.get("negative") or None,
-        seed=numbers.get("seed"),
-        steps=numbers.get("steps"),
-    )
+    return ImageRequest(key, user, **parse(IMAGE, text, "slack"))
 
 
 # -- Block Kit ------------------------------------------------------------------------------------
@@ -194,8 +168,6 @@ class SlackImageSurface:
             raise SurfaceError(f"{what} failed: {type(exc).__name__}") from None
 
 
-# -- jobs whose outcome became unknown ------------------------------------------------------------
-
 # -- commands and clicks --------------------------------------------------------------------------
 
 
@@ -219,15 +191,11 @@ class ImageTurns:
         if self.app.images is None:
             await respond(text=IMAGES_OFF, response_type="ephemeral")
             return
-        text = str(command.get("text") or "").strip()
-        if not text:
-            await respond(text=USAGE, response_type="ephemeral")
-            return
         key = ConversationKey("slack", team, channel, "")
         try:
-            request = parse_image_command(key, user, text)
+            request = parse_image_command(key, user, str(command.get("text") or ""))
         except BadOptions as exc:
-            await respond(text=f"{exc}\n{USAGE}", response_type="ephemeral")
+            await respond(text=str(exc), response_type="ephemeral")
             return
         surface = self._surface(team, channel, None, user)
         try:
@@ -236,17 +204,6 @@ class ImageTurns:
             log.warning("/image could not post team=%s channel=%s: %s", team, channel, exc)
             hint = " Invite me first: `/invite @Parley`." if "not_in_channel" in str(exc) else ""
             await respond(text=f"{QUOTE_NOT_POSTED}{hint}", response_type="ephemeral")
-
-    async def images_command(
-        self, team: str, command: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        """/images: the user's recent generations, only to them."""
-        if self.app.images is None:
-            await respond(text=IMAGES_OFF, response_type="ephemeral")
-            return
-        key = ConversationKey("slack", team, command["channel_id"], "")
-        jobs = await self.app.images.recent(key, command["user_id"])
-        await respond(text=history_text(jobs), response_type="ephemeral")
 
     async def click(self, team: str, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Any `img:` button: the flow decides; the quote then shows its outcome instead.

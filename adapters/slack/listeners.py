@@ -5,18 +5,15 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 
 from adapters.slack.blocks import action_id
-from adapters.slack.conversations import HISTORY_ACTION, SlackConversations
+from adapters.slack.commands import HISTORY_ACTION, SlackCommands
 from adapters.slack.images import ACTION_PATTERN, ImageTurns
-from adapters.slack.personas import SlackPersonas
 from adapters.slack.turns import Turns
-from adapters.slack.usage import SlackUsage
 
 if TYPE_CHECKING:
     from slack_bolt.context.ack.async_ack import AsyncAck
@@ -28,22 +25,10 @@ log = logging.getLogger("parley.slack")
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Manage:
-    """The commands an admin and a user run to manage conversations, personas and usage."""
-
-    conversations: SlackConversations
-    personas: SlackPersonas
-    usage: SlackUsage
-
-
-def register(
-    bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spawn, manage: Manage | None = None
-) -> None:
+def register(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spawn) -> None:
     """Wire Parley's commands, events and buttons onto a bolt app."""
     _register_chat(bolt, turns, images, spawn)
-    if manage is not None:
-        _register_manage(bolt, manage, spawn)
+    _register_commands(bolt, turns.commands, spawn)
     bolt.error(_on_error)
 
 
@@ -70,9 +55,7 @@ def _register_chat(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spaw
 
     bolt.command("/chat")(_command(turns.chat_command, "slack-chat", spawn))
     bolt.command("/image")(_command(images.image_command, "slack-image", spawn))
-    bolt.command("/images")(_command(images.images_command, "slack-images", spawn))
     bolt.action(ACTION_PATTERN)(_button(images.click, "slack-image-click", spawn))
-    bolt.command("/model")(_command(turns.model_command, "slack-model", spawn))
     bolt.event("app_mention")(app_mention)
     bolt.event("message")(message)
     bolt.action(action_id("stop"))(_button(partial(turns.click, "stop"), "slack-stop", spawn))
@@ -80,9 +63,8 @@ def _register_chat(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spaw
     bolt.action(action_id("regenerate"))(regenerate)
 
 
-def _register_manage(bolt: AsyncApp, manage: Manage, spawn: Spawn) -> None:
-    """/history (and its page buttons), /archive /export /new, /persona, /usage."""
-    conversations, personas, usage = manage.conversations, manage.personas, manage.usage
+def _register_commands(bolt: AsyncApp, commands: SlackCommands, spawn: Spawn) -> None:
+    """The core's command table (/persona, /history and its page buttons, /model, ...)."""
 
     async def history_button(
         ack: AsyncAck,
@@ -93,15 +75,12 @@ def _register_manage(bolt: AsyncApp, manage: Manage, spawn: Spawn) -> None:
     ) -> None:
         await ack()
         team = _team(context, body)
-        spawn(conversations.history_click(team, body, action, respond), "slack-history-page")
+        spawn(commands.history_click(team, body, action, respond), "slack-history-page")
 
-    bolt.command("/history")(_command(conversations.history_command, "slack-history", spawn))
     bolt.action(HISTORY_ACTION)(history_button)
-    for verb in ("archive", "export", "new"):
-        slash = partial(conversations.slash, verb)
-        bolt.command(f"/{verb}")(_command(slash, f"slack-{verb}", spawn))
-    bolt.command("/persona")(_command(personas.command, "slack-persona", spawn))
-    bolt.command("/usage")(_command(usage.command, "slack-usage", spawn))
+    for root in commands.roots:
+        slash = partial(commands.slash, root)
+        bolt.command(f"/{root}")(_command(slash, f"slack-{root}", spawn))
 
 
 CommandWork = Callable[[str, dict[str, Any], "AsyncRespond"], Coroutine[Any, Any, None]]

@@ -1,4 +1,4 @@
-"""What a Slack request does once acknowledged: chat turns, /model, Stop and Regenerate."""
+"""What a Slack request does once acknowledged: chat turns, Stop and Regenerate."""
 
 from __future__ import annotations
 
@@ -9,16 +9,14 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack.admins import Admins
 from adapters.slack.blocks import quote_question
-from adapters.slack.conversations import KEYWORDS, STALE_BUTTON, SlackConversations
+from adapters.slack.commands import STALE_BUTTON, SlackCommands
 from adapters.slack.images import SlackImageSurface
-from adapters.slack.numbers import whole_number
-from adapters.slack.personas import CHAT_PERSONA, SlackPersonas
 from adapters.slack.replies import Replies, scope_of
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
-from bot.commands import Reply
 from bot.commands.chat import ChatCommands
 from bot.commands.controls import ReplyControls
-from bot.commands.models import ModelCommands, chosen
+from bot.commands.spec import parse, whole_number
+from bot.commands.table import CHAT
 from bot.domain import Caller, ChatRequest, ConversationKey
 from bot.markup import SLACK
 from bot.sorry import apologize
@@ -39,17 +37,14 @@ class Turns:
         self,
         app: App,
         spaces: Workspaces,
-        conversations: SlackConversations | None = None,
-        personas: SlackPersonas | None = None,
-        replies: Replies | None = None,
+        commands: SlackCommands | None = None,
     ) -> None:
         self.app = app
         self.spaces = spaces
-        self.conversations = conversations
-        self.personas = personas
-        self.replies = replies or Replies(spaces.client, Admins(spaces.client, []))
+        self.commands = commands or SlackCommands(
+            app, Replies(spaces.client, Admins(spaces.client, []))
+        )
         self.chat_options = ChatCommands(app.catalog, app.personas, app.store)
-        self.models = ModelCommands(app.engine)
         self.controls = ReplyControls(app.engine, app.store)
 
     def surface(self, team: str, channel: str, thread_ts: str | None, user: str) -> SlackSurface:
@@ -58,21 +53,15 @@ class Turns:
     # -- chat ------------------------------------------------------------------------------------
 
     async def chat_command(self, team: str, command: dict[str, Any], respond: AsyncRespond) -> None:
-        """/chat [persona:<name>] <text>: quote the question, then answer in its thread."""
+        """/chat [model:<m>] [persona:<name>] <text>: quote the question, then answer in its
+        thread."""
         user, channel = command["user_id"], command["channel_id"]
-        text = str(command.get("text") or "").strip()
-        personas = CHAT_PERSONA.findall(text)
-        text = CHAT_PERSONA.sub(" ", text).strip()
-        if not text or len(personas) > 1:
-            await respond(
-                text="Usage: `/chat [persona:<name>] <your question>`", response_type="ephemeral"
-            )
-            return
         place = scope_of(team, channel)
-        try:  # refuse an unknown persona before anything is posted
-            caller = Caller.at(place, user)
-            _, persona = await self.chat_options.options(
-                caller, place, persona=personas[0] if personas else None
+        try:  # refuse a bad option, an unknown model or persona before anything is posted
+            args = parse(CHAT, str(command.get("text") or ""), PLATFORM)
+            text = args["prompt"]
+            model, persona = await self.chat_options.options(
+                Caller.at(place, user), place, model=args.get("model"), persona=args.get("persona")
             )
         except Exception as exc:
             text = apologize(log, exc, "/chat team=%s user=%s", team, user)
@@ -90,6 +79,8 @@ class Turns:
             return
         thread = str(posted["ts"])
         key = ConversationKey(PLATFORM, team, channel, thread)
+        if model:  # the new thread's model
+            await self.app.engine.set_model(key, user, model)
         await self._turn(key, user, text, thread, persona=persona)
 
     async def message(
@@ -128,23 +119,11 @@ class Turns:
         if not await self.app.store.claim_event(PLATFORM, f"{team}:{channel}:{ts}"):
             log.info("duplicate event ignored team=%s channel=%s ts=%s", team, channel, ts)
             return
-        if (mention if addressed is None else addressed) and await self._thread_command(
+        if (mention if addressed is None else addressed) and await self.commands.keyword(
             key, user, text
         ):
             return
         await self._turn(key, user, text, thread or None)
-
-    async def _thread_command(self, key: ConversationKey, user: str, text: str) -> bool:
-        """`@Parley archive|export|new|persona <name>`: True when the text was one of them."""
-        word, _, rest = text.strip().lstrip("/").partition(" ")
-        word = word.lower()
-        if word in KEYWORDS and not rest.strip() and self.conversations is not None:
-            await self.conversations.keyword(key, user, word)
-            return True
-        if word == "persona" and self.personas is not None:
-            await self.personas.use(key, user, rest.strip())
-            return True
-        return False
 
     async def _turn(
         self,
@@ -168,24 +147,6 @@ class Turns:
             await surface.say(apologize(log, exc, "slack turn conversation=%s", key))
         finally:
             await surface.close()
-
-    # -- /model ------------------------------------------------------------------------------------
-
-    async def model_command(
-        self, team: str, command: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        user, channel = command["user_id"], command["channel_id"]
-        place = ConversationKey(PLATFORM, team, channel, str(command.get("thread_ts") or ""))
-        spec = str(command.get("text") or "").strip()
-        dm = channel.startswith("D")
-
-        async def work() -> Reply:
-            caller = await self.replies.caller(place, user)
-            if not spec:
-                return await self.models.show(caller, place, in_conversation=dm)
-            return await self.models.set(caller, place, chosen(spec), in_conversation=dm)
-
-        await self.replies.command(respond, work, f"/model team={team} channel={channel}")
 
     # -- buttons -----------------------------------------------------------------------------------
 

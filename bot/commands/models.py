@@ -11,15 +11,6 @@ from bot.commands.reply import Bold, Code, Line, Mention, Reply
 from bot.domain import Caller, ConversationKey
 from bot.engine.chat import ChatEngine
 
-DEFAULT_WORDS = frozenset({"default", "reset", "clear", "none"})
-"""What a user types to go back to the default model."""
-
-
-def chosen(text: str | None) -> str | None:
-    """A model name as typed; None for nothing or one of DEFAULT_WORDS."""
-    name = (text or "").strip()
-    return None if not name or name.lower() in DEFAULT_WORDS else name
-
 
 def _where(place: ConversationKey, in_conversation: bool) -> str:
     if place.thread:

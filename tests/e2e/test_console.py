@@ -45,7 +45,7 @@ async def test_console_chat_streams_keeps_history_and_switches_models(
         await expect(child, r"parley> The answer is 42\.")
         await expect(child, "you> ")
         child.sendline("/model mistral")
-        await expect(child, "model set to mistral-7b")
+        await expect(child, r"The model for this thread is now .*\(`mistral-7b`\)")
         await expect(child, "you> ")
         child.sendline("Show code")
         await expect(child, r"parley> ```python\r\nprint\(42\)\r\n```\r\nDone\.")

@@ -38,9 +38,9 @@ async def test_console_personas_history_export_usage_and_archive(
     child = spawn(env, tmp_path)
     try:
         await expect(child, "you> ")
-        child.sendline("/persona create pirate temperature=0.4 Talk like a pirate.")
+        child.sendline("/persona create pirate temperature:0.4 Talk like a pirate.")
         await expect(child, r"Created pirate · default model · temperature 0\.4\.")
-        child.sendline("/persona create bad temperature=7 x")
+        child.sendline("/persona create bad temperature:7 x")
         await expect(child, r"temperature must be between 0 and 2 \(got 7\)")
         child.sendline("/persona list")
         await expect(child, r"pirate · default model · temperature 0\.4\s+> Talk like a pirate\.")

@@ -251,8 +251,13 @@ async def test_an_admin_archives_someone_elses_thread(bot: SlackBot) -> None:
 async def test_commands_without_a_target_explain_how_to_name_one(bot: SlackBot) -> None:
     for verb in ("/archive", "/export", "/new"):
         post = await run_command(bot, verb, "", user="U0HELP", channel="C0HELP")
-        assert post["text"].startswith(f"Usage: `{verb} <id>`")
+        said = post["text"]
+        assert (
+            f"Give {verb} the id /history shows, or say `@Parley {verb[1:]}` in its thread" in said
+        )
     post = await run_command(bot, "/history", "soon", user="U0HELP", channel="C0HELP")
-    assert post["text"] == "Usage: `/history [page]`, a page number from 1 to 10,000."
+    assert post["text"] == (
+        "`page` must be a whole number from 1 to 10,000 (got 'soon').\nUsage: `/history [page]`"
+    )
     post = await run_command(bot, "/history", "", user="U0HELP", channel="C0HELP")
     assert entries(post) == ["You have no conversations here yet. Start one with /chat."]

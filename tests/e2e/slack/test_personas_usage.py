@@ -92,7 +92,7 @@ async def test_invalid_persona_parameters_are_refused_with_a_clear_message(
         "create long max_tokens:999999 Too long.": "max_tokens must be between 1 and",
         "create word temperature:warm Words.": "`temperature` must be a number (got 'warm').",
         "create Bad!Name Hi.": "is not a persona name",
-        "create mute model:gpt-4o-mini": "A persona needs a system prompt.",
+        "create mute model:gpt-4o-mini": "`system prompt` is missing.",
         "create ghost model:no-such-model Boo.": "no-such-model",
     }
     for text, message in cases.items():
@@ -194,4 +194,4 @@ async def test_usage_shows_my_spend_and_the_workspace_view_to_admins_only(bot: S
     assert "Top users this month:" in admin["text"] and "<@U0USAGE>:" in admin["text"]
     assert (await run_command(bot, "/usage", "nonsense", user=PLAIN, channel="C0USAGE"))[
         "text"
-    ].startswith("Usage: `/usage`")
+    ].startswith("`scope` must be one of me, workspace.\nUsage: `/usage [scope]`")

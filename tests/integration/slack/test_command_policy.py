@@ -12,7 +12,7 @@ import itertools
 
 import pytest
 
-from adapters.slack.conversations import STALE_BUTTON
+from adapters.slack.commands import STALE_BUTTON
 from bot.domain import ConversationKey
 from bot.engine.personas import PersonaSpec
 from tests.command_policy import (
@@ -31,6 +31,7 @@ from tests.command_policy import (
     reply_of,
     seed,
     snapshot,
+    typed_garbage,
 )
 from tests.e2e.slack.helpers import wait_answer
 from tests.fakes.llm_server import LLMFake, workers_stream
@@ -77,7 +78,7 @@ async def test_slack_follows_the_table(slack_bot: RunningSlack, case: tuple[Row,
         shown = str(record.posts[0]["text"])
     expected = row.expect[command]
     if row.how == "garbage id":
-        expected = f"Usage: `/{command} <id>`"  # refused as it is parsed
+        expected = typed_garbage(command)
     assert agrees(shown, expected), shown
     assert changed_as_expected(row, command, before, await snapshot(store, conversation.id))
 

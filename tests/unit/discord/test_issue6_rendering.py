@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from adapters.discord.access import Access
-from adapters.discord.personas import split_tools
 from adapters.discord.private import MAX_CONTENT, fit
 from adapters.discord.replies import view_of
 from bot.commands.reply import Button, Place, When, render_line
@@ -38,12 +37,6 @@ def test_history_buttons_have_stable_ids() -> None:
     view = view_of((Button("history", "1", "Previous"), Button("history", "3", "Next")))
     ids = [item.custom_id for item in view.children]  # type: ignore[union-attr,attr-defined]
     assert ids == ["parley:history:1", "parley:history:3"]
-
-
-def test_tools_option_is_a_comma_list_and_none_clears() -> None:
-    assert split_tools(None) is None
-    assert split_tools("none") == ()
-    assert split_tools("generate_image, web") == ("generate_image", "web")
 
 
 def test_long_text_is_cut_visibly_not_silently() -> None:

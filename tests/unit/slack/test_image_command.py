@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.slack.images import parse_image_command
-from adapters.slack.numbers import BadOptions
+from bot.commands.spec import BadOptions
 from bot.domain import ConversationKey
 
 KEY = ConversationKey("slack", "T1", "C1", "")

@@ -2,48 +2,72 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from unittest.mock import MagicMock
 
 import pytest
 
-from adapters.slack.numbers import BadOptions
-from adapters.slack.personas import parse_options, persona_values
 from adapters.slack.replies import blocks_of
 from bot.commands.reply import Button, Code, Place, Reply, When, render_line
+from bot.commands.spec import BadOptions, Command, parse
+from bot.commands.table import command_table
 from bot.commands.usage import usage_lines
 from bot.engine.personas import PersonaSpec
 from bot.engine.usage import Period, UsageReport
 from bot.markup import DISCORD, MARKDOWN, SLACK, Markup, discord_place, slack_place
 from bot.store.records import UserSpend
 
+TABLE = command_table(MagicMock())
+CREATE, EDIT = TABLE["persona create"], TABLE["persona edit"]
+
 
 def test_persona_options_come_out_of_the_text_and_the_rest_is_the_prompt() -> None:
-    name, options, prompt = parse_options(
-        'pirate model:gpt-4o-mini temperature:0.4 tools:"a, b" Talk like a pirate.'
+    args = parse(
+        CREATE, 'pirate model:gpt-4o-mini temperature:0.4 tools:"a, b" Talk like a pirate.', "slack"
     )
-    assert (name, prompt) == ("pirate", "Talk like a pirate.")
-    spec = PersonaSpec(name, **persona_values(options, prompt))
+    spec = PersonaSpec(**args)
+    assert (spec.name, spec.system_prompt) == ("pirate", "Talk like a pirate.")
     assert (spec.model, spec.temperature, spec.tools) == ("gpt-4o-mini", 0.4, ("a", "b"))
-    assert parse_options('x prompt:"Be brief."')[2] == "Be brief."
+    assert parse(CREATE, 'x prompt:"Be brief."', "slack")["system_prompt"] == "Be brief."
+    assert parse(EDIT, "x model:none tools:none", "slack") == {
+        "name": "x",
+        "model": None,
+        "tools": (),
+    }
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("command", "text", "message"),
     [
-        ("x temperature:1 temperature:2 hi", "`temperature` is given twice."),
-        ('x prompt:"a" and b', "either as"),
+        (CREATE, "x temperature:1 temperature:2 hi", "`temperature` is given twice."),
+        (CREATE, 'x prompt:"a" and b', "Give the system prompt once."),
+        (CREATE, "x", "`system prompt` is missing."),
+        (
+            CREATE,
+            "x max_tokens:1.5 hi",
+            "`max_tokens` must be a whole number from 1 to 999,999,999 (got '1.5').",
+        ),
+        (TABLE["history"], "0", "`page` must be a whole number from 1 to 10,000 (got '0')."),
+        (CREATE, "x temperature:warm hi", "`temperature` must be a number (got 'warm')."),
+        (TABLE["usage"], "everyone", "`scope` must be one of me, workspace."),
+        (TABLE["history"], "2 3", "I don't know what '3' is."),
+        (TABLE["archive"], "close_thread:yes", "`conversation` must be a whole number"),
     ],
 )
-def test_persona_options_refuse_ambiguity(text: str, message: str) -> None:
-    with pytest.raises(BadOptions, match=message):
-        parse_options(text)
+def test_typed_options_are_refused_by_name_with_the_usage_line(
+    command: Command, text: str, message: str
+) -> None:
+    with pytest.raises(BadOptions, match=re.escape(message)) as refused:
+        parse(command, text, "slack")
+    assert str(refused.value).endswith(f"\nUsage: {command.usage('slack')}")
 
 
-def test_a_number_that_is_not_one_is_refused_by_name() -> None:
-    _, options, prompt = parse_options("x max_tokens:1.5 hi")
-    with pytest.raises(BadOptions, match="`max_tokens` must be a whole number"):
-        persona_values(options, prompt)
+def test_usage_lines_are_written_from_the_spec() -> None:
+    assert TABLE["history"].usage("slack") == "`/history [page]`"
+    assert TABLE["usage"].usage("discord") == "`/usage [scope]`"
+    assert CREATE.usage("slack").startswith("`/persona create <name> <system prompt> [model:…]")
 
 
 def test_links_point_at_the_thread_or_the_dm() -> None:

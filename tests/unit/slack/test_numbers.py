@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.slack.numbers import decimal, whole_number
+from bot.commands.spec import decimal, whole_number
 
 
 @pytest.mark.parametrize(
