@@ -14,7 +14,7 @@ from typing import TextIO
 
 from bot.domain import Actor, ConversationKey
 from bot.images.engine import ImageEngine, ImageRequest
-from bot.images.flow import IMAGES_OFF, handle_click, offer_quote
+from bot.images.flow import IMAGES_OFF, click, offer_quote
 from bot.ports import ImageButton, ImageUpload, MessageRef, QuoteOffer
 
 
@@ -93,11 +93,10 @@ class ConsoleImages:
         return choices[n - 1] if 1 <= n <= len(choices) else None
 
     async def _click(self, button: ImageButton | None, actor: Actor) -> None:
-        assert self.engine is not None
         if button is None:
             await self.surface.notify("No such choice: ask for a quote first with /image <prompt>.")
             return
-        await handle_click(self.engine, button.custom_id, actor, self.surface)
+        await click(self.engine, button.custom_id, actor, self.surface)
 
 
 def _free_path(path: Path) -> Path:

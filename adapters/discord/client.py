@@ -13,7 +13,6 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from adapters.budget import TeamBudget
 from adapters.discord.access import Access, admit
 from adapters.discord.buttons import Buttons
 from adapters.discord.commands import Commands
@@ -24,9 +23,10 @@ from adapters.discord.replies import tell
 from adapters.discord.surface import RateLimitWatch
 from adapters.discord.sync import sync_commands
 from adapters.discord.turns import Turns
-from adapters.discord.views import HistoryPageButton, ImageAction, ReplyButton
+from adapters.discord.views import ImageAction, ReplyButton
 from bot.app import SHUTDOWN_GRACE, App
 from bot.config import Settings
+from bot.pacing import TeamBudget
 from bot.sorry import apologize
 from bot.store.records import ImageJob
 
@@ -86,7 +86,7 @@ class ParleyClient(discord.Client):
         self._watching = False
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(ReplyButton, ImageAction, HistoryPageButton)
+        self.add_dynamic_items(ReplyButton, ImageAction)
         self.synced = await sync_commands(self.tree, self.settings.discord_dev_guild_ids)
 
     async def on_ready(self) -> None:

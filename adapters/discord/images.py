@@ -93,20 +93,10 @@ class Images:
 
     async def _click(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        engine = self.app.images
-        if engine is None:
-            await interaction.edit_original_response(content=flow.IMAGES_OFF)
-            return
         surface = DiscordImageSurface(interaction, interaction.user.display_name)
-        try:
-            outcome = await flow.handle_click(engine, custom_id, clicker(interaction), surface)
-        except SurfaceError as exc:
-            log.warning("image click %s: could not post: %s", custom_id, exc)
-            await surface.notify(flow.RESULT_NOT_POSTED)
-            return
-        line = flow.closing(outcome, clicker(interaction), custom_id)
-        if line is not None and interaction.message is not None:
-            await self._close_quote(interaction.message, line)
+        closed = await flow.click(self.app.images, custom_id, clicker(interaction), surface)
+        if closed is not None and interaction.message is not None:
+            await self._close_quote(interaction.message, closed.line)
         if not surface.notified:
             with contextlib.suppress(discord.HTTPException):
                 await interaction.delete_original_response()

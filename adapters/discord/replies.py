@@ -20,7 +20,7 @@ from discord import ui
 from adapters.discord.access import Access, is_admin
 from adapters.discord.private import fit
 from adapters.discord.turns import key_for
-from adapters.discord.views import HistoryPageButton
+from adapters.discord.views import ReplyButton
 from bot.commands.conversations import EXPORT_FAILED, EXPORT_TOO_LARGE
 from bot.commands.reply import Button, Reply, render_line
 from bot.domain import Caller, ConversationKey
@@ -61,7 +61,7 @@ def view_of(buttons: tuple[Button, ...]) -> ui.View | None:
     for button in buttons:
         if button.action != "history":
             raise ValueError(f"no Discord button for {button.action!r}")
-        view.add_item(HistoryPageButton(int(button.value), button.label))
+        view.add_item(ReplyButton(button.action, int(button.value), button.label))
     view.stop()  # persistent: clicks come back through the dynamic items
     return view
 

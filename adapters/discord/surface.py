@@ -11,28 +11,24 @@ constant.
 
 Discord also limits the whole bot to 50 REST requests a second (interaction callbacks and
 `/webhooks/` excepted), which discord.py only learns from a global 429. So the same trace paces
-every REST request under the API base through one shared `TeamBudget`, in two stages: a request
-takes its slot and sleeps until it when it starts, before it asks for a connection (so the ones
-queued hold no socket), and once it has its connection, just before it goes out, it also waits
-until fewer than the rate's worth have gone out in the last second, however late a busy loop
-woke the sleepers (aiohttp awaits the connection trace signals before sending; pacing only at the
-start let requests bunch up while connections were opened). The gateway websocket is not
-under the API base and is never paced. An interim edit whose slot is more than `INTERIM_MAX_WAIT`
-away is refused with `Deferred` without reserving anything, so the streamer coalesces text
-instead of queueing stale frames; posts and final text always wait for their slot. A global 429
-anyway pushes the budget back by its `Retry-After`; discord.py waits that one out itself
-(cancelling the call mid-wait would leave discord.py's global lock shut), so the call just takes
-longer.
+every REST request under the API base through one shared budget, in the two stages of
+`bot.pacing.SendWindow`: its slot when it starts, before it asks for a connection, and room in
+the last second's window once it has its connection, just before it goes out (aiohttp awaits the
+connection trace signals before sending; pacing only at the start let requests bunch up while
+connections were opened). The gateway websocket is not under the API base and is never paced.
+An interim edit whose slot is more than `INTERIM_MAX_WAIT` away is refused with `Deferred` without
+reserving anything, so the streamer coalesces text instead of queueing stale frames; posts and
+final text always wait for their slot. A global 429 anyway pushes the budget back by its
+`Retry-After`; discord.py waits that one out itself (cancelling the call mid-wait would leave
+discord.py's global lock shut), so the call just takes longer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -42,8 +38,8 @@ import aiohttp
 import discord
 import yarl
 
-from adapters.budget import TeamBudget
 from adapters.discord.views import reply_view
+from bot.pacing import SendWindow, TeamBudget
 from bot.ports import Control, Deferred, MessageRef, PlatformLimits, RateLimited, SurfaceError
 
 log = logging.getLogger("parley.discord")
@@ -67,8 +63,6 @@ TOKEN_EXPIRED = 50027
 """Discord's "Invalid Webhook Token": the interaction's 15 minutes are over."""
 GLOBAL = "global"
 """The budget key of Discord's global request limit."""
-_LATE_DECAY = 0.99
-"""Per paced request: how fast remembered lateness fades once requests leave on time again."""
 INTERIM_MAX_WAIT = 1.0
 """Seconds an interim edit may wait for a global slot; further off, it is refused (Deferred)."""
 DEFAULT_API_BASE = "https://discord.com/api/v10"
@@ -102,8 +96,6 @@ class RateLimitWatch:
     waiting: dict[tuple[str, str, str], asyncio.Future[float | None]] = field(default_factory=dict)
     """Message calls in flight: the 429's retry-after, or None once Discord applied the call."""
     _finishing: set[asyncio.Future[Any]] = field(default_factory=set)
-    _sent: deque[float] = field(default_factory=deque)  # when paced requests went out, lately
-    _late: float = 0.0  # how late paced requests recently woke for their slot, seconds
     seen_429: int = 0
     seen_global_429: int = 0
 
@@ -120,6 +112,7 @@ class RateLimitWatch:
         base = yarl.URL(self.api_base)  # parsed once: paced() runs for every request
         self._host = (base.host, base.port)
         self._prefix = base.path.rstrip("/")
+        self.window = SendWindow(self.budget, GLOBAL) if self.budget is not None else None
 
     def paced(self, url: yarl.URL) -> bool:
         """A REST request Discord's global limit counts: under the API base, and not an
@@ -140,48 +133,26 @@ class RateLimitWatch:
         context: SimpleNamespace,
         params: aiohttp.TraceRequestStartParams,
     ) -> None:
-        """A paced request takes its slot in the global budget and waits for it here, before
-        it asks for a connection: a request waiting its turn holds no socket (against Discord,
-        a TLS connection each, for every thread creation queued behind the others)."""
-        context.paced = self.budget is not None and self.paced(params.url)
-        if not context.paced or self.budget is None:
-            return
-        wait = self.budget.claim(GLOBAL, max_wait=math.inf)
-        slot = time.monotonic() + wait
-        if wait > 0:
-            await asyncio.sleep(wait)
-        # How late a busy loop woke this request for its slot (it decays as requests wake on
-        # time again); the connection stage counts its second over this much longer.
-        self._late = max(time.monotonic() - slot, self._late * _LATE_DECAY)
+        """A paced request waits for its slot before it asks for a connection (against
+        Discord, a TLS connection each, for every thread creation queued behind the others)."""
+        context.paced = self.window is not None and self.paced(params.url)
+        if context.paced and self.window is not None:
+            await self.window.take_slot()
 
     async def _on_connection(
         self, session: aiohttp.ClientSession, context: SimpleNamespace, params: object
     ) -> None:
-        """The request has its connection and goes out next. A busy event loop wakes sleepers
-        late and lets their writes out together, so never send more than the rate's worth in any
-        one second, counted where it matters (here, as the request goes out) and over a second
-        plus the loop's recent lateness."""
-        if self.budget is None or not getattr(context, "paced", False):
-            return
-        window = 1.0 + min(self._late, 1.0)
-        cap = max(1, math.ceil(1.0 / self.budget.spacing))  # requests per second
-        while True:
-            now = time.monotonic()
-            while self._sent and self._sent[0] <= now - window:
-                self._sent.popleft()
-            if len(self._sent) < cap:
-                break
-            await asyncio.sleep(self._sent[0] + window - now)
-        context.decided = time.monotonic()
-        self._sent.append(context.decided)
+        """The request has its connection and goes out next: never more than the rate's worth
+        in any one second, counted here (aiohttp awaits this before it sends)."""
+        if self.window is not None and getattr(context, "paced", False):
+            context.decided = await self.window.go_out()
 
     async def _on_headers_sent(
         self, session: aiohttp.ClientSession, context: SimpleNamespace, params: object
     ) -> None:
-        """A paced request is on the wire: a busy loop may have held it since its slot."""
         decided = getattr(context, "decided", None)
-        if decided is not None:
-            self._late = max(self._late, time.monotonic() - decided)
+        if decided is not None and self.window is not None:
+            self.window.went_out(decided)
 
     async def _on_end(
         self, session: aiohttp.ClientSession, context: SimpleNamespace, params: Any

@@ -1,5 +1,5 @@
-"""Persistent buttons: Stop and Regenerate (the turn id in the custom_id) and the image buttons
-(`img:<verb>:<id>[:<n>]`, ids from bot/images/views.py).
+"""Persistent buttons: Stop and Regenerate (the turn id in the custom_id), /history's pages
+(the page) and the image buttons (`img:<verb>:<id>[:<n>]`, ids from bot/images/views.py).
 
 `DynamicItem`s are registered once with `client.add_dynamic_items`, so a click on a message
 posted before a restart is parsed from its custom_id alone. The views we send are stopped
@@ -35,39 +35,42 @@ class Gated:
         return await admit(client.access, interaction)
 
 
-REPLY_STYLES = {"stop": discord.ButtonStyle.danger, "regenerate": discord.ButtonStyle.secondary}
+REPLY_STYLES = {"stop": discord.ButtonStyle.danger}
 
 
 class ReplyButton(
     Gated,
     ui.DynamicItem[ui.Button[Any]],
-    template=r"parley:(?P<action>stop|regenerate):(?P<turn>[0-9]{1,19})",
+    template=r"parley:(?P<action>stop|regenerate|history):(?P<value>[0-9]{1,19})",
 ):
-    """Stop (while a reply streams) or Regenerate (once it is done), for the turn in its id."""
+    """Stop (while a reply streams) or Regenerate (once it is done) for the turn in its id, or
+    Previous / Next under /history for the page in its id (the user is always the clicker)."""
 
-    def __init__(self, action: str, turn_id: int, label: str = "") -> None:
+    def __init__(self, action: str, value: int, label: str = "") -> None:
         super().__init__(
             ui.Button(
                 label=label or action.title(),
-                style=REPLY_STYLES[action],
-                custom_id=custom_id(action, str(turn_id)),
+                style=REPLY_STYLES.get(action, discord.ButtonStyle.secondary),
+                custom_id=custom_id(action, str(value)),
             )
         )
         self.action = action
-        self.turn_id = turn_id
+        self.value = value
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: Any, /
     ) -> ReplyButton:
-        return cls(match["action"], int(match["turn"]))
+        return cls(match["action"], int(match["value"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         client: ParleyClient = interaction.client
         if self.action == "stop":
-            await client.buttons.stop(interaction, self.turn_id)
+            await client.buttons.stop(interaction, self.value)
+        elif self.action == "regenerate":
+            await client.buttons.regenerate(interaction, self.value)
         else:
-            await client.buttons.regenerate(interaction, self.turn_id)
+            await client.commands.turn_page(interaction, self.value)
 
 
 def reply_view(text: str, controls: tuple[Control, ...] = ()) -> ui.LayoutView:
@@ -124,29 +127,3 @@ def image_view(buttons: tuple[ImageButton, ...]) -> ui.View | None:
         view.add_item(ImageAction(button.custom_id, button.label, _style(button)))
     view.stop()
     return view
-
-
-class HistoryPageButton(
-    Gated, ui.DynamicItem[ui.Button[Any]], template=r"parley:history:(?P<page>[0-9]{1,6})"
-):
-    """Previous / Next under /history; the page is in the custom_id, the user is the clicker."""
-
-    def __init__(self, page: int, label: str = "Next") -> None:
-        super().__init__(
-            ui.Button(
-                label=label,
-                style=discord.ButtonStyle.secondary,
-                custom_id=custom_id("history", str(page)),
-            )
-        )
-        self.page = page
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: ui.Item[Any], match: Any, /
-    ) -> HistoryPageButton:
-        return cls(int(match["page"]))
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        client: ParleyClient = interaction.client
-        await client.commands.turn_page(interaction, self.page)

@@ -14,7 +14,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.budget import TeamBudget
 from adapters.slack.admins import Admins
 from adapters.slack.commands import SlackCommands
 from adapters.slack.images import ImageTurns
@@ -33,6 +32,7 @@ from adapters.slack.surface import Workspaces
 from adapters.slack.turns import Turns
 from bot.app import App
 from bot.config import ConfigurationError
+from bot.pacing import TeamBudget
 
 log = logging.getLogger("parley.slack")
 

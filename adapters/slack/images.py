@@ -21,18 +21,10 @@ from bot.commands.spec import BadOptions, parse
 from bot.commands.table import IMAGE
 from bot.domain import Actor, ConversationKey
 from bot.images.engine import ImageRequest
-from bot.images.flow import (
-    IMAGES_OFF,
-    QUOTE_NOT_POSTED,
-    RESULT_NOT_POSTED,
-    closing,
-    handle_click,
-    offer_quote,
-)
+from bot.images.flow import IMAGES_OFF, QUOTE_NOT_POSTED, click, offer_quote
 from bot.images.views import custom_id, outcome_line, unknown_notice
 from bot.markup import SLACK
 from bot.ports import ImageButton, ImageUpload, MessageRef, QuoteOffer, SurfaceError
-from bot.sorry import apologize
 from bot.store import ImageJob
 
 if TYPE_CHECKING:
@@ -217,24 +209,10 @@ class ImageTurns:
         ts = message.get("ts") or container.get("message_ts")
         thread = message.get("thread_ts") or container.get("thread_ts") or ts
         surface = self._surface(team, channel, thread, user)
-        if self.app.images is None:
-            await surface.notify(IMAGES_OFF)
-            return
         value = str(action.get("value") or action.get("action_id") or "")
-        try:
-            outcome = await handle_click(
-                self.app.images, value, Actor("slack", team, user), surface
-            )
-        except SurfaceError as exc:
-            log.warning("image delivery failed team=%s channel=%s: %s", team, channel, exc)
-            await surface.notify(RESULT_NOT_POSTED)
-            outcome = None
-        except Exception as exc:
-            await surface.notify(apologize(log, exc, "image click team=%s value=%s", team, value))
-            return
-        line = closing(outcome, Actor("slack", team, user), value)
-        if line is not None and outcome is not None and outcome.job is not None:
-            await self._settle(surface, {**message, "ts": ts}, line, outcome.job)
+        closed = await click(self.app.images, value, Actor("slack", team, user), surface)
+        if closed is not None:
+            await self._settle(surface, {**message, "ts": ts}, closed.line, closed.job)
 
     async def notify_unknown(self, job: ImageJob) -> None:
         """App.watch_unknown_images' callback: tell the requester in the quote's thread and show

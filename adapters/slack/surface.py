@@ -11,7 +11,6 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.budget import TeamBudget
 from adapters.slack.blocks import (
     STOP_NOTE,
     STOP_NOTE_DONE,
@@ -20,6 +19,7 @@ from adapters.slack.blocks import (
     stop_note_blocks,
 )
 from adapters.slack.native import NATIVE_REFUSALS, NativeStream
+from bot.pacing import TeamBudget
 from bot.ports import Control, MessageRef, PlatformLimits, RateLimited, SurfaceError
 
 log = logging.getLogger("parley.slack")

@@ -1,17 +1,23 @@
-"""The image flow on any ImageSurface: what adapters call for /image, button clicks and /images.
+"""The image flow on any ImageSurface: what adapters call for /image and button clicks.
 
-await offer_quote(engine, request, surface)             # /image and the generate_image tool
-await handle_click(engine, custom_id, actor, surface)   # any "img:..." button, by an Actor
-await surface.notify(history_text(await engine.recent(key, user_id)))   # /images
+await offer_quote(engine, request, surface)            # /image and the generate_image tool
+closed = await click(engine, custom_id, actor, surface)  # any "img:..." button, by an Actor
+(/images is a command of bot.commands.table.)
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
 from bot.domain import Actor
 from bot.images.engine import ImageEngine, ImageRejected, ImageRequest, Outcome
 from bot.images.views import custom_id, outcome_line, parse_custom_id, quote_offer
-from bot.ports import ImageButton, ImageSurface, ImageUpload
+from bot.ports import ImageButton, ImageSurface, ImageUpload, SurfaceError
+from bot.sorry import apologize
 from bot.store import ImageJob
+
+log = logging.getLogger("parley.images")
 
 IMAGES_OFF = "Image generation is not set up on this bot."
 """/image, /images or an image button where no image provider is configured (every platform)."""
@@ -34,6 +40,37 @@ async def offer_quote(
         return None
     await surface.offer(quote_offer(job, engine.catalog, ttl_minutes=_minutes(engine)))
     return job
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """A clicked quote that can do nothing more: it shows `line` in place of its buttons."""
+
+    line: str
+    job: ImageJob
+
+
+async def click(
+    engine: ImageEngine | None, button_id: str, actor: Actor, surface: ImageSurface
+) -> Closed | None:
+    """One click, shown on `surface`, whatever happens: images off, a platform that refuses
+    what the click led to, a failure (with its reference). Closed when the quote should close."""
+    if engine is None:
+        await surface.notify(IMAGES_OFF)
+        return None
+    try:
+        outcome = await handle_click(engine, button_id, actor, surface)
+    except SurfaceError as exc:
+        log.warning("image click %s: could not post: %s", button_id, exc)
+        await surface.notify(RESULT_NOT_POSTED)
+        return None
+    except Exception as exc:
+        await surface.notify(apologize(log, exc, "image click %s by %s", button_id, actor))
+        return None
+    line = closing(outcome, actor, button_id)
+    if line is None or outcome is None or outcome.job is None:
+        return None
+    return Closed(line, outcome.job)
 
 
 async def handle_click(

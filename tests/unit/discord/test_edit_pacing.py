@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import yarl
 
-from adapters.budget import TeamBudget
 from adapters.discord.surface import (
     DEFAULT_EDIT_INTERVAL,
     GLOBAL,
@@ -19,6 +18,7 @@ from adapters.discord.surface import (
     loggable,
     webhook_key,
 )
+from bot.pacing import TeamBudget
 from bot.ports import RateLimited
 
 API = "https://discord.com/api/v10"
@@ -148,17 +148,18 @@ async def test_requests_wait_for_their_slot_before_they_ask_for_a_connection() -
 
 async def test_late_wakers_never_put_more_than_the_rate_into_one_second() -> None:
     watch = RateLimitWatch(budget=TeamBudget(10 * 60), api_base=API)  # ten a second
+    assert watch.window is not None
     params = SimpleNamespace(url=yarl.URL(f"{API}/channels/1/messages"))
     # Ten requests went out 0.95 s ago, all at once (their sleeps ended late, together).
-    watch._sent.extend([time.monotonic() - 0.95] * 10)
+    watch.window.sent.extend([time.monotonic() - 0.95] * 10)
     context = SimpleNamespace()
     await watch._on_start(None, context, params)  # type: ignore[arg-type]
     started = time.monotonic()
     await watch._on_connection(None, context, None)  # type: ignore[arg-type]
     assert time.monotonic() - started >= 0.04  # it waited for the oldest to leave the second
-    assert len(watch._sent) == 1
+    assert len(watch.window.sent) == 1
     unpaced = SimpleNamespace()  # a webhook or the gateway: never held back
-    watch._sent.extend([time.monotonic()] * 10)
+    watch.window.sent.extend([time.monotonic()] * 10)
     started = time.monotonic()
     await watch._on_connection(None, unpaced, None)  # type: ignore[arg-type]
     assert time.monotonic() - started < 0.04

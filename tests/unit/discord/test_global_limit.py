@@ -9,9 +9,9 @@ import pytest
 import pytest_asyncio
 import yarl
 
-from adapters.budget import TeamBudget
 from adapters.discord.surface import GLOBAL, DiscordSurface, RateLimitWatch
 from bot.config import ConfigurationError, load_settings
+from bot.pacing import TeamBudget
 from bot.ports import Control, MessageRef, RateLimited
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.ratelimit import BucketSpec

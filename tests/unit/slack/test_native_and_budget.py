@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from adapters.budget import TeamBudget
 from adapters.slack.native import NativeStream
 from bot.engine.splitting import layout, render_live, settled_prefix, split_parts, split_text
+from bot.pacing import TeamBudget
 from bot.ports import RateLimited
 
 
