@@ -1,4 +1,4 @@
-"""`python -m bench [all|parse|persist|startup|stream|smoke]`: run benchmarks, print figures.
+"""`python -m bench [all|parse|persist|startup|stream|delay|smoke]`: run benchmarks, print figures.
 
 Benchmarks, not tests: they need a quiet machine, take minutes, and report medians, percentiles and
 ratios against each issue-7 target. Results and the machine they ran on go in docs/benchmarks.md.
@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import sys
 
-from bench import parse, persist, startup, stream
+from bench import delay, parse, persist, startup, stream
 from bench.common import machine
 
 SUITES = {
@@ -18,6 +18,7 @@ SUITES = {
     "persist": persist.main,
     "startup": startup.main,
     "stream": stream.main,
+    "delay": delay.main,
 }
 EXTRA = {"smoke": stream.smoke}  # not part of "all": the CI correctness check
 

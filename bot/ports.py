@@ -16,7 +16,11 @@ class PlatformLimits:
     max_chars: int
     """Most characters one message may hold (Discord 2,000; Slack's chat.update ~4,000)."""
     min_edit_interval: float
-    """Seconds between two edits of one message that stay inside the platform's buckets."""
+    """Seconds between two interim edits of one message that stay inside the platform's buckets.
+    A Surface may learn it as it goes: the streamer reads `limits` again before every call."""
+    final_interval: float | None = None
+    """Seconds after a message's previous call before its final text may go; None: as
+    `min_edit_interval`. A surface that keeps a call in hand for the final text says 0."""
     edits_cheap: bool = False
     """True where an edit costs nothing (a terminal): pacing may be skipped."""
     max_backoff: float = 30.0

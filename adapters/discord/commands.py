@@ -217,14 +217,15 @@ class Commands:
     async def chat(
         self, interaction: discord.Interaction[Any], command: Command, args: Args
     ) -> None:
-        await interaction.response.defer(thinking=True)
         prompt = args["prompt"]
         asker = Asker(str(interaction.user.id), interaction.user.display_name)
         caller, place = caller_and_place(self.access, interaction)
         model, persona = await self.chat_options.options(
             caller, place, model=args.get("model"), persona=args.get("persona")
-        )  # a refusal (the tree's on_error) costs nothing but its line
-        await interaction.edit_original_response(content=echo(prompt, asker.name))
+        )  # a refusal (the tree's on_error, privately) costs nothing but its line
+        # The echo is the interaction's response itself: no defer and edit, so the interaction's
+        # webhook keeps its calls for the reply's first message (a followup of it).
+        await interaction.response.send_message(echo(prompt, asker.name))
         channel = interaction.channel
         if isinstance(channel, discord.TextChannel):
             await self.turns.in_new_thread(

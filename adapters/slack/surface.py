@@ -27,18 +27,26 @@ log = logging.getLogger("parley.slack")
 MAX_CHARS = 3_500
 """Per message: chat.update fails with msg_too_long near 4,000 characters of text, whatever the
 docs say, so longer replies continue in further thread replies."""
-EDIT_INTERVAL = 1.5
-"""Seconds between edits of one message: 40 a minute, inside Tier 3 for one reply alone."""
 INTERIM_MAX_WAIT = 1.0
 """Longest wait for the workspace budget before an interim edit is skipped (coalesced)."""
 
-CLASSIC_LIMITS = PlatformLimits(
-    max_chars=MAX_CHARS, min_edit_interval=EDIT_INTERVAL, can_delete=True
-)
-NATIVE_LIMITS = PlatformLimits(
-    max_chars=MAX_CHARS, min_edit_interval=1.0, progress_marker="", can_delete=True,
-    append_only=True,
-)  # fmt: skip
+
+def classic_limits(updates: TeamBudget) -> PlatformLimits:
+    """Post and edit: Slack limits chat.update per workspace, not per message, so one reply may
+    edit as often as the workspace budget's slots come, and its final text waits for nothing
+    but its slot (the surface claims it)."""
+    return PlatformLimits(
+        max_chars=MAX_CHARS, min_edit_interval=updates.spacing, final_interval=0.0,
+        can_delete=True,
+    )  # fmt: skip
+
+
+def native_limits(appends: TeamBudget) -> PlatformLimits:
+    """A native stream: an append as often as the workspace's chat.appendStream slots come."""
+    return PlatformLimits(
+        max_chars=MAX_CHARS, min_edit_interval=appends.spacing, final_interval=0.0,
+        progress_marker="", can_delete=True, append_only=True,
+    )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -94,14 +102,14 @@ class SlackSurface:
         self.user = user
         # Native streams must be thread replies (chat.startStream requires thread_ts).
         self._native = native and bool(thread_ts) and spaces.native_for(team)
-        self._limits = NATIVE_LIMITS if self._native else CLASSIC_LIMITS
         self._streams: dict[str, NativeStream] = {}
         self._stop_note: str | None = None
         """ts of the message holding Stop while a native stream runs (streams take no buttons)."""
 
     @property
     def limits(self) -> PlatformLimits:
-        return self._limits
+        spaces = self._spaces
+        return native_limits(spaces.appends) if self._native else classic_limits(spaces.updates)
 
     @property
     def native(self) -> bool:

@@ -69,6 +69,7 @@ class _Message:
     text: str | None  # None when an edit failed and what the platform shows is unknown
     controls: tuple[Control, ...]
     last_call: float
+    """When the message's last call went out."""
     final: bool = False
     deleted: bool = False
 
@@ -131,9 +132,9 @@ class ReplyStreamer:
         self._can_delete = limits.can_delete
         self._append_only = limits.append_only
         self._max_chars = limits.max_chars
-        self._base_interval = 0.0 if limits.edits_cheap else limits.min_edit_interval
-        self._interval = self._base_interval
-        self._max_backoff = max(limits.max_backoff, self._base_interval)
+        self._backoff = 0.0
+        """The least interim interval after rate limits (grows with each; the surface's own
+        interval, read before every call, counts when it is longer)."""
         self._blocked_until = float("-inf")
         self._text = ""
         self._frame: tuple[str, list[_Want]] | None = None
@@ -257,7 +258,7 @@ class ReplyStreamer:
         if step.kind == "edit":
             self._messages[step.index].text = None  # unknown now: resend at the next frame
         # Wait a full interval before the retry so a persistent error cannot spin.
-        retry_at = self._clock.now() + max(self._interval, _BACKOFF_FLOOR)
+        retry_at = self._clock.now() + max(self._interval(final=False), _BACKOFF_FLOOR)
         self._blocked_until = max(self._blocked_until, retry_at)
         if self._failures >= self._max_interim_failures:
             log.warning(
@@ -330,17 +331,33 @@ class ReplyStreamer:
         return None
 
     def _due(self, step: _Step, *, final: bool) -> float:
-        """When `step` may go out: after any rate-limit wait, and edits `interval` after the
-        previous call on the same message. The final text paces at the base interval only."""
+        """When `step` may go out: after any rate-limit wait, and an edit its interval after the
+        previous call on the same message, as the surface's limits say now."""
         if step.kind != "edit":
             return self._blocked_until
-        interval = self._base_interval if final else self._interval
+        interval = self._interval(final=final)
         return max(self._blocked_until, self._messages[step.index].last_call + interval)
+
+    def _interval(self, *, final: bool) -> float:
+        """The surface's interval now (it may learn it from the platform as the reply goes):
+        for the final text its own, which ignores backoff; for an interim frame at least the
+        backoff that rate limits grew."""
+        limits = self._surface.limits
+        if limits.edits_cheap:
+            return 0.0
+        if final:
+            return (
+                limits.min_edit_interval if limits.final_interval is None else limits.final_interval
+            )
+        return max(limits.min_edit_interval, self._backoff)
 
     # --- platform calls -------------------------------------------------------------------------
 
     async def _apply(self, step: _Step) -> None:
         want = step.want
+        # A platform counts a call when it arrives: pace from when each call went out, not from
+        # when its answer came back (else every interval grows by a round trip).
+        sent = self._clock.now()
         self._in_call = True
         try:
             if step.kind == "post":
@@ -354,7 +371,7 @@ class ReplyStreamer:
             self._in_call = False
         now = self._clock.now()
         if step.kind == "post":
-            self._messages.append(_Message(ref, want.text, want.controls, now, want.final))
+            self._messages.append(_Message(ref, want.text, want.controls, sent, want.final))
             self.stats.posts += 1
         elif step.kind == "delete":
             self._messages[step.index].deleted = True
@@ -362,7 +379,7 @@ class ReplyStreamer:
             return
         else:
             message = self._messages[step.index]
-            message.text, message.controls, message.last_call = want.text, want.controls, now
+            message.text, message.controls, message.last_call = want.text, want.controls, sent
             message.final = want.final
             self.stats.edits += 1
         if want.visible and self.stats.first_visible_at is None:
@@ -380,11 +397,13 @@ class ReplyStreamer:
         # The floor keeps a platform that says "retry after 0" from being hammered in a loop.
         wait = max(exc.retry_after, _BACKOFF_FLOOR)
         self._blocked_until = max(self._blocked_until, now + wait)
-        grown = max(self._interval, _BACKOFF_FLOOR) * _BACKOFF_FACTOR
-        self._interval = max(self._interval, min(self._max_backoff, grown))
+        limits = self._surface.limits
+        grown = max(self._interval(final=False), _BACKOFF_FLOOR) * _BACKOFF_FACTOR
+        ceiling = max(limits.max_backoff, limits.min_edit_interval)
+        self._backoff = max(self._backoff, min(ceiling, grown))
         log.info(
             "reply %s: rate limited, retry after %.2fs, edit interval now %.2fs",
             self._key,
             exc.retry_after,
-            self._interval,
+            self._interval(final=False),
         )

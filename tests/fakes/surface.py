@@ -72,6 +72,11 @@ class MemorySurface:
     def limits(self) -> PlatformLimits:
         return self._limits
 
+    @limits.setter
+    def limits(self, limits: PlatformLimits) -> None:
+        """What the platform lets through from now on (a surface learning its buckets)."""
+        self._limits = limits
+
     # --- misbehaviour on request ----------------------------------------------------------------
 
     def fail_next(self, error: SurfaceError, *, times: int = 1, on: FaultTarget = "any") -> None:

@@ -351,7 +351,7 @@ async def test_ten_conversations_in_ten_channels_finish_exactly_and_independentl
         for i, c in enumerate(channels)
     ]
     for i, (channel, final, inter) in enumerate(zip(channels, finals, interactions, strict=True)):
-        assert inter.ack_type == 5 and inter.acked_at is not None
+        assert inter.ack_type == 4 and inter.acked_at is not None
         assert inter.acked_at - inter.created < 3.0
         assert text_of(final) == f"Answer to question {i}: one two three."
         thread = fake.channels[final["id"]]

@@ -14,7 +14,7 @@ from tests.fakes.llm_server import LLMFake, workers_stream
 from tests.integration.discord.conftest import Running
 
 
-async def test_chat_defers_streams_by_edits_and_opens_a_thread(
+async def test_chat_answers_with_its_echo_streams_by_edits_and_opens_a_thread(
     discord_fake: FakeDiscord, llm_fake: LLMFake, bot: Running
 ) -> None:
     pieces = ["The ", "answer ", "is ", "forty-", "two."]
@@ -23,8 +23,11 @@ async def test_chat_defers_streams_by_edits_and_opens_a_thread(
     inter = await discord_fake.slash("chat", {"prompt": "What is the answer?"})
     final = await discord_fake.wait_until(lambda: discord_fake.finished(channel), what="reply")
 
-    assert inter.ack_type == 5 and inter.acked_at is not None
+    # answered with the echo at once (no defer and edit: the webhook's calls go to the reply)
+    assert inter.ack_type == 4 and inter.acked_at is not None
     assert inter.acked_at - inter.created < 3.0
+    assert text_of(discord_fake.messages[inter.original_id]).endswith("asked: What is the answer?")
+    assert not discord_fake.calls_to("original.edit")
     assert text_of(final) == "The answer is forty-two."
     assert discord_fake.custom_ids(final) == [f"parley:regenerate:{2}"]
     thread = discord_fake.channels[final["id"]]  # thread id == message id

@@ -91,7 +91,7 @@ async def test_allow_lists_refuse_other_channels_and_users(
         llm_fake.queue("workers", workers_stream(["Allowed."]))
         ok = await discord_fake.slash("chat", {"prompt": "hi"}, channel=allowed, user="alice")
         final = await discord_fake.wait_until(lambda: discord_fake.finished(allowed), what="reply")
-        assert ok.ack_type == 5 and text_of(final) == "Allowed."
+        assert ok.ack_type == 4 and text_of(final) == "Allowed."  # answered with its echo
         await discord_fake.say("hi", channel=discord_fake.channel_ids[5], mention=True)
     finally:
         await running.close()

@@ -115,8 +115,30 @@ async def test_webhook_edits_learn_their_own_pacing_not_their_channels() -> None
     watch = RateLimitWatch()
     headers = {"X-RateLimit-Remaining": "1", "X-RateLimit-Reset-After": "4.0"}
     await _end(watch, 200, headers, WEBHOOK_EDIT)
-    assert watch.interval(webhook_key("2")) == 2.0  # 4 s over the 2 edits still possible
+    assert watch.interval(webhook_key("2")) == pytest.approx(3.0)  # the last, a second before 4 s
+    assert watch.final_interval(webhook_key("2")) == 0.0  # ... unless the final text takes it
     assert watch.interval("1") == DEFAULT_EDIT_INTERVAL
+    assert watch.final_interval("1") is None  # nothing learnt: the streamer paces it as interim
+
+
+@pytest.mark.parametrize(
+    ("remaining", "reset_after", "interval", "final"),
+    [
+        ("4", "5.0", 1.0, 0.0),  # evenly: one share of the window kept till the last
+        ("2", "6.0", 2.5, 0.0),  # the margin before the refill is at most a second
+        ("1", "2.0", 1.0, 0.0),  # the one in hand goes as an interim a share before the refill
+        ("0", "1.5", 1.55, 1.55),  # none left: nothing, not even the final, until the refill
+        ("9", "0.5", 0.2, 0.0),  # never faster than the floor
+    ],
+)
+async def test_edits_are_paced_from_what_is_left_of_the_window_keeping_one_for_the_final(
+    remaining: str, reset_after: str, interval: float, final: float
+) -> None:
+    watch = RateLimitWatch()
+    headers = {"X-RateLimit-Remaining": remaining, "X-RateLimit-Reset-After": reset_after}
+    await _end(watch, 200, headers, WEBHOOK_EDIT)
+    assert watch.interval(webhook_key("2")) == pytest.approx(interval)
+    assert watch.final_interval(webhook_key("2")) == pytest.approx(final)
 
 
 def test_loggable_paths_keep_their_shape_but_not_the_token() -> None:

@@ -186,8 +186,42 @@ async def test_finish_waits_for_the_call_in_flight_then_delivers_the_final() -> 
     assert surface.max_in_flight == 1
     assert [(e.kind, e.text, e.at) for e in surface.events] == [
         ("post", "Hel ▌", 1.0),
-        ("edit", "Hello", 3.0),  # paced one interval after the post landed, plus latency
+        ("edit", "Hello", 2.0),  # sent as the post landed (one interval after it went out)
     ]
+
+
+async def test_the_final_text_goes_at_once_when_the_surface_keeps_a_call_in_hand() -> None:
+    for final_interval, landed in ((None, 1.2), (0.0, 0.4)):
+        limits = dataclasses.replace(DISCORD_LIKE, final_interval=final_interval)
+        clock, surface, streamer = make(latency=0.2, limits=limits)
+        streamer.update("Hel")
+        await clock.settle()
+        await clock.drive(streamer.finish("Hello"))
+        assert [(e.kind, e.text, e.at) for e in surface.events] == [
+            ("post", "Hel ▌", 0.2),
+            ("edit", "Hello", pytest.approx(landed)),  # in hand: sent as the post lands
+        ]
+
+
+async def test_the_interval_is_read_again_before_every_call() -> None:
+    clock, surface, streamer = make()
+    text = "token " * 100
+    streamer.update(text[:12])
+    await clock.settle()
+    await clock.advance(1.0)
+    streamer.update(text[:24])
+    await clock.settle()
+    surface.limits = dataclasses.replace(
+        DISCORD_LIKE, min_edit_interval=3.0
+    )  # the platform said so
+    for n in range(36, 300, 12):
+        streamer.update(text[:n])
+        await clock.advance(0.25)
+    edits = [e.at for e in surface.events]
+    assert gaps(surface.events)[0] == pytest.approx(1.0)
+    assert len(edits) >= 3 and all(gap >= 3.0 for gap in gaps(surface.events)[1:])
+    await clock.drive(streamer.finish(text))
+    assert surface.visible_text() == text.strip()
 
 
 # --- rate limits --------------------------------------------------------------------------------

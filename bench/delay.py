@@ -1,0 +1,132 @@
+"""Token delay (issue 15): how long each token waits before a user sees it, through the real bot
+process against the strict Discord and Slack fakes (bench/stream.py's rigs), at platform round
+trips of 0 and 100 ms.
+
+Each reply streams 350, 375, 400 or 425 tokens at 50 tokens/s after a 200 ms first token; each
+length runs three times. Per run: the token delay mean and p95 over every token of every reply
+(written by the provider -> first platform state showing it) and the tail (the last token's
+delay, averaged over the replies: how long the end of a reply waits). Per length, the median of
+the runs; the figure is the mean over the four lengths. `/chat` on Discord (every conversation in
+a channel of its own); Slack in one workspace, each reply in its own channel.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import median, percentile, row, verdict
+from bench.stream import FIRST_TOKEN, RTTS, TOKEN_GAP, Run, _what, remote_provider, rig_for, run
+
+LENGTHS = (350, 375, 400, 425)
+RUNS = 3
+CONVERSATIONS = (1, 10)
+TARGETS: dict[tuple[str, int], tuple[float, float | None, float]] = {
+    ("discord", 1): (0.62, 1.15, 0.25),
+    ("discord", 10): (0.62, 1.15, 0.25),
+    ("slack", 1): (0.25, None, 0.15),
+    ("slack", 10): (2.0, None, 0.5),
+}
+"""(platform, conversations): token delay mean, p95 (None: no target) and tail, in seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    mean: float
+    p95: float
+    tail: float
+
+
+def delay_of(result: Run) -> Delay:
+    lags = [lag for c in result.conversations for lag in c.lags]
+    tails = [c.lags[-1] for c in result.conversations if c.lags]
+    if not lags or not tails:
+        return Delay(float("inf"), float("inf"), float("inf"))
+    return Delay(sum(lags) / len(lags), percentile(lags, 95), sum(tails) / len(tails))
+
+
+def summary(per_length: Sequence[Sequence[Run]]) -> Delay:
+    """Per length the median of its runs, then the mean over the lengths."""
+    medians = []
+    for runs in per_length:
+        delays = [delay_of(r) for r in runs]
+        medians.append(
+            Delay(
+                median([d.mean for d in delays]),
+                median([d.p95 for d in delays]),
+                median([d.tail for d in delays]),
+            )
+        )
+    count = len(medians)
+    return Delay(
+        sum(d.mean for d in medians) / count,
+        sum(d.p95 for d in medians) / count,
+        sum(d.tail for d in medians) / count,
+    )
+
+
+def report(platform: str, rtt: float, n: int, per_length: Sequence[Sequence[Run]]) -> bool:
+    tag = f"{platform} x{n} @{rtt * 1000:.0f} ms"
+    got = summary(per_length)
+    mean, p95, tail = TARGETS[(platform, n)]
+    ok_mean, ok_tail = got.mean <= mean, got.tail <= tail
+    ok_p95 = p95 is None or got.p95 <= p95
+    runs = [r for rs in per_length for r in rs]
+    total = sum(len(r.conversations) for r in runs)
+    exact = sum(c.exact for r in runs for c in r.conversations)
+    limited = [x for r in runs for x in r.rate_limited]
+    ok_exact = exact == total and not limited
+    row(f"{tag}: token delay mean", f"{got.mean:.2f} s", f"<= {mean:.2f} s", verdict(ok_mean))
+    row(
+        f"{tag}: token delay p95",
+        f"{got.p95:.2f} s",
+        f"<= {p95:.2f} s" if p95 is not None else "",
+        verdict(ok_p95) if p95 is not None else "",
+    )
+    row(f"{tag}: tail (last token's delay)", f"{got.tail:.2f} s", f"<= {tail:.2f} s",
+        verdict(ok_tail))  # fmt: skip
+    row(f"{tag}: 429s / exact final texts", f"{len(limited)} / {exact} of {total}{_what(limited)}",
+        "0 / all", verdict(ok_exact))  # fmt: skip
+    return ok_mean and ok_p95 and ok_tail and ok_exact
+
+
+async def main(
+    platforms: Sequence[str] = ("discord", "slack"),
+    rtts: Sequence[float] = RTTS,
+    conversations: Sequence[int] = CONVERSATIONS,
+    lengths: Sequence[int] = LENGTHS,
+    runs: int = RUNS,
+) -> bool:
+    print(
+        f"Token delay through the platform fakes: replies of {', '.join(map(str, lengths))} tokens"
+        f" at {1 / TOKEN_GAP:.0f}/s after {FIRST_TOKEN * 1000:.0f} ms, {runs} runs each; per"
+        " length the median run, then the mean over the lengths"
+    )
+    ok = True
+    channels = sum(conversations) * len(lengths) * runs
+    for rtt, platform in ((r, p) for r in rtts for p in platforms):
+        with tempfile.TemporaryDirectory() as tmp:
+            async with (
+                remote_provider() as provider,
+                rig_for(platform, provider.llm, Path(tmp), channels, rtt) as rig,
+            ):
+                for n in conversations:
+                    per_length = [
+                        [
+                            await run(rig, provider, n, count=length, first=FIRST_TOKEN,
+                                      gap=TOKEN_GAP)
+                            for _ in range(runs)
+                        ]
+                        for length in lengths
+                    ]  # fmt: skip
+                    ok &= report(platform, rtt, n, per_length)
+    return ok
+
+
+if __name__ == "__main__":
+    import asyncio
+
+    sys.exit(0 if asyncio.run(main()) else 1)
