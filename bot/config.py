@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     slack_update_rate_per_min: int = Field(default=45, ge=1)  # chat.update is Tier 3 (~50/min)
+    # The window Slack counts its tiers over (a minute): a quarter of each window's calls may
+    # go at once for a quiet workspace. Shorter windows (tests) leave less to burst.
+    slack_rate_window_seconds: float = Field(default=60.0, gt=0)
     slack_native_streaming: bool = True  # chat.startStream where the workspace allows it
     # Parley admins on Slack besides workspace admins and owners (users.info): user ids U…
     slack_admin_users: CommaList = Field(default_factory=list)

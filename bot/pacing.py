@@ -17,21 +17,58 @@ from collections.abc import Callable
 
 from bot.ports import Deferred
 
+_EVEN_SHARE = 0.99
+"""Of a window's limit, what evenly spaced calls use: arrivals jitter, and one more than the
+limit at the window's edge is a 429."""
 _LATE_DECAY = 0.99
 """Per paced request: how fast remembered lateness fades once requests leave on time again."""
 
 
 class TeamBudget:
-    def __init__(self, per_minute: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if per_minute <= 0:
-            raise ValueError("per_minute must be positive")
+    """Evenly spaced call slots per key, `per_minute`, of which a quiet key may spend `burst` at
+    once (a generic cell rate: in any `t` seconds at most `burst + t * per_minute / 60` calls).
+    `burst=1`: no burst, every call a spacing after the previous one."""
+
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        burst: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if per_minute <= 0 or burst < 1:
+            raise ValueError("per_minute must be positive and burst at least 1")
         self.spacing = 60.0 / per_minute
+        self.burst = burst
+        self._tolerance = (burst - 1) * self.spacing
         self._clock = clock
-        self._next: dict[str, float] = {}
+        self._next: dict[str, float] = {}  # the key's theoretical next slot, without its burst
+
+    @classmethod
+    def within(
+        cls,
+        limit: int,
+        window: float,
+        *,
+        burst_share: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> TeamBudget:
+        """A budget that never makes more than `limit` calls in any `window` seconds, however
+        the platform counts them (a sliding window too), keeping `burst_share` of the limit as
+        a burst for a quiet key and the rest as the steady rate."""
+        burst = int(limit * burst_share)
+        if burst <= 1:  # too small a window to borrow from: evenly, a hair under the limit
+            return cls(limit * 60.0 / window * _EVEN_SHARE, clock=clock)
+        return cls((limit - burst) * 60.0 / window, burst=burst, clock=clock)
+
+    def _slot(self, key: str, now: float) -> tuple[float, float]:
+        due = self._next.get(key, now)
+        return max(now, due - self._tolerance), due
 
     def wait(self, key: str) -> float:
         """Seconds until the key's next free slot, reserving nothing."""
-        return max(self._next.get(key, 0.0) - self._clock(), 0.0)
+        now = self._clock()
+        return self._slot(key, now)[0] - now
 
     def claim(self, key: str, *, max_wait: float) -> float:
         """Reserve the key's next slot and return the seconds to wait for it.
@@ -39,16 +76,17 @@ class TeamBudget:
         Raises Deferred (reserving nothing) when the slot is more than `max_wait` away.
         """
         now = self._clock()
-        slot = max(now, self._next.get(key, now))
+        slot, due = self._slot(key, now)
         wait = slot - now
         if wait > max_wait:
             raise Deferred(wait, "call budget spent")
-        self._next[key] = slot + self.spacing
+        self._next[key] = max(due, slot) + self.spacing
         return wait
 
     def back_off(self, key: str, retry_after: float) -> None:
-        """The platform answered 429: nobody under this key calls before `retry_after`."""
-        resume = self._clock() + retry_after
+        """The platform answered 429: nobody under this key calls before `retry_after` (and
+        the burst is gone)."""
+        resume = self._clock() + retry_after + self._tolerance
         self._next[key] = max(self._next.get(key, resume), resume)
 
 

@@ -56,11 +56,13 @@ class SlackAdapter:
         self.client = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
         )
-        rate = settings.slack_update_rate_per_min
+        rate, window = settings.slack_update_rate_per_min, settings.slack_rate_window_seconds
         self.spaces = Workspaces(
             self.client,
-            updates=TeamBudget(rate),
-            appends=TeamBudget(rate * 2),  # chat.appendStream is Tier 4
+            # Within Slack's per-workspace tiers, however Slack counts them, a quarter of
+            # each as a burst for a quiet workspace (bot.pacing.TeamBudget.within).
+            updates=TeamBudget.within(round(rate * window / 60), window),
+            appends=TeamBudget.within(round(rate * 2 * window / 60), window),  # Tier 4
             native_enabled=settings.slack_native_streaming,
         )
         self.bolt = AsyncApp(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,22 +32,22 @@ INTERIM_MAX_WAIT = 1.0
 """Longest wait for the workspace budget before an interim edit is skipped (coalesced)."""
 
 
-def classic_limits(updates: TeamBudget) -> PlatformLimits:
-    """Post and edit: Slack limits chat.update per workspace, not per message, so one reply may
-    edit as often as the workspace budget's slots come, and its final text waits for nothing
-    but its slot (the surface claims it)."""
-    return PlatformLimits(
-        max_chars=MAX_CHARS, min_edit_interval=updates.spacing, final_interval=0.0,
-        can_delete=True,
-    )  # fmt: skip
+CLASSIC_INTERVAL = 0.5
+"""Seconds between edits of one message: Slack limits chat.update per workspace (Tier 3), not
+per message, so a lone reply edits this often while the workspace's budget has slots, and many
+replies share that budget (it defers the ones whose slot is too far off)."""
+NATIVE_INTERVAL = 0.3
+"""Seconds between appends to one native stream, on the same terms (chat.appendStream, Tier 4)."""
 
 
-def native_limits(appends: TeamBudget) -> PlatformLimits:
-    """A native stream: an append as often as the workspace's chat.appendStream slots come."""
-    return PlatformLimits(
-        max_chars=MAX_CHARS, min_edit_interval=appends.spacing, final_interval=0.0,
-        progress_marker="", can_delete=True, append_only=True,
-    )  # fmt: skip
+# The final text waits for nothing but its budget slot (the surface claims it).
+CLASSIC_LIMITS = PlatformLimits(
+    max_chars=MAX_CHARS, min_edit_interval=CLASSIC_INTERVAL, final_interval=0.0, can_delete=True
+)
+NATIVE_LIMITS = PlatformLimits(
+    max_chars=MAX_CHARS, min_edit_interval=NATIVE_INTERVAL, final_interval=0.0,
+    progress_marker="", can_delete=True, append_only=True,
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -108,8 +109,7 @@ class SlackSurface:
 
     @property
     def limits(self) -> PlatformLimits:
-        spaces = self._spaces
-        return native_limits(spaces.appends) if self._native else classic_limits(spaces.updates)
+        return NATIVE_LIMITS if self._native else CLASSIC_LIMITS
 
     @property
     def native(self) -> bool:
@@ -154,11 +154,7 @@ class SlackSurface:
         if stream is not None:
             await self._edit_stream(stream, text, controls, final)
             return
-        wait = self._spaces.updates.claim(
-            self.team, max_wait=float("inf") if final else INTERIM_MAX_WAIT
-        )
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await self._slot(self._spaces.updates, final=final)
         update: dict[str, Any] = {
             "channel": ref.channel or self.channel,
             "ts": ref.id,
@@ -259,8 +255,7 @@ class SlackSurface:
         stream = NativeStream(str(response["ts"]), shown, text)
         self._streams[stream.ts] = stream
         if final:
-            await self._remove_stop_note()
-            await self._stop_stream(stream, text, controls)
+            await self._finish_stream(stream, text, controls)
         else:
             await self._post_stop_note(controls)
         return MessageRef(stream.ts, self.channel)
@@ -274,9 +269,7 @@ class SlackSurface:
             return
         stream.latest = text
         if final:
-            # Stop goes first: once the reply shows Regenerate, no Stop may be left over.
-            await self._remove_stop_note()
-            await self._stop_stream(stream, text, controls)
+            await self._finish_stream(stream, text, controls)
             return
         delta = stream.delta(text)
         if delta is None:
@@ -284,9 +277,7 @@ class SlackSurface:
             return
         if not delta:
             return
-        wait = self._spaces.appends.claim(self.team, max_wait=INTERIM_MAX_WAIT)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await self._slot(self._spaces.appends, final=False)
         await self._call(
             "chat.appendStream",
             self._client.chat_appendStream,
@@ -296,6 +287,14 @@ class SlackSurface:
             markdown_text=delta,
         )
         stream.committed += delta
+
+    async def _finish_stream(
+        self, stream: NativeStream, text: str, controls: tuple[Control, ...]
+    ) -> None:
+        """The final text and Regenerate in the stream's one closing call. Stop goes first: once
+        the reply shows Regenerate, no Stop may be left over."""
+        await self._remove_stop_note()
+        await self._stop_stream(stream, text, controls)
 
     async def _stop_stream(
         self, stream: NativeStream, text: str, controls: tuple[Control, ...] = ()
@@ -362,6 +361,13 @@ class SlackSurface:
                 await self._stop_stream(stream, stream.latest)
 
     # -- calls -------------------------------------------------------------------------------------
+
+    async def _slot(self, budget: TeamBudget, *, final: bool) -> None:
+        """Wait for this reply's slot in the workspace's budget; an interim call whose slot is
+        more than INTERIM_MAX_WAIT off is refused (Deferred), so the streamer coalesces."""
+        wait = budget.claim(self.team, max_wait=math.inf if final else INTERIM_MAX_WAIT)
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     async def _call(
         self,

@@ -147,7 +147,10 @@ async def test_rate_limited_updates_still_end_on_the_exact_text(start_bot: Start
 async def test_ten_streams_in_one_workspace_stay_under_the_update_limit(
     start_bot: StartBot,
 ) -> None:
-    bot = await start_bot(SLACK_NATIVE_STREAMING="false", SLACK_UPDATE_RATE_PER_MIN="180")
+    bot = await start_bot(
+        SLACK_NATIVE_STREAMING="false", SLACK_UPDATE_RATE_PER_MIN="180",
+        SLACK_RATE_WINDOW_SECONDS="1",
+    )  # fmt: skip
     fake = bot.fake
     fake.limit("chat.update", 4, 1.0)  # Tier 3 scaled down: 4 a second per workspace
     answers = [[f"Reply {n}:"] + [f" part {i}" for i in range(6)] for n in range(10)]

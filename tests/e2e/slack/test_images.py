@@ -74,11 +74,13 @@ def quotes(bot: SlackBot, thread: str | None = None) -> list[Message]:
 
 async def ask(bot: SlackBot, prompt: str = HIGH, user: str = ALICE) -> Message:
     """/image, then the quote it posts in the channel."""
-    before = len(quotes(bot))
+    # By the newest quote's ts: a quote settling meanwhile leaves the offers, so a count of them
+    # could stand still while a new one arrives.
+    seen = {m.ts for m in quotes(bot)}
     sent = await bot.sender.command("/image", prompt, user=user, channel=CHANNEL)
     assert sent.status == 200 and sent.elapsed < 3.0
-    await bot.fake.wait_for(lambda: len(quotes(bot)) > before, 20)
-    return quotes(bot)[-1]
+    await bot.fake.wait_for(lambda: any(m.ts not in seen for m in quotes(bot)), 20)
+    return next(m for m in reversed(quotes(bot)) if m.ts not in seen)
 
 
 async def click(bot: SlackBot, message: Message, verb: str = "c", user: str = ALICE) -> None:

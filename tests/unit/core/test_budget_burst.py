@@ -1,0 +1,82 @@
+"""TeamBudget with a burst: a quiet key spends it at once, a busy one keeps the steady rate, and
+no window of any shape sees more than the limit the budget was made within."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from bot.pacing import TeamBudget
+from bot.ports import Deferred
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def busy(budget: TeamBudget, clock: Clock, seconds: float, *, pause: float = 0.0) -> list[float]:
+    """Claim as often as the budget lets for `seconds` (resting `pause` after each call)."""
+    slots = []
+    while clock.now < seconds:
+        clock.now += budget.claim("T1", max_wait=float("inf"))
+        slots.append(clock.now)
+        clock.now += pause
+    return slots
+
+
+def most_in_a_window(slots: list[float], window: float) -> int:
+    """The most calls in any `window` seconds: a sliding window, which a fixed one never beats."""
+    return max(sum(1 for t in slots if start <= t < start + window) for start in slots)
+
+
+@pytest.mark.parametrize(
+    ("limit", "window", "pause"),
+    [(90, 60.0, 0.0), (45, 60.0, 0.0), (5, 5.0, 0.0), (5, 2.0, 0.0), (90, 60.0, 7.0)],
+)
+def test_never_more_than_the_limit_in_any_window_whatever_its_shape(
+    limit: int, window: float, pause: float
+) -> None:
+    clock = Clock()
+    budget = TeamBudget.within(limit, window, clock=clock)
+    slots = busy(budget, clock, 10 * window, pause=pause)
+    assert most_in_a_window(slots, window) <= limit
+    if not pause:  # a busy key waits no longer than the steady spacing, and keeps that rate
+        assert max(b - a for a, b in itertools.pairwise(slots)) == pytest.approx(budget.spacing)
+        assert len(slots) >= 10 * (limit - budget.burst)
+
+
+def test_a_quiet_key_spends_its_burst_at_once_then_the_steady_rate() -> None:
+    clock = Clock()
+    budget = TeamBudget.within(100, 60.0, clock=clock)
+    assert (budget.burst, budget.spacing) == (25, pytest.approx(0.8))
+    waits = [budget.claim("T1", max_wait=float("inf")) for _ in range(27)]
+    assert waits[:25] == pytest.approx([0.0] * 25) and waits[25:] == pytest.approx([0.8, 1.6])
+    clock.now = 60.0  # quiet for a minute: the burst is back
+    assert budget.claim("T1", max_wait=0.0) == 0.0
+    assert budget.wait("T2") == 0.0  # keys are apart
+
+
+def test_no_burst_is_the_plain_even_spacing() -> None:
+    clock = Clock()
+    budget = TeamBudget(60, clock=clock)
+    assert [budget.claim("T1", max_wait=5) for _ in range(3)] == [0.0, 1.0, 2.0]
+
+
+def test_a_slot_too_far_off_is_deferred_and_reserves_nothing_and_a_429_holds_the_key() -> None:
+    clock = Clock()
+    budget = TeamBudget(60, burst=2, clock=clock)
+    assert budget.claim("T1", max_wait=0) == 0 and budget.claim("T1", max_wait=0) == 0
+    with pytest.raises(Deferred) as deferred:
+        budget.claim("T1", max_wait=0.5)
+    assert deferred.value.retry_after == pytest.approx(1.0)
+    assert budget.wait("T1") == pytest.approx(1.0)  # the refusal reserved nothing
+    budget.back_off("T2", 3.0)
+    assert budget.wait("T2") == pytest.approx(3.0)
+    clock.now = 3.0
+    assert budget.claim("T2", max_wait=0) == 0.0
+    assert budget.wait("T2") == pytest.approx(1.0)  # after a 429, no burst
