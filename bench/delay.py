@@ -12,6 +12,7 @@ a channel of its own); Slack in one workspace, each reply in its own channel.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -31,6 +32,10 @@ TARGETS: dict[tuple[str, int], tuple[float, float | None, float]] = {
     ("slack", 10): (2.0, None, 0.5),
 }
 """(platform, conversations): token delay mean, p95 (None: no target) and tail, in seconds."""
+QUIET = {("slack", 1): 20.0}
+"""Seconds of quiet before each run: a lone Slack reply is one in a quiet workspace, whose burst
+has refilled (a quarter of a minute's calls, refilled at the steady rate in ~20 s); back to back,
+twelve replies in a row are a busy workspace, and the steady rate is what they get."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,19 +119,20 @@ async def main(
                 rig_for(platform, provider.llm, Path(tmp), channels, rtt) as rig,
             ):
                 for n in conversations:
-                    per_length = [
-                        [
-                            await run(rig, provider, n, count=length, first=FIRST_TOKEN,
-                                      gap=TOKEN_GAP)
-                            for _ in range(runs)
-                        ]
-                        for length in lengths
-                    ]  # fmt: skip
+                    quiet = QUIET.get((platform, n), 0.0)
+                    per_length = []
+                    for length in lengths:
+                        results = []
+                        for _ in range(runs):
+                            await asyncio.sleep(quiet)
+                            results.append(
+                                await run(rig, provider, n, count=length, first=FIRST_TOKEN,
+                                          gap=TOKEN_GAP)
+                            )  # fmt: skip
+                        per_length.append(results)
                     ok &= report(platform, rtt, n, per_length)
     return ok
 
 
 if __name__ == "__main__":
-    import asyncio
-
     sys.exit(0 if asyncio.run(main()) else 1)

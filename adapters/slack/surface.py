@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -104,12 +105,25 @@ class SlackSurface:
         # Native streams must be thread replies (chat.startStream requires thread_ts).
         self._native = native and bool(thread_ts) and spaces.native_for(team)
         self._streams: dict[str, NativeStream] = {}
+        self._last_call = -math.inf
+        """When this reply last asked the workspace's budget for a slot (monotonic)."""
         self._stop_note: str | None = None
         """ts of the message holding Stop while a native stream runs (streams take no buttons)."""
 
     @property
     def limits(self) -> PlatformLimits:
-        return NATIVE_LIMITS if self._native else CLASSIC_LIMITS
+        limits, budget = (
+            (NATIVE_LIMITS, self._spaces.appends)
+            if self._native
+            else (CLASSIC_LIMITS, self._spaces.updates)
+        )
+        # While the workspace's budget has no slot, the next interim frame waits for it here,
+        # at the streamer, not inside the call with the text it had: it goes with the newest.
+        wait = budget.wait(self.team)
+        if wait <= 0:
+            return limits
+        since = max(time.monotonic() - self._last_call, 0.0) if self._last_call > 0 else 0.0
+        return replace(limits, min_edit_interval=max(limits.min_edit_interval, since + wait))
 
     @property
     def native(self) -> bool:
@@ -365,6 +379,7 @@ class SlackSurface:
     async def _slot(self, budget: TeamBudget, *, final: bool) -> None:
         """Wait for this reply's slot in the workspace's budget; an interim call whose slot is
         more than INTERIM_MAX_WAIT off is refused (Deferred), so the streamer coalesces."""
+        self._last_call = time.monotonic()
         wait = budget.claim(self.team, max_wait=math.inf if final else INTERIM_MAX_WAIT)
         if wait > 0:
             await asyncio.sleep(wait)

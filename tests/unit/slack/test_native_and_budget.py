@@ -93,3 +93,19 @@ def test_plain_prose_is_appended_up_to_its_last_settled_word() -> None:
     shown = settled_prefix(text, 3_500)
     assert text.startswith(shown)
     assert len(text) - len(shown) <= 12  # was: half the room (1,750 characters) until sealed
+
+
+def test_an_interim_frame_waits_for_the_workspaces_slot_at_the_streamer() -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from adapters.slack.surface import NATIVE_INTERVAL, SlackSurface, Workspaces
+
+    spaces = Workspaces(AsyncWebClient(token="xoxb-x"), TeamBudget(60), TeamBudget(60))
+    surface = SlackSurface(spaces, team="T1", channel="C1", thread_ts="1.2", user="U1")
+    assert surface.native and surface.limits.min_edit_interval == NATIVE_INTERVAL
+    spaces.appends.claim("T1", max_wait=0)  # another reply took the slot: the next is 1 s off
+    # waited for before the text is chosen (not inside the call, with the text it had then)
+    assert surface.limits.min_edit_interval == pytest.approx(1.0, abs=0.05)
+    assert surface.limits.final_interval == 0.0  # the final text claims its slot itself
+    other = SlackSurface(spaces, team="T2", channel="C1", thread_ts="1.2", user="U1")
+    assert other.limits.min_edit_interval == NATIVE_INTERVAL  # another workspace: no wait
