@@ -41,6 +41,7 @@ LIMITS = PlatformLimits(
     append_only=True,
 )
 PLATFORM = "console"
+DIM, UNDIM = "\x1b[2m", "\x1b[0m"
 HELP = (
     "Type a message to chat; Ctrl-C stops a reply. /new starts a fresh conversation, /open <id>"
     " resumes one, /models lists the models, /generate [n] confirms choice n of the last image"
@@ -93,6 +94,11 @@ class ConsoleSurface:
 
     async def notify(self, text: str) -> None:
         self._out.write(f"\n[{text}]\n")
+        self._out.flush()
+
+    async def status(self, line: str, controls: tuple[Control, ...] = ()) -> None:
+        """A dim line rewritten in place ("thinking… 3 s"), erased before the answer prints."""
+        self._out.write(f"\r{DIM}({line}){UNDIM}" if line else "\r\x1b[K")
         self._out.flush()
 
 

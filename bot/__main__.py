@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -64,6 +65,7 @@ async def _ask(settings: object, args: argparse.Namespace) -> int:
     from bot.app import build_catalog, build_router
     from bot.catalog import UnknownModel
     from bot.config import Settings
+    from bot.llm.reasoning import no_answer
     from bot.llm.types import FinishReason, Message, ProviderError
     from bot.ops.logs import configure_logging
 
@@ -84,13 +86,24 @@ async def _ask(settings: object, args: argparse.Namespace) -> int:
     out = sys.stdout
     wrote = False
     finish: FinishReason | None = None
+    thinking: float | None = None  # when the model began to think, while it shows no answer
+    reasoned = False
+    tools: tuple[str, ...] = ()
     try:
         async for chunk in router.stream(entry, messages, max_tokens=args.max_tokens):
+            if (chunk.reasoning or chunk.thinking) and not wrote and thinking is None:
+                thinking, reasoned = time.monotonic(), True
+                print("parley: thinking…", file=sys.stderr, flush=True)
             if chunk.text:
+                if thinking is not None:
+                    seconds = time.monotonic() - thinking
+                    print(f"parley: thought for {seconds:.0f} s", file=sys.stderr, flush=True)
+                    thinking = None
                 out.write(chunk.text)
                 out.flush()
                 wrote = True
             finish = chunk.finish_reason or finish
+            tools += tuple(call.name for call in chunk.tool_calls)
     except ProviderError as exc:
         if wrote:
             out.write("\n")
@@ -98,6 +111,9 @@ async def _ask(settings: object, args: argparse.Namespace) -> int:
         return _fail(f"error: {exc.message}", EXIT_FAILED)
     finally:
         await router.registry.aclose()
+    if not wrote:
+        cut = finish is FinishReason.LENGTH
+        return _fail(no_answer(reasoned=reasoned, cut=cut, tools=tools), EXIT_FAILED)
     out.write("\n")
     out.flush()
     if finish is FinishReason.LENGTH:
@@ -125,14 +141,34 @@ def _models(settings: object) -> int:
 
     assert isinstance(settings, Settings)
     catalog = build_catalog(settings)
+    default = catalog.resolve(settings.default_model).name
+    rows = [("", "model", "provider", "model id", "can", "$ in / out per M tokens")]
     for entry in catalog:
-        price = (
-            f"${entry.price.input_per_mtok}/${entry.price.output_per_mtok} per M tokens"
-            if entry.price
-            else "price unknown"
+        can = entry.capabilities
+        marks = ", ".join(
+            word
+            for word, has in (
+                ("vision", can.vision),
+                ("tools", can.tools),
+                ("reasoning", can.reasoning),
+            )
+            if has
         )
-        mark = "*" if entry.name == catalog.resolve(settings.default_model).name else " "
-        print(f"{mark} {entry.name:<20} {entry.provider:<11} {entry.model_id:<42} {price}")
+        price = (
+            f"${entry.price.input_per_mtok} / ${entry.price.output_per_mtok}"
+            if entry.price
+            else "unpriced"
+        )
+        mark = "*" if entry.name == default else ""
+        rows.append((mark, entry.name, entry.provider, entry.model_id, marks or "-", price))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[-1]
+        )
+    print("\n* the default (DEFAULT_MODEL). Prices from the catalog: bot/catalog/models.toml.")
     return EXIT_OK
 
 

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     groq_base_url: str = "https://api.groq.com/openai/v1"
     openrouter_api_key: SecretStr | None = None
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta/openai"
+    xai_api_key: SecretStr | None = None
+    xai_base_url: str = "https://api.x.ai/v1"
     ollama_base_url: str | None = None
     openai_compat_base_url: str | None = None
     openai_compat_api_key: SecretStr | None = None
@@ -205,6 +209,8 @@ class Settings(BaseSettings):
         "together_base_url",
         "groq_base_url",
         "openrouter_base_url",
+        "gemini_base_url",
+        "xai_base_url",
         "anthropic_base_url",
         "ollama_base_url",
         "openai_compat_base_url",

@@ -98,6 +98,13 @@ class Surface(Protocol):
         """A short notice outside the reply (an error, a refusal); best effort."""
         ...
 
+    async def status(self, line: str, controls: tuple[Control, ...] = ()) -> None:
+        """What the model is doing before the reply has text ("thinking… 12 s"), on a surface
+        whose messages can only grow (`limits.append_only`): shown beside the reply, with the
+        reply's `controls` (Stop) where they fit; "" when it is over. Others show the line as
+        the reply's first frame and are never asked. May raise SurfaceError."""
+        ...
+
 
 # -- images ---------------------------------------------------------------------------------------
 

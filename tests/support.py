@@ -18,6 +18,10 @@ def provider_settings(fake: LLMFake) -> dict[str, Any]:
         "cloudflare_ai_gateway_base_url": fake.gateway_base,
         "openai_api_key": fake.openai_key,
         "openai_base_url": fake.openai_base,
+        "gemini_api_key": fake.openai_key,
+        "gemini_base_url": fake.gemini_base,
+        "xai_api_key": fake.openai_key,
+        "xai_base_url": fake.xai_base,
         "anthropic_api_key": fake.anthropic_key,
         "anthropic_base_url": fake.anthropic_base,
     }

@@ -437,6 +437,10 @@ class DiscordSurface:
         partial = self._partials.pop(ref.id)
         await self._watch.call("DELETE", ref.channel, ref.id, partial.delete())
 
+    async def status(self, line: str, controls: tuple[Control, ...] = ()) -> None:
+        """Never called: Discord's messages can be rewritten, so "thinking…" is the reply's own
+        first frame (in the placeholder)."""
+
     async def notify(self, text: str) -> None:
         """A refusal or error: in the placeholder if it is still empty, else a new message."""
         try:

@@ -45,9 +45,10 @@ STOP_NOTE = "Replying…"
 STOP_NOTE_DONE = "Reply finished."
 
 
-def stop_note_blocks(controls: tuple[Control, ...]) -> list[dict[str, Any]]:
-    """The small message that holds Stop while a native stream (which takes no buttons) runs."""
-    note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"_{STOP_NOTE}_"}]}
+def stop_note_blocks(controls: tuple[Control, ...], line: str = STOP_NOTE) -> list[dict[str, Any]]:
+    """The small message that holds Stop while a native stream (which takes no buttons) runs,
+    and says what the model does before its text starts ("thinking… 12 s")."""
+    note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"_{line}_"}]}
     return [note, *controls_block(controls)]
 
 

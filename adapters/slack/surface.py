@@ -109,6 +109,8 @@ class SlackSurface:
         """When this reply last asked the workspace's budget for a slot (monotonic)."""
         self._stop_note: str | None = None
         """ts of the message holding Stop while a native stream runs (streams take no buttons)."""
+        self._note_controls: tuple[Control, ...] = ()
+        self._note_line = STOP_NOTE
 
     @property
     def limits(self) -> PlatformLimits:
@@ -327,7 +329,34 @@ class SlackSurface:
         stream.committed += delta
         stream.open = False
 
-    async def _post_stop_note(self, controls: tuple[Control, ...]) -> None:
+    async def status(self, line: str, controls: tuple[Control, ...] = ()) -> None:
+        """Before a native stream has text: the Stop note says what the model does (posted
+        early, so Stop works while it thinks); "" puts the note back to "Replying…"."""
+        if not line:
+            if self._stop_note is not None and self._note_line != STOP_NOTE:
+                await self._update_stop_note(STOP_NOTE, self._note_controls)
+            return
+        stop = tuple(c for c in controls if c.action == "stop")
+        if self._stop_note is None:
+            await self._post_stop_note(stop, line)
+        else:
+            await self._update_stop_note(line, stop)
+
+    async def _update_stop_note(self, line: str, stop: tuple[Control, ...]) -> None:
+        assert self._stop_note is not None
+        await self._slot(self._spaces.updates, final=False)
+        await self._call(
+            "chat.update",
+            self._client.chat_update,
+            budget=self._spaces.updates,
+            channel=self.channel,
+            ts=self._stop_note,
+            text=line,
+            blocks=stop_note_blocks(stop, line),
+        )
+        self._note_line = line
+
+    async def _post_stop_note(self, controls: tuple[Control, ...], line: str = STOP_NOTE) -> None:
         """A native stream cannot carry buttons until it stops, so Stop lives in a small message
         of its own below it, deleted when the reply ends (best effort: Stop is a convenience)."""
         stop = tuple(c for c in controls if c.action == "stop")
@@ -339,13 +368,13 @@ class SlackSurface:
                 self._client.chat_postMessage,
                 channel=self.channel,
                 thread_ts=self.thread_ts,
-                text=STOP_NOTE,
-                blocks=stop_note_blocks(stop),
+                text=line,
+                blocks=stop_note_blocks(stop, line),
             )
         except SurfaceError as exc:
             log.warning("no Stop button for a native stream channel=%s: %s", self.channel, exc)
             return
-        self._stop_note = str(response["ts"])
+        self._stop_note, self._note_controls, self._note_line = str(response["ts"]), stop, line
 
     async def _remove_stop_note(self) -> None:
         ts, self._stop_note = self._stop_note, None

@@ -21,6 +21,8 @@ PROVIDERS = (
     "together",
     "groq",
     "openrouter",
+    "gemini",
+    "xai",
     "ollama",
     "openai-compat",
 )
@@ -63,6 +65,8 @@ class Capabilities(BaseModel):
     streaming: bool = True
     tools: bool = False
     vision: bool = False
+    reasoning: bool = False
+    """The model thinks before it answers (shown as "thinking…", never as the answer)."""
 
 
 class ModelEntry(BaseModel):
@@ -78,6 +82,9 @@ class ModelEntry(BaseModel):
     aliases: tuple[str, ...] = ()
     fallbacks: tuple[str, ...] = ()
     capabilities: Capabilities = Capabilities()
+    thinks_inline: bool = False
+    """It writes its reasoning as `<think>…</think>` in the text, often without the opening tag
+    (DeepSeek R1 distills, QwQ): the reply starts inside that block."""
     price: ModelPrice | None = None
 
     @model_validator(mode="after")

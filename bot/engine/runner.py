@@ -21,6 +21,7 @@ from bot.engine.running import RunningTurns
 from bot.engine.streaming import ReplyStreamer
 from bot.engine.tools import ToolTurn, offered_tools, run_tool_calls
 from bot.images.engine import ImageEngine
+from bot.llm.reasoning import no_answer
 from bot.llm.router import LLMRouter, RoutedStream
 from bot.llm.types import FinishReason, Message, ProviderError, ToolCall, Usage
 from bot.ops.logs import event
@@ -42,6 +43,8 @@ NOTICE_STOPPED = "_(stopped)_"
 NOTICE_LENGTH = "_(reply cut off: it reached the token limit)_"
 NOTICE_SHUTDOWN = "_(reply cut off: Parley is restarting)_"
 NOTICE_BAD_TOOL_CALL = "_(the model tried to use a tool but its request was malformed)_"
+THINKING = "thinking… {seconds} s"
+"""Where the reply will be, while a reasoning model thinks and has written no answer yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,17 +146,28 @@ class TurnRunner:
         )
 
         async def pump() -> None:
-            async for chunk in routed:
-                if chunk.usage is not None:
-                    state.usage = state.usage.merge(chunk.usage)
-                if chunk.finish_reason is not None:
-                    state.finish = chunk.finish_reason
-                state.tool_calls += chunk.tool_calls
-                if chunk.text:
-                    if state.first_token_at is None:
-                        state.first_token_at = self._clock.now()
-                    state.text += chunk.text
-                    streamer.update(state.text)
+            ticker: asyncio.Task[None] | None = None
+            try:
+                async for chunk in routed:
+                    if chunk.usage is not None:
+                        state.usage = state.usage.merge(chunk.usage)
+                    if chunk.finish_reason is not None:
+                        state.finish = chunk.finish_reason
+                    state.tool_calls += chunk.tool_calls
+                    state.reasoning += chunk.reasoning
+                    if (chunk.reasoning or chunk.thinking) and not state.text and ticker is None:
+                        state.reasoned = True
+                        ticker = asyncio.create_task(self._thinking(streamer))
+                    if chunk.text:
+                        if ticker is not None:
+                            ticker.cancel()
+                        if state.first_token_at is None:
+                            state.first_token_at = self._clock.now()
+                        state.text += chunk.text
+                        streamer.update(state.text)
+            finally:
+                if ticker is not None:
+                    ticker.cancel()
 
         def progress() -> TurnProgress:
             used = routed.entry
@@ -202,6 +216,9 @@ class TurnRunner:
                 )
             elif state.tool_calls or state.finish is FinishReason.TOOL_CALLS:
                 await self._after_tool_calls(state, tools)
+            elif not state.text.strip():
+                cut = state.finish is FinishReason.LENGTH
+                notice = f"_({no_answer(reasoned=state.reasoned, cut=cut)})_"
             elif state.finish is FinishReason.LENGTH:
                 notice = NOTICE_LENGTH
             # Stored before the final edit: whatever the user sees next (an export, /usage) must
@@ -250,6 +267,13 @@ class TurnRunner:
             error,
             conversation.id,
         )
+
+    async def _thinking(self, streamer: ReplyStreamer) -> None:
+        """While the model reasons with no text yet, the seconds it has been at it, each second."""
+        since = self._clock.now()
+        while True:
+            streamer.think(THINKING.format(seconds=int(self._clock.now() - since)))
+            await self._clock.sleep(1.0)
 
     async def _after_tool_calls(self, state: _TurnState, tools: ToolTurn) -> None:
         """Act on the reply's tool calls (a quote at most, never a charge) and say so in it."""
@@ -312,6 +336,9 @@ class _TurnState:
     finish: FinishReason | None = None
     first_token_at: float | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    reasoning: str = ""
+    """What the model thought on the way: never stored as the answer, nor sent back to it."""
+    reasoned: bool = False
 
     @property
     def ttft_ms(self) -> int | None:

@@ -40,6 +40,10 @@ EMPTY_REPLY = "_(empty reply)_"
 RETIRED = "…"
 """Left in a message the final text no longer needs where the Surface cannot delete it."""
 
+STATUS_INTERVAL = 2.0
+"""Least seconds between two status lines on a surface that shows them apart from the reply
+(where a status costs a platform call it shares with the reply's own)."""
+
 _BACKOFF_FACTOR = 1.5
 _BACKOFF_FLOOR = 0.25
 """Seconds: the least wait after a rate limit, and where the edit interval grows from when
@@ -145,6 +149,10 @@ class ReplyStreamer:
         self._stopping = False
         self._state: Literal["new", "streaming", "finishing", "done", "closed"] = "new"
         self._failures = 0
+        self._status = ""
+        """What the model is doing while there is no text yet ("thinking… 12 s"), or ""."""
+        self._status_shown = ""
+        self._status_at = float("-inf")
         self.stats = StreamStats()
 
     @property
@@ -167,6 +175,19 @@ class ReplyStreamer:
         if self._state != "streaming":
             return  # a late token after finish or close; the final text is already decided
         self._text = text.strip()
+        if self._text:
+            self._status = ""
+        self._wake.set()
+
+    def think(self, line: str) -> None:
+        """The model works on its answer and has no text yet: show `line` ("thinking… 12 s")
+        where the reply will appear, or, on a surface that can only append, as its status.
+        Ignored once the reply has text."""
+        if self._state == "new":
+            self.start()
+        if self._state != "streaming" or self._text:
+            return
+        self._status = line
         self._wake.set()
 
     async def finish(self, text: str, notice: str | None = None) -> list[MessageRef]:
@@ -181,6 +202,9 @@ class ReplyStreamer:
         if self.stats.started_at is None:
             self.stats.started_at = self._clock.now()
         await self._stop_worker(cancel_call=False)
+        self._status = ""
+        if self._status_shown:
+            await self._show_status()
         wants = self._final_frame(text, notice)
         attempts = 0
         while (step := self._next_step(wants)) is not None:
@@ -213,6 +237,9 @@ class ReplyStreamer:
 
     async def _run(self) -> None:
         while not self._stopping:
+            if self._status_due():
+                await self._show_status()
+                continue
             step = self._next_step(self._interim_frame())
             if step is None:
                 self._wake.clear()
@@ -276,11 +303,14 @@ class ReplyStreamer:
 
     def _interim_frame(self) -> list[_Want]:
         text = self._text
-        if self._frame is not None and self._frame[0] == text:
+        key = text or f"\0{self._status}"
+        if self._frame is not None and self._frame[0] == key:
             return self._frame[1]
         wants: list[_Want] = []
         if not text:
-            if self._placeholder:
+            if self._status and not self._append_only:
+                wants.append(_Want(f"_{self._status}_", self._streaming_controls, visible=False))
+            elif self._placeholder:
                 wants.append(_Want(self._placeholder, self._streaming_controls, visible=False))
         else:
             lay = layout(text, self._budget)
@@ -294,7 +324,7 @@ class ReplyStreamer:
             if self._append_only:  # what is sent cannot be taken back: only the settled part
                 shown = settled_prefix(shown, self._max_chars)
             wants.append(_Want(shown, self._streaming_controls, visible=bool(shown.strip())))
-        self._frame = (text, wants)
+        self._frame = (key, wants)
         return wants
 
     def _final_frame(self, text: str, notice: str | None) -> list[_Want]:
@@ -351,7 +381,30 @@ class ReplyStreamer:
             )
         return max(limits.min_edit_interval, self._backoff)
 
+    def _status_due(self) -> bool:
+        """A surface that can only append shows the status apart from the reply: a new line at
+        most every STATUS_INTERVAL, and its end at once (before the reply's first text)."""
+        if not self._append_only or self._status == self._status_shown:
+            return False
+        if not self._status:
+            return True
+        limits = self._surface.limits
+        interval = 0.0 if limits.edits_cheap else max(limits.min_edit_interval, STATUS_INTERVAL)
+        return self._clock.now() >= self._status_at + interval
+
     # --- platform calls -------------------------------------------------------------------------
+
+    async def _show_status(self) -> None:
+        """Best effort: a status that fails is not retried until the next line."""
+        line = self._status
+        self._status_shown, self._status_at = line, self._clock.now()
+        self._in_call = True
+        try:
+            await self._surface.status(line, self._streaming_controls if line else ())
+        except SurfaceError as exc:
+            log.info("reply %s: status not shown: %s", self._key, exc)
+        finally:
+            self._in_call = False
 
     async def _apply(self, step: _Step) -> None:
         want = step.want

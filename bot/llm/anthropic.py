@@ -64,14 +64,21 @@ class AnthropicProvider(SSEChatProvider):
         kind = obj.get("type") or event
         if kind == "content_block_delta":
             delta = _dict(obj.get("delta"))
-            if delta.get("type") == "text_delta":  # thinking_delta etc. stay hidden
+            if delta.get("type") == "text_delta":
                 return _str(delta.get("text"))
+            if delta.get("type") == "thinking_delta":
+                state.reasoning += _str(delta.get("thinking"))
             if delta.get("type") == "input_json_delta":
                 state.tools.fragment(obj.get("index"), arguments=_str(delta.get("partial_json")))
         elif kind == "content_block_start":
             block = _dict(obj.get("content_block"))
             if block.get("type") == "text":
                 return _str(block.get("text"))
+            if block.get("type") == "thinking":
+                state.reasoning += _str(block.get("thinking"))
+                state.thinking = True
+            if block.get("type") == "redacted_thinking":
+                state.thinking = True  # encrypted: the model thinks, nothing to show of it
             if block.get("type") == "tool_use":
                 state.tools.fragment(
                     obj.get("index"),

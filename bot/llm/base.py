@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from bot.llm.errors import classifier_for, transport_error
+from bot.llm.reasoning import ThinkSplitter
 from bot.llm.sse import JsonEvents
 from bot.llm.tools import ToolCallAssembler
 from bot.llm.transport import streaming_client
@@ -50,6 +51,10 @@ class StreamState:
     """A terminator ([DONE], message_stop) was seen: the stream ended cleanly."""
     output: bool = False
     """Some visible text was yielded."""
+    reasoning: str = ""
+    """Reasoning read from the current event, handed out with its chunk."""
+    thinking: bool = False
+    """The current event says the model reasons without showing it (a redacted block)."""
     tools: ToolCallAssembler = field(default_factory=ToolCallAssembler)
     """Tool calls seen so far, handed out whole on the last chunk."""
     _usage_changed: bool = field(default=False, repr=False)
@@ -95,6 +100,8 @@ class SSEChatProvider(ABC):
         url, headers, body = self._request(call)
         state = StreamState(max_tokens=call.max_tokens)
         pieces = StreamText()  # an emoji may come as two surrogates in two events
+        thoughts = StreamText()
+        inline = ThinkSplitter(inside=call.thinks_inline)
         opened = False
         try:
             async with self._client.stream("POST", url, json=body, headers=headers) as response:
@@ -102,10 +109,9 @@ class SSEChatProvider(ABC):
                 events = JsonEvents(response, self._classify)
                 async with aclosing(aiter(events)) as items:
                     async for event, obj in items:
-                        text = pieces.feed(self._on_event(event, obj, state))
-                        if text:
-                            state.output = True
-                            yield ChatChunk(text=text, usage=state.take_usage())
+                        text, thought = inline.feed(pieces.feed(self._on_event(event, obj, state)))
+                        if chunk := _chunk(state, text, thoughts.feed(state.reasoning) + thought):
+                            yield chunk
                         if state.terminated:
                             break
                 state.terminated = state.terminated or events.done
@@ -117,9 +123,10 @@ class SSEChatProvider(ABC):
             if state.finish is None:
                 error = transport_error(exc, provider=self.name, streaming=opened)
                 raise self._stamp(error, state) from exc
-        if rest := pieces.flush():
-            state.output = True
-            yield ChatChunk(text=rest, usage=state.take_usage())
+        text, thought = inline.feed(pieces.flush())
+        last_text, last_thought = inline.flush()
+        if chunk := _chunk(state, text + last_text, thoughts.flush() + thought + last_thought):
+            yield chunk
         finish = self._finish_reason(state)
         calls = state.tools.finish(self.name) if state.tools else ()
         if state.tools and finish is FinishReason.STOP:
@@ -147,6 +154,17 @@ class SSEChatProvider(ABC):
         exc.provider = exc.provider or self.name
         exc.after_output = exc.after_output or state.output
         return exc
+
+
+def _chunk(state: StreamState, text: str, reasoning: str) -> ChatChunk | None:
+    """The chunk for what one event showed (text, reasoning, a sign of thinking), if anything."""
+    thinking, state.thinking, state.reasoning = state.thinking, False, ""
+    if not text and not reasoning and not thinking:
+        return None
+    if text:
+        state.output = True
+        return ChatChunk(text=text, reasoning=reasoning, usage=state.take_usage())
+    return ChatChunk(reasoning=reasoning, thinking=True)
 
 
 @functools.cache

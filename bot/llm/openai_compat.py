@@ -77,8 +77,10 @@ def read_openai_chunk(obj: dict[str, Any], state: StreamState) -> str:
     """Read a chat.completion.chunk, or a native Workers AI `{"response": …}` chunk; return text.
 
     `choices` may be missing or empty and `usage` may ride on any chunk (providers.md §5).
-    Reasoning (`delta.reasoning_content` / `delta.reasoning`) is never shown. Tool calls go to
-    `state.tools`: OpenAI fragments (`delta.tool_calls`) or Workers AI's whole calls (§1.3).
+    `delta.content` is a string or a list of parts (Mistral's text and thinking parts). Reasoning
+    (`delta.reasoning_content`, `delta.reasoning`, thinking parts) goes to `state.reasoning`,
+    never into the text. Tool calls go to `state.tools`: OpenAI fragments (`delta.tool_calls`) or
+    Workers AI's whole calls, which may come in the last event (§1.3).
     """
     text = ""
     finish: object = obj.get("finish_reason")  # Workers AI puts it top level at times
@@ -87,8 +89,10 @@ def read_openai_chunk(obj: dict[str, Any], state: StreamState) -> str:
         choice = choices[0]
         delta = choice.get("delta")
         if isinstance(delta, dict):
-            if isinstance(delta.get("content"), str):
-                text = delta["content"]
+            text = _content(delta.get("content"), state)
+            for key in _REASONING_KEYS:
+                if isinstance(delta.get(key), str):
+                    state.reasoning += delta[key]
             _read_tool_calls(delta.get("tool_calls"), state)
         finish = choice.get("finish_reason") or finish
     _read_tool_calls(obj.get("tool_calls"), state)
@@ -101,6 +105,42 @@ def read_openai_chunk(obj: dict[str, Any], state: StreamState) -> str:
             raise TransientError("the provider stopped the reply with an error")
         state.finish = _FINISH_REASONS.get(finish, FinishReason.STOP)
     return text
+
+
+_REASONING_KEYS = ("reasoning_content", "reasoning")
+"""DeepSeek, Qwen and vLLM say `reasoning_content`; Groq, OpenRouter and xAI `reasoning`."""
+
+
+def _content(value: object, state: StreamState) -> str:
+    """The text of `delta.content`: a string, or the text parts of a list (thinking parts are
+    reasoning; a part of any other type, an image say, shows nothing)."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        return ""
+    text = []
+    for part in value:
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind == "text" and isinstance(part.get("text"), str):
+            text.append(part["text"])
+        elif kind == "thinking":
+            state.reasoning += _thinking_text(part.get("thinking"))
+    return "".join(text)
+
+
+def _thinking_text(value: object) -> str:
+    """A thinking part's text: a string, or (Magistral) a list of text parts."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(
+            item["text"]
+            for item in value
+            if isinstance(item, dict) and isinstance(item.get("text"), str)
+        )
+    return ""
 
 
 def _usage(value: object) -> Usage | None:

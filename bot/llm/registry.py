@@ -92,6 +92,8 @@ class ProviderRegistry:
             ("together", s.together_base_url, s.together_api_key, "TOGETHER_API_KEY"),
             ("groq", s.groq_base_url, s.groq_api_key, "GROQ_API_KEY"),
             ("openrouter", s.openrouter_base_url, s.openrouter_api_key, "OPENROUTER_API_KEY"),
+            ("gemini", s.gemini_base_url, s.gemini_api_key, "GEMINI_API_KEY"),
+            ("xai", s.xai_base_url, s.xai_api_key, "XAI_API_KEY"),
         ]
         for name, base, key, env in compat:
             assert base is not None

@@ -130,6 +130,7 @@ class LLMRouter:
                 sampling.temperature,
                 top_p=sampling.top_p,
                 tools=sampling.tools if candidate.capabilities.tools else (),
+                thinks_inline=candidate.thinks_inline,
             )
             retried = False
             while True:

@@ -77,10 +77,15 @@ class ToolCall:
 class ChatChunk:
     """One step of a stream: some visible text, and/or a finish reason, and/or usage.
 
+    `reasoning` is what a reasoning model thinks on the way (its own field, a thinking block, or
+    an inline `<think>` block taken out of the text): never part of the answer. `thinking` says
+    the model is reasoning even where it shows nothing of it (Anthropic's redacted blocks).
     `tool_calls` arrive whole, on the last chunk (with finish reason TOOL_CALLS).
     """
 
     text: str = ""
+    reasoning: str = ""
+    thinking: bool = False
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     tool_calls: tuple[ToolCall, ...] = ()
@@ -97,6 +102,9 @@ class ChatCall:
     extra: dict[str, object] = field(default_factory=dict)
     top_p: float | None = None
     tools: tuple[ToolSpec, ...] = ()
+    thinks_inline: bool = False
+    """The model writes its reasoning into the text as `<think>…</think>`, and its reply starts
+    inside that block even when the opening tag is missing (bot/llm/reasoning.py)."""
 
 
 class ErrorClass(StrEnum):

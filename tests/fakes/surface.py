@@ -10,7 +10,7 @@ from typing import Literal
 from bot.clock import Clock
 from bot.ports import Control, MessageRef, PlatformLimits, RateLimited, SurfaceError
 
-CallKind = Literal["post", "edit", "delete", "notify"]
+CallKind = Literal["post", "edit", "delete", "notify", "status"]
 FaultTarget = Literal["post", "edit", "delete", "any"]
 
 DISCORD_LIKE = PlatformLimits(max_chars=2000, min_edit_interval=1.0)
@@ -61,6 +61,7 @@ class MemorySurface:
         self.rejected: list[SurfaceEvent] = []
         self.messages: list[StoredMessage] = []
         self.notices: list[str] = []
+        self.statuses: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._by_id: dict[str, StoredMessage] = {}
@@ -122,6 +123,15 @@ class MemorySurface:
         await self._enter("notify", None, text, ())
         self.notices.append(text)
         self.events.append(SurfaceEvent("notify", None, text, (), self.clock.now()))
+
+    async def status(self, line: str, controls: tuple[Control, ...] = ()) -> None:
+        """Only where the limits say the surface can only append (a strict fake refuses
+        otherwise): the others show the status as a frame of the reply."""
+        if not self._limits.append_only:
+            raise AssertionError("status() on a surface whose messages can be rewritten")
+        await self._enter("status", None, line, controls)
+        self.statuses.append(line)
+        self.events.append(SurfaceEvent("status", None, line, controls, self.clock.now()))
 
     # --- reading what happened ------------------------------------------------------------------
 

@@ -79,6 +79,9 @@ class LLMFake:
         app.router.add_post("/client/v4/accounts/{account}/ai/run/{model:.*}", self._workers)
         app.router.add_post("/gateway/v1/{account}/{gateway}/workers-ai/{model:.*}", self._gateway)
         app.router.add_post("/openai/v1/chat/completions", self._openai)
+        # Google's and xAI's OpenAI-compatible endpoints: the same wire format, their own paths.
+        app.router.add_post("/gemini/v1beta/openai/chat/completions", self._openai)
+        app.router.add_post("/xai/v1/chat/completions", self._openai)
         app.router.add_post("/anthropic/v1/messages", self._anthropic)
         app.router.add_post("/openai/v1/moderations", self._moderation)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
@@ -122,6 +125,14 @@ class LLMFake:
     @property
     def openai_base(self) -> str:
         return f"{self.url}/openai/v1"
+
+    @property
+    def gemini_base(self) -> str:
+        return f"{self.url}/gemini/v1beta/openai"
+
+    @property
+    def xai_base(self) -> str:
+        return f"{self.url}/xai/v1"
 
     @property
     def anthropic_base(self) -> str:

@@ -16,10 +16,17 @@ def test_shipped_catalog_has_the_required_models_with_sourced_prices() -> None:
     assert ("workers-ai", "@cf/mistral/mistral-7b-instruct-v0.1") in ids
     assert any(p == "openai" for p, _ in ids)
     assert any(p == "anthropic" for p, _ in ids)
+    # Served, named by the design notes, but without a price on the provider's pricing page:
+    # shipped unpriced (so not choosable on a chat platform without ALLOW_UNPRICED_MODELS).
+    unpriced = {"llama-3.1-8b-instruct-fast", "mistral-7b-v0.2", "qwen1.5-14b"}
     for entry in catalog:
-        assert entry.price is not None, entry.name
-        assert entry.price.source.startswith("https://")
+        assert (entry.price is None) == (entry.name in unpriced), entry.name
+        assert entry.price is None or entry.price.source.startswith("https://")
         assert entry.default_max_tokens <= entry.max_output_tokens < entry.context_window
+    for name in unpriced:
+        with pytest.raises(UnpricedModel):
+            catalog.choose(name, platform="discord")
+        assert catalog.choose(name, platform="cli").name == name
 
 
 def test_names_aliases_and_raw_ids_resolve() -> None:

@@ -592,3 +592,74 @@ async def test_stats_count_what_reached_the_platform() -> None:
     assert stats.edits == len(surface.calls("edit"))
     assert stats.rate_limited == 2
     assert (stats.started_at, stats.first_visible_at) == (0.0, 0.0)
+
+
+# --- a reasoning model thinking before its text ---------------------------------------------------
+
+APPEND_ONLY = PlatformLimits(
+    max_chars=3500, min_edit_interval=0.3, final_interval=0.0, progress_marker="",
+    append_only=True,
+)  # fmt: skip
+
+
+async def test_thinking_shows_in_the_reply_with_stop_until_the_text_replaces_it() -> None:
+    clock, surface, streamer = make()
+    for second in range(4):
+        streamer.think(f"thinking… {second} s")
+        await clock.advance(1.0)
+    await stream(clock, streamer, "The answer is four.")
+    refs = await clock.drive(streamer.finish("The answer is four."))
+    first = surface.message(refs[0])
+    assert first.history[0] == "_thinking… 0 s_"
+    assert "_thinking… 3 s_" in first.history  # edited as the seconds went, within the pacing
+    assert first.text == "The answer is four."
+    assert surface.events[0].controls == (STOP,)
+    assert surface.statuses == []  # a rewritable surface is never asked for a status
+    assert streamer.stats.first_visible_at is not None
+    assert streamer.stats.first_visible_at >= 4.0  # the thinking line is not the answer
+
+
+async def test_a_late_thinking_line_after_text_changes_nothing() -> None:
+    clock, surface, streamer = make()
+    streamer.update("Hello")
+    await clock.advance(1.0)
+    streamer.think("thinking… 1 s")
+    await clock.advance(1.0)
+    await clock.drive(streamer.finish("Hello"))
+    assert all("thinking" not in e.text for e in surface.events)
+
+
+async def test_on_an_append_only_surface_thinking_is_a_status_ended_before_the_text() -> None:
+    clock, surface, streamer = make(APPEND_ONLY)
+    for second in range(7):
+        streamer.think(f"thinking… {second} s")
+        await clock.advance(1.0)
+    assert surface.messages == []  # nothing that could not be taken back
+    # A new line at most every STATUS_INTERVAL: 0, 2, 4 and 6 s.
+    assert surface.statuses == ["thinking… 0 s", "thinking… 2 s", "thinking… 4 s", "thinking… 6 s"]
+    assert all(e.controls == (STOP,) for e in surface.calls("status"))
+    await stream(clock, streamer, "Four.")
+    await clock.drive(streamer.finish("Four."))
+    kinds = [e.kind for e in surface.events]
+    assert kinds.index("status", 4) < kinds.index("post")  # "" before the first text
+    assert surface.statuses[-1] == ""
+    assert surface.visible_text() == "Four."
+
+
+async def test_a_reply_that_ends_while_thinking_clears_its_status() -> None:
+    clock, surface, streamer = make(APPEND_ONLY)
+    streamer.think("thinking… 0 s")
+    await clock.advance(0.5)
+    await clock.drive(streamer.finish("", "_(The model thought it over but gave no answer.)_"))
+    assert surface.statuses == ["thinking… 0 s", ""]
+    assert surface.visible_text() == "_(The model thought it over but gave no answer.)_"
+
+
+async def test_a_status_the_platform_refuses_loses_nothing() -> None:
+    clock, surface, streamer = make(APPEND_ONLY)
+    surface.fail_next(SurfaceError("status refused"))
+    streamer.think("thinking… 0 s")
+    await clock.advance(0.1)
+    await stream(clock, streamer, "Still here.")
+    await clock.drive(streamer.finish("Still here."))
+    assert surface.visible_text() == "Still here."
