@@ -41,7 +41,7 @@ LIMITS = PlatformLimits(
     append_only=True,
 )
 PLATFORM = "console"
-DIM, UNDIM = "\x1b[2m", "\x1b[0m"
+DIM, UNDIM, ERASE = "\x1b[2m", "\x1b[0m", "\x1b[K"
 HELP = (
     "Type a message to chat; Ctrl-C stops a reply. /new starts a fresh conversation, /open <id>"
     " resumes one, /models lists the models, /generate [n] confirms choice n of the last image"
@@ -58,6 +58,7 @@ class ConsoleSurface:
         self._printed: dict[str, str] = {}
         self._next = 0
         self.stop_ref: str | None = None
+        self._status_width = 0
 
     @property
     def limits(self) -> PlatformLimits:
@@ -97,9 +98,14 @@ class ConsoleSurface:
         self._out.flush()
 
     async def status(self, line: str, controls: tuple[Control, ...] = ()) -> None:
-        """A dim line rewritten in place ("thinking… 3 s"), erased before the answer prints."""
-        self._out.write(f"\r{DIM}({line}){UNDIM}" if line else "\r\x1b[K")
+        """Dim text after the prompt ("(thinking… 3 s)"), rewritten in place and erased before
+        the answer prints: back over the last one, then erase to the end of the line."""
+        shown = f"({line})" if line else ""
+        self._out.write(
+            "\b" * self._status_width + ERASE + (f"{DIM}{shown}{UNDIM}" if line else "")
+        )
         self._out.flush()
+        self._status_width = len(shown)
 
 
 def create(app: App) -> Console:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import sys
 from pathlib import Path
 
 import pexpect
 
-from tests.fakes.llm_server import LLMFake, workers_stream
+from tests.fakes.llm_server import LLMFake, raw_stream, sse, workers_stream
 
 TIMEOUT = 20
 
@@ -136,3 +137,29 @@ async def test_a_crash_mid_reply_is_reported_and_stored_as_interrupted_after_res
     finally:
         await store.close()
     assert statuses == [("user", "complete"), ("assistant", "interrupted")]
+
+
+async def test_console_shows_a_reasoning_model_thinking_then_only_its_answer(
+    llm_fake: LLMFake, env: dict[str, str], tmp_path: Path
+) -> None:
+    thoughts = [
+        sse({"choices": [{"index": 0, "delta": {"reasoning_content": f"step {i}. "}}]})
+        for i in range(6)
+    ]
+    answer = [sse({"response": "It is "}), sse({"response": "four."}), sse("[DONE]")]
+    llm_fake.queue("workers", raw_stream(*thoughts, *answer, delay=0.4))
+    child = spawn(env, tmp_path)
+    child.logfile_read = printed = io.StringIO()
+    try:
+        await expect(child, "you> ")
+        child.sendline("Think it over")
+        await expect(child, r"\x1b\[2m\(thinking… 0 s\)")
+        await expect(child, r"\(thinking… [12] s\)")  # the seconds go on in place
+        await expect(child, r"\x08+\x1b\[KIt is four\.")  # erased, then the answer
+        await expect(child, "you> ")
+        child.sendline("/quit")
+        await child.expect(pexpect.EOF, async_=True)
+    finally:
+        child.close(force=True)
+    assert "It is four." in printed.getvalue()
+    assert "step " not in printed.getvalue()  # the reasoning itself never

@@ -6,7 +6,15 @@ import asyncio
 
 from tests.e2e.slack.conftest import ALICE, CHANNEL, TEAM, SlackBot, StartBot
 from tests.e2e.slack.helpers import finished, question_thread, wait_answer, words
-from tests.fakes.llm_server import anthropic_error, openai_error, workers_error, workers_stream
+from tests.fakes.llm_server import (
+    StreamScript,
+    anthropic_error,
+    openai_error,
+    raw_stream,
+    sse,
+    workers_error,
+    workers_stream,
+)
 
 PIECES = ["The answer", " is **42**", ", as everyone", " knows."]
 ANSWER = "".join(PIECES)
@@ -201,3 +209,35 @@ async def test_provider_failure_is_a_short_thread_message(bot: SlackBot) -> None
     [reply] = await wait_answer(fake, CHANNEL, question_thread(fake))
     assert reply.text.startswith("Sorry, I couldn't get an answer")
     assert len(reply.text) < 400 and "Traceback" not in reply.text
+
+
+def _reasoning_stream(prompt_seconds: int = 8) -> StreamScript:
+    thoughts = [
+        sse({"choices": [{"index": 0, "delta": {"reasoning_content": f"step {i}. "}}]})
+        for i in range(prompt_seconds)
+    ]
+    answer = [sse({"response": "It is "}), sse({"response": "four."}), sse("[DONE]")]
+    return raw_stream(*thoughts, *answer, delay=0.4)
+
+
+async def test_a_reasoning_model_thinks_in_the_stop_note_then_streams_only_its_answer(
+    bot: SlackBot,
+) -> None:
+    fake = bot.fake
+    bot.llm.queue("workers", _reasoning_stream())
+    await bot.sender.command("/chat", "Think it over", user=ALICE, channel=CHANNEL)
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+    thread = question_thread(fake)
+    await wait_answer(fake, CHANNEL, thread)
+    answer = [m for m in fake.bot_replies(CHANNEL, thread) if m.streamed]
+    assert [m.text for m in answer] == ["It is four."]
+    notes = [c for c in fake.calls_to("chat.postMessage") if c.args.get("thread_ts") == thread]
+    assert notes[0].args["text"] == "thinking… 0 s"  # posted before the answer, with Stop
+    assert "parley_stop" in str(notes[0].args["blocks"])
+    note_ts = notes[0].response["ts"]
+    lines = [c.args["text"] for c in fake.calls_to("chat.update") if c.args["ts"] == note_ts]
+    assert any(line.startswith("thinking… ") and line != "thinking… 0 s" for line in lines)
+    assert lines[-1] == "Replying…"  # over before the text streamed
+    assert (CHANNEL, note_ts) not in fake.messages  # and gone when the reply ended
+    every = [str(c.args) for c in fake.calls if c.method.startswith("chat.")]
+    assert not any("step " in text for text in every)
