@@ -117,16 +117,21 @@ class HttpImageProvider:
         *,
         headers: Mapping[str, str],
         json: object = None,
+        form: Mapping[str, str] | None = None,
         accepted: bool = False,
         http_timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
-        """Send and read the whole reply; raise the taxonomy's error for any failure.
+        """Send and read the whole reply (a JSON body, or `form` fields as multipart/form-data);
+        raise the taxonomy's error for any failure.
 
         A reply lost after the request went out (read timeout, connection dropped) is an
         UnknownOutcome for a submission; `accepted` says the work already exists (a Replicate
         prediction), so even a failed connect leaves the outcome unknown.
         """
         extra: dict[str, Any] = {} if http_timeout is None else {"timeout": http_timeout}
+        if form is not None:
+            # multipart/form-data with plain fields (no file name): httpx sends `files` so.
+            extra["files"] = {name: (None, value) for name, value in form.items()}
         try:
             response = await self._client.request(
                 method, url, headers=dict(headers), json=json, **extra

@@ -1,7 +1,9 @@
 """Cloudflare Workers AI text-to-image (`POST /accounts/{id}/ai/run/{model}`).
 
-SDXL Lightning answers raw `image/png`; FLUX.1 schnell answers JSON `{"result": {"image": base64}}`.
-Decide by the response's Content-Type, then check the magic bytes whatever it claimed.
+SDXL (base and Lightning) answers raw `image/png`; FLUX.1 schnell and FLUX.2 answer JSON
+`{"result": {"image": base64}}`. Decide by the response's Content-Type, then check the magic bytes
+whatever it claimed. FLUX.2 models take their input as multipart/form-data, even a prompt alone
+(providers.md §1.6); the others take JSON.
 """
 
 from __future__ import annotations
@@ -27,6 +29,18 @@ class WorkersAIImages(HttpImageProvider):
 
     async def generate(self, call: ImageCall) -> ImageResult:
         body: dict[str, object] = {"prompt": call.prompt, **call.params}
+        if "/flux-2" in call.model_id:
+            # FLUX.2: a form; klein runs a fixed 4 steps, so `steps` goes only when asked.
+            body["width"], body["height"] = call.width, call.height
+            if call.steps is not None:
+                body["steps"] = call.steps
+            if call.seed is not None:
+                body["seed"] = call.seed
+            form = {name: str(value) for name, value in body.items()}
+            response = await self._send(
+                "POST", self._base + call.model_id, headers=self._headers, form=form
+            )
+            return self._read(response)
         if "flux" in call.model_id:
             # FLUX.1 schnell: fixed size, `steps` (max 8); later schemas refuse anything else.
             if call.steps is not None:
@@ -41,6 +55,9 @@ class WorkersAIImages(HttpImageProvider):
                 body["seed"] = call.seed
         response = await self._send("POST", self._base + call.model_id, headers=self._headers,
                                     json=body)  # fmt: skip
+        return self._read(response)
+
+    def _read(self, response: httpx.Response) -> ImageResult:
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type.startswith("image/"):
             return self.image(response.content)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import email.parser
+import email.policy
 import itertools
 import json
 import socket
@@ -242,10 +245,28 @@ class ImageFake:
         if early is not None:
             return early
         model = request.match_info["model"]
+        if "/flux-2" in model:  # FLUX.2: a multipart form in, JSON with a base64 PNG out
+            if request.content_type != "multipart/form-data":
+                return _schema_error("required properties at '/' are 'prompt'")
+            form = _form_fields(request.headers["Content-Type"], await request.read())
+            self.calls[-1] = dataclasses.replace(self.calls[-1], body=form)
+            problem = _form_problem(form)
+            if problem:
+                return _schema_error(problem)
+            b64 = base64.b64encode(PNG).decode()
+            return web.json_response({"result": {"image": b64}, "success": True, "errors": []})
+        body = self.calls[-1].body
+        if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
+            return _schema_error("required properties at '/' are 'prompt'")
+        allowed = _FLUX1_FIELDS if "flux" in model else _SDXL_FIELDS
+        if unknown := sorted(set(body) - allowed):
+            return _schema_error(f"must NOT have additional properties: {', '.join(unknown)}")
         if "flux" in model:  # FLUX.1 schnell: JSON with a base64 JPEG
             b64 = base64.b64encode(JPEG).decode()
             return web.json_response({"result": {"image": b64}, "success": True, "errors": []})
-        return web.Response(body=PNG, content_type="image/png")  # SDXL Lightning: raw PNG
+        if not 1 <= int(body.get("num_steps", 20)) <= 20:
+            return _schema_error("num_steps must be <= 20")
+        return web.Response(body=PNG, content_type="image/png")  # SDXL base and Lightning
 
     async def _google(self, request: web.Request) -> web.StreamResponse:
         ok = request.headers.get("x-goog-api-key") == self.keys["google"]
@@ -258,3 +279,41 @@ class ImageFake:
         return web.json_response(
             {"predictions": [{"bytesBase64Encoded": b64, "mimeType": "image/png"}]}
         )
+
+
+# Workers AI's input schemas (its model JSONs): anything else is refused as the API does.
+_FLUX1_FIELDS = frozenset({"prompt", "steps"})
+_SDXL_FIELDS = frozenset(
+    {"prompt", "negative_prompt", "height", "width", "num_steps", "guidance", "seed", "strength"}
+)
+_FLUX2_FIELDS = frozenset({"prompt", "steps", "guidance", "width", "height", "seed"})
+
+
+def _form_fields(content_type: str, raw: bytes) -> dict[str, str]:
+    """The fields of a multipart/form-data body (the request was already read whole)."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = payload.decode()
+    return fields
+
+
+def _form_problem(form: dict[str, str]) -> str | None:
+    if not form.get("prompt"):
+        return "required properties at '/' are 'prompt'"
+    if unknown := sorted(set(form) - _FLUX2_FIELDS - {f"input_image_{i}" for i in range(4)}):
+        return f"must NOT have additional properties: {', '.join(unknown)}"
+    for side in ("width", "height"):
+        if side in form and not (form[side].isdigit() and 256 <= int(form[side]) <= 1920):
+            return f"{side} must be between 256 and 1920"
+    return None
+
+
+def _schema_error(message: str) -> web.Response:
+    return web.json_response(
+        {"success": False, "errors": [{"code": 5006, "message": f"Error: {message}"}]}, status=400
+    )

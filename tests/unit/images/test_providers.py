@@ -80,6 +80,55 @@ async def test_workers_ai_sdxl_raw_png_and_flux_json_jpeg(
     await provider.aclose()
 
 
+async def test_workers_ai_flux_2_klein_sends_a_multipart_form(
+    fake: ImageFake, clock: JumpClock
+) -> None:
+    provider = providers_for(fake, clock)["workers-ai"]
+    klein = "@cf/black-forest-labs/flux-2-klein-9b"
+    result = await provider.generate(call(klein, size="1536x1024", seed=7))
+    assert (result.data, result.extension) == (PNG, "png")
+    sent = fake.calls[-1]
+    assert sent.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert sent.body == {"prompt": "a red fox", "width": "1536", "height": "1024", "seed": "7"}
+    assert sent.path.endswith("/ai/run/@cf/black-forest-labs/flux-2-klein-9b")
+    await provider.aclose()
+
+
+async def test_the_fake_refuses_json_for_flux_2_as_workers_ai_does(fake: ImageFake) -> None:
+    import httpx
+
+    url = f"{fake.url}/cf/client/v4/accounts/{ACCOUNT}/ai/run/@cf/black-forest-labs/flux-2-klein-9b"
+    headers = {"Authorization": f"Bearer {fake.keys['workers-ai']}"}
+    async with httpx.AsyncClient() as client:
+        as_json = await client.post(url, json={"prompt": "a fox"}, headers=headers)
+        too_wide = await client.post(
+            url, files={"prompt": (None, "a fox"), "width": (None, "4096")}, headers=headers
+        )
+    assert as_json.status_code == 400 and as_json.json()["errors"][0]["code"] == 5006
+    assert too_wide.status_code == 400 and "width" in too_wide.text
+
+
+async def test_workers_ai_sdxl_base_sends_its_fields_and_reads_raw_png(
+    fake: ImageFake, clock: JumpClock
+) -> None:
+    provider = providers_for(fake, clock)["workers-ai"]
+    sdxl = "@cf/stabilityai/stable-diffusion-xl-base-1.0"
+    result = await provider.generate(
+        call(sdxl, negative="blurry", seed=3, steps=20, params={"guidance": 7.5})
+    )
+    assert (result.data, result.mime) == (PNG, "image/png")
+    assert fake.calls[-1].body == {
+        "prompt": "a red fox",
+        "guidance": 7.5,
+        "width": 1024,
+        "height": 1024,
+        "num_steps": 20,
+        "negative_prompt": "blurry",
+        "seed": 3,
+    }
+    await provider.aclose()
+
+
 async def test_imagen_reads_predictions(fake: ImageFake, clock: JumpClock) -> None:
     provider = providers_for(fake, clock)["google"]
     result = await provider.generate(CALL)
