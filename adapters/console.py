@@ -97,6 +97,9 @@ class ConsoleSurface:
         self._out.write(f"\n[{text}]\n")
         self._out.flush()
 
+    def fold(self, label: str, text: str) -> str:
+        return f"{DIM}{label}: {text}{UNDIM}"
+
     async def status(self, line: str, controls: tuple[Control, ...] = ()) -> None:
         """Dim text after the prompt ("(thinking… 3 s)"), rewritten in place and erased before
         the answer prints: back over the last one, then erase to the end of the line."""

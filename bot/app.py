@@ -151,6 +151,7 @@ class App:
             metrics=metrics,
             images=images,
             turn_lease=settings.turn_lease_seconds,
+            show_reasoning=settings.show_reasoning,
         )
         interrupted = await engine.recover()
         app = cls(

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
         "You are Parley, a helpful assistant in a group chat. Answer clearly and concisely; "
         "use Markdown where it helps."
     )
+    # "summary": a reasoning model's thoughts, folded, under its answer (a persona may differ).
+    show_reasoning: Literal["off", "summary"] = "off"
     database_url: str = "sqlite+aiosqlite:///parley.db"
     log_level: str = "INFO"
     # Payload-dumping libraries (discord.py, slack_sdk, aiohttp…) stay at INFO unless set here.

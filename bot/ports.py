@@ -98,6 +98,11 @@ class Surface(Protocol):
         """A short notice outside the reply (an error, a refusal); best effort."""
         ...
 
+    def fold(self, label: str, text: str) -> str:
+        """`text` under `label`, folded away where the platform can (a Discord spoiler, a quote
+        on Slack, dim text in a terminal), to end a reply with (a model's reasoning)."""
+        ...
+
     async def status(self, line: str, controls: tuple[Control, ...] = ()) -> None:
         """What the model is doing before the reply has text ("thinking… 12 s"), on a surface
         whose messages can only grow (`limits.append_only`): shown beside the reply, with the

@@ -74,7 +74,8 @@ def annotation(option: Option) -> Any:
     """The parameter type discord.py reads an option's kind, range and choices from."""
     kind: Any
     if option.choices:
-        kind = Literal[option.choices_on(PLATFORM)]
+        # An option that clears offers "none" beside its choices, as typed text does.
+        kind = Literal[option.choices_on(PLATFORM) + (("none",) if option.clears else ())]
     elif option.kind in (int, float) and option.low is not None:
         kind = app_commands.Range[option.kind, option.low, option.high]
     elif option.kind in (int, float, bool):

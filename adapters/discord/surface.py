@@ -437,6 +437,12 @@ class DiscordSurface:
         partial = self._partials.pop(ref.id)
         await self._watch.call("DELETE", ref.channel, ref.id, partial.delete())
 
+    def fold(self, label: str, text: str) -> str:
+        """Small print, then a spoiler: the text shows when clicked. A spoiler cannot hold
+        `||` or a code fence, so those are broken up."""
+        inert = text.replace("||", "| |").replace("```", "ʼʼʼ")
+        return f"-# {label}\n||{inert}||"
+
     async def status(self, line: str, controls: tuple[Control, ...] = ()) -> None:
         """Never called: Discord's messages can be rewritten, so "thinking…" is the reply's own
         first frame (in the placeholder)."""

@@ -329,6 +329,10 @@ class SlackSurface:
         stream.committed += delta
         stream.open = False
 
+    def fold(self, label: str, text: str) -> str:
+        """A quote under the answer (Slack folds long messages itself: "Show more")."""
+        return f"> _{label}_\n> {text}"
+
     async def status(self, line: str, controls: tuple[Control, ...] = ()) -> None:
         """Before a native stream has text: the Stop note says what the model does (posted
         early, so Stop works while it thinks); "" puts the note back to "Replying…"."""

@@ -47,6 +47,7 @@ class PersonaEdit:
     top_p: float | Keep | None = KEEP
     max_tokens: int | Keep | None = KEEP
     tools: tuple[str, ...] | Keep = KEEP
+    show_reasoning: str | Keep | None = KEEP
 
     def applied_to(self, persona: Persona) -> PersonaSpec:
         values = {
@@ -70,6 +71,8 @@ def describe(persona: Persona) -> Line:
         parts.append(f" · max_tokens {persona.max_tokens:,}")
     if persona.tools:
         parts.append(" · tools " + ", ".join(persona.tools))
+    if persona.show_reasoning:
+        parts.append(f" · reasoning {persona.show_reasoning}")
     return tuple(parts)
 
 

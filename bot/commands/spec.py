@@ -9,7 +9,8 @@ read `<first> key:value ... <text>` with `parse`, strictly:
   the database's integers;
 - a value with spaces goes in double quotes; an option given twice, a choice not offered, text
   the command takes no text for: each is refused by name (`BadOptions`) with the usage line;
-- one of `CLEAR_WORDS` typed for an option that `clears` gives None: "back to the default".
+- one of `CLEAR_WORDS` typed for an option that `clears` gives None: "back to the default"
+  (unless the option offers that word as a choice).
 """
 
 from __future__ import annotations
@@ -92,8 +93,9 @@ class Option:
         if not isinstance(value, str):
             return value
         value = value.strip()
-        if self.clears and value.lower() in CLEAR_WORDS:
-            return None
+        offered = self.choices_on(platform)
+        if self.clears and value.lower() in CLEAR_WORDS and value.lower() not in offered:
+            return None  # a choice of the same word (`show_reasoning:off`) is that choice
         if self.kind is int:
             low, high = int(self.low or 0), int(self.high or 0)
             number = whole_number(value.removeprefix("#"), low, high)

@@ -43,6 +43,8 @@ SETTINGS = (
     Option("max_tokens", "Longest answer in tokens (up to the model's limit)", int, low=1,
            high=999_999_999, clears=True),
     Option("tools", "Allowed tools, comma separated (e.g. generate_image), or none", tuple),
+    Option("show_reasoning", "Show the model's reasoning, folded, under answers",
+           choices=("off", "summary"), clears=True),
 )  # fmt: skip
 SYSTEM_PROMPT = Option(
     "system_prompt", "How the persona behaves (up to 6,000 characters)", high=PROMPT_MAX,

@@ -85,6 +85,7 @@ class ChatEngine:
         metrics: Metrics | None = None,
         images: ImageEngine | None = None,
         turn_lease: float = TURN_LEASE_SECONDS,
+        show_reasoning: str = "off",
     ) -> None:
         self.store = store
         self.router = router
@@ -94,8 +95,9 @@ class ChatEngine:
         self._waiting: dict[ConversationKey, int] = {}
         self.personas = personas
         self.planner = Planner(
-            store, catalog, personas, default_model=default_model, system_prompt=system_prompt
-        )
+            store, catalog, personas, default_model=default_model, system_prompt=system_prompt,
+            show_reasoning=show_reasoning,
+        )  # fmt: skip
         self.admission = Admission(
             store, limits or ChatLimits(), moderator, moderation_fail_closed, clock=clock
         )

@@ -82,6 +82,7 @@ class PersonaSpec:
     top_p: float | None = None
     max_tokens: int | None = None
     tools: tuple[str, ...] = ()
+    show_reasoning: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", clean_text(self.name))
@@ -206,6 +207,7 @@ class PersonaService:
             top_p=spec.top_p,
             max_tokens=spec.max_tokens,
             tools=tuple(sorted({t.strip() for t in spec.tools if t.strip()})),
+            show_reasoning=spec.show_reasoning,
         )
         return name, fields
 

@@ -35,6 +35,9 @@ class Plan:
     max_tokens: int
     temperature: float | None
     top_p: float | None = None
+    show_reasoning: bool = False
+    """The answer ends with the model's reasoning, folded (SHOW_REASONING=summary, or the
+    persona's own choice)."""
 
     @property
     def budget(self) -> int:
@@ -51,12 +54,14 @@ class Planner:
         *,
         default_model: str,
         system_prompt: str | None,
+        show_reasoning: str = "off",
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.personas = personas
         self.default_model = default_model
         self.system_prompt = system_prompt
+        self.show_reasoning = show_reasoning
 
     def model_for(
         self,
@@ -126,9 +131,11 @@ class Planner:
             temperature = persona.temperature
         # ChatOptions has no top_p yet: the persona's is the only one.
         top_p = persona.top_p if persona is not None else None
+        reasoning = (persona.show_reasoning if persona else None) or self.show_reasoning
         return Plan(
-            entry, persona, system, min(wanted, entry.max_output_tokens), temperature, top_p
-        )
+            entry, persona, system, min(wanted, entry.max_output_tokens), temperature, top_p,
+            show_reasoning=reasoning == "summary",
+        )  # fmt: skip
 
     async def inherit_channel_model(
         self, key: ConversationKey, conversation: Conversation

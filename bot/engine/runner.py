@@ -21,7 +21,7 @@ from bot.engine.running import RunningTurns
 from bot.engine.streaming import ReplyStreamer
 from bot.engine.tools import ToolTurn, offered_tools, run_tool_calls
 from bot.images.engine import ImageEngine
-from bot.llm.reasoning import no_answer
+from bot.llm.reasoning import excerpt, no_answer
 from bot.llm.router import LLMRouter, RoutedStream
 from bot.llm.types import FinishReason, Message, ProviderError, ToolCall, Usage
 from bot.ops.logs import event
@@ -43,6 +43,8 @@ NOTICE_STOPPED = "_(stopped)_"
 NOTICE_LENGTH = "_(reply cut off: it reached the token limit)_"
 NOTICE_SHUTDOWN = "_(reply cut off: Parley is restarting)_"
 NOTICE_BAD_TOOL_CALL = "_(the model tried to use a tool but its request was malformed)_"
+REASONING_LABEL = "Reasoning"
+"""Above the model's reasoning, folded, under an answer (SHOW_REASONING=summary); never stored."""
 THINKING = "thinking… {seconds} s"
 """Where the reply will be, while a reasoning model thinks and has written no answer yet."""
 
@@ -221,6 +223,9 @@ class TurnRunner:
                 notice = f"_({no_answer(reasoned=state.reasoned, cut=cut)})_"
             elif state.finish is FinishReason.LENGTH:
                 notice = NOTICE_LENGTH
+            if plan.show_reasoning and state.reasoning.strip():
+                aside = surface.fold(REASONING_LABEL, excerpt(state.reasoning))
+                notice = f"{notice}\n\n{aside}" if notice else aside
             # Stored before the final edit: whatever the user sees next (an export, /usage) must
             # already include this turn.
             finished = await self._finish_turn(

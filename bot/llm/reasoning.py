@@ -121,3 +121,17 @@ def no_answer(*, reasoned: bool, cut: bool, tools: tuple[str, ...] = ()) -> str:
     if cut:
         return "The model gave no answer before it reached the token limit."
     return "The model returned an empty answer."
+
+
+EXCERPT_CHARS = 1_200
+"""Most characters of reasoning shown under an answer (SHOW_REASONING=summary)."""
+
+
+def excerpt(reasoning: str, limit: int = EXCERPT_CHARS) -> str:
+    """The reasoning as one paragraph, its start and its end when it is longer than `limit`
+    (where a model states its plan and where it concludes)."""
+    flat = " ".join(reasoning.split())
+    if len(flat) <= limit:
+        return flat
+    head, tail = limit * 2 // 5, limit * 3 // 5
+    return f"{flat[:head].rstrip()} … {flat[-tail:].lstrip()}"

@@ -34,6 +34,7 @@ class PersonaFields:
     top_p: float | None = None
     max_tokens: int | None = None
     tools: tuple[str, ...] = ()
+    show_reasoning: str | None = None
 
 
 class PersonaStore:
@@ -152,6 +153,7 @@ def _values(fields: PersonaFields) -> dict[str, Any]:
         "top_p": fields.top_p,
         "max_tokens": fields.max_tokens,
         "tools": json.dumps(list(fields.tools)),
+        "show_reasoning": fields.show_reasoning,
     }
 
 
@@ -169,4 +171,5 @@ def _persona(row: Row[Any]) -> Persona:
         created_by=row.created_by,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        show_reasoning=row.show_reasoning,
     )

@@ -262,6 +262,8 @@ class Persona:
     created_by: str
     created_at: datetime
     updated_at: datetime
+    show_reasoning: str | None = None
+    """"summary" adds the model's reasoning, folded, under each answer; None: SHOW_REASONING."""
 
 
 @dataclass(frozen=True, slots=True)

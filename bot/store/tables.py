@@ -310,6 +310,7 @@ personas = Table(
     Column("top_p", Float, nullable=True),
     Column("max_tokens", Integer, nullable=True),
     Column("tools", Text, nullable=False, server_default="[]"),  # JSON list of tool names
+    Column("show_reasoning", String(16), nullable=True),  # off | summary; None: the setting's
     Column("created_by", String(160), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),

@@ -124,6 +124,9 @@ class MemorySurface:
         self.notices.append(text)
         self.events.append(SurfaceEvent("notify", None, text, (), self.clock.now()))
 
+    def fold(self, label: str, text: str) -> str:
+        return f"[{label}: {text}]"
+
     async def status(self, line: str, controls: tuple[Control, ...] = ()) -> None:
         """Only where the limits say the surface can only append (a strict fake refuses
         otherwise): the others show the status as a frame of the reply."""

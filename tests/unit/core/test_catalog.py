@@ -119,3 +119,13 @@ def test_users_on_chat_platforms_may_not_choose_a_model_without_a_price() -> Non
 
     allowing = Catalog.load([override], allow_unpriced=True)
     assert allowing.choose("house-model", platform="slack").name == "house-model"
+
+
+def test_the_readme_lists_every_shipped_chat_and_image_model() -> None:
+    from pathlib import Path
+
+    from bot.images.catalog import ImageCatalog
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text("utf-8")
+    names = [*Catalog.load().names(), *ImageCatalog.load().models]
+    assert [name for name in names if f"| `{name}` |" not in readme] == []

@@ -38,6 +38,16 @@ def test_persona_options_come_out_of_the_text_and_the_rest_is_the_prompt() -> No
     }
 
 
+def test_a_persona_may_show_its_models_reasoning() -> None:
+    args = parse(CREATE, "thinker show_reasoning:summary Think aloud.", "slack")
+    assert PersonaSpec(**args).show_reasoning == "summary"
+    assert parse(EDIT, "thinker show_reasoning:none", "console")["show_reasoning"] is None
+    # "off" is a choice here, not the word that clears: hidden whatever SHOW_REASONING says.
+    assert parse(EDIT, "thinker show_reasoning:off", "slack")["show_reasoning"] == "off"
+    with pytest.raises(BadOptions, match="`show_reasoning` must be one of off, summary"):
+        parse(CREATE, "thinker show_reasoning:full hi", "slack")
+
+
 @pytest.mark.parametrize(
     ("command", "text", "message"),
     [

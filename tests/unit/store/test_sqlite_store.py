@@ -67,7 +67,7 @@ async def test_migrations_create_every_table_on_an_empty_file(tmp_path: Path) ->
         assert await store.current_revision() is None
         assert await table_names(url) == set()
         await store.upgrade()
-        assert await store.current_revision() == head_revision() == "0006"
+        assert await store.current_revision() == head_revision() == "0007"
     assert await table_names(url) == TABLES
 
 
