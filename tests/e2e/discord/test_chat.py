@@ -74,7 +74,7 @@ class World:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     tmp: Path = tmp_path_factory.mktemp("discord-chat")
-    async with FakeDiscord(channels=24) as fake, LLMFake() as llm:
+    async with FakeDiscord(channels=32) as fake, LLMFake() as llm:
         bot = await BotProcess(fake, discord_env(fake, llm, tmp), tmp).start()
         try:
             yield World(fake, llm, bot)
@@ -396,3 +396,41 @@ async def test_a_reasoning_model_shows_thinking_with_stop_then_only_its_answer(
     calls = [c for c in fake.calls[before:] if isinstance(c.body, dict)]
     thinking_call = next(c for c in calls if "thinking…" in text_of(c.body))
     assert "parley:stop:" in str(thinking_call.body.get("components"))  # Stop while it thinks
+
+
+def _choice(delta: dict[str, Any]) -> bytes:
+    return sse({"choices": [{"index": 0, "delta": delta}]})
+
+
+THOUGHT = {"type": "thinking", "thinking": [{"type": "text", "text": "plan"}]}
+SHAPES = {
+    "inline-think": (
+        [sse({"response": r}) for r in ("<think>plan", "ning</th", "ink>\n\nFour.")],
+        "Four.",
+    ),
+    "content-parts": (
+        [
+            _choice({"content": [THOUGHT]}),
+            _choice({"content": [{"type": "text", "text": "Fo"}, {"type": "text", "text": "ur."}]}),
+        ],
+        "Four.",
+    ),
+    "reasoning-only": (
+        [_choice({"reasoning": "planning"})],
+        "_(The model thought it over but gave no answer.)_",
+    ),
+    "empty": ([sse({"response": ""})], "_(The model returned an empty answer.)_"),
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+async def test_every_stream_shape_shows_only_the_answer_or_says_why(
+    world: World, shape: str
+) -> None:
+    fake, channel = world.fake, world.channels.take()
+    events, shown = SHAPES[shape]
+    prompt = f"Shape {shape}"
+    world.answers.add(prompt, raw_stream(*events, sse("[DONE]")))
+    await fake.slash("chat", {"prompt": prompt}, channel=channel)
+    final = await fake.wait_until(lambda: finished_anywhere(fake, channel), 20, what="the reply")
+    assert text_of(final) == shown

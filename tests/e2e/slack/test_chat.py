@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.e2e.slack.conftest import ALICE, CHANNEL, TEAM, SlackBot, StartBot
 from tests.e2e.slack.helpers import finished, question_thread, wait_answer, words
 from tests.fakes.llm_server import (
@@ -241,3 +243,45 @@ async def test_a_reasoning_model_thinks_in_the_stop_note_then_streams_only_its_a
     assert (CHANNEL, note_ts) not in fake.messages  # and gone when the reply ended
     every = [str(c.args) for c in fake.calls if c.method.startswith("chat.")]
     assert not any("step " in text for text in every)
+
+
+THOUGHT = {"type": "thinking", "thinking": [{"type": "text", "text": "plan"}]}
+SHAPES = {
+    "inline-think": (
+        [sse({"response": r}) for r in ("<think>plan", "ning</th", "ink>\n\nFour.")],
+        "Four.",
+    ),
+    "content-parts": (
+        [
+            sse({"choices": [{"index": 0, "delta": {"content": [THOUGHT]}}]}),
+            sse(
+                {
+                    "choices": [
+                        {"index": 0, "delta": {"content": [{"type": "text", "text": "Four."}]}}
+                    ]
+                }
+            ),
+        ],
+        "Four.",
+    ),
+    "reasoning-only": (
+        [sse({"choices": [{"index": 0, "delta": {"reasoning": "planning"}}]})],
+        "_(The model thought it over but gave no answer.)_",
+    ),
+    "empty": ([sse({"response": ""})], "_(The model returned an empty answer.)_"),
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+async def test_every_stream_shape_shows_only_the_answer_or_says_why(
+    bot: SlackBot, shape: str
+) -> None:
+    fake = bot.fake
+    events, shown = SHAPES[shape]
+    bot.llm.queue("workers", raw_stream(*events, sse("[DONE]")))
+    await bot.sender.command("/chat", f"Shape {shape}", user=ALICE, channel=CHANNEL)
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+    thread = question_thread(fake)
+    replies = await wait_answer(fake, CHANNEL, thread)
+    assert [m.text for m in replies if finished(m)] == [shown]
+    assert not any("plan" in str(c.args) for c in fake.calls if c.method.startswith("chat."))
