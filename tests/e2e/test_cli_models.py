@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import run_bot
-from tests.fakes.llm_server import LLMFake, openai_stream, raw_stream, sse
+from tests.fakes.llm_server import LLMFake, anthropic_stream, openai_stream, raw_stream, sse
 
 BASE = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1, "model": "m"}
 DONE = sse("[DONE]")
@@ -111,3 +111,33 @@ async def test_models_lists_capabilities_and_prices_per_million_tokens(
     )
     assert "reasoning" in rows["grok-3-mini"]
     assert "unpriced" in rows["qwen1.5-14b"]
+
+
+async def test_ask_reads_anthropic_thinking_apart_from_the_answer(
+    llm_fake: LLMFake, env: dict[str, str], tmp_path: Path
+) -> None:
+    llm_fake.queue(
+        "anthropic",
+        anthropic_stream(["Blue, ", "by scattering."], thinking=["Rayleigh", " scattering"]),
+    )
+    result = await run_bot("ask", "-m", "haiku", "Sky colour?", env=env, cwd=tmp_path)
+    assert (result.code, result.stdout) == (0, "Blue, by scattering.\n")
+    assert "Rayleigh" not in result.stdout + result.stderr
+    assert result.stderr.startswith("parley: thinking…\nparley: thought for ")
+
+
+async def test_ask_with_only_a_tool_call_names_the_tool(
+    llm_fake: LLMFake, env: dict[str, str], tmp_path: Path
+) -> None:
+    call = {"name": "generate_image", "arguments": {"prompt": "a fox"}}
+    last = {
+        "response": "",
+        "tool_calls": [call],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 5},
+    }
+    llm_fake.queue("workers", raw_stream(sse(last), DONE))
+    result = await run_bot("ask", "Draw a fox", env=env, cwd=tmp_path)
+    assert (result.code, result.stdout) == (1, "")
+    assert result.stderr.strip() == (
+        "parley: The model asked to use generate_image and wrote no answer."
+    )
