@@ -33,6 +33,9 @@ INTERIM_MAX_WAIT = 1.0
 """Longest wait for the workspace budget before an interim edit is skipped (coalesced)."""
 
 
+NOTE_ATTEMPTS = 3
+"""Posts of a native stream's Stop note, a 429 waited out between them."""
+
 CLASSIC_INTERVAL = 0.5
 """Seconds between edits of one message: Slack limits chat.update per workspace (Tier 3), not
 per message, so a lone reply edits this often while the workspace's budget has slots, and many
@@ -110,6 +113,8 @@ class SlackSurface:
         self._stop_note: str | None = None
         """ts of the message holding Stop while a native stream runs (streams take no buttons)."""
         self._note_controls: tuple[Control, ...] = ()
+        self._note_task: asyncio.Task[None] | None = None
+        self._note_waiting = False
         self._note_line = STOP_NOTE
 
     @property
@@ -272,8 +277,9 @@ class SlackSurface:
         self._streams[stream.ts] = stream
         if final:
             await self._finish_stream(stream, text, controls)
-        else:
-            await self._post_stop_note(controls)
+        elif self._stop_note is None and self._note_task is None:
+            # Beside the stream, not before its next append: a 429 on it is waited out there.
+            self._note_task = asyncio.create_task(self._post_stop_note(controls))
         return MessageRef(stream.ts, self.channel)
 
     async def _edit_stream(
@@ -341,6 +347,8 @@ class SlackSurface:
                 await self._update_stop_note(STOP_NOTE, self._note_controls)
             return
         stop = tuple(c for c in controls if c.action == "stop")
+        if self._note_task is not None:
+            return  # the note is still being posted
         if self._stop_note is None:
             await self._post_stop_note(stop, line)
         else:
@@ -362,25 +370,45 @@ class SlackSurface:
 
     async def _post_stop_note(self, controls: tuple[Control, ...], line: str = STOP_NOTE) -> None:
         """A native stream cannot carry buttons until it stops, so Stop lives in a small message
-        of its own below it, deleted when the reply ends (best effort: Stop is a convenience)."""
+        of its own below it, deleted when the reply ends. A 429 is waited out and the post
+        retried (NOTE_ATTEMPTS in all); other failures leave the reply without Stop."""
         stop = tuple(c for c in controls if c.action == "stop")
         if not stop or self._stop_note is not None:
             return
-        try:
-            response = await self._call(
-                "chat.postMessage",
-                self._client.chat_postMessage,
-                channel=self.channel,
-                thread_ts=self.thread_ts,
-                text=line,
-                blocks=stop_note_blocks(stop, line),
-            )
-        except SurfaceError as exc:
-            log.warning("no Stop button for a native stream channel=%s: %s", self.channel, exc)
+        for attempt in range(1, NOTE_ATTEMPTS + 1):
+            try:
+                response = await self._call(
+                    "chat.postMessage",
+                    self._client.chat_postMessage,
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    text=line,
+                    blocks=stop_note_blocks(stop, line),
+                )
+            except RateLimited as exc:
+                if attempt == NOTE_ATTEMPTS:
+                    log.warning("no Stop button: rate limited %d times channel=%s", attempt,
+                                self.channel)  # fmt: skip
+                    return
+                self._note_waiting = True
+                try:
+                    await asyncio.sleep(exc.retry_after)
+                finally:
+                    self._note_waiting = False
+                continue
+            except SurfaceError as exc:
+                log.warning("no Stop button for a native stream channel=%s: %s", self.channel, exc)
+                return
+            self._stop_note, self._note_controls = str(response["ts"]), stop
+            self._note_line = line
             return
-        self._stop_note, self._note_controls, self._note_line = str(response["ts"]), stop, line
 
     async def _remove_stop_note(self) -> None:
+        task, self._note_task = self._note_task, None
+        if task is not None and not task.done():
+            if self._note_waiting:  # waiting out a 429: nothing posted, nothing to post now
+                task.cancel()
+            await asyncio.wait([task])  # else its post is on the wire: wait, then delete it
         ts, self._stop_note = self._stop_note, None
         if ts is None:
             return

@@ -285,3 +285,27 @@ async def test_every_stream_shape_shows_only_the_answer_or_says_why(
     replies = await wait_answer(fake, CHANNEL, thread)
     assert [m.text for m in replies if finished(m)] == [shown]
     assert not any("plan" in str(c.args) for c in fake.calls if c.method.startswith("chat."))
+
+
+async def test_a_rate_limited_stop_note_is_posted_again_after_its_retry_after(
+    bot: SlackBot,
+) -> None:
+    fake = bot.fake
+    bot.llm.queue("workers", workers_stream([f"part {i} " for i in range(30)], delay=0.15))
+    await bot.sender.command("/chat", "A long one", user=ALICE, channel=CHANNEL)
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+    thread = question_thread(fake)
+    fake.inject("chat.postMessage", retry_after=1)  # the Stop note's first post: 429
+    await fake.wait_for(lambda: fake.calls_to("chat.startStream"))
+    notes = lambda: [  # noqa: E731
+        c
+        for c in fake.calls_to("chat.postMessage")
+        if c.args.get("thread_ts") == thread and "parley_stop" in str(c.args.get("blocks"))
+    ]
+    await fake.wait_for(lambda: any(c.ok for c in notes()), 10)
+    first, second = notes()[:2]
+    assert first.rate_limited and second.ok
+    assert second.at - first.at >= 0.9  # after the Retry-After it was given
+    [reply] = [m for m in await wait_answer(fake, CHANNEL, thread) if m.streamed]
+    assert reply.text == "".join(f"part {i} " for i in range(30)).strip()
+    assert (CHANNEL, second.response["ts"]) not in fake.messages  # deleted at the end
