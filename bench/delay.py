@@ -32,6 +32,8 @@ TARGETS: dict[tuple[str, int], tuple[float, float | None, float]] = {
     ("slack", 10): (2.0, None, 0.5),
 }
 """(platform, conversations): token delay mean, p95 (None: no target) and tail, in seconds."""
+PEAK_MB = 77
+"""Peak memory of the bot process at one conversation: llmcord's (issue 15)."""
 QUIET = {("slack", 1): 20.0}
 """Seconds of quiet before each run: a lone Slack reply is one in a quiet workspace, whose burst
 has refilled (a quarter of a minute's calls, refilled at the steady rate in ~20 s); back to back,
@@ -95,7 +97,12 @@ def report(platform: str, rtt: float, n: int, per_length: Sequence[Sequence[Run]
         verdict(ok_tail))  # fmt: skip
     row(f"{tag}: 429s / exact final texts", f"{len(limited)} / {exact} of {total}{_what(limited)}",
         "0 / all", verdict(ok_exact))  # fmt: skip
-    return ok_mean and ok_p95 and ok_tail and ok_exact
+    ok_memory = True
+    if n == 1:
+        peak = max(r.peak_rss_kb for r in runs) / 1024
+        ok_memory = peak <= PEAK_MB
+        row(f"{tag}: bot peak RSS", f"{peak:.0f} MB", f"<= {PEAK_MB} MB", verdict(ok_memory))
+    return ok_mean and ok_p95 and ok_tail and ok_exact and ok_memory
 
 
 async def main(

@@ -323,6 +323,7 @@ class Run:
     cpu: float
     peak_kb: int  # bot's RSS peak during the run over its RSS before
     sustainable: float  # the sustainable edit interval, averaged over the tokens shown
+    peak_rss_kb: int = 0  # bot's RSS peak during the run (VmHWM, reset as the run began)
 
 
 class Provider:
@@ -453,7 +454,8 @@ async def _measured(
         rig.collect()
         pending = {c for c in pending if not rig.finished(c)}
     wall, cpu = time.perf_counter() - wall, cpu_seconds(rig.pid) - cpu
-    peak = memory_kb(rig.pid)["VmHWM"] - rss
+    peak_rss = memory_kb(rig.pid)["VmHWM"]
+    peak = peak_rss - rss
     rig.collect()
     expected = "".join(tokens(count)).split()
     sent = await provider.stamps()
@@ -477,6 +479,7 @@ async def _measured(
         cpu,
         peak,
         sum(intervals) / len(intervals) if intervals else rig.sustainable_interval(n, 0),
+        peak_rss,
     )
 
 

@@ -297,9 +297,11 @@ class SlackSurface:
         if delta is None:
             log.warning("native stream text diverged ts=%s: holding it back", stream.ts)
             return
-        if not delta:
-            return
-        await self._slot(self._spaces.appends, final=False)
+        if delta:
+            await self._append(stream, delta, final=False)
+
+    async def _append(self, stream: NativeStream, delta: str, *, final: bool) -> None:
+        await self._slot(self._spaces.appends, final=final)
         await self._call(
             "chat.appendStream",
             self._client.chat_appendStream,
@@ -313,9 +315,15 @@ class SlackSurface:
     async def _finish_stream(
         self, stream: NativeStream, text: str, controls: tuple[Control, ...]
     ) -> None:
-        """The final text and Regenerate in the stream's one closing call. Stop goes first: once
-        the reply shows Regenerate, no Stop may be left over."""
-        await self._remove_stop_note()
+        """The final text, then Regenerate in the stream's closing call. Stop goes before that:
+        once the reply shows Regenerate, no Stop may be left over. With a Stop note to delete,
+        the rest of the text is appended meanwhile, so the last words show after one round trip
+        rather than two."""
+        delta = stream.delta(text)
+        if delta and (self._stop_note is not None or self._note_task is not None):
+            await asyncio.gather(self._append(stream, delta, final=True), self._remove_stop_note())
+        else:
+            await self._remove_stop_note()
         await self._stop_stream(stream, text, controls)
 
     async def _stop_stream(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from sqlalchemy import text
 from bot.domain import ConversationKey
 from bot.store import Store, TurnStore
 from bot.store.engine import create_engine
-from bot.store.migrate import alembic_config, head_revision
+from bot.store.migrate import SCHEMA_REVISION, alembic_config, head_revision
 from tests.unit.store.conftest import FakeClock
 from tests.unit.store.contract import (
     KEY,
@@ -67,8 +69,27 @@ async def test_migrations_create_every_table_on_an_empty_file(tmp_path: Path) ->
         assert await store.current_revision() is None
         assert await table_names(url) == set()
         await store.upgrade()
-        assert await store.current_revision() == head_revision() == "0007"
+        assert await store.current_revision() == head_revision() == SCHEMA_REVISION
     assert await table_names(url) == TABLES
+
+
+def test_a_store_already_at_the_schema_revision_starts_without_loading_alembic(
+    tmp_path: Path,
+) -> None:
+    url = file_url(tmp_path / "parley.db")
+    program = (
+        "import asyncio, sys\n"
+        "from bot.store import Store\n"
+        "async def main():\n"
+        f"    store = await Store.open({url!r})\n"
+        "    print(await store.current_revision(), 'alembic' in sys.modules)\n"
+        "    await store.close()\n"
+        "asyncio.run(main())\n"
+    )
+    first = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    second = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert first.stdout.split() == [SCHEMA_REVISION, "True"], first.stderr  # migrated it
+    assert second.stdout.split() == [SCHEMA_REVISION, "False"], second.stderr  # nothing to do
 
 
 async def test_migrated_schema_matches_the_table_definitions(tmp_path: Path) -> None:
