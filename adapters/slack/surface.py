@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -63,6 +64,8 @@ class Workspaces:
     appends: TeamBudget
     native_enabled: bool = True
     native_refused: set[str] = field(default_factory=set)
+    streaming: Counter[str] = field(default_factory=Counter)
+    """Native streams open per team: a lone one may spend an append to finish sooner."""
     status_refused: set[tuple[str, str]] = field(default_factory=set)
 
     def native_for(self, team: str) -> bool:
@@ -275,6 +278,7 @@ class SlackSurface:
             raise
         stream = NativeStream(str(response["ts"]), shown, text)
         self._streams[stream.ts] = stream
+        self._spaces.streaming[self.team] += 1
         if final:
             await self._finish_stream(stream, text, controls)
         elif self._stop_note is None and self._note_task is None:
@@ -318,9 +322,13 @@ class SlackSurface:
         """The final text, then Regenerate in the stream's closing call. Stop goes before that:
         once the reply shows Regenerate, no Stop may be left over. With a Stop note to delete,
         the rest of the text is appended meanwhile, so the last words show after one round trip
-        rather than two."""
+        rather than two, for the workspace's only open stream with a slot in its append budget
+        now (else the closing call, which that budget does not count, carries the text: a busy
+        workspace's appends are its other replies')."""
         delta = stream.delta(text)
-        if delta and (self._stop_note is not None or self._note_task is not None):
+        note = self._stop_note is not None or self._note_task is not None
+        alone = self._spaces.streaming[self.team] <= 1
+        if delta and note and alone and self._spaces.appends.wait(self.team) <= 0:
             await asyncio.gather(self._append(stream, delta, final=True), self._remove_stop_note())
         else:
             await self._remove_stop_note()
@@ -341,6 +349,8 @@ class SlackSurface:
             args["blocks"] = blocks
         await self._call("chat.stopStream", self._client.chat_stopStream, **args)
         stream.committed += delta
+        if stream.open:
+            self._spaces.streaming[self.team] -= 1
         stream.open = False
 
     def fold(self, label: str, text: str) -> str:

@@ -309,3 +309,22 @@ async def test_a_rate_limited_stop_note_is_posted_again_after_its_retry_after(
     [reply] = [m for m in await wait_answer(fake, CHANNEL, thread) if m.streamed]
     assert reply.text == "".join(f"part {i} " for i in range(30)).strip()
     assert (CHANNEL, second.response["ts"]) not in fake.messages  # deleted at the end
+
+
+async def test_a_lone_reply_ends_in_one_round_trip_and_stop_goes_before_regenerate(
+    bot: SlackBot,
+) -> None:
+    fake = bot.fake
+    bot.llm.queue("workers", workers_stream(PIECES, delay=0.25))
+    await bot.sender.command("/chat", "Finish fast", user=ALICE, channel=CHANNEL)
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+    thread = question_thread(fake)
+    [reply] = await wait_answer(fake, CHANNEL, thread)
+    assert reply.text == ANSWER
+    stop = fake.calls_to("chat.stopStream")[-1]
+    assert "markdown_text" not in stop.args  # the last words went in an append, beside the delete
+    assert "parley_regenerate" in str(stop.args["blocks"])
+    last_append = fake.calls_to("chat.appendStream")[-1]
+    [delete] = [c for c in fake.calls_to("chat.delete") if c.args["channel"] == CHANNEL]
+    assert ANSWER.endswith(last_append.args["markdown_text"])
+    assert delete.at < stop.at  # no Stop left once Regenerate shows
