@@ -19,6 +19,7 @@ import pytest_asyncio
 
 from adapters.discord.surface import MAX_CHARS
 from tests.e2e.discord.conftest import BotProcess, Channels, discord_env, turn_of
+from tests.e2e.shapes import SHAPES
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.payloads import text_of
 from tests.fakes.llm_server import (
@@ -396,31 +397,6 @@ async def test_a_reasoning_model_shows_thinking_with_stop_then_only_its_answer(
     calls = [c for c in fake.calls[before:] if isinstance(c.body, dict)]
     thinking_call = next(c for c in calls if "thinking…" in text_of(c.body))
     assert "parley:stop:" in str(thinking_call.body.get("components"))  # Stop while it thinks
-
-
-def _choice(delta: dict[str, Any]) -> bytes:
-    return sse({"choices": [{"index": 0, "delta": delta}]})
-
-
-THOUGHT = {"type": "thinking", "thinking": [{"type": "text", "text": "plan"}]}
-SHAPES = {
-    "inline-think": (
-        [sse({"response": r}) for r in ("<think>plan", "ning</th", "ink>\n\nFour.")],
-        "Four.",
-    ),
-    "content-parts": (
-        [
-            _choice({"content": [THOUGHT]}),
-            _choice({"content": [{"type": "text", "text": "Fo"}, {"type": "text", "text": "ur."}]}),
-        ],
-        "Four.",
-    ),
-    "reasoning-only": (
-        [_choice({"reasoning": "planning"})],
-        "_(The model thought it over but gave no answer.)_",
-    ),
-    "empty": ([sse({"response": ""})], "_(The model returned an empty answer.)_"),
-}
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))

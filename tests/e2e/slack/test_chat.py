@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from tests.e2e.shapes import SHAPES
 from tests.e2e.slack.conftest import ALICE, CHANNEL, TEAM, SlackBot, StartBot
 from tests.e2e.slack.helpers import finished, question_thread, wait_answer, words
 from tests.fakes.llm_server import (
@@ -243,33 +244,6 @@ async def test_a_reasoning_model_thinks_in_the_stop_note_then_streams_only_its_a
     assert (CHANNEL, note_ts) not in fake.messages  # and gone when the reply ended
     every = [str(c.args) for c in fake.calls if c.method.startswith("chat.")]
     assert not any("step " in text for text in every)
-
-
-THOUGHT = {"type": "thinking", "thinking": [{"type": "text", "text": "plan"}]}
-SHAPES = {
-    "inline-think": (
-        [sse({"response": r}) for r in ("<think>plan", "ning</th", "ink>\n\nFour.")],
-        "Four.",
-    ),
-    "content-parts": (
-        [
-            sse({"choices": [{"index": 0, "delta": {"content": [THOUGHT]}}]}),
-            sse(
-                {
-                    "choices": [
-                        {"index": 0, "delta": {"content": [{"type": "text", "text": "Four."}]}}
-                    ]
-                }
-            ),
-        ],
-        "Four.",
-    ),
-    "reasoning-only": (
-        [sse({"choices": [{"index": 0, "delta": {"reasoning": "planning"}}]})],
-        "_(The model thought it over but gave no answer.)_",
-    ),
-    "empty": ([sse({"response": ""})], "_(The model returned an empty answer.)_"),
-}
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))
