@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [run|ask|db|models|providers]`.
+"""Command line: `python -m bot [run|ask|db|models|providers|tools]`.
 
 Imports stay inside the commands so that `--help` answers at once.
 """
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "current"])
     sub.add_parser("models", help="list the model catalog")
     sub.add_parser("providers", help="show which providers are configured")
+    sub.add_parser("tools", help="connect the MCP servers and list their tools")
     return parser
 
 
@@ -54,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _models(settings)
         if command == "providers":
             return _providers(settings)
+        if command == "tools":
+            return asyncio.run(_tools(settings))
         return asyncio.run(_run(settings))
     except ConfigurationError as exc:
         return _fail(f"config error: {exc}")
@@ -183,6 +186,31 @@ def _providers(settings: object) -> int:
         print(f"{status.name:<14} {state:<40} {status.base_url}")
     asyncio.run(registry.aclose())
     return EXIT_OK
+
+
+async def _tools(settings: object) -> int:
+    """Each server's state, then its tools: offered, or why not (acts on the world)."""
+    from bot.app import start_tools
+    from bot.config import Settings
+
+    assert isinstance(settings, Settings)
+    servers = await start_tools(settings)
+    if servers is None:
+        print("no MCP servers configured: add [[mcp_servers]] to the BOT_CONFIG file")
+        return EXIT_OK
+    try:
+        for state in servers.servers.values():
+            config = state.config
+            where = config.url or " ".join([config.command or "", *config.args])
+            reason = f": {state.reason}" if state.reason else ""
+            print(f"{config.name} ({config.transport}, {where}) {state.status}{reason}")
+            for tool in state.tools:
+                mark = "needs approval (not offered yet)" if tool.acts else "offered"
+                print(f"  {tool.label:<40} {mark:<34} {tool.description[:60]}")
+    finally:
+        await servers.aclose()
+    failed = any(s.status != "connected" for s in servers.servers.values())
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 async def _run(settings: object) -> int:

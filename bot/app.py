@@ -27,6 +27,7 @@ from bot.ops.web import WebServer
 from bot.resilience.breaker import BreakerBoard, BreakerPolicy
 from bot.store import InterruptedTurn, Store
 from bot.store.records import ImageJob
+from bot.tools.mcp import McpServers
 
 
 def build_catalog(settings: Settings) -> Catalog:
@@ -125,6 +126,8 @@ class App:
     usage: UsageService | None = None
     metrics: Metrics | None = None
     moderator: Moderator | None = None
+    tools: McpServers | None = None
+    """The MCP servers' connections (None: none configured)."""
 
     @classmethod
     async def build(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> App:
@@ -136,6 +139,7 @@ class App:
         metrics.watch_breakers(router.breakers.snapshots)
         personas = PersonaService(store, catalog, default_model=settings.default_model)
         images = build_image_engine(settings, store, clock=clock)
+        tools = await start_tools(settings)
         engine = ChatEngine(
             store,
             router,
@@ -152,6 +156,8 @@ class App:
             images=images,
             turn_lease=settings.turn_lease_seconds,
             show_reasoning=settings.show_reasoning,
+            toolbox=tools,
+            tool_rounds=settings.tool_rounds,
         )
         interrupted = await engine.recover()
         app = cls(
@@ -168,6 +174,7 @@ class App:
             usage=UsageService(store, clock=clock),
             metrics=metrics,
             moderator=moderator,
+            tools=tools,
         )
         app.web.add_readiness_check(app._store_ready)
         app.web.enable_metrics(metrics)
@@ -244,7 +251,18 @@ class App:
             await self.images.router.aclose()
         if self.moderator is not None:
             await self.moderator.aclose()
+        if self.tools is not None:
+            await self.tools.aclose()
         await self.store.close()
+
+
+async def start_tools(settings: Settings) -> McpServers | None:
+    """Connect the configured MCP servers (None when there are none)."""
+    if not settings.mcp_servers:
+        return None
+    tools = McpServers(settings.mcp_servers, allowed_commands=settings.mcp_commands)
+    await tools.start()
+    return tools
 
 
 IMAGE_SWEEP_SECONDS = 30.0

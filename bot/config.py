@@ -16,6 +16,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.engine.rounds import TOOL_ROUNDS
+from bot.tools.mcp import McpServerConfig
+
 
 def _split_commas(value: object) -> object:
     if isinstance(value, str):
@@ -174,6 +177,13 @@ class Settings(BaseSettings):
     turn_lease_seconds: float = Field(default=30.0, ge=0.5, le=3600)
     history_page_size: int = Field(default=10, ge=1, le=50)
 
+    # -- tools ------------------------------------------------------------------------------
+    # [[mcp_servers]] tables in the BOT_CONFIG file (or MCP_SERVERS as a JSON list).
+    mcp_servers: list[McpServerConfig] = Field(default_factory=list)
+    # The commands a stdio MCP server may run (by name or path): nothing runs unless listed.
+    mcp_commands: CommaList = Field(default_factory=list)
+    tool_rounds: int = Field(default=TOOL_ROUNDS, ge=1, le=50)  # rounds of tool calls per reply
+
     @field_validator("moderation_model")
     @classmethod
     def _moderation_model(cls, value: str | None) -> str | None:
@@ -256,6 +266,7 @@ class Settings(BaseSettings):
             for name, field in type(self).model_fields.items()
             if field.annotation in (SecretStr, SecretStr | None)
         ]
+        values += [secret for server in self.mcp_servers for secret in server.secrets()]
         return [v for v in values if v]
 
     def platforms(self) -> list[str]:

@@ -28,6 +28,7 @@ from bot.engine.planning import (
     Plan,
     Planner,
 )
+from bot.engine.rounds import TOOL_ROUNDS
 from bot.engine.runner import (
     NOTICE_BAD_TOOL_CALL,
     NOTICE_LENGTH,
@@ -45,6 +46,7 @@ from bot.ops.metrics import Metrics
 from bot.ports import Control, ImageSurface, Surface
 from bot.store import ConversationStore, Store, StoreUnavailable, tenant_id_for, title_from_text
 from bot.store.records import Conversation, InterruptedTurn, StoredMessage
+from bot.tools import Toolbox
 
 __all__ = [
     "NOTICE_BAD_TOOL_CALL",
@@ -86,6 +88,8 @@ class ChatEngine:
         images: ImageEngine | None = None,
         turn_lease: float = TURN_LEASE_SECONDS,
         show_reasoning: str = "off",
+        toolbox: Toolbox | None = None,
+        tool_rounds: int = TOOL_ROUNDS,
     ) -> None:
         self.store = store
         self.router = router
@@ -111,8 +115,9 @@ class ChatEngine:
         """Leases and saved progress of the turns this process runs; recovery of the rest."""
         self.turns = RunningTurns()
         self.runner = TurnRunner(
-            store, router, self.keeper, self.turns, self.metrics, images=images, clock=clock
-        )
+            store, router, self.keeper, self.turns, self.metrics, images=images, clock=clock,
+            toolbox=toolbox, tool_rounds=tool_rounds,
+        )  # fmt: skip
 
     @property
     def default_model(self) -> str:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from bot.catalog import ModelEntry
 from bot.clock import Clock
 from bot.engine.history import estimate_tokens
 from bot.engine.keeper import TurnKeeper
 from bot.engine.planning import Plan
+from bot.engine.rounds import NOTICE_ROUNDS, TOOL_ROUNDS, RoundRunner, joined, split_calls
 from bot.engine.running import RunningTurns
 from bot.engine.streaming import ReplyStreamer
 from bot.engine.tools import ToolTurn, offered_tools, run_tool_calls
@@ -36,6 +38,7 @@ from bot.store.records import (
     TurnResult,
     UsageEntry,
 )
+from bot.tools import Action, Toolbox
 
 log = logging.getLogger("parley.chat")
 
@@ -73,7 +76,11 @@ class TurnRunner:
         *,
         images: ImageEngine | None,
         clock: Clock,
+        toolbox: Toolbox | None = None,
+        tool_rounds: int = TOOL_ROUNDS,
     ) -> None:
+        self.toolbox = toolbox
+        self.tool_rounds = tool_rounds
         self.store = store
         self.router = router
         self.keeper = keeper
@@ -138,41 +145,51 @@ class TurnRunner:
             images,
             offered_tools(entry, plan.persona, self.images, images),
         )
-        routed = self.router.stream(
+        rounds = RoundRunner(self._actions(entry, plan), self._clock, key=str(conversation.key))
+        offered = tools.offered + tuple(a.spec for a in rounds.actions.values())
+        state.routed = self.router.stream(
             entry,
             prompt,
             max_tokens=max_tokens,
             temperature=plan.temperature,
             top_p=plan.top_p,
-            tools=tools.offered,
+            tools=offered,
         )
+        messages = list(prompt)
+
+        def show(text: str) -> None:
+            state.text = text
+            streamer.update(text)
 
         async def pump() -> None:
-            ticker: asyncio.Task[None] | None = None
-            try:
-                async for chunk in routed:
-                    if chunk.usage is not None:
-                        state.usage = state.usage.merge(chunk.usage)
-                    if chunk.finish_reason is not None:
-                        state.finish = chunk.finish_reason
-                    state.tool_calls += chunk.tool_calls
-                    state.reasoning += chunk.reasoning
-                    if (chunk.reasoning or chunk.thinking) and not state.text and ticker is None:
-                        state.reasoned = True
-                        ticker = asyncio.create_task(self._thinking(streamer))
-                    if chunk.text:
-                        if ticker is not None:
-                            ticker.cancel()
-                        if state.first_token_at is None:
-                            state.first_token_at = self._clock.now()
-                        state.text += chunk.text
-                        streamer.update(state.text)
-            finally:
-                if ticker is not None:
-                    ticker.cancel()
+            for number in range(self.tool_rounds + 1):
+                await self._pump_round(state, streamer)
+                calls = split_calls(state.round_calls, rounds.actions)
+                state.tool_calls += calls.others
+                if not calls.runnable:
+                    return
+                if number == self.tool_rounds:
+                    state.capped = True
+                    return
+                used = state.routed.entry or entry
+                state.close_round(used, messages)
+                messages.append(Message("assistant", state.round_text, state.round_calls))
+                state.before = joined(state.before, state.round_text)
+                state.before, results = await rounds.run(calls, state.before, show)
+                messages.extend(results)
+                state.start_round()
+                state.routed = self.router.stream(
+                    used,
+                    messages,
+                    max_tokens=max_tokens,
+                    temperature=plan.temperature,
+                    top_p=plan.top_p,
+                    tools=offered,
+                    fallback=False,
+                )
 
         def progress() -> TurnProgress:
-            used = routed.entry
+            used = state.routed.entry
             return TurnProgress(
                 assistant.id,
                 state.text,
@@ -216,9 +233,11 @@ class TurnRunner:
                     after_output=bool(state.text),
                     error=str(failure),
                 )
+            elif state.capped:
+                notice = NOTICE_ROUNDS.format(rounds=self.tool_rounds)
             elif state.tool_calls or state.finish is FinishReason.TOOL_CALLS:
                 await self._after_tool_calls(state, tools)
-            elif not state.text.strip():
+            elif not state.round_text.strip():
                 cut = state.finish is FinishReason.LENGTH
                 notice = f"_({no_answer(reasoned=state.reasoned, cut=cut)})_"
             elif state.finish is FinishReason.LENGTH:
@@ -229,16 +248,16 @@ class TurnRunner:
             # Stored before the final edit: whatever the user sees next (an export, /usage) must
             # already include this turn.
             finished = await self._finish_turn(
-                conversation, assistant, user_id, entry, routed, state, status, prompt
+                conversation, assistant, user_id, entry, state, status, messages
             )
             refs = await streamer.finish(state.text, notice)
         finally:
             await streamer.close()
             if finished is None:  # cancelled or failed before the turn could be stored
                 finished = await self._finish_turn(
-                    conversation, assistant, user_id, entry, routed, state, status, prompt
+                    conversation, assistant, user_id, entry, state, status, messages
                 )
-            self.metrics.observe_turn(conversation.platform, routed, streamer.stats, finished)
+            self.metrics.observe_turn(conversation.platform, state.routed, streamer.stats, finished)
         assert finished is not None
         event(
             log,
@@ -248,7 +267,7 @@ class TurnRunner:
             conversation_key=str(conversation.key),
             message_id=assistant.id,
             model=finished.model,
-            provider=routed.provider,
+            provider=state.routed.provider,
             status=status,
             finish=finished.finish_reason,
             chars=len(state.text),
@@ -257,7 +276,7 @@ class TurnRunner:
             prompt_tokens=finished.prompt_tokens,
             completion_tokens=finished.completion_tokens,
             cost_usd=str(finished.cost) if finished.cost is not None else None,
-            fallback=routed.fallback_used,
+            fallback=state.routed.fallback_used,
             edits=streamer.stats.edits,
             rate_limited=streamer.stats.rate_limited,
         )
@@ -266,12 +285,45 @@ class TurnRunner:
             state.text,
             status,
             state.finish.value if state.finish else None,
-            routed.entry.name if routed.entry else entry.name,
-            routed.provider,
+            state.routed.entry.name if state.routed.entry else entry.name,
+            state.routed.provider,
             tuple(refs),
             error,
             conversation.id,
         )
+
+    def _actions(self, entry: ModelEntry, plan: Plan) -> list[Action]:
+        """The toolbox's tools this turn may offer: the model calls tools, and the persona (if
+        any) lists them."""
+        if self.toolbox is None or not entry.capabilities.tools:
+            return []
+        return self.toolbox.actions(plan.persona.tools if plan.persona is not None else None)
+
+    async def _pump_round(self, state: _TurnState, streamer: ReplyStreamer) -> None:
+        """One provider stream into the reply: its text after what earlier rounds showed."""
+        ticker: asyncio.Task[None] | None = None
+        try:
+            async for chunk in state.routed:
+                if chunk.usage is not None:
+                    state.usage = state.usage.merge(chunk.usage)
+                if chunk.finish_reason is not None:
+                    state.finish = chunk.finish_reason
+                state.round_calls += chunk.tool_calls
+                state.reasoning += chunk.reasoning
+                if (chunk.reasoning or chunk.thinking) and not state.text and ticker is None:
+                    state.reasoned = True
+                    ticker = asyncio.create_task(self._thinking(streamer))
+                if chunk.text:
+                    if ticker is not None:
+                        ticker.cancel()
+                    if state.first_token_at is None:
+                        state.first_token_at = self._clock.now()
+                    state.round_text += chunk.text
+                    state.text = joined(state.before, state.round_text)
+                    streamer.update(state.text)
+        finally:
+            if ticker is not None:
+                ticker.cancel()
 
     async def _thinking(self, streamer: ReplyStreamer) -> None:
         """While the model reasons with no text yet, the seconds it has been at it, each second."""
@@ -294,21 +346,14 @@ class TurnRunner:
         assistant: StoredMessage,
         user_id: str,
         entry: ModelEntry,
-        routed: RoutedStream,
         state: _TurnState,
         status: MessageStatus,
-        prompt: list[Message],
+        messages: list[Message],
     ) -> TurnResult:
+        routed = state.routed
         used = routed.entry or entry
-        usage = state.usage
-        if usage.prompt_tokens is None or usage.completion_tokens is None:
-            # Interrupted streams often never send their usage: bill by estimate.
-            estimated = Usage(
-                prompt_tokens=sum(estimate_tokens(m.content) for m in prompt),
-                completion_tokens=estimate_tokens(state.text) if state.text else 0,
-            )
-            usage = estimated.merge(usage) if routed.entry else Usage(0, 0)
-        cost = used.cost(usage)
+        state.close_round(used, messages)
+        usage, cost = state.spent, state.cost
         now = self._clock.now()
         result = TurnResult(
             content=state.text,
@@ -323,7 +368,7 @@ class TurnRunner:
             duration_ms=int((now - state.started) * 1000),
         )
         line = None
-        if routed.entry is not None:
+        if state.answered:
             line = UsageEntry(
                 conversation.tenant_id, user_id, "chat", used.provider, used.name,
                 usage.prompt_tokens or 0, usage.completion_tokens or 0, cost, conversation.id,
@@ -336,14 +381,57 @@ class TurnRunner:
 @dataclass(slots=True)
 class _TurnState:
     started: float
+    routed: RoutedStream = field(default_factory=RoutedStream)
+    """The stream of the round running now (each tool round is a stream of its own)."""
     text: str = ""
+    """What the reply shows: earlier rounds' text and progress lines, then this round's text."""
+    before: str = ""
+    round_text: str = ""
+    round_calls: tuple[ToolCall, ...] = ()
     usage: Usage = field(default_factory=Usage)
+    """This round's usage as the provider reported it."""
+    spent: Usage = field(default_factory=lambda: Usage(0, 0))
+    """The rounds closed so far, summed (estimated where the provider did not say)."""
+    cost: Decimal | None = Decimal(0)
+    answered: bool = False
+    """Some provider answered (else nothing is billed)."""
+    round_closed: bool = False
     finish: FinishReason | None = None
     first_token_at: float | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    """Calls no tool round ran (generate_image): acted on when the reply ends."""
+    capped: bool = False
     reasoning: str = ""
     """What the model thought on the way: never stored as the answer, nor sent back to it."""
     reasoned: bool = False
+
+    def close_round(self, used: ModelEntry, messages: list[Message]) -> None:
+        """Add this round's usage to what the turn spent (once per round), estimated from the
+        prompt and the text where the provider did not say (interrupted streams often don't)."""
+        if self.round_closed:
+            return
+        self.round_closed = True
+        if self.routed.entry is None:
+            return  # no provider answered: nothing to bill for this round
+        usage = self.usage
+        if usage.prompt_tokens is None or usage.completion_tokens is None:
+            calls = sum(len(str(c.arguments)) for c in self.round_calls)
+            estimated = Usage(
+                prompt_tokens=sum(estimate_tokens(m.content) for m in messages),
+                completion_tokens=estimate_tokens(self.round_text) + calls // 4,
+            )
+            usage = estimated.merge(usage)
+        self.answered = True
+        self.spent = Usage(
+            (self.spent.prompt_tokens or 0) + (usage.prompt_tokens or 0),
+            (self.spent.completion_tokens or 0) + (usage.completion_tokens or 0),
+        )
+        round_cost = used.cost(usage)
+        self.cost = None if self.cost is None or round_cost is None else self.cost + round_cost
+
+    def start_round(self) -> None:
+        self.usage, self.round_text, self.round_calls = Usage(), "", ()
+        self.finish, self.round_closed = None, False
 
     @property
     def ttft_ms(self) -> int | None:

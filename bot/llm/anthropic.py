@@ -98,18 +98,49 @@ class AnthropicProvider(SSEChatProvider):
         return ""
 
 
-def split_system(messages: Sequence[Message]) -> tuple[str, list[dict[str, str]]]:
-    """(system text, user/assistant turns with consecutive same-role turns merged)."""
+def split_system(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]]:
+    """(system text, user/assistant turns with consecutive same-role turns merged).
+
+    An assistant's calls are `tool_use` blocks after its text; results are `tool_result` blocks
+    of the user turn that follows (the API wants them there, first)."""
     system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
-    turns: list[dict[str, str]] = []
+    turns: list[dict[str, Any]] = []
     for m in messages:
         if m.role == "system":
             continue
-        if turns and turns[-1]["role"] == m.role:
-            turns[-1]["content"] += "\n\n" + m.content
+        role = "user" if m.role == "tool" else m.role
+        content: Content = m.content
+        if m.role == "tool":
+            result = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
+            content = [{**result, "is_error": True} if m.is_error else result]
+        elif m.tool_calls:
+            uses = [
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": dict(c.arguments)}
+                for c in m.tool_calls
+            ]
+            content = [{"type": "text", "text": m.content}] if m.content else []
+            content += uses
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"] = _joined(turns[-1]["content"], content)
         else:
-            turns.append({"role": m.role, "content": m.content})
+            turns.append({"role": role, "content": content})
     return system, turns
+
+
+Content = str | list[dict[str, Any]]
+
+
+def _joined(first: Content, second: Content) -> Content:
+    """Two turns' content as one: text joined by a blank line, else blocks in order."""
+    if isinstance(first, str) and isinstance(second, str):
+        return f"{first}\n\n{second}"
+    return _blocks(first) + _blocks(second)
+
+
+def _blocks(content: Content) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return content
 
 
 def _usage(value: object) -> Usage | None:

@@ -3,6 +3,7 @@ Workers AI `/ai/v1` and AI Gateway `/compat` (providers.md §2.1, §1.4, §5).""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,8 +70,26 @@ def add_sampling(body: dict[str, Any], call: ChatCall) -> None:
         body["top_p"] = call.top_p
 
 
-def wire_messages(messages: Sequence[Message]) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.content} for m in messages]
+def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Chat Completions messages: an assistant's calls as `tool_calls` (arguments as a JSON
+    string, content null when it said nothing), each result as a `tool` message."""
+    wire: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "tool":
+            wire.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content})
+        elif m.tool_calls:
+            calls = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                }
+                for call in m.tool_calls
+            ]
+            wire.append({"role": m.role, "content": m.content or None, "tool_calls": calls})
+        else:
+            wire.append({"role": m.role, "content": m.content})
+    return wire
 
 
 def read_openai_chunk(obj: dict[str, Any], state: StreamState) -> str:

@@ -91,14 +91,16 @@ class LLMRouter:
         temperature: float | None = None,
         top_p: float | None = None,
         tools: tuple[ToolSpec, ...] = (),
+        fallback: bool = True,
     ) -> RoutedStream:
-        """Stream from the first model in `entry`'s chain that answers.
+        """Stream from the first model in `entry`'s chain that answers (`fallback=False`: from
+        `entry` only, as a turn's later tool rounds do: no model change mid-turn).
 
         `tools` go only to models whose catalog entry has the tools capability.
         """
         routed = RoutedStream()
         routed._chunks = self._run(
-            routed, entry, messages, max_tokens, _Sampling(temperature, top_p, tools)
+            routed, entry, messages, max_tokens, _Sampling(temperature, top_p, tools), fallback
         )
         return routed
 
@@ -109,8 +111,9 @@ class LLMRouter:
         messages: Sequence[Message],
         max_tokens: int | None,
         sampling: _Sampling,
+        fallback: bool = True,
     ) -> AsyncIterator[ChatChunk]:
-        chain = self.catalog.chain(entry)
+        chain = self.catalog.chain(entry) if fallback else [entry]
         last_error: ProviderError | None = None
         for index, candidate in enumerate(chain):
             provider = self.registry.get(candidate.provider)

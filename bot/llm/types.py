@@ -7,13 +7,20 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, Protocol
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One message of a prompt. Within a turn that uses tools: an assistant message with the
+    `tool_calls` it made, then one `tool` message per call with its result (`tool_call_id`
+    says which; `is_error` that the call failed). Each protocol writes them its own way."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
+    is_error: bool = False
 
 
 @dataclass(frozen=True, slots=True)

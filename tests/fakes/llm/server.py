@@ -274,8 +274,87 @@ def _validate_messages(body: object, roles: Iterable[str]) -> str | None:
             return f"messages.{i}: needs role and content"
         if m["role"] not in allowed:
             return f"messages.{i}.role: unexpected role {m['role']!r}"
+        calls = m.get("tool_calls")
+        if m["content"] is None and m["role"] == "assistant" and calls:
+            continue  # an assistant that only called tools
         if not isinstance(m["content"], str | list):
             return f"messages.{i}.content: must be a string or a list"
+    return None
+
+
+def _tool_turns_problem(messages: list[dict[str, Any]]) -> str | None:
+    """Chat Completions: an assistant's `tool_calls` well formed, and every `tool` message
+    answering a call of the assistant message before it (OpenAI's own 400s)."""
+    open_ids: set[str] = set()
+    for i, m in enumerate(messages):
+        if m["role"] == "tool":
+            call_id = m.get("tool_call_id")
+            if not isinstance(call_id, str) or call_id not in open_ids:
+                return (
+                    f"messages.[{i}].role: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'."
+                )
+            open_ids.discard(call_id)
+            continue
+        if open_ids:
+            return (
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                f"responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                f"response messages: {', '.join(sorted(open_ids))}"
+            )
+        for j, call in enumerate(m.get("tool_calls") or []):
+            where = f"messages.{i}.tool_calls.{j}"
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict) or call.get("type") != "function":
+                return f"{where}: must be {{id, type: 'function', function}}"
+            if not isinstance(call.get("id"), str) or not call["id"]:
+                return f"{where}.id: required"
+            if not isinstance(function.get("arguments"), str):
+                return f"{where}.function.arguments: must be a JSON string"
+            try:
+                json.loads(function["arguments"])
+            except ValueError:
+                return f"{where}.function.arguments: not valid JSON"
+            open_ids.add(call["id"])
+    return None
+
+
+def _anthropic_turns_problem(messages: list[dict[str, Any]]) -> str | None:
+    """Messages API: every `tool_use` answered by a `tool_result` (first) in the next user
+    turn, and no `tool_result` for a call that turn did not make."""
+    open_ids: set[str] = set()
+    for i, m in enumerate(messages):
+        blocks = m["content"] if isinstance(m["content"], list) else []
+        for j, block in enumerate(blocks):
+            if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+                return f"messages.{i}.content.{j}: Input should be a valid dictionary"
+        results = [b.get("tool_use_id") for b in blocks if b["type"] == "tool_result"]
+        if m["role"] == "user":
+            if open_ids and set(results) != open_ids:
+                return (
+                    f"messages.{i}: `tool_use` ids were found without `tool_result` blocks "
+                    f"immediately after: {', '.join(sorted(open_ids - set(results)))}"
+                )
+            if any(r not in open_ids for r in results):
+                return (
+                    f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` "
+                    "blocks. Each `tool_result` block must have a corresponding `tool_use` "
+                    "block in the previous message."
+                )
+            kinds = [b["type"] for b in blocks]
+            if results and kinds[: len(results)] != ["tool_result"] * len(results):
+                return f"messages.{i}: tool_result blocks must come first in the content"
+            open_ids = set()
+        else:
+            if open_ids:
+                return f"messages.{i}: `tool_use` ids were found without `tool_result` blocks"
+            if results:
+                return f"messages.{i}: tool_result blocks belong in user turns"
+            for j, block in enumerate(blocks):
+                if block["type"] == "tool_use":
+                    if not isinstance(block.get("input"), dict):
+                        return f"messages.{i}.content.{j}.input: Input should be a dictionary"
+                    open_ids.add(str(block.get("id")))
     return None
 
 
@@ -287,6 +366,7 @@ def _validate_workers_body(body: object) -> ReplyScript | None:
         elif "stream" in body and not isinstance(body["stream"], bool):
             problem = "stream: must be a boolean"
         problem = problem or _sampling_problem(body) or _function_tools_problem(body)
+        problem = problem or _tool_turns_problem(body["messages"])
     return None if problem is None else workers_error(5004, 400, f"Invalid data: {problem}")
 
 
@@ -303,6 +383,7 @@ def _validate_openai_body(body: object) -> ReplyScript | None:
             if not isinstance(options, dict) or options.get("include_usage") is not True:
                 problem = "stream_options.include_usage: the fake requires it with stream=true"
         problem = problem or _sampling_problem(body) or _function_tools_problem(body)
+        problem = problem or _tool_turns_problem(body["messages"])
         if problem is None and "tool_choice" in body:
             choice = body["tool_choice"]
             if "tools" not in body:
@@ -330,6 +411,7 @@ def _validate_anthropic_body(body: object) -> ReplyScript | None:
         elif "system" in body and not isinstance(body["system"], str | list):
             problem = "system: Input should be a valid string or list"
         problem = problem or _sampling_problem(body) or _anthropic_tools_problem(body)
+        problem = problem or _anthropic_turns_problem(body["messages"])
     if problem is None:
         return None
     return anthropic_error(400, "invalid_request_error", problem)

@@ -1,0 +1,121 @@
+"""Rounds of tool calls inside one reply: the model asks, the tools run, the model goes on.
+
+A round ends with calls to tools the turn offers (`Action`s: MCP tools); they run one after
+another, each shown in the reply as a progress line that only grows ("> 🔧 `issues.search` …"
+then " done (0.4 s)"), so surfaces that can only append show it too. The model then gets its
+calls and their results as messages and streams on, on the same model (no fallback mid-turn),
+for at most `max_rounds` rounds. Results are untrusted text: they go back as tool messages only,
+and the user sees no more of them than the progress line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from bot.clock import Clock
+from bot.llm.types import Message, ToolCall
+from bot.ops.logs import event
+from bot.tools import Action, ToolResult
+
+log = logging.getLogger("parley.tools")
+
+TOOL_ROUNDS = 8
+"""Rounds of tool calls one reply may make (a model that keeps calling is stopped, and says so)."""
+NOTICE_ROUNDS = "_(stopped: the model was still calling tools after {rounds} rounds)_"
+PROGRESS = "> 🔧 "
+"""How a progress line starts."""
+ARGUMENT_SHOWN = 60
+"""Characters of a call's first text argument shown in its progress line."""
+DEFERRED_RESULT = (
+    "The user will be offered this as a quote when your reply ends; nothing is charged until "
+    "they confirm. Do not call it again in this reply."
+)
+"""What the model hears of a generate_image call made in the same round as other tools."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoundCalls:
+    """One round's calls, split: those an Action runs, and the rest (generate_image)."""
+
+    runnable: tuple[ToolCall, ...]
+    others: tuple[ToolCall, ...]
+
+
+def split_calls(calls: Sequence[ToolCall], actions: Mapping[str, Action]) -> RoundCalls:
+    return RoundCalls(
+        tuple(c for c in calls if c.name in actions),
+        tuple(c for c in calls if c.name not in actions),
+    )
+
+
+def progress_line(label: str, arguments: Mapping[str, object]) -> str:
+    """`> 🔧 `server.tool` “first text argument” …`: what the reply shows while a tool runs."""
+    shown = next((v for v in arguments.values() if isinstance(v, str) and v.strip()), "")
+    shown = " ".join(shown.replace("`", "'").split())
+    if len(shown) > ARGUMENT_SHOWN:
+        shown = shown[: ARGUMENT_SHOWN - 1] + "…"
+    what = f" “{shown}”" if shown else ""
+    return f"{PROGRESS}`{label}`{what} …"
+
+
+def outcome(result: ToolResult, seconds: float) -> str:
+    """What the progress line gains when the call ends (it only grows, for append-only surfaces)."""
+    if not result.is_error:
+        return f" done ({seconds:.1f} s)"
+    why = f": {result.note}" if result.note else ""
+    return f" failed{why} ({seconds:.1f} s)"
+
+
+def joined(before: str, after: str, sep: str = "\n\n") -> str:
+    before, after = before.rstrip(), after.strip()
+    return f"{before}{sep}{after}" if before and after else before or after
+
+
+class RoundRunner:
+    """Runs one round's calls for a turn and says in the reply what happens."""
+
+    def __init__(self, actions: Sequence[Action], clock: Clock, *, key: str = "") -> None:
+        self.actions = {a.spec.name: a for a in actions}
+        self._clock = clock
+        self._key = key
+
+    async def run(
+        self, calls: RoundCalls, shown: str, show: Callable[[str], None]
+    ) -> tuple[str, list[Message]]:
+        """Run `calls.runnable` in order; returns the reply's text with their progress lines,
+        and the tool messages answering every call of the round (`others` too)."""
+        results: list[Message] = []
+        for call in calls.runnable:
+            action = self.actions[call.name]
+            # One block of progress lines while the model writes nothing between its calls.
+            after_progress = shown.rsplit("\n", 1)[-1].startswith(PROGRESS)
+            line = progress_line(action.label, call.arguments)
+            shown = joined(shown, line, "\n" if after_progress else "\n\n")
+            show(shown)
+            started = self._clock.now()
+            try:
+                result = await action.run(call.arguments)
+            except Exception as exc:  # a tool must never take the reply down with it
+                log.exception("tool %s raised", action.label)
+                result = ToolResult(f"the tool failed: {type(exc).__name__}", True, "it crashed")
+            seconds = self._clock.now() - started
+            shown += outcome(result, seconds)
+            show(shown)
+            event(
+                log,
+                logging.INFO,
+                "tool call",
+                conversation_key=self._key,
+                tool=action.label,
+                call_id=call.id,
+                outcome="error" if result.is_error else "ok",
+                ms=int(seconds * 1000),
+                chars=len(result.text),
+            )
+            text = f"Error: {result.text}" if result.is_error else result.text
+            results.append(Message("tool", text, tool_call_id=call.id, is_error=result.is_error))
+        for call in calls.others:
+            results.append(Message("tool", DEFERRED_RESULT, tool_call_id=call.id))
+        return shown, results

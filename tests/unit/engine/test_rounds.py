@@ -1,0 +1,47 @@
+"""The progress lines of tool rounds: short, inert, and only ever growing."""
+
+from __future__ import annotations
+
+from bot.engine.rounds import joined, outcome, progress_line, split_calls
+from bot.llm.types import ToolCall, ToolSpec
+from bot.tools import Action, ToolResult, allowed, wire_name
+
+
+def test_progress_line_shows_the_first_text_argument_short_and_inert() -> None:
+    assert progress_line("issues.search", {"limit": 3, "query": "login"}) == (
+        "> 🔧 `issues.search` “login” …"
+    )
+    long = progress_line("web.search", {"q": "`rm -rf`\n" + "x" * 100})
+    assert "`rm" not in long and "\n" not in long
+    assert long.endswith("x…” …") and len(long) < 100
+    assert progress_line("issues.count", {}) == "> 🔧 `issues.count` …"
+
+
+def test_outcome_grows_the_line_and_names_only_parleys_own_reasons() -> None:
+    assert outcome(ToolResult("3 issues"), 0.42) == " done (0.4 s)"
+    assert outcome(ToolResult.failed("timed out after 30 s"), 30.0) == (
+        " failed: timed out after 30 s (30.0 s)"
+    )
+    assert outcome(ToolResult("stack trace from the tool", is_error=True), 1) == " failed (1.0 s)"
+
+
+def test_joined_and_split() -> None:
+    assert joined("Let me look.  ", "> 🔧 x") == "Let me look.\n\n> 🔧 x"
+    assert joined("", "answer") == "answer" and joined("text", "") == "text"
+
+    async def run(arguments: object) -> ToolResult:
+        return ToolResult("")
+
+    action = Action(ToolSpec("issues__search", "", {"type": "object"}), "issues.search", run)
+    calls = [ToolCall("1", "issues__search", {}), ToolCall("2", "generate_image", {})]
+    split = split_calls(calls, {"issues__search": action})
+    assert [c.id for c in split.runnable] == ["1"] and [c.id for c in split.others] == ["2"]
+
+
+def test_wire_names_and_allow_lists() -> None:
+    assert wire_name("git hub", "search.issues") == "git_hub__search_issues"
+    assert len(wire_name("s", "t" * 100)) == 64
+    assert allowed(("issues.search",), "issues", "search")
+    assert allowed(("issues.*",), "issues", "close") and allowed(("issues",), "issues", "x")
+    assert not allowed(("issues.search",), "issues", "close")
+    assert not allowed(("generate_image",), "issues", "search")
