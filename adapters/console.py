@@ -15,14 +15,16 @@ import getpass
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from adapters.console_images import ConsoleImages, ConsoleImageSurface
 from bot.app import App
 from bot.catalog import ModelEntry
 from bot.commands import Reply
+from bot.commands.controls import ReplyControls
 from bot.commands.reply import render_line
 from bot.commands.spec import Here, find, parse
 from bot.commands.table import IMAGE, command_table
@@ -58,6 +60,8 @@ class ConsoleSurface:
         self._printed: dict[str, str] = {}
         self._next = 0
         self.stop_ref: str | None = None
+        self.approve_ref: str | None = None
+        """The turn whose tool call waits for /approve or /deny."""
         self._status_width = 0
 
     @property
@@ -66,6 +70,10 @@ class ConsoleSurface:
 
     def _track(self, controls: tuple[Control, ...]) -> None:
         self.stop_ref = next((c.ref for c in controls if c.action == "stop"), None)
+        asking = next((c.ref for c in controls if c.action == "approve"), None)
+        if asking is not None and self.approve_ref is None:
+            self._out.write(f" {DIM}(/approve or /deny){UNDIM}")
+        self.approve_ref = asking
 
     async def post(
         self, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
@@ -73,7 +81,6 @@ class ConsoleSurface:
         self._next += 1
         ref = MessageRef(str(self._next))
         self._printed[ref.id] = ""
-        self._track(controls)
         await self.edit(ref, text, controls)
         return ref
 
@@ -126,6 +133,8 @@ class Console:
         self._reply: asyncio.Task[object] | None = None
         self._surface: ConsoleSurface | None = None
         self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._typed: deque[str | None] = deque()
+        """Lines typed while a reply streamed, for the next prompt."""
         self._quit = asyncio.Event()
         self.images = ConsoleImages(app.images, ConsoleImageSurface(out, Path.cwd()))
         self.table = command_table(app)
@@ -198,6 +207,8 @@ class Console:
             self._print("(your last reply was cut off when Parley stopped)")
 
     async def _next_line(self) -> str | None:
+        if self._typed:
+            return self._typed.popleft()
         getter = asyncio.ensure_future(self._lines.get())
         quitter = asyncio.ensure_future(self._quit.wait())
         done, pending = await asyncio.wait({getter, quitter}, return_when=asyncio.FIRST_COMPLETED)
@@ -214,11 +225,35 @@ class Console:
         images = self.images.surface if self.app.images is not None else None
         self._reply = asyncio.ensure_future(self.app.engine.handle(request, surface, images=images))
         try:
-            await self._reply
+            await self._answering(self._reply, surface)
         finally:
             self._reply = None
         self.out.write("\n")
         self.out.flush()
+
+    async def _answering(self, reply: asyncio.Future[Any], surface: ConsoleSurface) -> None:
+        """Wait for the reply; meanwhile /approve or /deny answers a tool call it waits on, and
+        other lines wait for the next prompt."""
+        while True:
+            getter = asyncio.ensure_future(self._lines.get())
+            await asyncio.wait({reply, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                await reply
+                return
+            line = getter.result()
+            word = (line or "").strip()
+            if surface.approve_ref is not None and word in ("/approve", "/deny"):
+                controls = ReplyControls(self.app.engine, self.app.store)
+                turn = int(surface.approve_ref)
+                answered = controls.answer(self.caller, turn, approve=word == "/approve")
+                if answered is not None:
+                    self._print(answered.plain())
+            else:
+                self._typed.append(line)
+                if line is None:  # end of input: the reply still finishes
+                    await reply
+                    return
 
     async def _command(self, line: str) -> bool:
         name, _, arg = line[1:].partition(" ")

@@ -158,6 +158,7 @@ class App:
             show_reasoning=settings.show_reasoning,
             toolbox=tools,
             tool_rounds=settings.tool_rounds,
+            approval_seconds=settings.tool_approval_seconds,
         )
         interrupted = await engine.recover()
         app = cls(

@@ -183,6 +183,8 @@ class Settings(BaseSettings):
     # The commands a stdio MCP server may run (by name or path): nothing runs unless listed.
     mcp_commands: CommaList = Field(default_factory=list)
     tool_rounds: int = Field(default=TOOL_ROUNDS, ge=1, le=50)  # rounds of tool calls per reply
+    # How long a call to a tool that acts on the world waits for its asker's Approve.
+    tool_approval_seconds: float = Field(default=300.0, gt=0, le=3600)
 
     @field_validator("moderation_model")
     @classmethod

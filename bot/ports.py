@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-ControlAction = Literal["stop", "regenerate"]
+ControlAction = Literal["stop", "regenerate", "approve", "deny"]
 
 
 @dataclass(frozen=True, slots=True)

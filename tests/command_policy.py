@@ -13,7 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.commands.controls import NOT_YOURS_REGENERATE, NOT_YOURS_STOP, STALE_REPLY
+from bot.commands.controls import (
+    NOT_WAITING,
+    NOT_YOURS_REGENERATE,
+    NOT_YOURS_STOP,
+    STALE_REPLY,
+)
 from bot.engine.chat import REFUSAL_ARCHIVED
 from bot.engine.conversations import ARCHIVED, NOT_FOUND
 from bot.engine.personas import NOT_YOUR_CONVERSATION
@@ -152,7 +157,7 @@ class ControlRow:
 
     who: Who
     how: Literal["its reply", "other tenant", "stale id", "garbage id", "archived"]
-    control: Literal["stop", "regenerate"]
+    control: Literal["stop", "regenerate", "approve", "deny"]
     expect: str
 
     @property
@@ -174,6 +179,13 @@ CONTROL_ROWS = (
     ControlRow("owner", "stale id", "regenerate", STALE_REPLY),
     ControlRow("owner", "garbage id", "regenerate", STALE_REPLY),
     ControlRow("owner", "archived", "regenerate", REFUSAL_ARCHIVED),
+    # Approve / Deny on a reply that waits for nothing (a waiting one: test_mcp_tools.py and
+    # the Discord, Slack and console e2e tests of tools).
+    ControlRow("owner", "its reply", "approve", NOT_WAITING),
+    ControlRow("other", "its reply", "deny", NOT_WAITING),
+    ControlRow("owner", "other tenant", "approve", NOT_WAITING),
+    ControlRow("owner", "stale id", "deny", NOT_WAITING),
+    ControlRow("owner", "garbage id", "approve", NOT_WAITING),
 )
 
 

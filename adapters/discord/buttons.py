@@ -1,10 +1,11 @@
-"""Stop and Regenerate clicks into the core's ReplyControls (who may press them, and what the others
-are told, privately) and, for Regenerate, the engine."""
+"""Stop, Regenerate, Approve and Deny clicks into the core's ReplyControls (who may press them, and
+what the others are told, privately) and, for Regenerate, the engine."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -15,7 +16,9 @@ from adapters.discord.replies import caller_and_place, tell
 from adapters.discord.surface import DiscordSurface
 from adapters.discord.turns import Turns, awaited_at_shutdown
 from bot.app import App
+from bot.commands import Reply
 from bot.commands.controls import ReplyControls
+from bot.domain import Caller
 from bot.sorry import apologize
 
 log = logging.getLogger("parley.discord")
@@ -30,14 +33,32 @@ class Buttons:
         self.controls = ReplyControls(app.engine, app.store)
 
     async def stop(self, interaction: discord.Interaction[Any], turn_id: int) -> None:
+        await self._press(interaction, "stop", lambda caller: self.controls.stop(caller, turn_id))
+
+    async def answer(
+        self, interaction: discord.Interaction[Any], turn_id: int, *, approve: bool
+    ) -> None:
+        async def answer(caller: Caller) -> Reply | None:
+            return self.controls.answer(caller, turn_id, approve=approve)
+
+        await self._press(interaction, "approval", answer)
+
+    async def _press(
+        self,
+        interaction: discord.Interaction[Any],
+        what: str,
+        press: Callable[[Caller], Awaitable[Reply | None]],
+    ) -> None:
+        """Stop, Approve or Deny: None from the core means done (the reply itself shows it),
+        else the clicker is told why not, privately."""
         try:
             caller, _ = caller_and_place(self.access, interaction)
-            reply = await self.controls.stop(caller, turn_id)
+            reply = await press(caller)
         except Exception as exc:  # a button is not under the tree's on_error
-            await tell(interaction, apologize(log, exc, "stop click turn=%s", turn_id))
+            await tell(interaction, apologize(log, exc, "%s click", what))
             return
         if reply is None:
-            await interaction.response.defer()  # the streamer puts the final text in place
+            await interaction.response.defer()
         else:
             await interaction.response.send_message(reply.plain(), ephemeral=True)
 

@@ -35,16 +35,17 @@ class Gated:
         return await admit(client.access, interaction)
 
 
-REPLY_STYLES = {"stop": discord.ButtonStyle.danger}
+REPLY_STYLES = {"stop": discord.ButtonStyle.danger, "approve": discord.ButtonStyle.success}
 
 
 class ReplyButton(
     Gated,
     ui.DynamicItem[ui.Button[Any]],
-    template=r"parley:(?P<action>stop|regenerate|history):(?P<value>[0-9]{1,19})",
+    template=r"parley:(?P<action>stop|regenerate|approve|deny|history):(?P<value>[0-9]{1,19})",
 ):
-    """Stop (while a reply streams) or Regenerate (once it is done) for the turn in its id, or
-    Previous / Next under /history for the page in its id (the user is always the clicker)."""
+    """Stop (while a reply streams; Approve and Deny while a tool call waits) or Regenerate (once
+    it is done) for the turn in its id, or Previous / Next under /history for the page in its id
+    (the user is always the clicker)."""
 
     def __init__(self, action: str, value: int, label: str = "") -> None:
         super().__init__(
@@ -67,6 +68,8 @@ class ReplyButton(
         client: ParleyClient = interaction.client
         if self.action == "stop":
             await client.buttons.stop(interaction, self.value)
+        elif self.action in ("approve", "deny"):
+            await client.buttons.answer(interaction, self.value, approve=self.action == "approve")
         elif self.action == "regenerate":
             await client.buttons.regenerate(interaction, self.value)
         else:

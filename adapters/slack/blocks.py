@@ -9,8 +9,8 @@ from bot.ports import Control
 ACTION_PREFIX = "parley_"
 """Buttons' action_id is `parley_<action>`; the value is the turn id (state lives in the store)."""
 ACTIONS_BLOCK_ID = "parley_controls"
-_STYLES = {"stop": "danger"}
-_LABELS = {"stop": "Stop", "regenerate": "Regenerate"}
+_STYLES = {"stop": "danger", "approve": "primary"}
+_LABELS = {"stop": "Stop", "regenerate": "Regenerate", "approve": "Approve", "deny": "Deny"}
 
 
 def action_id(action: str) -> str:

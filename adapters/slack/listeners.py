@@ -58,9 +58,8 @@ def _register_chat(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spaw
     bolt.action(ACTION_PATTERN)(_button(images.click, "slack-image-click", spawn))
     bolt.event("app_mention")(app_mention)
     bolt.event("message")(message)
-    bolt.action(action_id("stop"))(_button(partial(turns.click, "stop"), "slack-stop", spawn))
-    regenerate = _button(partial(turns.click, "regenerate"), "slack-regenerate", spawn)
-    bolt.action(action_id("regenerate"))(regenerate)
+    for kind in ("stop", "regenerate", "approve", "deny"):
+        bolt.action(action_id(kind))(_button(partial(turns.click, kind), f"slack-{kind}", spawn))
 
 
 def _register_commands(bolt: AsyncApp, commands: SlackCommands, spawn: Spawn) -> None:

@@ -297,6 +297,9 @@ class SlackSurface:
         if final:
             await self._finish_stream(stream, text, controls)
             return
+        if self._stop_note is not None and _on_note(controls) != self._note_controls:
+            # Approve / Deny come and go on the note: the stream takes no buttons.
+            await self._update_stop_note(self._note_line, _on_note(controls))
         delta = stream.delta(text)
         if delta is None:
             log.warning("native stream text diverged ts=%s: holding it back", stream.ts)
@@ -364,7 +367,7 @@ class SlackSurface:
             if self._stop_note is not None and self._note_line != STOP_NOTE:
                 await self._update_stop_note(STOP_NOTE, self._note_controls)
             return
-        stop = tuple(c for c in controls if c.action == "stop")
+        stop = _on_note(controls)
         if self._note_task is not None:
             return  # the note is still being posted
         if self._stop_note is None:
@@ -384,13 +387,13 @@ class SlackSurface:
             text=line,
             blocks=stop_note_blocks(stop, line),
         )
-        self._note_line = line
+        self._note_line, self._note_controls = line, stop
 
     async def _post_stop_note(self, controls: tuple[Control, ...], line: str = STOP_NOTE) -> None:
         """A native stream cannot carry buttons until it stops, so Stop lives in a small message
         of its own below it, deleted when the reply ends. A 429 is waited out and the post
         retried (NOTE_ATTEMPTS in all); other failures leave the reply without Stop."""
-        stop = tuple(c for c in controls if c.action == "stop")
+        stop = _on_note(controls)
         if not stop or self._stop_note is not None:
             return
         for attempt in range(1, NOTE_ATTEMPTS + 1):
@@ -488,6 +491,11 @@ class SlackSurface:
             raise SurfaceError(f"{method} failed: {error}") from None
         except (TimeoutError, OSError, aiohttp.ClientError) as exc:
             raise SurfaceError(f"{method} failed: {type(exc).__name__}") from None
+
+
+def _on_note(controls: tuple[Control, ...]) -> tuple[Control, ...]:
+    """The buttons a native stream's note holds: Stop, and Approve / Deny while a call waits."""
+    return tuple(c for c in controls if c.action in ("approve", "deny", "stop"))
 
 
 class _Refused(Exception):

@@ -152,7 +152,7 @@ class Turns:
 
     async def click(
         self,
-        kind: Literal["stop", "regenerate"],
+        kind: Literal["stop", "regenerate", "approve", "deny"],
         team: str,
         body: dict[str, Any],
         action: dict[str, Any],
@@ -168,8 +168,12 @@ class Turns:
             return
         caller = Caller(PLATFORM, team, user)
         try:
-            if kind == "stop":
-                if (reply := await self.controls.stop(caller, turn_id)) is not None:
+            if kind != "regenerate":
+                if kind == "stop":
+                    reply = await self.controls.stop(caller, turn_id)
+                else:
+                    reply = self.controls.answer(caller, turn_id, approve=kind == "approve")
+                if reply is not None:
                     await note.ephemeral(reply.text(SLACK))
                 return
             conversation = await self.controls.regenerable(caller, turn_id)

@@ -1,10 +1,12 @@
-"""Stop and Regenerate under a reply: only its asker may press them, on the reply's own
-platform and tenant; anyone else, or a click on a reply that is gone, is told so privately."""
+"""Stop, Regenerate, Approve and Deny under a reply: only its asker may press them, on the
+reply's own platform and tenant; anyone else, or a click on a reply that is gone, is told so
+privately."""
 
 from __future__ import annotations
 
 from bot.commands.reply import Reply
 from bot.domain import Caller
+from bot.engine.approvals import Answered
 from bot.engine.chat import ChatEngine
 from bot.engine.conversations import MAX_ID
 from bot.engine.running import StopResult, why_not_running
@@ -14,6 +16,8 @@ from bot.store import Conversation, Store, StoredMessage
 STALE_REPLY = "That reply no longer exists."
 NOT_YOURS_STOP = "Only the person who asked can stop this reply."
 NOT_YOURS_REGENERATE = "Only the person who asked can regenerate this."
+NOT_YOURS_APPROVE = "Only the person who asked can approve or deny this."
+NOT_WAITING = "That request is no longer waiting for an answer."
 
 
 class ReplyControls:
@@ -29,6 +33,13 @@ class ReplyControls:
         if asker != caller.user_id:
             return Reply.say(NOT_YOURS_STOP)
         return Reply.say(why_not_running(turn))
+
+    def answer(self, caller: Caller, turn_id: int, *, approve: bool) -> Reply | None:
+        """Approve or Deny a tool call the reply waits on; None: taken (the reply shows it)."""
+        answered = self.engine.approvals.answer(turn_id, caller.actor, approve)
+        if answered is Answered.TAKEN:
+            return None
+        return Reply.say(NOT_YOURS_APPROVE if answered is Answered.NOT_YOURS else NOT_WAITING)
 
     async def regenerable(self, caller: Caller, turn_id: int) -> Conversation:
         """The conversation to answer in again, or a UserError saying why not."""

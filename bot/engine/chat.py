@@ -18,6 +18,7 @@ from bot.catalog import Catalog, ModelEntry, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ChatRequest, ConversationKey
 from bot.engine.admission import FINISH_MODERATION, Admission, Refused
+from bot.engine.approvals import APPROVAL_SECONDS, Approvals
 from bot.engine.history import PromptTooLong, assemble, turns_before
 from bot.engine.keeper import TURN_LEASE_SECONDS, TurnKeeper
 from bot.engine.moderation import Moderator
@@ -90,6 +91,7 @@ class ChatEngine:
         show_reasoning: str = "off",
         toolbox: Toolbox | None = None,
         tool_rounds: int = TOOL_ROUNDS,
+        approval_seconds: float = APPROVAL_SECONDS,  # how long a tool call waits for its asker
     ) -> None:
         self.store = store
         self.router = router
@@ -114,9 +116,10 @@ class ChatEngine:
         self.keeper = TurnKeeper(store, catalog, clock=clock, lease_seconds=turn_lease)
         """Leases and saved progress of the turns this process runs; recovery of the rest."""
         self.turns = RunningTurns()
+        self.approvals = Approvals(approval_seconds)
         self.runner = TurnRunner(
             store, router, self.keeper, self.turns, self.metrics, images=images, clock=clock,
-            toolbox=toolbox, tool_rounds=tool_rounds,
+            toolbox=toolbox, tool_rounds=tool_rounds, approvals=self.approvals,
         )  # fmt: skip
 
     @property
@@ -302,6 +305,7 @@ class ChatEngine:
     def stop_accepting(self) -> None:
         """Graceful shutdown, step one: refuse new turns; running replies carry on."""
         self._accepting = False
+        self.approvals.close()  # a tool call waiting for its asker is answered as not run
 
     def interrupt_running(self) -> int:
         """Graceful shutdown, step two: cut off every running reply (stored as interrupted)."""

@@ -11,10 +11,11 @@ and the user sees no more of them than the progress line.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.clock import Clock
+from bot.engine.approvals import Answer
 from bot.llm.types import Message, ToolCall
 from bot.ops.logs import event
 from bot.tools import Action, ToolResult
@@ -73,13 +74,39 @@ def joined(before: str, after: str, sep: str = "\n\n") -> str:
     return f"{before}{sep}{after}" if before and after else before or after
 
 
-class RoundRunner:
-    """Runs one round's calls for a turn and says in the reply what happens."""
+ASKING = " needs your approval:"
+"""What a progress line gains while its call waits for the asker (Approve / Deny under it)."""
+ANSWERED = {
+    Answer.APPROVED: " approved,",
+    Answer.DENIED: " denied.",
+    Answer.EXPIRED: " no answer.",
+    Answer.CLOSED: " not run: Parley is restarting.",
+}
+REFUSED = {
+    Answer.DENIED: "The user denied this call: it did not run. Do not retry it unless they ask.",
+    Answer.EXPIRED: "The user did not answer the approval request in time: the call did not run.",
+    Answer.CLOSED: "Parley is restarting: the call did not run. Say so briefly.",
+}
 
-    def __init__(self, actions: Sequence[Action], clock: Clock, *, key: str = "") -> None:
-        self.actions = {a.spec.name: a for a in actions}
+Approve = Callable[[Action, ToolCall], Awaitable[Answer]]
+
+
+class RoundRunner:
+    """Runs one round's calls for a turn and says in the reply what happens; a call to a tool
+    that acts on the world waits for `approve` (None: such tools are not offered)."""
+
+    def __init__(
+        self,
+        actions: Sequence[Action],
+        clock: Clock,
+        *,
+        key: str = "",
+        approve: Approve | None = None,
+    ) -> None:
+        self.actions = {a.spec.name: a for a in actions if approve is not None or not a.acts}
         self._clock = clock
         self._key = key
+        self._approve = approve
 
     async def run(
         self, calls: RoundCalls, shown: str, show: Callable[[str], None]
@@ -94,15 +121,21 @@ class RoundRunner:
             line = progress_line(action.label, call.arguments)
             shown = joined(shown, line, "\n" if after_progress else "\n\n")
             show(shown)
+            answer = Answer.APPROVED
+            if action.acts and self._approve is not None:
+                shown += ASKING
+                show(shown)
+                answer = await self._approve(action, call)
+                shown += ANSWERED[answer]
+                show(shown)
             started = self._clock.now()
-            try:
-                result = await action.run(call.arguments)
-            except Exception as exc:  # a tool must never take the reply down with it
-                log.exception("tool %s raised", action.label)
-                result = ToolResult(f"the tool failed: {type(exc).__name__}", True, "it crashed")
+            if answer is not Answer.APPROVED:
+                result = ToolResult(REFUSED[answer], is_error=True)
+            else:
+                result = await self._run(action, call)
+                shown += outcome(result, self._clock.now() - started)
+                show(shown)
             seconds = self._clock.now() - started
-            shown += outcome(result, seconds)
-            show(shown)
             event(
                 log,
                 logging.INFO,
@@ -110,7 +143,11 @@ class RoundRunner:
                 conversation_key=self._key,
                 tool=action.label,
                 call_id=call.id,
-                outcome="error" if result.is_error else "ok",
+                outcome=answer.value
+                if answer is not Answer.APPROVED
+                else "error"
+                if result.is_error
+                else "ok",
                 ms=int(seconds * 1000),
                 chars=len(result.text),
             )
@@ -119,3 +156,10 @@ class RoundRunner:
         for call in calls.others:
             results.append(Message("tool", DEFERRED_RESULT, tool_call_id=call.id))
         return shown, results
+
+    async def _run(self, action: Action, call: ToolCall) -> ToolResult:
+        try:
+            return await action.run(call.arguments)
+        except Exception as exc:  # a tool must never take the reply down with it
+            log.exception("tool %s raised", action.label)
+            return ToolResult(f"the tool failed: {type(exc).__name__}", True, "it crashed")

@@ -10,22 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 
 from bot.catalog import ModelEntry
 from bot.clock import Clock
+from bot.domain import Actor
+from bot.engine.approvals import Answer, Approvals
 from bot.engine.history import estimate_tokens
 from bot.engine.keeper import TurnKeeper
 from bot.engine.planning import Plan
-from bot.engine.rounds import NOTICE_ROUNDS, TOOL_ROUNDS, RoundRunner, joined, split_calls
+from bot.engine.rounds import (
+    NOTICE_ROUNDS,
+    TOOL_ROUNDS,
+    Approve,
+    RoundRunner,
+    joined,
+    split_calls,
+)
 from bot.engine.running import RunningTurns
 from bot.engine.streaming import ReplyStreamer
 from bot.engine.tools import ToolTurn, offered_tools, run_tool_calls
+from bot.engine.turn_state import TurnState
 from bot.images.engine import ImageEngine
 from bot.llm.reasoning import excerpt, no_answer
-from bot.llm.router import LLMRouter, RoutedStream
-from bot.llm.types import FinishReason, Message, ProviderError, ToolCall, Usage
+from bot.llm.router import LLMRouter
+from bot.llm.types import FinishReason, Message, ProviderError, ToolCall
 from bot.ops.logs import event
 from bot.ops.metrics import Metrics
 from bot.ports import Control, ImageSurface, MessageRef, Surface
@@ -78,8 +87,12 @@ class TurnRunner:
         clock: Clock,
         toolbox: Toolbox | None = None,
         tool_rounds: int = TOOL_ROUNDS,
+        approvals: Approvals | None = None,
     ) -> None:
         self.toolbox = toolbox
+        self.approvals = approvals
+        """Where a call to a tool that acts on the world waits for its asker (None: such
+        tools are not offered)."""
         self.tool_rounds = tool_rounds
         self.store = store
         self.router = router
@@ -137,7 +150,7 @@ class TurnRunner:
             final_controls=(Control("regenerate", str(assistant.id), "Regenerate"),),
             marker=surface.limits.progress_marker,
         )
-        state = _TurnState(started=self._clock.now())
+        state = TurnState(started=self._clock.now())
         tools = ToolTurn(
             conversation.key,
             user_id,
@@ -145,7 +158,12 @@ class TurnRunner:
             images,
             offered_tools(entry, plan.persona, self.images, images),
         )
-        rounds = RoundRunner(self._actions(entry, plan), self._clock, key=str(conversation.key))
+        approve = None
+        if self.approvals is not None:
+            approve = self._approver(assistant.id, Actor.at(conversation.key, user_id), streamer)
+        rounds = RoundRunner(
+            self._actions(entry, plan), self._clock, key=str(conversation.key), approve=approve
+        )
         offered = tools.offered + tuple(a.spec for a in rounds.actions.values())
         state.routed = self.router.stream(
             entry,
@@ -297,9 +315,27 @@ class TurnRunner:
         any) lists them."""
         if self.toolbox is None or not entry.capabilities.tools:
             return []
-        return self.toolbox.actions(plan.persona.tools if plan.persona is not None else None)
+        allow = plan.persona.tools if plan.persona is not None else None
+        return self.toolbox.actions(allow, acting=self.approvals is not None)
 
-    async def _pump_round(self, state: _TurnState, streamer: ReplyStreamer) -> None:
+    def _approver(self, turn_id: int, asker: Actor, streamer: ReplyStreamer) -> Approve:
+        """Approve / Deny (and Stop) under the reply while one call waits for its asker."""
+        approvals = self.approvals
+        assert approvals is not None
+        ref = str(turn_id)
+        stop = Control("stop", ref, "Stop")
+        asking = (Control("approve", ref, "Approve"), Control("deny", ref, "Deny"), stop)
+
+        async def approve(action: Action, call: ToolCall) -> Answer:
+            streamer.set_controls(asking)
+            try:
+                return await approvals.ask(turn_id, asker)
+            finally:
+                streamer.set_controls((stop,))
+
+        return approve
+
+    async def _pump_round(self, state: TurnState, streamer: ReplyStreamer) -> None:
         """One provider stream into the reply: its text after what earlier rounds showed."""
         ticker: asyncio.Task[None] | None = None
         try:
@@ -332,7 +368,7 @@ class TurnRunner:
             streamer.think(THINKING.format(seconds=int(self._clock.now() - since)))
             await self._clock.sleep(1.0)
 
-    async def _after_tool_calls(self, state: _TurnState, tools: ToolTurn) -> None:
+    async def _after_tool_calls(self, state: TurnState, tools: ToolTurn) -> None:
         """Act on the reply's tool calls (a quote at most, never a charge) and say so in it."""
         lines = await run_tool_calls(state.tool_calls, tools) if state.tool_calls else []
         if not lines:
@@ -346,7 +382,7 @@ class TurnRunner:
         assistant: StoredMessage,
         user_id: str,
         entry: ModelEntry,
-        state: _TurnState,
+        state: TurnState,
         status: MessageStatus,
         messages: list[Message],
     ) -> TurnResult:
@@ -376,68 +412,6 @@ class TurnRunner:
             )  # fmt: skip
         await self.keeper.finish(assistant.id, result, line)
         return result
-
-
-@dataclass(slots=True)
-class _TurnState:
-    started: float
-    routed: RoutedStream = field(default_factory=RoutedStream)
-    """The stream of the round running now (each tool round is a stream of its own)."""
-    text: str = ""
-    """What the reply shows: earlier rounds' text and progress lines, then this round's text."""
-    before: str = ""
-    round_text: str = ""
-    round_calls: tuple[ToolCall, ...] = ()
-    usage: Usage = field(default_factory=Usage)
-    """This round's usage as the provider reported it."""
-    spent: Usage = field(default_factory=lambda: Usage(0, 0))
-    """The rounds closed so far, summed (estimated where the provider did not say)."""
-    cost: Decimal | None = Decimal(0)
-    answered: bool = False
-    """Some provider answered (else nothing is billed)."""
-    round_closed: bool = False
-    finish: FinishReason | None = None
-    first_token_at: float | None = None
-    tool_calls: tuple[ToolCall, ...] = ()
-    """Calls no tool round ran (generate_image): acted on when the reply ends."""
-    capped: bool = False
-    reasoning: str = ""
-    """What the model thought on the way: never stored as the answer, nor sent back to it."""
-    reasoned: bool = False
-
-    def close_round(self, used: ModelEntry, messages: list[Message]) -> None:
-        """Add this round's usage to what the turn spent (once per round), estimated from the
-        prompt and the text where the provider did not say (interrupted streams often don't)."""
-        if self.round_closed:
-            return
-        self.round_closed = True
-        if self.routed.entry is None:
-            return  # no provider answered: nothing to bill for this round
-        usage = self.usage
-        if usage.prompt_tokens is None or usage.completion_tokens is None:
-            calls = sum(len(str(c.arguments)) for c in self.round_calls)
-            estimated = Usage(
-                prompt_tokens=sum(estimate_tokens(m.content) for m in messages),
-                completion_tokens=estimate_tokens(self.round_text) + calls // 4,
-            )
-            usage = estimated.merge(usage)
-        self.answered = True
-        self.spent = Usage(
-            (self.spent.prompt_tokens or 0) + (usage.prompt_tokens or 0),
-            (self.spent.completion_tokens or 0) + (usage.completion_tokens or 0),
-        )
-        round_cost = used.cost(usage)
-        self.cost = None if self.cost is None or round_cost is None else self.cost + round_cost
-
-    def start_round(self) -> None:
-        self.usage, self.round_text, self.round_calls = Usage(), "", ()
-        self.finish, self.round_closed = None, False
-
-    @property
-    def ttft_ms(self) -> int | None:
-        if self.first_token_at is None:
-            return None
-        return int((self.first_token_at - self.started) * 1000)
 
 
 def _failure_notice(exc: ProviderError, partial: str) -> str:

@@ -13,6 +13,7 @@ appending text never moves an earlier break. `layout` returns the sealed parts o
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 MIN_BUDGET = 8
@@ -357,3 +358,9 @@ def _without_live_closer(frame: str) -> str:
     if len(last) >= 3 and set(last) == {"`"} and open_fence(frame[:cut]) is not None:
         return frame[:cut]
     return frame
+
+
+def showable(parts: Sequence[Part]) -> list[Part]:
+    """Parts with something to show: a platform refuses a blank message, and a part can be
+    nothing but whitespace when a model emits a run of blank lines longer than a message."""
+    return [part for part in parts if part.text.strip()]

@@ -23,13 +23,14 @@ from typing import Literal
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.engine.splitting import (
     MIN_BUDGET,
-    Part,
     close_fence,
     layout,
     render_live,
     settled_prefix,
+    showable,
     split_parts,
 )
+from bot.ops.stream_stats import StreamStats
 from bot.ports import Control, Deferred, MessageRef, RateLimited, Surface, SurfaceError
 
 log = logging.getLogger(__name__)
@@ -48,23 +49,6 @@ _BACKOFF_FACTOR = 1.5
 _BACKOFF_FLOOR = 0.25
 """Seconds: the least wait after a rate limit, and where the edit interval grows from when
 pacing was off (cheap edits)."""
-
-
-@dataclass(slots=True)
-class StreamStats:
-    """What one reply cost on the platform; read by metrics and benchmarks."""
-
-    posts: int = 0
-    edits: int = 0
-    deletes: int = 0
-    rate_limited: int = 0
-    deferred: int = 0
-    """Interim calls the adapter's own budget held back (no slot soon enough; nothing sent)."""
-    errors: int = 0
-    """Failed interim calls other than rate limits."""
-    started_at: float | None = None
-    first_visible_at: float | None = None
-    """Clock time the reply's first text (not the placeholder) was on screen."""
 
 
 @dataclass(slots=True)
@@ -91,12 +75,6 @@ class _Step:
     kind: Literal["post", "edit", "delete"]
     index: int
     want: _Want
-
-
-def _showable(parts: Sequence[Part]) -> list[Part]:
-    """Parts with something to show: a platform refuses a blank message, and a part can be
-    nothing but whitespace when a model emits a run of blank lines longer than a message."""
-    return [part for part in parts if part.text.strip()]
 
 
 class ReplyStreamer:
@@ -188,6 +166,13 @@ class ReplyStreamer:
         if self._state != "streaming" or self._text:
             return
         self._status = line
+        self._wake.set()
+
+    def set_controls(self, controls: tuple[Control, ...]) -> None:
+        """The buttons of the streaming message from now on (Approve / Deny while a tool call
+        waits for its asker)."""
+        self._streaming_controls = controls
+        self._frame = None
         self._wake.set()
 
     async def finish(self, text: str, notice: str | None = None) -> list[MessageRef]:
@@ -314,7 +299,7 @@ class ReplyStreamer:
                 wants.append(_Want(self._placeholder, self._streaming_controls, visible=False))
         else:
             lay = layout(text, self._budget)
-            parts = _showable(lay.sealed)
+            parts = showable(lay.sealed)
             live = lay.tail
             if not live.body.strip() and parts:
                 # Nothing to show after the last break yet: that part stays live until there is.
@@ -334,7 +319,7 @@ class ReplyStreamer:
             # Close a fence the reply left open, or the notice would render as code.
             body = f"{close_fence(body)}\n\n{note}"
         body = body or note or EMPTY_REPLY
-        parts = _showable(split_parts(body, self._budget))
+        parts = showable(split_parts(body, self._budget))
         wants = [_Want(part.text, (), final=True) for part in parts]
         wants[-1] = _Want(wants[-1].text, self._final_controls, final=True)
         # Only a final text that rewrites the streamed one can need fewer messages than posted:

@@ -17,8 +17,8 @@ from prometheus_client.registry import Collector
 from bot.resilience.breaker import BreakerSnapshot, BreakerState
 
 if TYPE_CHECKING:
-    from bot.engine.streaming import StreamStats
     from bot.llm.router import RoutedStream
+    from bot.ops.stream_stats import StreamStats
     from bot.store.records import TurnResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -41,6 +41,8 @@ class Action:
     label: str
     """`server.tool`, as the reply's progress line names it."""
     run: Callable[[Mapping[str, object]], Awaitable[ToolResult]]
+    acts: bool = False
+    """It may change the world: it runs only once its asker approves (bot/engine/approvals.py)."""
 
 
 def wire_name(server: str, tool: str) -> str:
@@ -56,6 +58,7 @@ def allowed(patterns: tuple[str, ...], server: str, tool: str) -> bool:
 class Toolbox(Protocol):
     """Where a turn's actions come from (McpServers)."""
 
-    def actions(self, allow: tuple[str, ...] | None) -> list[Action]:
-        """The tools to offer: those `allow` lets run (None: all of them)."""
+    def actions(self, allow: tuple[str, ...] | None, *, acting: bool = True) -> list[Action]:
+        """The tools to offer: those `allow` lets run (None: all of them); with `acting`
+        False, none of those that act on the world."""
         ...

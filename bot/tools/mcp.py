@@ -10,7 +10,7 @@ model as an error; the next turn finds the server back.
 A stdio server runs only a command from the operator's allow-list (`MCP_COMMANDS`), never with
 inline code (`-c`, `-e`, `--eval`), and gets a minimal environment (the SDK's default: PATH,
 HOME, … — never Parley's keys) plus what its `env` names. A tool that acts on the world (its
-`destructiveHint`, or the server's `approve` list) is not offered until approvals exist.
+`destructiveHint`, or the server's `approve` list) runs only once its asker approves the call.
 """
 
 from __future__ import annotations
@@ -172,13 +172,14 @@ class McpServers:
     def tools(self) -> list[McpTool]:
         return [t for s in self.servers.values() if s.status == "connected" for t in s.tools]
 
-    def actions(self, allow: tuple[str, ...] | None) -> list[Action]:
-        """The tools a turn may offer: connected, not acting on the world, and in `allow`
-        (`server.tool`, `server.*` or `server`; None: every tool)."""
+    def actions(self, allow: tuple[str, ...] | None, *, acting: bool = True) -> list[Action]:
+        """The tools a turn may offer: connected, in `allow` (`server.tool`, `server.*` or
+        `server`; None: every tool), and, unless `acting`, not acting on the world."""
         return [
-            Action(tool.spec, tool.label, _runner(self, tool))
+            Action(tool.spec, tool.label, _runner(self, tool), acts=tool.acts)
             for tool in self.tools()
-            if not tool.acts and (allow is None or allowed(allow, tool.server, tool.name))
+            if (acting or not tool.acts)
+            and (allow is None or allowed(allow, tool.server, tool.name))
         ]
 
     async def call(self, tool: McpTool, arguments: Mapping[str, object]) -> ToolResult:

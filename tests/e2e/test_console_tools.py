@@ -73,3 +73,38 @@ async def test_console_turn_calls_an_mcp_tool_and_shows_progress(
     second = llm_fake.calls_to("workers")[-1].body["messages"]
     assert second[-1]["content"].startswith("#101 Login fails with SSO")
     assert second[-1]["role"] == "tool"
+
+
+async def test_console_asks_before_a_destructive_tool_runs(
+    llm_fake: LLMFake, env: dict[str, str], tmp_path: Path
+) -> None:
+    close = FakeToolCall("issues__close_issue", {"number": 103})
+    llm_fake.queue(
+        "workers",
+        workers_tool_stream([close]),
+        workers_stream(["Closed."]),
+        workers_tool_stream([close]),
+        workers_stream(["Left open."]),
+    )
+    child = spawn(with_tools(env, tmp_path), tmp_path)
+    try:
+        await expect(child, "you> ")
+        child.sendline("Close #103")
+        await expect(child, r"`issues.close_issue` … needs your approval:.*\(/approve or /deny\)")
+        child.sendline("/approve")
+        await expect(child, r"approved, done \(\d+\.\d s\)")
+        await expect(child, r"Closed\.")
+        await expect(child, "you> ")
+        child.sendline("Close it again")
+        await expect(child, r"\(/approve or /deny\)")
+        child.sendline("/deny")
+        await expect(child, r"denied\.")
+        await expect(child, r"Left open\.")
+        await expect(child, "you> ")
+        child.sendline("/quit")
+        await expect(child, "bye")
+    finally:
+        child.close(force=True)
+    approved, denied = (c.body["messages"][-1] for c in llm_fake.calls_to("workers")[1::2])
+    assert approved["content"] == "closed #103"
+    assert denied["content"].startswith("Error: The user denied this call")

@@ -149,6 +149,9 @@ async def test_the_core_reply_controls_follow_the_table(
         if row.control == "stop":
             reply = await controls.stop(caller, turn)
             shown = reply.plain() if reply else ""
+        elif row.control in ("approve", "deny"):
+            reply = controls.answer(caller, turn, approve=row.control == "approve")
+            shown = reply.plain() if reply else ""
         else:
             await controls.regenerable(caller, turn)
             surface = MemorySurface(SYSTEM_CLOCK)

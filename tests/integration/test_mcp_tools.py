@@ -20,6 +20,7 @@ import pytest_asyncio
 from bot.app import build_catalog, build_router
 from bot.clock import SYSTEM_CLOCK
 from bot.domain import ChatOptions, ChatRequest, ConversationKey
+from bot.engine.approvals import Answer
 from bot.engine.chat import ChatEngine, TurnOutcome
 from bot.engine.personas import PersonaService, PersonaSpec
 from bot.engine.rounds import NOTICE_ROUNDS
@@ -79,7 +80,9 @@ async def test_stdio_server_lists_its_tools_and_answers_calls(issues: McpServers
     labels = {t.label for t in state.tools}
     assert {"issues.search_issues", "issues.slow", "issues.close_issue"} <= labels
     offered = actions_by_label(issues)
-    assert "issues.close_issue" not in offered  # destructive: waits for approvals
+    assert offered["issues.close_issue"].acts  # destructive: runs only once approved
+    assert not offered["issues.search_issues"].acts
+    assert "issues.close_issue" not in {a.label for a in issues.actions(None, acting=False)}
     search = offered["issues.search_issues"]
     assert search.spec.name == "issues__search_issues"
     assert search.spec.parameters["required"] == ["query"]
@@ -249,7 +252,7 @@ async def test_openai_model_calls_an_mcp_tool_then_answers_with_its_result(
 
     first, second = [c.body for c in harness.fake.calls_to("openai")]
     assert "issues__search_issues" in offered_names(first)
-    assert "issues__close_issue" not in offered_names(first)
+    assert "issues__close_issue" in offered_names(first)
     assistant, tool = second["messages"][-2:]
     assert assistant["role"] == "assistant" and assistant["content"] == "Let me look."
     (call,) = assistant["tool_calls"]
@@ -437,3 +440,102 @@ async def test_the_fake_refuses_tool_messages_that_answer_no_call(llm_fake: LLMF
     finally:
         await openai.aclose()
         await anthropic.aclose()
+
+
+# -- approvals ------------------------------------------------------------------------------------
+
+CLOSE = FakeToolCall("issues__close_issue", {"number": 103}, id="c_close")
+
+
+async def waiting_for_approval(surface: MemorySurface) -> int:
+    """The turn id on the Approve button, once the reply shows one."""
+    for _ in range(500):
+        for message in surface.messages:
+            for control in message.controls:
+                if control.action == "approve":
+                    return int(control.ref)
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no Approve button: {surface.visible_text()!r}")
+
+
+async def start_closing(harness: Harness) -> tuple[asyncio.Task[TurnOutcome], MemorySurface]:
+    harness.fake.queue(
+        "openai", openai_tool_stream([CLOSE]), openai_stream(["Done: #103 is closed."])
+    )
+    surface = MemorySurface(SYSTEM_CLOCK, LIMITS)
+    request = ChatRequest(KEY, ALICE, "Close #103", ChatOptions(model="gpt-4o-mini"))
+    return asyncio.create_task(harness.engine.handle(request, surface)), surface
+
+
+async def test_a_destructive_tool_waits_for_the_askers_approve(harness: Harness) -> None:
+    from bot.commands.controls import NOT_WAITING, NOT_YOURS_APPROVE, ReplyControls
+    from bot.domain import Caller
+
+    controls = ReplyControls(harness.engine, harness.store)
+    turn, surface = await start_closing(harness)
+    turn_id = await waiting_for_approval(surface)
+    assert "> 🔧 `issues.close_issue` … needs your approval:" in surface.visible_text()
+    (message,) = surface.messages
+    assert [c.action for c in message.controls] == ["approve", "deny", "stop"]
+    assert len(harness.fake.calls_to("openai")) == 1  # nothing ran yet
+
+    bob = Caller("discord", "guild1", "u-bob")
+    elsewhere = Caller("discord", "guild2", ALICE)  # the same user id in another server
+    for stranger in (bob, elsewhere):
+        refused = controls.answer(stranger, turn_id, approve=True)
+        assert refused is not None and refused.plain() == NOT_YOURS_APPROVE
+    assert harness.engine.approvals.waiting(turn_id)
+
+    assert controls.answer(Caller("discord", "guild1", ALICE), turn_id, approve=True) is None
+    outcome = await turn
+    again = controls.answer(Caller("discord", "guild1", ALICE), turn_id, approve=True)
+    assert again is not None and again.plain() == NOT_WAITING  # once
+    assert "needs your approval: approved, done (" in outcome.text
+    assert outcome.text.endswith("Done: #103 is closed.")
+    tool = harness.fake.calls_to("openai")[-1].body["messages"][-1]
+    assert tool["content"] == "closed #103"
+    (message,) = surface.messages
+    assert [c.action for c in message.controls] == ["regenerate"]
+
+
+async def test_deny_and_expiry_are_answered_to_the_model(harness: Harness) -> None:
+    from bot.commands.controls import ReplyControls
+    from bot.domain import Caller
+    from bot.engine.rounds import REFUSED
+
+    controls = ReplyControls(harness.engine, harness.store)
+    turn, surface = await start_closing(harness)
+    turn_id = await waiting_for_approval(surface)
+    assert controls.answer(Caller("discord", "guild1", ALICE), turn_id, approve=False) is None
+    outcome = await turn
+    assert "needs your approval: denied." in outcome.text
+    tool = harness.fake.calls_to("openai")[-1].body["messages"][-1]
+    assert tool["content"] == "Error: " + REFUSED[Answer.DENIED]
+    count = await actions_by_label(harness.engine.runner.toolbox)["issues.count_calls"].run({})
+    assert count.text == "0"  # close_issue never ran
+
+    harness.engine.approvals.timeout = 0.2
+    turn, surface = await start_closing(harness)
+    outcome = await turn
+    assert "needs your approval: no answer." in outcome.text
+    tool = harness.fake.calls_to("openai")[-1].body["messages"][-1]
+    assert tool["content"] == "Error: " + REFUSED[Answer.EXPIRED]
+
+
+async def test_stop_while_waiting_for_approval(harness: Harness) -> None:
+    turn, surface = await start_closing(harness)
+    turn_id = await waiting_for_approval(surface)
+    harness.engine.stop(turn_id, ALICE)
+    outcome = await turn
+    assert outcome.status == "interrupted"
+    assert not harness.engine.approvals.waiting(turn_id)
+
+
+async def test_shutdown_answers_a_waiting_call_as_not_run(harness: Harness) -> None:
+    turn, surface = await start_closing(harness)
+    await waiting_for_approval(surface)
+    harness.engine.stop_accepting()
+    outcome = await turn
+    assert "needs your approval: not run: Parley is restarting." in outcome.text
+    tool = harness.fake.calls_to("openai")[-1].body["messages"][-1]
+    assert tool["content"].startswith("Error: Parley is restarting")
