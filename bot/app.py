@@ -27,7 +27,9 @@ from bot.ops.web import WebServer
 from bot.resilience.breaker import BreakerBoard, BreakerPolicy
 from bot.store import InterruptedTurn, Store
 from bot.store.records import ImageJob
+from bot.tools import Toolboxes
 from bot.tools.mcp import McpServers
+from bot.tools.search import WebSearch
 
 
 def build_catalog(settings: Settings) -> Catalog:
@@ -128,6 +130,7 @@ class App:
     moderator: Moderator | None = None
     tools: McpServers | None = None
     """The MCP servers' connections (None: none configured)."""
+    search: WebSearch | None = None
 
     @classmethod
     async def build(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> App:
@@ -140,6 +143,8 @@ class App:
         personas = PersonaService(store, catalog, default_model=settings.default_model)
         images = build_image_engine(settings, store, clock=clock)
         tools = await start_tools(settings)
+        search = build_search(settings)
+        boxes = [box for box in (tools, search) if box is not None]
         engine = ChatEngine(
             store,
             router,
@@ -156,7 +161,7 @@ class App:
             images=images,
             turn_lease=settings.turn_lease_seconds,
             show_reasoning=settings.show_reasoning,
-            toolbox=tools,
+            toolbox=Toolboxes(*boxes) if boxes else None,
             tool_rounds=settings.tool_rounds,
             approval_seconds=settings.tool_approval_seconds,
         )
@@ -176,6 +181,7 @@ class App:
             metrics=metrics,
             moderator=moderator,
             tools=tools,
+            search=search,
         )
         app.web.add_readiness_check(app._store_ready)
         app.web.enable_metrics(metrics)
@@ -254,6 +260,8 @@ class App:
             await self.moderator.aclose()
         if self.tools is not None:
             await self.tools.aclose()
+        if self.search is not None:
+            await self.search.aclose()
         await self.store.close()
 
 
@@ -264,6 +272,17 @@ async def start_tools(settings: Settings) -> McpServers | None:
     tools = McpServers(settings.mcp_servers, allowed_commands=settings.mcp_commands)
     await tools.start()
     return tools
+
+
+def build_search(settings: Settings) -> WebSearch | None:
+    """Web search as a tool when TAVILY_API_KEY is set."""
+    if settings.tavily_api_key is None:
+        return None
+    return WebSearch(
+        settings.tavily_api_key.get_secret_value(),
+        base_url=settings.tavily_base_url,
+        max_results=settings.web_search_results,
+    )
 
 
 IMAGE_SWEEP_SECONDS = 30.0

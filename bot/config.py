@@ -185,6 +185,10 @@ class Settings(BaseSettings):
     tool_rounds: int = Field(default=TOOL_ROUNDS, ge=1, le=50)  # rounds of tool calls per reply
     # How long a call to a tool that acts on the world waits for its asker's Approve.
     tool_approval_seconds: float = Field(default=300.0, gt=0, le=3600)
+    # Web search as a tool (Tavily): on when the key is set.
+    tavily_api_key: SecretStr | None = None
+    tavily_base_url: str = "https://api.tavily.com"
+    web_search_results: int = Field(default=5, ge=1, le=20)
 
     @field_validator("moderation_model")
     @classmethod

@@ -25,8 +25,8 @@ log = logging.getLogger("parley.tools")
 TOOL_ROUNDS = 8
 """Rounds of tool calls one reply may make (a model that keeps calling is stopped, and says so)."""
 NOTICE_ROUNDS = "_(stopped: the model was still calling tools after {rounds} rounds)_"
-PROGRESS = "> 🔧 "
-"""How a progress line starts."""
+PROGRESS, SEARCHING = "> 🔧 ", "> 🔎 "
+"""How a progress line starts (a tool's, a search's)."""
 ARGUMENT_SHOWN = 60
 """Characters of a call's first text argument shown in its progress line."""
 DEFERRED_RESULT = (
@@ -51,20 +51,23 @@ def split_calls(calls: Sequence[ToolCall], actions: Mapping[str, Action]) -> Rou
     )
 
 
-def progress_line(label: str, arguments: Mapping[str, object]) -> str:
-    """`> 🔧 `server.tool` “first text argument” …`: what the reply shows while a tool runs."""
+def progress_line(label: str, arguments: Mapping[str, object], doing: str = "") -> str:
+    """`> 🔧 `server.tool` “first text argument” …` (or `> 🔎 Searching the web for “…” …`):
+    what the reply shows while a tool runs."""
     shown = next((v for v in arguments.values() if isinstance(v, str) and v.strip()), "")
     shown = " ".join(shown.replace("`", "'").split())
     if len(shown) > ARGUMENT_SHOWN:
         shown = shown[: ARGUMENT_SHOWN - 1] + "…"
     what = f" “{shown}”" if shown else ""
+    if doing:
+        return f"{SEARCHING}{doing}{what} …"
     return f"{PROGRESS}`{label}`{what} …"
 
 
 def outcome(result: ToolResult, seconds: float) -> str:
     """What the progress line gains when the call ends (it only grows, for append-only surfaces)."""
     if not result.is_error:
-        return f" done ({seconds:.1f} s)"
+        return f" {result.summary or 'done'} ({seconds:.1f} s)"
     why = f": {result.note}" if result.note else ""
     return f" failed{why} ({seconds:.1f} s)"
 
@@ -117,8 +120,8 @@ class RoundRunner:
         for call in calls.runnable:
             action = self.actions[call.name]
             # One block of progress lines while the model writes nothing between its calls.
-            after_progress = shown.rsplit("\n", 1)[-1].startswith(PROGRESS)
-            line = progress_line(action.label, call.arguments)
+            after_progress = shown.rsplit("\n", 1)[-1].startswith((PROGRESS, SEARCHING))
+            line = progress_line(action.label, call.arguments, action.doing)
             shown = joined(shown, line, "\n" if after_progress else "\n\n")
             show(shown)
             answer = Answer.APPROVED

@@ -27,6 +27,8 @@ class ToolResult:
     text: str
     is_error: bool = False
     note: str = ""
+    summary: str = ""
+    """What the progress line says of a success ("5 results"; "done" when empty)."""
 
     @classmethod
     def failed(cls, why: str) -> ToolResult:
@@ -43,6 +45,8 @@ class Action:
     run: Callable[[Mapping[str, object]], Awaitable[ToolResult]]
     acts: bool = False
     """It may change the world: it runs only once its asker approves (bot/engine/approvals.py)."""
+    doing: str = ""
+    """How the progress line says it ("Searching the web for"); else it names the tool."""
 
 
 def wire_name(server: str, tool: str) -> str:
@@ -53,6 +57,16 @@ def wire_name(server: str, tool: str) -> str:
 def allowed(patterns: tuple[str, ...], server: str, tool: str) -> bool:
     """Whether an allow-list (`server.tool`, `server.*` or `server`) lets `server.tool` run."""
     return any(p in (f"{server}.{tool}", f"{server}.*", server) for p in patterns)
+
+
+class Toolboxes:
+    """Several toolboxes as one (the MCP servers and web search)."""
+
+    def __init__(self, *boxes: Toolbox) -> None:
+        self.boxes = boxes
+
+    def actions(self, allow: tuple[str, ...] | None, *, acting: bool = True) -> list[Action]:
+        return [a for box in self.boxes for a in box.actions(allow, acting=acting)]
 
 
 class Toolbox(Protocol):
