@@ -16,7 +16,7 @@ from bot.catalog import ModelEntry
 from bot.clock import Clock
 from bot.domain import Actor
 from bot.engine.approvals import Answer, Approvals
-from bot.engine.history import estimate_tokens
+from bot.engine.history import estimate_tokens, rounds_record, without_tools
 from bot.engine.keeper import TurnKeeper
 from bot.engine.planning import Plan
 from bot.engine.rounds import (
@@ -165,6 +165,7 @@ class TurnRunner:
             self._actions(entry, plan), self._clock, key=str(conversation.key), approve=approve
         )
         offered = tools.offered + tuple(a.spec for a in rounds.actions.values())
+        prompt = prompt if offered else without_tools(prompt)
         state.routed = self.router.stream(
             entry,
             prompt,
@@ -174,6 +175,7 @@ class TurnRunner:
             tools=offered,
         )
         messages = list(prompt)
+        state.asked = len(prompt)
 
         def show(text: str) -> None:
             state.text = text
@@ -402,6 +404,7 @@ class TurnRunner:
             cost=cost,
             ttft_ms=state.ttft_ms,
             duration_ms=int((now - state.started) * 1000),
+            tool_rounds=rounds_record(messages[state.asked :], state.round_text),
         )
         line = None
         if state.answered:

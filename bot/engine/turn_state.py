@@ -19,6 +19,8 @@ class TurnState:
     text: str = ""
     """What the reply shows: earlier rounds' text and progress lines, then this round's text."""
     before: str = ""
+    asked: int = 0
+    """How many messages the first round's prompt had (after them: the rounds' own)."""
     round_text: str = ""
     round_calls: tuple[ToolCall, ...] = ()
     usage: Usage = field(default_factory=Usage)

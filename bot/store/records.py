@@ -73,6 +73,8 @@ class StoredMessage:
     ttft_ms: int | None
     duration_ms: int | None
     created_at: datetime
+    tool_rounds: str | None = None
+    """An answer's rounds of tool calls and their results, as JSON (bot/engine/history.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ class TurnResult:
     cost: Decimal | None
     ttft_ms: int | None
     duration_ms: int | None
+    tool_rounds: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -305,6 +305,7 @@ class Store(StoreBase):
                 cost=None if result.cost is None else to_nano(result.cost),
                 ttft_ms=result.ttft_ms,
                 duration_ms=result.duration_ms,
+                tool_rounds=result.tool_rounds,
                 updated_at=self._clock.wall(),
             )
             .returning(*messages.c)

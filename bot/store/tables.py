@@ -144,6 +144,8 @@ messages = Table(
     Column("owner", String(32), nullable=True),
     Column("lease_until", UTCDateTime(), nullable=True),
     Column("reply_refs", Text, nullable=True),
+    # Migration 0008: an answer's rounds of tool calls (JSON, bot/engine/history.py reads it).
+    Column("tool_rounds", Text, nullable=True),
     CheckConstraint(f"status IN ({_in(MESSAGE_STATUSES)})", name="status"),
     CheckConstraint(f"role IN ({_in(MESSAGE_ROLES)})", name="role"),
 )

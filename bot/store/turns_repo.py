@@ -123,6 +123,7 @@ class TurnStore:
                 cost=None if result.cost is None else to_nano(result.cost),
                 ttft_ms=result.ttft_ms,
                 duration_ms=result.duration_ms,
+                tool_rounds=result.tool_rounds,
                 lease_until=None,
                 updated_at=now,
             )

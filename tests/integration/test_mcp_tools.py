@@ -539,3 +539,33 @@ async def test_shutdown_answers_a_waiting_call_as_not_run(harness: Harness) -> N
     assert "needs your approval: not run: Parley is restarting." in outcome.text
     tool = harness.fake.calls_to("openai")[-1].body["messages"][-1]
     assert tool["content"].startswith("Error: Parley is restarting")
+
+
+async def test_a_later_turn_sees_what_the_tools_said(harness: Harness) -> None:
+    harness.fake.queue(
+        "anthropic",
+        anthropic_tool_stream([FakeToolCall("issues__search_issues", {"query": "csv"}, id="t1")]),
+        anthropic_stream(["One: #104."]),
+        anthropic_stream(["It drops the last row."]),
+    )
+    await harness.ask("Any CSV issues?", model="claude-haiku-4-5")
+    await harness.ask("What does it do wrong?", model="claude-haiku-4-5")
+    third = harness.fake.calls_to("anthropic")[-1].body
+    kinds = [
+        (m["role"], b["type"] if isinstance(m["content"], list) else "text")
+        for m in third["messages"]
+        for b in (m["content"] if isinstance(m["content"], list) else [m["content"]])
+    ]
+    assert kinds == [
+        ("user", "text"), ("assistant", "tool_use"), ("user", "tool_result"),
+        ("assistant", "text"), ("user", "text"),
+    ]  # fmt: skip
+    assert third["messages"][2]["content"][0]["content"] == "#104 Export to CSV drops the last row"
+    assert third["messages"][3]["content"] == "One: #104."  # the answer, not the progress line
+
+    # Without tools on offer, the same history goes as text (the API would refuse tool blocks).
+    await harness.personas.create(KEY, ALICE, PersonaSpec("plain", "Chat."), is_admin=True)
+    harness.fake.queue("anthropic", anthropic_stream(["Sure."]))
+    await harness.ask("And now?", model="claude-haiku-4-5", persona="plain")
+    fourth = harness.fake.calls_to("anthropic")[-1].body
+    assert "tools" not in fourth and "tool_use" not in str(fourth["messages"])

@@ -319,6 +319,15 @@ def _tool_turns_problem(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def _has_tool_blocks(messages: list[dict[str, Any]]) -> bool:
+    return any(
+        isinstance(b, dict) and b.get("type") in ("tool_use", "tool_result")
+        for m in messages
+        if isinstance(m["content"], list)
+        for b in m["content"]
+    )
+
+
 def _anthropic_turns_problem(messages: list[dict[str, Any]]) -> str | None:
     """Messages API: every `tool_use` answered by a `tool_result` (first) in the next user
     turn, and no `tool_result` for a call that turn did not make."""
@@ -412,6 +421,8 @@ def _validate_anthropic_body(body: object) -> ReplyScript | None:
             problem = "system: Input should be a valid string or list"
         problem = problem or _sampling_problem(body) or _anthropic_tools_problem(body)
         problem = problem or _anthropic_turns_problem(body["messages"])
+        if problem is None and "tools" not in body and _has_tool_blocks(body["messages"]):
+            problem = "Requests which include `tool_use` or `tool_result` blocks must define tools."
     if problem is None:
         return None
     return anthropic_error(400, "invalid_request_error", problem)

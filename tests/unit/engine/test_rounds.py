@@ -45,3 +45,32 @@ def test_wire_names_and_allow_lists() -> None:
     assert allowed(("issues.*",), "issues", "close") and allowed(("issues",), "issues", "x")
     assert not allowed(("issues.search",), "issues", "close")
     assert not allowed(("generate_image",), "issues", "search")
+
+
+def test_an_answer_keeps_its_whole_rounds_for_later_turns() -> None:
+    from bot.engine.history import RESULT_KEPT, rounds_messages, rounds_record, without_tools
+    from bot.llm.types import Message
+
+    call = ToolCall("c1", "issues__search", {"query": "login"})
+    unanswered = ToolCall("c2", "issues__slow", {"seconds": 9})
+    rounds = [
+        Message("assistant", "Let me look.", (call,)),
+        Message("tool", "x" * (RESULT_KEPT + 50), tool_call_id="c1"),
+        Message("assistant", "", (unanswered,)),  # stopped while it ran: no result
+    ]
+    record = rounds_record(rounds, "Two issues.")
+    assert record is not None
+    messages, answer = rounds_messages(record, "shown text")
+    assert answer == "Two issues."
+    assistant, tool = messages
+    assert assistant.tool_calls == (call,) and assistant.content == "Let me look."
+    assert tool.tool_call_id == "c1" and tool.content.endswith("\n[cut]")
+    assert len(tool.content) == RESULT_KEPT + len("\n[cut]")
+    assert rounds_record(rounds[2:], "x") is None
+    assert rounds_messages("{not json", "shown text") == ((), "shown text")
+
+    plain = without_tools([Message("user", "q"), *messages, Message("assistant", answer)])
+    assert [(m.role, m.content) for m in plain] == [
+        ("user", "q"), ("assistant", "Let me look."), ("assistant", "Two issues."),
+    ]  # fmt: skip
+    assert all(not m.tool_calls for m in plain)
