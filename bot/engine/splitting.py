@@ -328,16 +328,23 @@ _CLOSER_ROOM = 16
 """Characters kept clear of the end of a message's room, where a fence closer may move the break."""
 
 
-def settled_prefix(frame: str, max_chars: int) -> str:
+def settled_prefix(frame: str, max_chars: int, opener: str | None = None) -> str:
     """The part of a streaming message's text that will still be there when it is final.
 
-    Two assumptions, both only broken by contrived text: the message will break past half its
-    room (a fence-like line with no break in it can deny that), and a message beginning with a
-    fence line continues a fence from the message before.
+    `opener`: the fence line the splitter put before the message's own text (its Part's
+    `opener`, "" for none). Without it, a message beginning with a fence line is taken to
+    continue a fence from the message before. Either way one assumption, only broken by
+    contrived text: the message will break past half its room (a fence-like line with no break
+    in it can deny that).
     """
     text = _without_live_closer(frame)
     fence = None
-    if text.startswith("```") and "\n" in text:
+    if opener is not None:
+        line = opener.rstrip("\n")
+        if line:
+            marker = line[: len(line) - len(line.lstrip("`"))]
+            fence = Fence(marker, line[len(marker) :])
+    elif text.startswith("```") and "\n" in text:
         line = text[: text.index("\n")]
         marker = line[: len(line) - len(line.lstrip("`"))]
         fence = Fence(marker, line[len(marker) :])

@@ -307,7 +307,7 @@ class ReplyStreamer:
             wants = [_Want(part.text, (), final=True) for part in parts]
             shown = render_live(live, self._marker)
             if self._append_only:  # what is sent cannot be taken back: only the settled part
-                shown = settled_prefix(shown, self._max_chars)
+                shown = settled_prefix(shown, self._max_chars, live.opener)
             wants.append(_Want(shown, self._streaming_controls, visible=bool(shown.strip())))
         self._frame = (key, wants)
         return wants
