@@ -185,6 +185,15 @@ class Settings(BaseSettings):
     tool_rounds: int = Field(default=TOOL_ROUNDS, ge=1, le=50)  # rounds of tool calls per reply
     # How long a call to a tool that acts on the world waits for its asker's Approve.
     tool_approval_seconds: float = Field(default=300.0, gt=0, le=3600)
+    # Slack assistant threads: the prompts offered when one starts (at most 4), under a title.
+    slack_suggested_prompts: list[str] = Field(
+        default_factory=lambda: [
+            "Summarize a long message for me",
+            "Explain a concept in simple words",
+            "Help me write a reply",
+        ]
+    )
+    slack_prompts_title: str = "Try asking"
     # Web search as a tool (Tavily): on when the key is set.
     tavily_api_key: SecretStr | None = None
     tavily_base_url: str = "https://api.tavily.com"

@@ -9,6 +9,8 @@ events may split a pair between them (a provider streaming an emoji in two delta
 
 from __future__ import annotations
 
+import re
+
 REPLACEMENT = "\ufffd"
 _NUL = "\x00"
 
@@ -49,3 +51,14 @@ class StreamText:
         """What is held at the end of the stream (a high surrogate alone: U+FFFD)."""
         held, self._held = self._held, ""
         return clean_text(held) if held else ""
+
+
+THREAD_NAME_MAX = 100
+
+
+def thread_name(prompt: str) -> str:
+    """A thread's name from the prompt that starts it: mentions (Discord `<@123>`, Slack
+    `<@U123>`) out, whitespace collapsed, at most 100 characters."""
+    text = re.sub(r"<@!?[A-Za-z0-9]+>", "", prompt)
+    text = " ".join(text.split()) or "Parley chat"
+    return text if len(text) <= THREAD_NAME_MAX else text[: THREAD_NAME_MAX - 1].rstrip() + "…"

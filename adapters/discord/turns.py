@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,22 +18,15 @@ from bot.app import App
 from bot.domain import ChatOptions, ChatRequest, ConversationKey
 from bot.engine.chat import TurnOutcome
 from bot.store.records import Conversation
+from bot.text import thread_name
 
 log = logging.getLogger("parley.discord")
 
 PLATFORM = "discord"
 PLACEHOLDER = "…"
-THREAD_NAME_MAX = 100
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
 TOKEN_MARGIN = 30.0
 """Seconds before an interaction's token expires when its messages switch to the bot token."""
-
-
-def thread_name(prompt: str) -> str:
-    """The first line of the prompt, whitespace collapsed, at most 100 characters."""
-    text = re.sub(r"<@!?\d+>", "", prompt)
-    text = " ".join(text.split()) or "Parley chat"
-    return text if len(text) <= THREAD_NAME_MAX else text[: THREAD_NAME_MAX - 1].rstrip() + "…"
 
 
 def tenant_of(guild: discord.Guild | None) -> str:

@@ -15,6 +15,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.admins import Admins
+from adapters.slack.assistant import Assistant
 from adapters.slack.commands import SlackCommands
 from adapters.slack.images import ImageTurns
 from adapters.slack.inbound import (
@@ -79,7 +80,8 @@ class SlackAdapter:
         turns = Turns(app, self.spaces, SlackCommands(app, replies))
         self._images = ImageTurns(app, self.spaces)
         self._recovery = Recovery(app, self.spaces)
-        register(self.bolt, turns, self._images, self._spawn)
+        assistant = Assistant(app.settings, self.spaces)
+        register(self.bolt, turns, self._images, assistant, self._spawn)
         self._app_token = app_token.get_secret_value() if app_token else None
         self._serving = False
         app.web.add_readiness_check(self._ready)

@@ -35,6 +35,21 @@ def controls_block(controls: tuple[Control, ...]) -> list[dict[str, Any]]:
     return [{"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": elements}]
 
 
+def feedback_block(turn: str) -> dict[str, Any]:
+    """👍 / 👎 under a finished answer in an assistant thread (the value names the turn)."""
+
+    def button(label: str, rating: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": label}, "value": f"{rating}:{turn}"}
+
+    element = {
+        "type": "feedback_buttons",
+        "action_id": action_id("feedback"),
+        "positive_button": button("Good response", "good"),
+        "negative_button": button("Bad response", "bad"),
+    }
+    return {"type": "context_actions", "elements": [element]}
+
+
 def message_blocks(text: str, controls: tuple[Control, ...]) -> list[dict[str, Any]]:
     """The reply in a markdown block (standard Markdown, as models write it), then its buttons."""
     return [{"type": "markdown", "text": text}, *controls_block(controls)]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 
+from adapters.slack.assistant import Assistant
 from adapters.slack.blocks import action_id
 from adapters.slack.commands import HISTORY_ACTION, SlackCommands
 from adapters.slack.images import ACTION_PATTERN, ImageTurns
@@ -25,9 +26,13 @@ log = logging.getLogger("parley.slack")
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
 
 
-def register(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spawn) -> None:
+def register(
+    bolt: AsyncApp, turns: Turns, images: ImageTurns, assistant: Assistant, spawn: Spawn
+) -> None:
     """Wire Parley's commands, events and buttons onto a bolt app."""
     _register_chat(bolt, turns, images, spawn)
+    bolt.event("assistant_thread_started")(_event(assistant.started, "slack-assistant", spawn))
+    bolt.action(action_id("feedback"))(_button(assistant.feedback, "slack-feedback", spawn))
     _register_commands(bolt, turns.commands, spawn)
     bolt.error(_on_error)
 
@@ -98,6 +103,18 @@ def _command(work: CommandWork, name: str, spawn: Spawn) -> Listener:
     ) -> None:
         await ack()
         spawn(work(_team(context, command), command, respond), name)
+
+    return listener
+
+
+def _event(
+    work: Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]], name: str, spawn: Spawn
+) -> Listener:
+    """An event listener: ack at once, then `work(team, body)` in the background."""
+
+    async def listener(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        spawn(work(_team(context, body), body), name)
 
     return listener
 

@@ -18,6 +18,7 @@ from adapters.slack.blocks import (
     STOP_NOTE,
     STOP_NOTE_DONE,
     controls_block,
+    feedback_block,
     message_blocks,
     stop_note_blocks,
 )
@@ -34,6 +35,8 @@ INTERIM_MAX_WAIT = 1.0
 """Longest wait for the workspace budget before an interim edit is skipped (coalesced)."""
 
 
+LOADING = ("Thinking…", "Reading the thread…", "Putting the answer together…")
+"""The status's rotating loading messages while the model works (assistant threads)."""
 NOTE_ATTEMPTS = 3
 """Posts of a native stream's Stop note, a 429 waited out between them."""
 
@@ -238,13 +241,32 @@ class SlackSurface:
             return
         try:
             await self._client.assistant_threads_setStatus(
-                channel_id=self.channel, thread_ts=self.thread_ts, status="is thinking…"
+                channel_id=self.channel,
+                thread_ts=self.thread_ts,
+                status="is thinking…",
+                loading_messages=list(LOADING),
             )
         except SlackApiError as exc:
             # Only assistant threads take a status; elsewhere stop asking.
             if _retry_after(exc) is None:
                 self._spaces.status_refused.add(place)
             log.debug("setStatus refused channel=%s error=%s", self.channel, slack_error(exc))
+
+    @property
+    def assistant_thread(self) -> bool:
+        """A thread of the app's DM: Slack's assistant container (titles, feedback)."""
+        return self.channel.startswith("D") and bool(self.thread_ts)
+
+    async def set_title(self, title: str) -> None:
+        """Name an assistant thread after its first question; best effort."""
+        if not self.assistant_thread or self.thread_ts is None:
+            return
+        try:
+            await self._client.assistant_threads_setTitle(
+                channel_id=self.channel, thread_ts=self.thread_ts, title=title
+            )
+        except SlackApiError as exc:
+            log.debug("setTitle refused channel=%s error=%s", self.channel, slack_error(exc))
 
     async def close(self) -> None:
         """End any native stream left open (after a failure) with the text the core last gave it."""
@@ -348,6 +370,9 @@ class SlackSurface:
         if delta:
             args["markdown_text"] = delta
         blocks = controls_block(controls)
+        regenerate = next((c for c in controls if c.action == "regenerate"), None)
+        if regenerate is not None and self.assistant_thread:
+            blocks.append(feedback_block(regenerate.ref))
         if blocks:
             args["blocks"] = blocks
         await self._call("chat.stopStream", self._client.chat_stopStream, **args)

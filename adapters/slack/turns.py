@@ -20,6 +20,7 @@ from bot.commands.table import CHAT
 from bot.domain import Caller, ChatRequest, ConversationKey
 from bot.markup import SLACK
 from bot.sorry import apologize
+from bot.text import thread_name
 
 if TYPE_CHECKING:
     from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -140,6 +141,8 @@ class Turns:
         )
         try:
             await surface.thinking()
+            if surface.assistant_thread and await self.app.store.get_conversation(key) is None:
+                await surface.set_title(thread_name(text))
             await self.app.engine.handle(
                 ChatRequest(key, user, text), surface, persona=persona, images=images
             )

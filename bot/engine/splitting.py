@@ -348,12 +348,12 @@ def settled_prefix(frame: str, max_chars: int, opener: str | None = None) -> str
         line = text[: text.index("\n")]
         marker = line[: len(line) - len(line.lstrip("`"))]
         fence = Fence(marker, line[len(marker) :])
-    opener = len(fence.opener) if fence else 0
-    room = max_chars - opener
+    lead = len(fence.opener) if fence else 0
+    room = max_chars - lead
     # A soft break is never taken below half the room; past it, the splitter's own choice of
     # break, were the text to end now, only moves later as text arrives.
-    settled = min(opener + settled_end(text[opener:], fence, max_chars), max_chars - _CLOSER_ROOM)
-    return text[: max(min(len(text), opener + room // 2), settled)]
+    settled = min(lead + settled_end(text[lead:], fence, max_chars), max_chars - _CLOSER_ROOM)
+    return text[: max(min(len(text), lead + room // 2), settled)]
 
 
 def _without_live_closer(frame: str) -> str:

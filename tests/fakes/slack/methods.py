@@ -12,7 +12,9 @@ from typing import Any
 from tests.fakes.slack.records import Ephemeral, Message, SlackCall
 from tests.fakes.slack.state import BOT_ID, BOT_USER, FakeState
 from tests.fakes.slack.validate import (
+    MAX_LOADING_MESSAGES,
     MAX_MARKDOWN_TEXT,
+    MAX_PROMPTS,
     MAX_TEXT,
     MAX_UPDATE_TEXT,
     Invalid,
@@ -34,6 +36,8 @@ class WebMethods(FakeState):
             "chat.appendStream": self._append_stream,
             "chat.stopStream": self._stop_stream,
             "assistant.threads.setStatus": self._set_status,
+            "assistant.threads.setSuggestedPrompts": self._set_prompts,
+            "assistant.threads.setTitle": self._set_title,
             "conversations.replies": self._replies,
             "conversations.history": self._history_of,
             "users.info": self._users_info,
@@ -183,7 +187,39 @@ class WebMethods(FakeState):
     def _set_status(self, call: SlackCall) -> dict[str, Any]:
         required(call.args, "channel_id")
         required(call.args, "thread_ts")
+        if "status" not in call.args:
+            raise Invalid("invalid_arguments", "status is required")
+        loading = call.args.get("loading_messages")
+        if loading is not None and (
+            not isinstance(loading, list)
+            or not 1 <= len(loading) <= MAX_LOADING_MESSAGES
+            or not all(isinstance(m, str) and m for m in loading)
+        ):
+            raise Invalid("invalid_arguments", "loading_messages: 1-10 non-empty strings")
         self.statuses.append(dict(call.args))
+        return {}
+
+    def _set_prompts(self, call: SlackCall) -> dict[str, Any]:
+        channel = required(call.args, "channel_id")
+        required(call.args, "thread_ts")
+        prompts = call.args.get("prompts")
+        if not isinstance(prompts, list) or not 1 <= len(prompts) <= MAX_PROMPTS:
+            raise Invalid("invalid_arguments", "prompts: 1-4 prompts")
+        for prompt in prompts:
+            if not isinstance(prompt, dict) or set(prompt) != {"title", "message"}:
+                raise Invalid("invalid_arguments", "each prompt is {title, message}")
+            if not all(isinstance(v, str) and v for v in prompt.values()):
+                raise Invalid("invalid_arguments", "a prompt's title and message are text")
+        if not channel.startswith("D"):
+            raise Invalid("channel_not_found")  # assistant threads live in the app's DM
+        self.prompts.append(dict(call.args))
+        return {}
+
+    def _set_title(self, call: SlackCall) -> dict[str, Any]:
+        required(call.args, "channel_id")
+        required(call.args, "thread_ts")
+        title = required(call.args, "title")
+        self.titles.append((call.args["thread_ts"], title))
         return {}
 
     def _replies(self, call: SlackCall) -> dict[str, Any]:

@@ -40,6 +40,8 @@ class FakeState:
         self.files: list[UploadedFile] = []
         self.acks: list[SocketAck] = []
         self.statuses: list[dict[str, Any]] = []
+        self.prompts: list[dict[str, Any]] = []
+        self.titles: list[tuple[str, str]] = []
         self.users: dict[str, dict[str, Any]] = {}  # user id -> users.info's `user` object
         self.native_streaming = True
         self.native_refusal = "feature_not_enabled"

@@ -28,7 +28,28 @@ _KNOWN_BLOCKS = {
     "header",
     "image",
     "rich_text",
+    "context_actions",
 }
+MAX_PROMPTS = 4
+MAX_LOADING_MESSAGES = 10
+
+
+def _feedback(element: Any, where: str) -> None:
+    """A `feedback_buttons` element: an action_id and both buttons, each a plain_text label and
+    a value (what context_actions takes besides icon buttons)."""
+    if not isinstance(element, dict) or element.get("type") not in ("feedback_buttons",):
+        raise Invalid("invalid_blocks", f"{where} must be feedback_buttons")
+    if not isinstance(element.get("action_id"), str) or not element["action_id"]:
+        raise Invalid("invalid_blocks", f"{where}.action_id is required")
+    for side in ("positive_button", "negative_button"):
+        button = element.get(side)
+        if not isinstance(button, dict):
+            raise Invalid("invalid_blocks", f"{where}.{side} is required")
+        _text_object(button.get("text"), f"{where}.{side}.text", 75)
+        if button["text"].get("type") != "plain_text":
+            raise Invalid("invalid_blocks", f"{where}.{side}.text must be plain_text")
+        if not isinstance(button.get("value"), str) or not button["value"]:
+            raise Invalid("invalid_blocks", f"{where}.{side}.value is required")
 
 
 class Invalid(Exception):
@@ -109,6 +130,12 @@ def validate_blocks(blocks: Any) -> list[dict[str, Any]]:
             elements = block.get("elements")
             if not isinstance(elements, list) or not 1 <= len(elements) <= 10:
                 raise Invalid("invalid_blocks", f"{where}.elements must hold 1-10 elements")
+        elif kind == "context_actions":
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not 1 <= len(elements) <= 5:
+                raise Invalid("invalid_blocks", f"{where}.elements must hold 1-5 elements")
+            for j, element in enumerate(elements):
+                _feedback(element, f"{where}.elements[{j}]")
     if markdown_total > MAX_MARKDOWN_TEXT:
         raise Invalid("invalid_blocks", f"markdown blocks hold {markdown_total} > 12000 chars")
     return blocks

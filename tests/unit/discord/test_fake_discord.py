@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from adapters.discord.sync import definitions_differ
-from adapters.discord.turns import thread_name
+from bot.text import thread_name
 from tests.fakes.discord import FakeDiscord, discord_fake
 
 __all__ = ["discord_fake"]
