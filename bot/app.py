@@ -145,6 +145,7 @@ class App:
         tools = await start_tools(settings)
         search = build_search(settings)
         boxes = [box for box in (tools, search) if box is not None]
+        personas.toolbox = Toolboxes(*boxes) if boxes else None
         engine = ChatEngine(
             store,
             router,
@@ -161,7 +162,7 @@ class App:
             images=images,
             turn_lease=settings.turn_lease_seconds,
             show_reasoning=settings.show_reasoning,
-            toolbox=Toolboxes(*boxes) if boxes else None,
+            toolbox=personas.toolbox,
             tool_rounds=settings.tool_rounds,
             approval_seconds=settings.tool_approval_seconds,
         )

@@ -25,6 +25,7 @@ from bot.store import (
     title_from_text,
 )
 from bot.text import clean_text
+from bot.tools import Toolboxes
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_SYSTEM_PROMPT_CHARS = 8_000
@@ -102,6 +103,8 @@ class PersonaService:
         self.personas = PersonaStore(store)
         self.catalog = catalog
         self.default_model = default_model
+        self.toolbox: Toolboxes | None = None
+        """What a persona's tools are checked against (set once the tools are up)."""
 
     async def list(self, key: ConversationKey) -> list[Persona]:
         return await self.personas.list(tenant_id_for(key))
@@ -206,10 +209,29 @@ class PersonaService:
             temperature=spec.temperature,
             top_p=spec.top_p,
             max_tokens=spec.max_tokens,
-            tools=tuple(sorted({t.strip() for t in spec.tools if t.strip()})),
+            tools=self._checked_tools(spec.tools),
             show_reasoning=spec.show_reasoning,
         )
         return name, fields
+
+    def _checked_tools(self, tools: tuple[str, ...]) -> tuple[str, ...]:
+        """The allow-list, refused when it names a tool nobody offers (a typo would silently
+        leave the persona without it)."""
+        names = tuple(sorted({t.strip() for t in tools if t.strip()}))
+        if self.toolbox is None:
+            unknown = [n for n in names if n != "generate_image"]
+            offered = ["generate_image"]
+        else:
+            unknown = self.toolbox.unknown(names)
+            offered = ["generate_image", *sorted(a.label for a in self.toolbox.actions(None))]
+        if unknown:
+            shown = ", ".join(f"`{n}`" for n in offered[:12])
+            more = f" and {len(offered) - 12} more" if len(offered) > 12 else ""
+            raise PersonaError(
+                f"No such tool here: {', '.join(f'`{n}`' for n in unknown)}. Tools: {shown}{more}"
+                " (a server's tools as `server.*`)."
+            )
+        return names
 
 
 def _require_admin(is_admin: bool, what: str) -> None:

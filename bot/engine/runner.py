@@ -33,7 +33,7 @@ from bot.engine.tools import ToolTurn, offered_tools, run_tool_calls
 from bot.engine.turn_state import TurnState
 from bot.images.engine import ImageEngine
 from bot.llm.reasoning import excerpt, no_answer
-from bot.llm.router import LLMRouter
+from bot.llm.router import LLMRouter, RoutedStream
 from bot.llm.types import FinishReason, Message, ProviderError, ToolCall
 from bot.ops.logs import event
 from bot.ops.metrics import Metrics
@@ -166,16 +166,18 @@ class TurnRunner:
         )
         offered = tools.offered + tuple(a.spec for a in rounds.actions.values())
         prompt = prompt if offered else without_tools(prompt)
-        state.routed = self.router.stream(
-            entry,
-            prompt,
-            max_tokens=max_tokens,
-            temperature=plan.temperature,
-            top_p=plan.top_p,
-            tools=offered,
-        )
         messages = list(prompt)
         state.asked = len(prompt)
+
+        def stream(model: ModelEntry, *, fallback: bool = True) -> RoutedStream:
+            """A round's stream: the first from the model's chain, later ones on the model that
+            answered (`fallback=False`), each with the messages so far."""
+            return self.router.stream(
+                model, list(messages), max_tokens=max_tokens, temperature=plan.temperature,
+                top_p=plan.top_p, tools=offered, fallback=fallback,
+            )  # fmt: skip
+
+        state.routed = stream(entry)
 
         def show(text: str) -> None:
             state.text = text
@@ -198,15 +200,7 @@ class TurnRunner:
                 state.before, results = await rounds.run(calls, state.before, show)
                 messages.extend(results)
                 state.start_round()
-                state.routed = self.router.stream(
-                    used,
-                    messages,
-                    max_tokens=max_tokens,
-                    temperature=plan.temperature,
-                    top_p=plan.top_p,
-                    tools=offered,
-                    fallback=False,
-                )
+                state.routed = stream(used, fallback=False)
 
         def progress() -> TurnProgress:
             used = state.routed.entry

@@ -68,6 +68,19 @@ class Toolboxes:
     def actions(self, allow: tuple[str, ...] | None, *, acting: bool = True) -> list[Action]:
         return [a for box in self.boxes for a in box.actions(allow, acting=acting)]
 
+    def unknown(self, names: tuple[str, ...]) -> list[str]:
+        """The allow-list entries that name no tool offered here (`generate_image` aside; a
+        server configured but not connected now is taken on trust)."""
+        labels = {a.label for a in self.actions(None)}
+        trusted = {s for box in self.boxes for s in getattr(box, "offline", lambda: ())()}
+        return [
+            name
+            for name in names
+            if name != "generate_image"
+            and name.partition(".")[0] not in trusted
+            and not any(allowed((name,), *label.split(".", 1)) for label in labels)
+        ]
+
 
 class Toolbox(Protocol):
     """Where a turn's actions come from (McpServers)."""

@@ -169,6 +169,10 @@ class McpServers:
         for task in self._tasks:
             task.cancel()
 
+    def offline(self) -> list[str]:
+        """Servers configured but not connected now (their tools cannot be checked)."""
+        return [name for name, s in self.servers.items() if s.status != "connected"]
+
     def tools(self) -> list[McpTool]:
         return [t for s in self.servers.values() if s.status == "connected" for t in s.tools]
 

@@ -26,6 +26,7 @@ from bot.engine.personas import PersonaService, PersonaSpec
 from bot.engine.rounds import NOTICE_ROUNDS
 from bot.ports import PlatformLimits
 from bot.store import Store
+from bot.tools import Toolboxes
 from bot.tools.mcp import McpServerConfig, McpServers
 from tests.fakes.llm_server import (
     FakeToolCall,
@@ -214,6 +215,7 @@ async def harness(llm_fake: LLMFake, issues: McpServers) -> AsyncIterator[Harnes
     router = build_router(settings, catalog)
     store = await Store.open("sqlite+aiosqlite:///:memory:")
     personas = PersonaService(store, catalog, default_model="llama-3.1-8b")
+    personas.toolbox = Toolboxes(issues)
     engine = ChatEngine(
         store,
         router,
@@ -569,3 +571,17 @@ async def test_a_later_turn_sees_what_the_tools_said(harness: Harness) -> None:
     await harness.ask("And now?", model="claude-haiku-4-5", persona="plain")
     fourth = harness.fake.calls_to("anthropic")[-1].body
     assert "tools" not in fourth and "tool_use" not in str(fourth["messages"])
+
+
+async def test_a_persona_may_only_name_tools_that_exist(harness: Harness) -> None:
+    from bot.engine.personas import PersonaError
+
+    with pytest.raises(PersonaError) as refused:
+        await harness.personas.create(
+            KEY, ALICE, PersonaSpec("typo", "Hi.", tools=("issues.serch",)), is_admin=True
+        )
+    assert "No such tool here: `issues.serch`" in str(refused.value)
+    assert "`issues.search_issues`" in str(refused.value)
+    for n, ok in enumerate([("issues.*",), ("issues",), ("generate_image", "issues.close_issue")]):
+        spec = PersonaSpec(f"ok{n}", "Hi.", tools=ok)
+        await harness.personas.create(KEY, ALICE, spec, is_admin=True)

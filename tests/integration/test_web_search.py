@@ -14,6 +14,7 @@ from bot.engine.chat import ChatEngine
 from bot.engine.personas import PersonaService, PersonaSpec
 from bot.ports import PlatformLimits
 from bot.store import Store
+from bot.tools import Toolboxes
 from bot.tools.search import WebSearch
 from tests.fakes.llm_server import (
     FakeToolCall,
@@ -113,6 +114,7 @@ async def test_a_chat_turn_searches_then_answers_citing_links(
     store = await Store.open("sqlite+aiosqlite:///:memory:")
     search = WebSearch(KEY, base_url=search_fake.base_url)
     personas = PersonaService(store, catalog, default_model="llama-3.1-8b")
+    personas.toolbox = Toolboxes(search)
     engine = ChatEngine(
         store, router, catalog, default_model="llama-3.1-8b", system_prompt=None,
         personas=personas, toolbox=search,
@@ -130,7 +132,10 @@ async def test_a_chat_turn_searches_then_answers_citing_links(
             surface,
         )
         await personas.create(
-            KEY_PLACE, ALICE, PersonaSpec("offline", "No web.", tools=("issues",)), is_admin=True
+            KEY_PLACE,
+            ALICE,
+            PersonaSpec("offline", "No web.", tools=("generate_image",)),
+            is_admin=True,
         )
         llm_fake.queue("openai", openai_stream(["ok"]))
         await engine.handle(
