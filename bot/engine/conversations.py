@@ -9,12 +9,14 @@ or key a caller passes, nothing else is found. Admins may archive a conversation
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ConversationKey
+from bot.engine.history import rounds_messages
 from bot.errors import UserError
 from bot.store import Conversation, ConversationStore, Store, StoredMessage, tenant_id_for
 
@@ -186,7 +188,32 @@ def render_markdown(
         ):
             note += "\n\n---\n_(new context started here)_"
         lines += [f"### {heading} · {_when(message.created_at)}{note}", "", message.content, ""]
+        if message.tool_rounds:
+            lines += _tool_calls(message.tool_rounds)
     return "\n".join(lines).rstrip() + "\n"
+
+
+EXPORTED_RESULT = 500
+"""Characters of each tool result an export shows."""
+
+
+def _tool_calls(record: str) -> list[str]:
+    """The answer's tool calls, folded: each call's tool and arguments, and its result's start."""
+    messages, _ = rounds_messages(record, "")
+    results = {m.tool_call_id: m for m in messages if m.role == "tool"}
+    calls = [c for m in messages for c in m.tool_calls]
+    if not calls:
+        return []
+    lines = [f"<details><summary>Tool calls ({len(calls)})</summary>", ""]
+    for call in calls:
+        name = call.name.replace("__", ".", 1)
+        lines.append(f"- `{name}` `{json.dumps(dict(call.arguments), ensure_ascii=False)}`")
+        result = results.get(call.id)
+        if result is not None:
+            cut = len(result.content) > EXPORTED_RESULT
+            text = result.content[:EXPORTED_RESULT] + ("…" if cut else "")
+            lines += [f"  > {line}" for line in text.splitlines() or [""]]
+    return [*lines, "", "</details>", ""]
 
 
 def export_name(conversation: Conversation) -> str:

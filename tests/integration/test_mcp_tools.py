@@ -585,3 +585,15 @@ async def test_a_persona_may_only_name_tools_that_exist(harness: Harness) -> Non
     for n, ok in enumerate([("issues.*",), ("issues",), ("generate_image", "issues.close_issue")]):
         spec = PersonaSpec(f"ok{n}", "Hi.", tools=ok)
         await harness.personas.create(KEY, ALICE, spec, is_admin=True)
+
+
+async def test_export_lists_an_answers_tool_calls(harness: Harness) -> None:
+    from bot.engine.conversations import ConversationService
+
+    harness.fake.queue("openai", openai_tool_stream([SEARCH]), openai_stream(["Two login issues."]))
+    await harness.ask("Login issues?", model="gpt-4o-mini")
+    exported = await ConversationService(harness.store).export(KEY, ALICE)
+    text = exported.data.decode()
+    assert "<details><summary>Tool calls (1)</summary>" in text
+    assert '- `issues.search_issues` `{"query": "login"}`' in text
+    assert "  > #101 Login fails with SSO after the 2.3 update" in text
