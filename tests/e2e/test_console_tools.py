@@ -108,3 +108,48 @@ async def test_console_asks_before_a_destructive_tool_runs(
     approved, denied = (c.body["messages"][-1] for c in llm_fake.calls_to("workers")[1::2])
     assert approved["content"] == "closed #103"
     assert denied["content"].startswith("Error: The user denied this call")
+
+
+async def test_a_persona_with_mcp_and_web_search_answers_with_progress(
+    llm_fake: LLMFake, env: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.fakes.search import KEY, SearchFake
+
+    search = FakeToolCall("web__search", {"query": "python 3.14 release"})
+    issues = FakeToolCall("issues__search_issues", {"query": "login"})
+    llm_fake.queue(
+        "workers",
+        workers_tool_stream([issues, search]),
+        workers_stream(
+            ["Open: #101, #103. Python 3.14 is out ", "([1](https://www.python.org/))."]
+        ),
+    )
+    async with SearchFake() as fake_search:
+        tools_env = with_tools(env, tmp_path) | {
+            "TAVILY_API_KEY": KEY,
+            "TAVILY_BASE_URL": fake_search.base_url,
+        }
+        child = spawn(tools_env, tmp_path)
+        try:
+            await expect(child, "you> ")
+            child.sendline("/persona create triage tools:issues.*,web.search Answer from sources.")
+            await expect(child, "triage")
+            await expect(child, "you> ")
+            child.sendline("/persona use triage")
+            await expect(child, "you> ")
+            child.sendline("What are the open issues about login, and is Python 3.14 out?")
+            await expect(child, r"> 🔧 `issues.search_issues` “login” … done \(\d+\.\d s\)")
+            await expect(child, r"> 🔎 Searching the web for “python 3.14 release” … 1 result")
+            await expect(child, r"Python 3\.14 is out \(\[1\]\(https://www\.python\.org/\)\)\.")
+            await expect(child, "you> ")
+            child.sendline("/quit")
+            await expect(child, "bye")
+        finally:
+            child.close(force=True)
+        assert len(fake_search.calls) == 1
+    body = llm_fake.calls_to("workers")[-1].body
+    assert body["messages"][0]["content"].startswith("Answer from sources.")
+    offered = {t["function"]["name"] for t in llm_fake.calls_to("workers")[0].body["tools"]}
+    assert "web__search" in offered and "issues__search_issues" in offered
+    results = [m for m in body["messages"] if m["role"] == "tool"]
+    assert results[0]["content"].startswith("#101") and results[1]["content"].startswith("[1]")
