@@ -39,6 +39,8 @@ INLINE_CODE_FLAGS = frozenset({"-c", "-e", "--eval", "--command"})
 RESULT_MAX_CHARS = 16_000
 """The most of one tool result the model is given; the rest is cut with a note it can read."""
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+TOOLS_PER_SERVER = 64
+"""The most tools one server may offer a model (OpenAI takes 128 in all)."""
 
 
 class McpServerConfig(BaseModel):
@@ -290,17 +292,31 @@ def _tools(config: McpServerConfig, listed: list[Any]) -> tuple[McpTool, ...]:
         destructive = bool(
             hints is not None and hints.destructive_hint and not hints.read_only_hint
         )
-        schema = tool.input_schema if isinstance(tool.input_schema, dict) else {"type": "object"}
         tools.append(
             McpTool(
                 config.name,
                 tool.name,
                 (tool.description or tool.title or tool.name)[:1024],
-                schema,
+                _object_schema(tool.input_schema),
                 acts=destructive or tool.name in config.approve,
             )
         )
-    return tuple(tools)
+    if len(tools) > TOOLS_PER_SERVER:
+        log.warning("mcp server %s offers %d tools: only the first %d are offered",
+                    config.name, len(tools), TOOLS_PER_SERVER)  # fmt: skip
+    return tuple(tools[:TOOLS_PER_SERVER])
+
+
+def _object_schema(schema: object) -> dict[str, Any]:
+    """A tool's input schema as the providers take it: a JSON object schema ({"type": "object"}
+    when a server gives none or another type; its `properties` an object)."""
+    if not isinstance(schema, dict):
+        return {"type": "object"}
+    fixed = {k: v for k, v in schema.items() if k != "$schema"}
+    fixed["type"] = "object"
+    if not isinstance(fixed.get("properties", {}), dict):
+        fixed.pop("properties")
+    return fixed
 
 
 def _runner(servers: McpServers, tool: McpTool) -> Any:

@@ -74,3 +74,12 @@ def test_an_answer_keeps_its_whole_rounds_for_later_turns() -> None:
         ("user", "q"), ("assistant", "Let me look."), ("assistant", "Two issues."),
     ]  # fmt: skip
     assert all(not m.tool_calls for m in plain)
+
+
+def test_mcp_schemas_become_object_schemas_providers_take() -> None:
+    from bot.tools.mcp import _object_schema
+
+    assert _object_schema(None) == {"type": "object"}
+    given = {"$schema": "https://json-schema.org/draft/2020-12/schema", "properties": {"q": {}}}
+    assert _object_schema(given) == {"type": "object", "properties": {"q": {}}}
+    assert _object_schema({"type": "string", "properties": []}) == {"type": "object"}
