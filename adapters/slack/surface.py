@@ -290,15 +290,13 @@ class SlackSurface:
             "recipient_team_id": self.team,
             "recipient_user_id": self.user,
         }
-        if shown:
-            args["markdown_text"] = shown
-        try:
-            response = await self._call(
-                "chat.startStream", self._client.chat_startStream, refusable=True, **args
-            )
-        except _Refused:
-            raise
-        stream = NativeStream(str(response["ts"]), shown, text)
+        stream = NativeStream("", "", text)
+        args |= _content(stream.chunks(shown, final=final))
+        response = await self._call(
+            "chat.startStream", self._client.chat_startStream, refusable=True, **args,
+            task_display_mode="timeline",
+        )  # fmt: skip
+        stream.ts, stream.committed = str(response["ts"]), shown
         self._streams[stream.ts] = stream
         self._spaces.streaming[self.team] += 1
         if final:
@@ -330,15 +328,18 @@ class SlackSurface:
             await self._append(stream, delta, final=False)
 
     async def _append(self, stream: NativeStream, delta: str, *, final: bool) -> None:
-        await self._slot(self._spaces.appends, final=final)
-        await self._call(
-            "chat.appendStream",
-            self._client.chat_appendStream,
-            budget=self._spaces.appends,
-            channel=self.channel,
-            ts=stream.ts,
-            markdown_text=delta,
-        )
+        with stream.sending():
+            content = _content(stream.chunks(delta, final=final))
+            if content:  # else only a progress line that is still growing: nothing to say yet
+                await self._slot(self._spaces.appends, final=final)
+                await self._call(
+                    "chat.appendStream",
+                    self._client.chat_appendStream,
+                    budget=self._spaces.appends,
+                    channel=self.channel,
+                    ts=stream.ts,
+                    **content,
+                )
         stream.committed += delta
 
     async def _finish_stream(
@@ -367,15 +368,15 @@ class SlackSurface:
             log.warning("native stream ended on diverging text ts=%s", stream.ts)
             delta = ""
         args: dict[str, Any] = {"channel": self.channel, "ts": stream.ts}
-        if delta:
-            args["markdown_text"] = delta
         blocks = controls_block(controls)
         regenerate = next((c for c in controls if c.action == "regenerate"), None)
         if regenerate is not None and self.assistant_thread:
             blocks.append(feedback_block(regenerate.ref))
         if blocks:
             args["blocks"] = blocks
-        await self._call("chat.stopStream", self._client.chat_stopStream, **args)
+        with stream.sending():
+            args |= _content(stream.chunks(delta, final=True))
+            await self._call("chat.stopStream", self._client.chat_stopStream, **args)
         stream.committed += delta
         if stream.open:
             self._spaces.streaming[self.team] -= 1
@@ -516,6 +517,13 @@ class SlackSurface:
             raise SurfaceError(f"{method} failed: {error}") from None
         except (TimeoutError, OSError, aiohttp.ClientError) as exc:
             raise SurfaceError(f"{method} failed: {type(exc).__name__}") from None
+
+
+def _content(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stream call's content: plain `markdown_text` unless it carries a task card."""
+    if len(chunks) == 1 and chunks[0]["type"] == "markdown_text":
+        return {"markdown_text": chunks[0]["text"]}
+    return {"chunks": chunks} if chunks else {}
 
 
 def _on_note(controls: tuple[Control, ...]) -> tuple[Control, ...]:

@@ -72,6 +72,22 @@ def outcome(result: ToolResult, seconds: float) -> str:
     return f" failed{why} ({seconds:.1f} s)"
 
 
+def read_progress(line: str) -> tuple[str, str, str] | None:
+    """A progress line's (title, status, details) for a surface that shows calls as cards:
+    status `in_progress` (running, or waiting for its approval), `complete` or `error`; None
+    when `line` is not one. A line cut short reads as in progress."""
+    prefix = next((p for p in (PROGRESS, SEARCHING) if line.startswith(p)), None)
+    if prefix is None:
+        return None
+    title, _, rest = line[len(prefix) :].partition(" …")
+    title, rest = title.replace("`", "").strip(), rest.strip()
+    if " failed" in f" {rest}" or rest.endswith(tuple(a.strip() for a in REFUSED_LINES)):
+        return title, "error", rest
+    if rest.endswith(")"):  # "done (0.4 s)", "3 results (0.8 s)"
+        return title, "complete", rest
+    return title, "in_progress", rest.rstrip(":")
+
+
 def joined(before: str, after: str, sep: str = "\n\n") -> str:
     before, after = before.rstrip(), after.strip()
     return f"{before}{sep}{after}" if before and after else before or after
@@ -85,6 +101,7 @@ ANSWERED = {
     Answer.EXPIRED: " no answer.",
     Answer.CLOSED: " not run: Parley is restarting.",
 }
+REFUSED_LINES = tuple(text for answer, text in ANSWERED.items() if answer is not Answer.APPROVED)
 REFUSED = {
     Answer.DENIED: "The user denied this call: it did not run. Do not retry it unless they ask.",
     Answer.EXPIRED: "The user did not answer the approval request in time: the call did not run.",

@@ -1,7 +1,7 @@
 """MCP tools on Slack, through the real `python -m bot` process against the Slack fake: a real
-MCP server (tests/fakes/mcp_server.py, over stdio) configured by BOT_CONFIG. The progress line
-streams natively like any text; Approve / Deny wait on the Stop note (a native stream takes no
-buttons) and only the asker's click counts, once."""
+MCP server (tests/fakes/mcp_server.py, over stdio) configured by BOT_CONFIG. A call shows as a
+task card in the native stream (timeline display); Approve / Deny wait on the Stop note (a
+native stream takes no buttons) and only the asker's click counts, once."""
 
 from __future__ import annotations
 
@@ -33,8 +33,13 @@ async def test_a_tool_call_streams_its_progress_and_waits_for_approval(
     await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
     thread = question_thread(fake)
     [reply] = [m for m in await wait_answer(fake, CHANNEL, thread) if m.streamed]
-    assert reply.text.startswith("> 🔧 `issues.search_issues` “csv” … done (")
-    assert reply.text.endswith(" s)\n\nIt is #104.")
+    assert reply.text.strip() == "It is #104."  # the call shows as a task card, not a line
+    (card,) = reply.tasks.values()
+    assert card["title"] == "issues.search_issues “csv”" and card["status"] == "complete"
+    assert card["details"].startswith("done (")
+    assert fake.calls_to("chat.startStream")[-1].args["task_display_mode"] == "timeline"
+    stored = bot.llm.calls_to("workers")[1].body["messages"][-1]["content"]
+    assert stored.startswith("#104")
 
     await bot.sender.command("/chat", "Close it", user=ALICE, channel=CHANNEL)
     await fake.wait_for(lambda: len(fake.calls_to("chat.postMessage")) >= 3)
@@ -52,7 +57,8 @@ async def test_a_tool_call_streams_its_progress_and_waits_for_approval(
     labels = [b["text"]["text"] for b in note.buttons()]
     assert labels == ["Approve", "Deny", "Stop"]
     streamed = [m for m in fake.bot_replies(CHANNEL, thread) if m.streamed]
-    assert streamed and streamed[0].text.endswith("`issues.close_issue` … needs your approval:")
+    (card,) = streamed[0].tasks.values()
+    assert (card["status"], card["details"]) == ("in_progress", "needs your approval")
 
     click = {"user": BOB, "channel": CHANNEL, "message_ts": note.ts, "thread_ts": thread}
     await bot.sender.click(approve, **click)
@@ -63,7 +69,30 @@ async def test_a_tool_call_streams_its_progress_and_waits_for_approval(
     await bot.sender.click(approve, **(click | {"user": ALICE}))
     replies = await wait_answer(fake, CHANNEL, thread)
     [reply] = [m for m in replies if m.streamed and finished(m)]
-    assert "needs your approval: approved, done (" in reply.text
-    assert reply.text.endswith("Closed #104.")
+    assert reply.text.strip() == "Closed #104."
+    (card,) = reply.tasks.values()
+    assert card["status"] == "complete"
+    assert card["details"].startswith("needs your approval: approved, done (")
+    assert [status for _, status in reply.task_updates][-1] == "complete"
     assert bot.llm.calls_to("workers")[-1].body["messages"][-1]["content"] == "closed #104"
     assert not any(b.get("action_id") == "parley_approve" for m in replies for b in m.buttons())
+
+
+async def test_post_and_edit_shows_the_same_progress_as_lines(
+    start_bot: StartBot, tmp_path: Path
+) -> None:
+    config = with_tools({}, tmp_path)["BOT_CONFIG"]
+    bot = await start_bot(BOT_CONFIG=config, SLACK_NATIVE_STREAMING="false")
+    fake = bot.fake
+    bot.llm.queue(
+        "workers",
+        workers_tool_stream([FakeToolCall("issues__search_issues", {"query": "csv"})]),
+        workers_stream(["It is #104."]),
+    )
+    await bot.sender.command("/chat", "Any CSV issues?", user=ALICE, channel=CHANNEL)
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+    thread = question_thread(fake)
+    [reply] = [m for m in await wait_answer(fake, CHANNEL, thread) if finished(m)]
+    assert not reply.streamed and not reply.tasks
+    assert reply.text.startswith("> 🔧 `issues.search_issues` “csv” … done (")
+    assert reply.text.endswith(" s)\n\nIt is #104.")

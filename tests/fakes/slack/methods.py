@@ -128,15 +128,27 @@ class WebMethods(FakeState):
         self.ephemerals.append(Ephemeral(channel, user, text, args.get("thread_ts"), blocks))
         return {"message_ts": self._next_ts()}
 
-    def _stream_text(self, args: dict[str, Any]) -> str:
+    def _stream_text(self, args: dict[str, Any], message: Message | None = None) -> str:
+        """The markdown a stream call appends; its task cards go to `message.tasks`."""
         parts = []
         if args.get("markdown_text"):
+            if args.get("chunks"):
+                raise Invalid("invalid_arguments", "markdown_text excludes chunks")
             parts.append(str(args["markdown_text"]))
         for chunk in args.get("chunks") or []:
             if not isinstance(chunk, dict) or "type" not in chunk:
                 raise Invalid("invalid_chunks")
             if chunk["type"] == "markdown_text":
-                parts.append(str(chunk.get("text", "")))
+                if not isinstance(chunk.get("text"), str) or not chunk["text"]:
+                    raise Invalid("invalid_chunks", "markdown_text needs text")
+                parts.append(chunk["text"])
+            elif chunk["type"] == "task_update":
+                _task(chunk)
+                if message is not None:
+                    message.tasks[chunk["id"]] = dict(chunk)
+                    message.task_updates.append((chunk["id"], chunk["status"]))
+            else:
+                raise Invalid("invalid_chunks", f"unknown chunk type {chunk['type']!r}")
         text = "".join(parts)
         if len(text) > MAX_MARKDOWN_TEXT:
             raise Invalid("msg_too_long")
@@ -151,8 +163,10 @@ class WebMethods(FakeState):
             args.get("recipient_user_id") and args.get("recipient_team_id")
         ):
             raise Invalid("missing_recipient_user_id")
-        text = self._stream_text(args)
-        message = Message(channel, self._next_ts(), text, BOT_USER, thread_ts, team=call.team or "")
+        if args.get("task_display_mode", "timeline") not in ("timeline", "plan"):
+            raise Invalid("invalid_arguments", "task_display_mode: timeline or plan")
+        message = Message(channel, self._next_ts(), "", BOT_USER, thread_ts, team=call.team or "")
+        message.text = self._stream_text(args, message)
         message.streaming = message.streamed = True
         self._shown(message)
         self.messages[(channel, message.ts)] = message
@@ -168,8 +182,8 @@ class WebMethods(FakeState):
 
     def _append_stream(self, call: SlackCall) -> dict[str, Any]:
         message = self._streaming(call)
-        text = self._stream_text(call.args)
-        if not text:
+        text = self._stream_text(call.args, message)
+        if not text and not call.args.get("chunks"):
             raise Invalid("no_text")
         message.text += text
         self._shown(message)
@@ -177,7 +191,7 @@ class WebMethods(FakeState):
 
     def _stop_stream(self, call: SlackCall) -> dict[str, Any]:
         message = self._streaming(call)
-        message.text += self._stream_text(call.args)
+        message.text += self._stream_text(call.args, message)
         if "blocks" in call.args:
             message.blocks = validate_blocks(call.args["blocks"])
         message.streaming = False
@@ -263,6 +277,23 @@ class WebMethods(FakeState):
 
     def _connections_open(self, call: SlackCall) -> dict[str, Any]:
         return {"url": f"ws://127.0.0.1:{self._port}/link"}
+
+
+TASK_STATUSES = ("pending", "in_progress", "complete", "error")
+
+
+def _task(chunk: dict[str, Any]) -> None:
+    """A task_update chunk as Slack takes it: an id, a title, a known status, text details."""
+    extra = set(chunk) - {"type", "id", "title", "status", "details", "output", "sources"}
+    if extra:
+        raise Invalid("invalid_chunks", f"task_update: unexpected {sorted(extra)}")
+    for name in ("id", "title"):
+        if not isinstance(chunk.get(name), str) or not chunk[name]:
+            raise Invalid("invalid_chunks", f"task_update: {name} is required")
+    if chunk.get("status") not in TASK_STATUSES:
+        raise Invalid("invalid_chunks", f"task_update: status must be one of {TASK_STATUSES}")
+    if "details" in chunk and not isinstance(chunk["details"], str):
+        raise Invalid("invalid_chunks", "task_update: details must be text")
 
 
 def required(args: dict[str, Any], name: str) -> str:

@@ -42,6 +42,9 @@ class Message:
     edits: list[str] = field(default_factory=list)  # every text it showed, in order
     team: str = ""
     files: list[str] = field(default_factory=list)  # ids of the files it shares
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """A native stream's task cards by id, as last updated (task_update chunks)."""
+    task_updates: list[tuple[str, str]] = field(default_factory=list)  # (id, status), in order
 
     @property
     def is_bot(self) -> bool:
