@@ -10,6 +10,7 @@ and the user sees no more of them than the progress line.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ NOTICE_ROUNDS = "_(stopped: the model was still calling tools after {rounds} rou
 PROGRESS, SEARCHING = "> 🔧 ", "> 🔎 "
 """How a progress line starts (a tool's, a search's)."""
 ARGUMENT_SHOWN = 60
+ARGUMENTS_SHOWN = 300
+"""Characters of a call's arguments shown while it waits for approval."""
 """Characters of a call's first text argument shown in its progress line."""
 DEFERRED_RESULT = (
     "The user will be offered this as a quote when your reply ends; nothing is charged until "
@@ -51,9 +54,18 @@ def split_calls(calls: Sequence[ToolCall], actions: Mapping[str, Action]) -> Rou
     )
 
 
-def progress_line(label: str, arguments: Mapping[str, object], doing: str = "") -> str:
+def progress_line(
+    label: str, arguments: Mapping[str, object], doing: str = "", *, every: bool = False
+) -> str:
     """`> 🔧 `server.tool` “first text argument” …` (or `> 🔎 Searching the web for “…” …`):
-    what the reply shows while a tool runs."""
+    what the reply shows while a tool runs. `every`: all the arguments, as compact JSON (a call
+    waiting for its asker's approval shows what exactly it will do)."""
+    if every and arguments:
+        shown = json.dumps(dict(arguments), ensure_ascii=False, separators=(", ", ": "))
+        shown = " ".join(shown.replace("`", "'").split())
+        if len(shown) > ARGUMENTS_SHOWN:
+            shown = shown[: ARGUMENTS_SHOWN - 1] + "…"
+        return f"{PROGRESS}`{label}` {shown} …"
     shown = next((v for v in arguments.values() if isinstance(v, str) and v.strip()), "")
     shown = " ".join(shown.replace("`", "'").split())
     if len(shown) > ARGUMENT_SHOWN:
@@ -138,7 +150,8 @@ class RoundRunner:
             action = self.actions[call.name]
             # One block of progress lines while the model writes nothing between its calls.
             after_progress = shown.rsplit("\n", 1)[-1].startswith((PROGRESS, SEARCHING))
-            line = progress_line(action.label, call.arguments, action.doing)
+            asks = action.acts and self._approve is not None
+            line = progress_line(action.label, call.arguments, action.doing, every=asks)
             shown = joined(shown, line, "\n" if after_progress else "\n\n")
             show(shown)
             answer = Answer.APPROVED

@@ -90,7 +90,10 @@ async def test_console_asks_before_a_destructive_tool_runs(
     try:
         await expect(child, "you> ")
         child.sendline("Close #103")
-        await expect(child, r"`issues.close_issue` … needs your approval:.*\(/approve or /deny\)")
+        await expect(
+            child,
+            r'`issues.close_issue` \{"number": 103\} … needs your approval:.*\(/approve or /deny\)',
+        )
         child.sendline("/approve")
         await expect(child, r"approved, done \(\d+\.\d s\)")
         await expect(child, r"Closed\.")

@@ -476,7 +476,9 @@ async def test_a_destructive_tool_waits_for_the_askers_approve(harness: Harness)
     controls = ReplyControls(harness.engine, harness.store)
     turn, surface = await start_closing(harness)
     turn_id = await waiting_for_approval(surface)
-    assert "> 🔧 `issues.close_issue` … needs your approval:" in surface.visible_text()
+    assert (
+        '> 🔧 `issues.close_issue` {"number": 103} … needs your approval:' in surface.visible_text()
+    )
     (message,) = surface.messages
     assert [c.action for c in message.controls] == ["approve", "deny", "stop"]
     assert len(harness.fake.calls_to("openai")) == 1  # nothing ran yet

@@ -17,6 +17,7 @@ from tests.e2e.test_console_tools import with_tools
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.payloads import text_of
 from tests.fakes.llm_server import FakeToolCall, LLMFake, workers_stream, workers_tool_stream
+from tests.fakes.search import KEY, PAGES, SearchFake
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -33,8 +34,9 @@ class World:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     tmp: Path = tmp_path_factory.mktemp("discord-tools")
-    async with FakeDiscord(channels=4) as fake, LLMFake() as llm:
-        env = with_tools(discord_env(fake, llm, tmp), tmp)
+    async with FakeDiscord(channels=4) as fake, LLMFake() as llm, SearchFake() as search:
+        env = with_tools(discord_env(fake, llm, tmp, DISCORD_ADMIN_ROLE="admin"), tmp)
+        env |= {"TAVILY_API_KEY": KEY, "TAVILY_BASE_URL": search.base_url}
         bot = await BotProcess(fake, env, tmp).start()
         try:
             yield World(fake, llm, bot)
@@ -77,7 +79,7 @@ async def test_a_destructive_tool_runs_only_after_the_askers_approve(world: Worl
     world.answers.add("closed #103", workers_stream(["Closed #103."]))
     await fake.slash("chat", {"prompt": prompt}, channel=channel)
     message = await fake.wait_until(lambda: waiting_message(fake, channel), 20, what="Approve")
-    assert "`issues.close_issue` … needs your approval:" in text_of(message)
+    assert '`issues.close_issue` {"number": 103} … needs your approval:' in text_of(message)
     ids = fake.custom_ids(message)
     assert [i.split(":")[1] for i in ids] == ["approve", "deny", "stop"]
 
@@ -93,3 +95,36 @@ async def test_a_destructive_tool_runs_only_after_the_askers_approve(world: Worl
     assert "needs your approval: approved, done (" in text_of(final)
     assert text_of(final).endswith("Closed #103.")
     assert len(world.answers.calls_for("closed #103")) == 1
+
+
+async def test_a_persona_with_mcp_and_web_search_answers_showing_progress(world: World) -> None:
+    from tests.e2e.discord.test_conversations import private
+
+    fake, channel = world.fake, world.channels.take()
+    admin = "carol"  # holds the admin role (DISCORD_ADMIN_ROLE)
+    spec = {"name": "triage", "system_prompt": "Answer from the tracker and the web.",
+            "tools": "issues.*, web.search"}  # fmt: skip
+    created = await fake.slash("persona", spec, sub="create", user=admin, channel=channel)
+    assert "Created **triage**" in str((await private(fake, created))["content"])
+    prompt = "Which issues are about login, and is Python 3.14 out?"
+    calls = [
+        FakeToolCall("issues__search_issues", {"query": "login"}),
+        FakeToolCall("web__search", {"query": "python 3.14 release"}),
+    ]
+    world.answers.add(prompt, workers_tool_stream(calls))
+    answer = "#101 and #103; and yes ([1](https://www.python.org/downloads/release/python-3140/))."
+    title, url, content = PAGES[0]
+    world.answers.add(f"[1] {title}\n{url}\n{content}", workers_stream([answer]))
+    await fake.slash("chat", {"prompt": prompt, "persona": "triage"}, channel=channel)
+    final = await fake.wait_until(lambda: finished_anywhere(fake, channel), 20, what="the reply")
+    lines = text_of(final).splitlines()
+    assert lines[0].startswith("> 🔧 `issues.search_issues` “login” … done (")
+    assert lines[1].startswith("> 🔎 Searching the web for “python 3.14 release” … 1 result (")
+    assert lines[-1] == answer
+    (first,) = [
+        c for c in world.llm.calls_to("workers") if c.body["messages"][-1]["content"] == prompt
+    ]
+    assert first.body["messages"][0]["content"].startswith("Answer from the tracker and the web.")
+    assert {t["function"]["name"] for t in first.body["tools"]} >= {
+        "issues__search_issues", "web__search",
+    }  # fmt: skip
