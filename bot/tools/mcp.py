@@ -43,6 +43,20 @@ TOOLS_PER_SERVER = 64
 """The most tools one server may offer a model (OpenAI takes 128 in all)."""
 
 
+class McpOAuth(BaseModel):
+    """OAuth 2.1 client credentials for a remote server (the SDK's ClientCredentialsOAuthProvider:
+    the server's protected-resource metadata names the authorization server; `issuer` must
+    match it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str
+    client_secret: SecretStr
+    issuer: str
+    scope: str | None = None
+    auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+
+
 class McpServerConfig(BaseModel):
     """One `[[mcp_servers]]` table: stdio (`command`, `args`, `env`) or HTTP (`url`, `headers`)."""
 
@@ -55,6 +69,7 @@ class McpServerConfig(BaseModel):
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, SecretStr] = Field(default_factory=dict)
+    oauth: McpOAuth | None = None
     tools: list[str] | None = None
     """Only these of the server's tools are offered (all when unset)."""
     approve: list[str] = Field(default_factory=list)
@@ -68,6 +83,8 @@ class McpServerConfig(BaseModel):
             raise ValueError(f"mcp server {self.name!r}: give either command or url")
         if self.url is not None and not self.url.startswith(("http://", "https://")):
             raise ValueError(f"mcp server {self.name!r}: url must be http:// or https://")
+        if self.oauth is not None and self.url is None:
+            raise ValueError(f"mcp server {self.name!r}: oauth needs a url")
         return self
 
     @property
@@ -78,6 +95,8 @@ class McpServerConfig(BaseModel):
         """Every env and header value, and a header's credential without its scheme
         ("Bearer …"), for log redaction."""
         values = [v.get_secret_value() for v in (*self.env.values(), *self.headers.values())]
+        if self.oauth is not None:
+            values.append(self.oauth.client_secret.get_secret_value())
         return values + [v.rsplit(" ", 1)[1] for v in values if " " in v.strip()]
 
 
@@ -275,12 +294,49 @@ def _open(config: McpServerConfig) -> Client:
     import httpx2
     from mcp.client.streamable_http import streamable_http_client
 
+    assert config.url is not None
     headers = {k: v.get_secret_value() for k, v in config.headers.items()}
     http = httpx2.AsyncClient(
-        headers=headers, timeout=httpx2.Timeout(config.connect_timeout, read=config.call_timeout)
+        headers=headers,
+        timeout=httpx2.Timeout(config.connect_timeout, read=config.call_timeout),
+        auth=_oauth(config.url, config.oauth) if config.oauth is not None else None,
     )
-    assert config.url is not None
     return Client(streamable_http_client(config.url, http_client=http))
+
+
+def _oauth(url: str, oauth: McpOAuth) -> Any:
+    """The SDK's client-credentials flow; tokens kept in memory (fetched again after a restart)."""
+    from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
+
+    return ClientCredentialsOAuthProvider(
+        server_url=url,
+        storage=_Tokens(),
+        client_id=oauth.client_id,
+        client_secret=oauth.client_secret.get_secret_value(),
+        token_endpoint_auth_method=oauth.auth_method,
+        scope=oauth.scope,
+        issuer=oauth.issuer,
+    )
+
+
+class _Tokens:
+    """The SDK's TokenStorage, in memory."""
+
+    def __init__(self) -> None:
+        self.tokens: Any = None
+        self.client: Any = None
+
+    async def get_tokens(self) -> Any:
+        return self.tokens
+
+    async def set_tokens(self, tokens: Any) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> Any:
+        return self.client
+
+    async def set_client_info(self, client_info: Any) -> None:
+        self.client = client_info
 
 
 def _tools(config: McpServerConfig, listed: list[Any]) -> tuple[McpTool, ...]:

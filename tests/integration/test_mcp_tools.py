@@ -599,3 +599,56 @@ async def test_export_lists_an_answers_tool_calls(harness: Harness) -> None:
     assert "<details><summary>Tool calls (1)</summary>" in text
     assert '- `issues.search_issues` `{"query": "login"}`' in text
     assert "  > #101 Login fails with SSO after the 2.3 update" in text
+
+
+@pytest_asyncio.fixture
+async def oauth_server() -> AsyncIterator[tuple[str, str]]:
+    """The test MCP server as an OAuth resource server, and its authorization server's fake."""
+    from tests.fakes.oauth import OAuthFake
+
+    async with OAuthFake() as fake:
+        port = _free_port()
+        process = await asyncio.create_subprocess_exec(
+            *SERVER, "oauth", str(port), fake.issuer,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            for _ in range(400):
+                if process.returncode is not None:
+                    raise RuntimeError("the MCP test server exited")
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                await asyncio.sleep(0.05)
+            yield f"http://127.0.0.1:{port}/mcp", fake.issuer
+        finally:
+            process.terminate()
+            await process.wait()
+
+
+async def test_a_remote_server_behind_oauth_client_credentials(
+    oauth_server: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.tools.mcp import McpOAuth
+    from tests.fakes.mcp_server import TOKEN
+    from tests.fakes.oauth import CLIENT_ID, CLIENT_SECRET
+
+    url, issuer = oauth_server
+
+    def config(name: str, secret: str) -> McpServerConfig:
+        oauth = McpOAuth(client_id=CLIENT_ID, client_secret=secret, issuer=issuer, scope="issues")
+        return McpServerConfig(name=name, url=url, oauth=oauth, connect_timeout=5)
+
+    good, wrong = config("tracker", CLIENT_SECRET), config("wrong", "not-the-secret-99")
+    servers = await started(good, wrong)
+    try:
+        assert servers.servers["tracker"].status == "connected"
+        offered = actions_by_label(servers)
+        assert (await offered["tracker.whoami"].run({})).text == f"Bearer {TOKEN}"
+        assert servers.servers["wrong"].status == "failed"
+        assert "tracker.whoami" in offered and not any(k.startswith("wrong.") for k in offered)
+        assert CLIENT_SECRET in good.secrets()
+    finally:
+        await servers.aclose()
+    everything = caplog.text + servers.servers["wrong"].reason
+    assert "not-the-secret-99" not in everything and CLIENT_SECRET not in everything
