@@ -96,3 +96,43 @@ async def test_post_and_edit_shows_the_same_progress_as_lines(
     assert not reply.streamed and not reply.tasks
     assert reply.text.startswith("> 🔧 `issues.search_issues` “csv” … done (")
     assert reply.text.endswith(" s)\n\nIt is #104.")
+
+
+async def test_a_persona_with_mcp_and_web_search_answers_with_task_cards(
+    start_bot: StartBot, tmp_path: Path
+) -> None:
+    from tests.e2e.slack.helpers import run_command
+    from tests.fakes.search import KEY, SearchFake
+
+    async with SearchFake() as search:
+        config = with_tools({}, tmp_path)["BOT_CONFIG"]
+        bot = await start_bot(
+            BOT_CONFIG=config, TAVILY_API_KEY=KEY, TAVILY_BASE_URL=search.base_url,
+            SLACK_ADMIN_USERS=ALICE,
+        )  # fmt: skip
+        fake = bot.fake
+        created = await run_command(
+            bot, "/persona", "create triage tools:issues.*,web.search Answer from sources.",
+            user=ALICE, channel=CHANNEL,
+        )  # fmt: skip
+        assert str(created["text"]).startswith("Created *triage*")
+        calls = [
+            FakeToolCall("issues__search_issues", {"query": "login"}),
+            FakeToolCall("web__search", {"query": "python 3.14 release"}),
+        ]
+        answer = "#101 and #103; Python 3.14 is out ([1](https://www.python.org/))."
+        bot.llm.queue("workers", workers_tool_stream(calls), workers_stream([answer]))
+        prompt = "persona:triage Which issues are about login, and is Python 3.14 out?"
+        await bot.sender.command("/chat", prompt, user=ALICE, channel=CHANNEL)
+        await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+        thread = question_thread(fake)
+        [reply] = [m for m in await wait_answer(fake, CHANNEL, thread) if m.streamed]
+        assert reply.text.strip() == answer
+        cards = sorted((c["title"], c["status"]) for c in reply.tasks.values())
+        assert cards == [
+            ("Searching the web for “python 3.14 release”", "complete"),
+            ("issues.search_issues “login”", "complete"),
+        ]
+        assert len(search.calls) == 1
+    body = bot.llm.calls_to("workers")[-1].body
+    assert body["messages"][0]["content"].startswith("Answer from sources.")
