@@ -29,3 +29,23 @@ def round_trip(seconds: Callable[[], float]) -> Callable[..., Awaitable[web.Stre
         return response
 
     return delay
+
+
+class Loopback:
+    """An aiohttp app served on a free port of 127.0.0.1 (a fake's `__aenter__`/`__aexit__`)."""
+
+    port = 0
+    _runner: web.AppRunner | None = None
+
+    async def serve(self, app: web.Application) -> None:
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

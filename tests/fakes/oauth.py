@@ -9,21 +9,19 @@ server's resource mode takes. Wrong credentials get 401 `invalid_client`. Every 
 from __future__ import annotations
 
 import base64
-import socket
 from typing import Any
 
 from aiohttp import web
 
 from tests.fakes.mcp_server import TOKEN
+from tests.fakes.network import Loopback
 
 CLIENT_ID, CLIENT_SECRET = "parley", "oauth-secret-42"
 
 
-class OAuthFake:
+class OAuthFake(Loopback):
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
-        self.port = 0
-        self._runner: web.AppRunner | None = None
 
     @property
     def issuer(self) -> str:
@@ -33,17 +31,8 @@ class OAuthFake:
         app = web.Application()
         app.router.add_get("/.well-known/oauth-authorization-server", self._metadata)
         app.router.add_post("/token", self._token)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await self.serve(app)
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _metadata(self, request: web.Request) -> web.Response:
         self.calls.append({"path": request.path})

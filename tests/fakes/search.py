@@ -9,12 +9,13 @@ scripted status (`fail_next`).
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.network import Loopback
 
 KEY = "tvly-fake-key-123"
 PAGES = [
@@ -33,12 +34,10 @@ class SearchCall:
     body: Any
 
 
-class SearchFake:
+class SearchFake(Loopback):
     def __init__(self) -> None:
         self.calls: list[SearchCall] = []
         self._failures: deque[tuple[int, float]] = deque()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     @property
     def base_url(self) -> str:
@@ -50,17 +49,8 @@ class SearchFake:
     async def __aenter__(self) -> SearchFake:
         app = web.Application()
         app.router.add_post("/search", self._search)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await self.serve(app)
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _search(self, request: web.Request) -> web.Response:
         try:
