@@ -39,6 +39,8 @@ INLINE_CODE_FLAGS = frozenset({"-c", "-e", "--eval", "--command"})
 RESULT_MAX_CHARS = 16_000
 """The most of one tool result the model is given; the rest is cut with a note it can read."""
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+PING_SECONDS = 30.0
+"""How often a connection is checked (its tools listed again)."""
 TOOLS_PER_SERVER = 64
 """The most tools one server may offer a model (OpenAI takes 128 in all)."""
 
@@ -155,10 +157,12 @@ class McpServers:
         *,
         allowed_commands: list[str],
         backoff: float = BACKOFF_FIRST,
+        ping_every: float = PING_SECONDS,
     ) -> None:
         self.servers = {c.name: ServerState(c) for c in configs}
         self._allowed = allowed_commands
         self._backoff = backoff
+        self._ping_every = ping_every
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = asyncio.Event()
 
@@ -238,6 +242,23 @@ class McpServers:
 
     # -- one server's connection -------------------------------------------------------------
 
+    async def _watch(self, state: ServerState, client: Client) -> None:
+        """Hold the connection until it breaks, listing the tools again every `ping_every`
+        seconds: that finds a server that died while idle (else only its next call would) and
+        picks up tools it added or dropped. (MCP's own ping is gone from the 2026 protocol.)"""
+        while not state.broken.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.broken.wait(), self._ping_every)
+                return
+            try:
+                listing = client.list_tools(cache_mode="refresh")
+                listed = await asyncio.wait_for(listing, state.config.call_timeout)
+            except Exception as exc:
+                log.warning("mcp server %s stopped answering: %s", state.config.name, _why(exc))
+                state.lost()
+                return
+            state.tools = _tools(state.config, listed.tools)
+
     async def _hold(self, state: ServerState) -> None:
         backoff = self._backoff
         name, limit = state.config.name, state.config.connect_timeout
@@ -254,7 +275,7 @@ class McpServers:
                     backoff = self._backoff
                     log.info("mcp server %s connected: %d tools", name, len(state.tools))
                     try:
-                        await state.broken.wait()
+                        await self._watch(state, client)
                     finally:
                         state.client = None
                 if not self._closing.is_set():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 from typing import Any
 
 from mcp.server.auth.provider import AccessToken
@@ -60,6 +61,12 @@ def die() -> str:
     os._exit(3)
 
 
+def die_soon() -> str:
+    """Answer, then end the process a moment later (a server that dies while idle)."""
+    threading.Timer(0.2, os._exit, (3,)).start()
+    return "bye"
+
+
 def close_issue(number: int) -> str:
     _count()
     return f"closed #{number}"
@@ -89,6 +96,7 @@ def make_server(**options: Any) -> MCPServer:
         (slow, "Wait, then answer."),
         (fails, "Always fails."),
         (die, "Ends the server process mid-call."),
+        (die_soon, "Ends the server process just after answering."),
         (count_calls, "How many calls this server process has served."),
         (whoami, "The Authorization header of this request (HTTP only)."),
     ]

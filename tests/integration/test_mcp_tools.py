@@ -652,3 +652,28 @@ async def test_a_remote_server_behind_oauth_client_credentials(
         await servers.aclose()
     everything = caplog.text + servers.servers["wrong"].reason
     assert "not-the-secret-99" not in everything and CLIENT_SECRET not in everything
+
+
+async def test_a_server_that_dies_while_idle_is_found_by_its_ping_and_reconnected() -> None:
+    servers = McpServers([stdio()], allowed_commands=[sys.executable], backoff=0.05, ping_every=0.2)
+    await servers.start()
+    try:
+        state = servers.servers["issues"]
+        first = state.client
+        assert (await actions_by_label(servers)["issues.die_soon"].run({})).text == "bye"
+        for _ in range(400):  # no call made: only the ping can notice
+            if (
+                state.status == "connected"
+                and state.client is not None
+                and state.client is not first
+            ):
+                break
+            await asyncio.sleep(0.02)
+        assert state.client is not first and state.status == "connected"
+        second = state.client
+        await asyncio.sleep(0.7)  # three checks of a healthy server: it stays as it is
+        assert state.client is second and state.status == "connected"
+        search = actions_by_label(servers)["issues.search_issues"]
+        assert (await search.run({"query": "csv"})).text == "#104 Export to CSV drops the last row"
+    finally:
+        await servers.aclose()
