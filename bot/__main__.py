@@ -194,7 +194,7 @@ async def _tools(settings: object) -> int:
     from bot.config import Settings
 
     assert isinstance(settings, Settings)
-    servers = await start_tools(settings)
+    servers = await start_tools(settings, wait=None)
     if servers is None:
         print("no MCP servers configured: add [[mcp_servers]] to the BOT_CONFIG file")
         return EXIT_OK

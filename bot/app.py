@@ -266,12 +266,19 @@ class App:
         await self.store.close()
 
 
-async def start_tools(settings: Settings) -> McpServers | None:
-    """Connect the configured MCP servers (None when there are none)."""
+TOOLS_START_WAIT = 10.0
+"""Seconds start-up waits for the MCP servers; a slower one joins when it is connected."""
+
+
+async def start_tools(
+    settings: Settings, *, wait: float | None = TOOLS_START_WAIT
+) -> McpServers | None:
+    """Connect the configured MCP servers (None when there are none); `wait` None waits each
+    server's whole connect timeout (`python -m bot tools`)."""
     if not settings.mcp_servers:
         return None
     tools = McpServers(settings.mcp_servers, allowed_commands=settings.mcp_commands)
-    await tools.start()
+    await tools.start(wait)
     return tools
 
 

@@ -68,11 +68,14 @@ class Toolboxes:
     def actions(self, allow: tuple[str, ...] | None, *, acting: bool = True) -> list[Action]:
         return [a for box in self.boxes for a in box.actions(allow, acting=acting)]
 
+    def offline(self) -> list[str]:
+        return [server for box in self.boxes for server in box.offline()]
+
     def unknown(self, names: tuple[str, ...]) -> list[str]:
         """The allow-list entries that name no tool offered here (`generate_image` aside; a
         server configured but not connected now is taken on trust)."""
         labels = {a.label for a in self.actions(None)}
-        trusted = {s for box in self.boxes for s in getattr(box, "offline", lambda: ())()}
+        trusted = set(self.offline())
         return [
             name
             for name in names
@@ -88,4 +91,8 @@ class Toolbox(Protocol):
     def actions(self, allow: tuple[str, ...] | None, *, acting: bool = True) -> list[Action]:
         """The tools to offer: those `allow` lets run (None: all of them); with `acting`
         False, none of those that act on the world."""
+        ...
+
+    def offline(self) -> list[str]:
+        """Servers whose tools cannot be listed now (taken on trust in allow-lists)."""
         ...

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -166,9 +168,10 @@ class McpServers:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = asyncio.Event()
 
-    async def start(self) -> None:
-        """Connect every server (at once, each within its connect timeout); those that fail
-        keep trying in the background."""
+    async def start(self, wait: float | None = None) -> None:
+        """Connect every server (at once), waiting for each up to its connect timeout, or at
+        most `wait` seconds (start-up goes on; a slow server's tools are offered once it is
+        connected); those that fail keep trying in the background."""
         for state in self.servers.values():
             reason = refusal(state.config, self._allowed)
             if reason is not None:
@@ -180,7 +183,7 @@ class McpServers:
                 asyncio.create_task(self._hold(state), name=f"mcp-{state.config.name}")
             )
         waits = [
-            asyncio.wait_for(s.ready.wait(), s.config.connect_timeout + 1)
+            asyncio.wait_for(s.ready.wait(), min(s.config.connect_timeout + 1, wait or math.inf))
             for s in self.servers.values()
         ]
         await asyncio.gather(*waits, return_exceptions=True)
@@ -205,7 +208,7 @@ class McpServers:
         """The tools a turn may offer: connected, in `allow` (`server.tool`, `server.*` or
         `server`; None: every tool), and, unless `acting`, not acting on the world."""
         return [
-            Action(tool.spec, tool.label, _runner(self, tool), acts=tool.acts)
+            Action(tool.spec, tool.label, functools.partial(self.call, tool), acts=tool.acts)
             for tool in self.tools()
             if (acting or not tool.acts)
             and (allow is None or allowed(allow, tool.server, tool.name))
@@ -394,13 +397,6 @@ def _object_schema(schema: object) -> dict[str, Any]:
     if not isinstance(fixed.get("properties", {}), dict):
         fixed.pop("properties")
     return fixed
-
-
-def _runner(servers: McpServers, tool: McpTool) -> Any:
-    async def run(arguments: Mapping[str, object]) -> ToolResult:
-        return await servers.call(tool, arguments)
-
-    return run
 
 
 def _result_text(result: Any) -> str:

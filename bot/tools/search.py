@@ -72,6 +72,9 @@ class WebSearch:
         spec = ToolSpec(f"{SERVER}__{TOOL}", DESCRIPTION, PARAMETERS)
         return [Action(spec, f"{SERVER}.{TOOL}", self.search, doing="Searching the web for")]
 
+    def offline(self) -> list[str]:
+        return []  # nothing to connect: the tool is always listed
+
     async def search(self, arguments: Mapping[str, object]) -> ToolResult:
         query = arguments.get("query")
         if not isinstance(query, str) or not query.strip():
