@@ -1,4 +1,4 @@
-"""`python -m bench [all|parse|persist|startup|stream|delay|smoke]`: run benchmarks, print figures.
+"""`python -m bench [all|parse|persist|search|startup|stream|delay|smoke]`: run benchmarks.
 
 Benchmarks, not tests: they need a quiet machine, take minutes, and report medians, percentiles and
 ratios against each issue-7 target. Results and the machine they ran on go in docs/benchmarks.md.
@@ -10,12 +10,13 @@ import argparse
 import asyncio
 import sys
 
-from bench import delay, parse, persist, startup, stream
+from bench import delay, parse, persist, search, startup, stream
 from bench.common import machine
 
 SUITES = {
     "parse": parse.main,
     "persist": persist.main,
+    "search": search.main,
     "startup": startup.main,
     "stream": stream.main,
     "delay": delay.main,

@@ -1,4 +1,4 @@
-"""/history, /archive, /export and /new: a user's own conversations, for every platform.
+"""/history, /search, /archive, /export and /new: a user's own conversations, for every platform.
 
 Isolation is ConversationService's (only your conversations, only in this tenant). A command
 names its conversation by the place it runs in (a thread, a DM) or by the id /history shows:
@@ -11,12 +11,25 @@ from __future__ import annotations
 
 import logging
 
-from bot.commands.reply import Bold, Button, Code, File, Line, Mention, Place, Reply, When
+from bot.commands.reply import (
+    Bold,
+    Button,
+    Code,
+    File,
+    Line,
+    Mention,
+    Part,
+    Place,
+    Reply,
+    Said,
+    When,
+)
 from bot.commands.words import thread_verb
 from bot.domain import Caller, ConversationKey
 from bot.engine.conversations import NOT_FOUND, ConversationError, ConversationService
 from bot.errors import UserError
-from bot.store import Conversation
+from bot.store import Conversation, SearchHit
+from bot.store.search_repo import MARK, UNMARK
 
 log = logging.getLogger("parley.commands")
 
@@ -24,6 +37,9 @@ UNAVAILABLE = "Conversation commands are not available on this bot."
 EXPORT_TOO_LARGE = "The export is too large to upload here."
 EXPORT_FAILED = "Sorry, I couldn't upload the export. Please try again."
 MAX_PAGE = 10_000
+SEARCH_LIMIT = 10
+SNIPPET_RUN = 120
+SEARCH_NOTE = "Only your own messages, and the answers to them, in your conversations here."
 HISTORY_NOTE = {
     "discord": "/export, /archive and /new take the id; in the conversation's thread they need"
     " none.",
@@ -73,6 +89,23 @@ class ConversationCommands:
             buttons.append(Button("history", str(page + 1), "Next"))
         note = (HISTORY_NOTE.get(caller.platform, HISTORY_NOTE["discord"]),)
         return Reply(tuple(lines), note=note, buttons=tuple(buttons))
+
+    async def search(self, caller: Caller, place: ConversationKey, words: str) -> Reply:
+        """The caller's messages holding every word, best first, each linked to its thread."""
+        hits = await self.service.search(
+            caller.check(place), caller.user_id, words, limit=SEARCH_LIMIT
+        )
+        if not hits:
+            return Reply.say("None of your messages here contain ", Said(words, 80), ".")
+        best = f" (the best {len(hits)})" if len(hits) == SEARCH_LIMIT else ""
+        lines: list[Line] = [(Bold("Found in your conversations here"), best)]
+        for n, hit in enumerate(hits, 1):
+            who = "you" if hit.role == "user" else "Parley"
+            lines.append(
+                (f"{n}. ", Place(hit.channel_id, hit.thread_id, hit.title or "Untitled"), " · ",
+                 When(hit.created_at), f" · {who}: ", *snippet(hit))
+            )  # fmt: skip
+        return Reply(tuple(lines), note=(SEARCH_NOTE,))
 
     async def archive(
         self, caller: Caller, place: ConversationKey, conversation_id: int | None = None
@@ -132,3 +165,21 @@ class ConversationCommands:
         if conversation is None:
             raise unnamed(caller.platform, verb)
         return conversation
+
+
+def snippet(hit: SearchHit) -> tuple[Part, ...]:
+    """The hit's snippet as words a user typed (each run cut to SNIPPET_RUN characters), the
+    words it matched in bold."""
+    parts: list[Part] = []
+    for n, piece in enumerate(hit.snippet.replace(UNMARK, MARK).split(MARK)):
+        core = " ".join(piece.split())
+        if n % 2 and core.replace("-", "").replace("'", "").isalnum():
+            parts.append(Bold(core[:SNIPPET_RUN]))  # a matched word
+            continue
+        if piece[:1].isspace():
+            parts.append(" ")
+        if core:
+            parts.append(Said(core, SNIPPET_RUN))
+        if piece[-1:].isspace() and core:
+            parts.append(" ")
+    return tuple(parts)

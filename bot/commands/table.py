@@ -143,6 +143,12 @@ def command_table(app: App) -> dict[str, Command]:
             lambda here, a: conversations.history(here.caller, here.place, a.get("page", 1)),
         ),
         Command(
+            "search", "Search your conversations in this {tenant}",
+            (Option("words", "Words to find (every one of them)", required=True, high=200,
+                    text=True),),
+            lambda here, a: conversations.search(here.caller, here.place, a["words"]),
+        ),
+        Command(
             "archive", "Archive a conversation: I stop answering in it",
             (CONVERSATION, Option("close_thread", "Also archive the Discord thread", bool,
                                   only="discord")),

@@ -1,4 +1,4 @@
-"""Conversations as a user sees them: `/history`, `/archive`, `/export`, `/new` (fresh context).
+"""Conversations as a user sees them: `/history`, `/search`, `/archive`, `/export`, `/new`.
 
 Isolation is decided here, once: a caller acts from a place (`scope`, the ConversationKey the
 platform event came from, whose tenant the adapter vouches for) as a user. A conversation is
@@ -18,7 +18,16 @@ from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ConversationKey
 from bot.engine.history import rounds_messages
 from bot.errors import UserError
-from bot.store import Conversation, ConversationStore, Store, StoredMessage, tenant_id_for
+from bot.store import (
+    Conversation,
+    ConversationStore,
+    SearchHit,
+    SearchStore,
+    Store,
+    StoredMessage,
+    tenant_id_for,
+)
+from bot.store.search_repo import terms
 
 
 class ConversationError(UserError, LookupError):
@@ -29,6 +38,7 @@ class ConversationError(UserError, LookupError):
 
 NOT_FOUND = "There is no conversation of yours here."
 ARCHIVED = "This conversation is archived; start a new one."
+NO_WORDS = "Give /search a word or two to look for."
 MAX_ID = 2**63 - 1  # a 64-bit integer key
 
 
@@ -80,6 +90,18 @@ class ConversationService:
         )
         items = tuple(_summary(c) for c in rows[:size])
         return HistoryPage(items, page, size, has_more=len(rows) > size)
+
+    async def search(
+        self, scope: ConversationKey, user_id: str, words: str, *, limit: int = 10
+    ) -> list[SearchHit]:
+        """The user's best `limit` messages (and answers to them) holding every word, in their
+        own conversations in the scope's tenant (archived ones hidden, as in /history)."""
+        found = terms(words)
+        if not found:
+            raise ConversationError(NO_WORDS)
+        return await SearchStore(self.store).search(
+            tenant_id=tenant_id_for(scope), user_id=user_id, words=found, limit=limit
+        )
 
     async def find(
         self, scope: ConversationKey, user_id: str, conversation_id: int

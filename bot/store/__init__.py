@@ -27,6 +27,7 @@ from bot.store.records import (
     UserSpend,
 )
 from bot.store.repo import STORE_FAILING, NotFoundError, Store, StoreError, StoreUnavailable
+from bot.store.search_repo import SearchHit, SearchStore
 from bot.store.turns_repo import TurnStore
 from bot.store.usage_repo import UsageStore
 
@@ -50,6 +51,8 @@ __all__ = [
     "Persona",
     "PersonaFields",
     "PersonaStore",
+    "SearchHit",
+    "SearchStore",
     "Store",
     "StoreError",
     "StoreUnavailable",

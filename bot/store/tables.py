@@ -162,6 +162,17 @@ Index(
     postgresql_where=messages.c.status == "streaming",
 )
 
+# Migration 0009 (search): FTS5's `messages_fts` on SQLite (with its shadow tables
+# messages_fts_data, _idx, _docsize, _config) and the GIN index `ix_messages_search` on
+# PostgreSQL. SQLAlchemy describes neither a virtual table nor an index on an expression in one
+# dialect only; bot/store/search_repo.py queries them.
+SEARCH_OBJECTS = ("messages_fts", "ix_messages_search")
+
+
+def is_search_object(name: str | None) -> bool:
+    return bool(name) and str(name).startswith(SEARCH_OBJECTS)
+
+
 usage_ledger = Table(
     "usage_ledger",
     metadata,

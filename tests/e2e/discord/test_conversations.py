@@ -441,3 +441,31 @@ async def test_usage_shows_your_tokens_and_spend_and_the_server_view_is_for_admi
     # The other server's totals know nothing of this one.
     text = await command(world, "usage", user=me, channel=world.other.channels[0])
     assert "Today: 0 tokens, $0.00" in text
+
+
+async def test_search_finds_your_words_here_linked_to_their_threads_and_nobody_elses(
+    world: World,
+) -> None:
+    me, someone = world.user(), world.user()
+    here, there = world.channels.take(2)
+    mine = await chat(world, here, "my quasar telescope wobbles", user=me)
+    await say_in_thread(world, mine, "the quasar question from someone", user=someone)
+    theirs = await chat(world, there, "someone's quasar notes", user=someone)
+    elsewhere = await chat(world, world.other.channels[0], "a quasar in the other server", user=me)
+
+    text = await command(world, "search", {"words": "Quasars"}, user=me, channel=here)
+    assert text.startswith("**Found in your conversations here**"), text
+    assert "1. [my quasar telescope wobbles](" in text and link(world.fake.guild.id, mine) in text
+    assert "you: my **quasar** telescope wobbles" in text  # the matched word in bold
+    assert "someone" not in text and theirs not in text  # not another user's, even in my thread
+    assert "other server" not in text and elsewhere not in text
+    assert "-# Only your own messages" in text
+
+    text = await command(world, "search", {"words": "quasar notes"}, user=me, channel=here)
+    assert text == "None of your messages here contain quasar notes."
+    text = await command(world, "search", {"words": '"*'}, user=me, channel=here)
+    assert text == "Give /search a word or two to look for."
+    abroad = world.other.channels[0]
+    text = await command(world, "search", {"words": "quasar"}, user=me, channel=abroad)
+    assert "a **quasar** in the other server" in text and link(world.other.id, elsewhere) in text
+    assert "telescope" not in text

@@ -261,3 +261,32 @@ async def test_commands_without_a_target_explain_how_to_name_one(bot: SlackBot) 
     )
     post = await run_command(bot, "/history", "", user="U0HELP", channel="C0HELP")
     assert entries(post) == ["You have no conversations here yet. Start one with /chat."]
+
+
+async def test_search_finds_my_words_in_this_workspace_with_permalinks_and_nobody_elses(
+    bot: SlackBot,
+) -> None:
+    me, other, channel = "U0SRCH", "U0SRCHB", "C0SRCH"
+    mine = await ask(bot, "my nebula <camera> & lens", user=me, channel=channel)
+    await say_in_thread(bot, "nebula from someone else", user=other, channel=channel, thread=mine,
+                        mention=True)  # fmt: skip
+    await ask(bot, "other person's nebula", user=other, channel=channel)
+    await ask(bot, "nebula in another workspace", user=me, channel="C0SRCHELSE", team=OTHER_TEAM)
+    await quiet(bot)
+
+    post = await run_command(bot, "/search", "Nebulae", user=me, channel="C0ANYWHERE")
+    assert post["response_type"] == "ephemeral"
+    shown = entries(post)
+    [hit] = [e for e in shown if "you:" in e]
+    assert f"<{link(channel, mine)}|my nebula &lt;camera&gt; &amp; lens>" in hit
+    assert "you: my *nebula* &lt;camera&gt; &amp; lens" in hit  # inert text, the word bold
+    everything = " ".join(shown)
+    assert "someone else" not in everything and "other person" not in everything
+    assert "another workspace" not in everything
+
+    post = await run_command(bot, "/search", "nebula", user=other, channel=channel)
+    assert "camera" not in " ".join(entries(post))
+    post = await run_command(bot, "/search", "nebula", user=me, channel="C0X", team=OTHER_TEAM)
+    assert "another workspace" in " ".join(entries(post))
+    post = await run_command(bot, "/search", "", user=me, channel=channel)
+    assert "words" in post["text"]

@@ -22,9 +22,10 @@ from bot.domain import ConversationKey
 from bot.store import NotFoundError, Store, TurnResult
 from bot.store.engine import create_engine
 from bot.store.migrate import alembic_config, head_revision
-from bot.store.tables import metadata
+from bot.store.tables import is_search_object, metadata
 from tests.unit.store.conftest import FakeClock
 from tests.unit.store.contract_conversations import ConversationsContract
+from tests.unit.store.contract_search import SearchContract
 from tests.unit.store.contract_turns import TurnsContract
 
 KEY = ConversationKey(platform="discord", tenant="g1", channel="c1", thread="t1")
@@ -67,18 +68,27 @@ async def schema_diff(url: str) -> list[Any]:
         async with engine.connect() as conn:
             return await conn.run_sync(
                 lambda sync: compare_metadata(
-                    MigrationContext.configure(sync, opts={"compare_type": True}), metadata
+                    MigrationContext.configure(
+                        sync,
+                        opts={
+                            "compare_type": True,
+                            "include_name": lambda name, *_: not is_search_object(name),
+                        },
+                    ),
+                    metadata,
                 )
             )
     finally:
         await engine.dispose()
 
 
-async def table_names(url: str) -> set[str]:
+async def table_names(url: str, *, search: bool = False) -> set[str]:
+    """The tables at `url`; with `search`, also the search index's (FTS5's, on SQLite)."""
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
-            return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+            names = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+        return {name for name in names if search or not is_search_object(name)}
     finally:
         await engine.dispose()
 
@@ -124,7 +134,7 @@ async def counting_follows_its_migration(url: str) -> None:
         assert await count_after_one_more(store, conversation.id) == 2
 
 
-class StoreContract(ConversationsContract, TurnsContract):
+class StoreContract(ConversationsContract, SearchContract, TurnsContract):
     # -- schema -------------------------------------------------------------------------------
 
     async def test_open_migrates_to_head(self, store: Store) -> None:

@@ -71,6 +71,7 @@ async def test_migrations_create_every_table_on_an_empty_file(tmp_path: Path) ->
         await store.upgrade()
         assert await store.current_revision() == head_revision() == SCHEMA_REVISION
     assert await table_names(url) == TABLES
+    assert {"messages_fts", "messages_fts_data"} <= await table_names(url, search=True)
 
 
 def test_a_store_already_at_the_schema_revision_starts_without_loading_alembic(
@@ -105,7 +106,7 @@ async def test_downgrade_to_base_removes_every_table(tmp_path: Path) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "base"))
     await engine.dispose()
-    assert await table_names(url) == {"alembic_version"}
+    assert await table_names(url, search=True) == {"alembic_version"}
 
 
 async def test_two_stores_opening_a_new_file_at_once_both_reach_head(tmp_path: Path) -> None:
