@@ -3,7 +3,8 @@
 Replies stream onto the terminal as appended text. The core's commands (bot.commands.table:
 /model, /history, /archive, /export, /persona ..., /usage, /images, /image) are typed as on Slack,
 `<first> key:value ... <text>`; the console's own are /new (a fresh conversation), /open <id>,
-/models, /generate [n] and /cancel (adapters/console_images.py), /help and /quit. Ctrl-C stops a
+/attach <path> (a file for the next message), /models, /generate [n] and /cancel
+(adapters/console_images.py), /help and /quit. Ctrl-C stops a
 reply that is streaming; at the prompt it quits. The console's user is the admin of its own
 tenant ("console:local").
 """
@@ -28,7 +29,7 @@ from bot.commands.controls import ReplyControls
 from bot.commands.reply import render_line
 from bot.commands.spec import Here, find, parse
 from bot.commands.table import IMAGE, command_table
-from bot.domain import Caller, ChatOptions, ChatRequest, ConversationKey
+from bot.domain import Attachment, Caller, ChatOptions, ChatRequest, ConversationKey
 from bot.errors import UserError
 from bot.images.engine import ImageRequest
 from bot.markup import PLAIN
@@ -46,7 +47,8 @@ PLATFORM = "console"
 DIM, UNDIM, ERASE = "\x1b[2m", "\x1b[0m", "\x1b[K"
 HELP = (
     "Type a message to chat; Ctrl-C stops a reply. /new starts a fresh conversation, /open <id>"
-    " resumes one, /models lists the models, /generate [n] confirms choice n of the last image"
+    " resumes one, /attach <path> sends a file with your next message, /models lists the"
+    " models, /generate [n] confirms choice n of the last image"
     " quote (nothing is charged before), /cancel drops it, /quit leaves. Options go as"
     ' key:value (quote values with spaces: negative:"blurry, text"). And:'
 )
@@ -136,6 +138,8 @@ class Console:
         self._typed: deque[str | None] = deque()
         """Lines typed while a reply streamed, for the next prompt."""
         self._quit = asyncio.Event()
+        self._files: list[Attachment] = []
+        """What /attach put aside for the next message."""
         self.images = ConsoleImages(app.images, ConsoleImageSurface(out, Path.cwd()))
         self.table = command_table(app)
 
@@ -221,7 +225,8 @@ class Console:
         self._surface = surface
         self.out.write("parley> ")
         self.out.flush()
-        request = ChatRequest(self.key, self.user, text, ChatOptions(), self.user)
+        files, self._files = tuple(self._files), []
+        request = ChatRequest(self.key, self.user, text, ChatOptions(), self.user, files)
         images = self.images.surface if self.app.images is not None else None
         self._reply = asyncio.ensure_future(self.app.engine.handle(request, surface, images=images))
         try:
@@ -270,6 +275,8 @@ class Console:
                 self._print(f"  {entry.name:<20} {entry.display} [{entry.provider}]")
         elif name == "open":
             await self._open(arg)
+        elif name == "attach":
+            await asyncio.to_thread(self._attach, arg)
         elif name in ("generate", "cancel"):
             await self.images.command(name, arg, self.key, self.user)
         elif name == "image":
@@ -277,6 +284,19 @@ class Console:
         else:
             await self._run(name, arg)
         return True
+
+    def _attach(self, where: str) -> None:
+        """A local file for the next message; its bytes are read at most up to the cap + 1."""
+        path = Path(where).expanduser()
+        try:
+            with path.open("rb") as file:
+                size = path.stat().st_size
+                data = file.read(self.app.settings.attachment_max_bytes + 1)
+        except OSError as exc:
+            self._print(f"I can't open {path}: {exc.strerror or exc}.")
+            return
+        self._files.append(Attachment(path.name, size, data=data))
+        self._print(f"({path.name} goes with your next message)")
 
     def _help(self) -> str:
         table = [c.usage(PLATFORM) for c in (*self.table.values(), IMAGE)]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
+from bot.attachments import AttachmentReader
 from bot.catalog import Catalog, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.config import ConfigurationError, Settings
@@ -165,6 +166,11 @@ class App:
             toolbox=personas.toolbox,
             tool_rounds=settings.tool_rounds,
             approval_seconds=settings.tool_approval_seconds,
+            attachments=AttachmentReader(
+                per_turn=settings.attachments_per_turn,
+                max_bytes=settings.attachment_max_bytes,
+                text_chars=settings.attachment_text_chars,
+            ),
         )
         interrupted = await engine.recover()
         app = cls(
@@ -263,6 +269,7 @@ class App:
             await self.tools.aclose()
         if self.search is not None:
             await self.search.aclose()
+        await self.engine.attachments.aclose()
         await self.store.close()
 
 

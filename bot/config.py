@@ -176,6 +176,11 @@ class Settings(BaseSettings):
     # A running reply's lease: a crashed process's replies are finished this long after it died.
     turn_lease_seconds: float = Field(default=30.0, ge=0.5, le=3600)
     history_page_size: int = Field(default=10, ge=1, le=50)
+    # Files sent with a message (bot/attachments.py): how many are read, how large, and how many
+    # characters of their text a turn may carry (less when the model's window is smaller).
+    attachments_per_turn: int = Field(default=5, ge=0, le=20)
+    attachment_max_bytes: int = Field(default=10_000_000, ge=1_000, le=100_000_000)
+    attachment_text_chars: int = Field(default=60_000, ge=1_000, le=2_000_000)
 
     # -- tools ------------------------------------------------------------------------------
     # [[mcp_servers]] tables in the BOT_CONFIG file (or MCP_SERVERS as a JSON list).

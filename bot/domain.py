@@ -87,12 +87,29 @@ class ChatOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a message: its bytes (the console), or where the platform serves them
+    (`url`, with the `headers` it needs: Slack wants the bot token). Neither is ever shown or
+    logged: a CDN link is signed, a header is a secret."""
+
+    name: str
+    size: int
+    content_type: str = ""
+    url: str = field(default="", repr=False)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    data: bytes | None = field(default=None, repr=False)
+    voice: bool = False
+    """A voice message (Discord's IS_VOICE_MESSAGE flag, a Slack audio clip)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     key: ConversationKey
     user_id: str
     text: str
     options: ChatOptions = field(default_factory=ChatOptions)
     user_name: str = ""
+    attachments: tuple[Attachment, ...] = ()
 
     def __post_init__(self) -> None:  # every adapter builds one: the edge for what users type
         object.__setattr__(self, "text", clean_text(self.text))

@@ -11,6 +11,7 @@ import discord
 from adapters.discord.access import Access, channel_ids, role_keys
 from adapters.discord.turns import Asker, Turns, key_for
 from bot.commands.chat import ChatCommands
+from bot.domain import Attachment
 
 log = logging.getLogger("parley.discord")
 
@@ -39,7 +40,12 @@ class Messages:
             roles=role_keys(message.author),
         ):
             return
-        asker = Asker(str(message.author.id), message.author.display_name)
+        files = tuple(
+            Attachment(a.filename, a.size, a.content_type or "", url=a.url,
+                       voice=a.is_voice_message())
+            for a in message.attachments
+        )  # fmt: skip
+        asker = Asker(str(message.author.id), message.author.display_name, files)
         prompt = strip_mention(message.content, me.id)
         channel = message.channel
         if guild is None:

@@ -15,7 +15,7 @@ from adapters.discord.image_surface import ChannelImageSurface
 from adapters.discord.surface import DiscordSurface, Notify, RateLimitWatch
 from adapters.discord.views import reply_view
 from bot.app import App
-from bot.domain import ChatOptions, ChatRequest, ConversationKey
+from bot.domain import Attachment, ChatOptions, ChatRequest, ConversationKey
 from bot.engine.chat import TurnOutcome
 from bot.store.records import Conversation
 from bot.text import thread_name
@@ -66,6 +66,8 @@ class PendingThread:
 class Asker:
     id: str
     name: str
+    files: tuple[Attachment, ...] = ()
+    """What the message came with, as links on Discord's CDN."""
 
 
 @contextlib.contextmanager
@@ -176,7 +178,7 @@ class Turns:
         *,
         persona: str | None = None,
     ) -> TurnOutcome:
-        request = ChatRequest(key, asker.id, prompt, ChatOptions(), user_name=asker.name)
+        request = ChatRequest(key, asker.id, prompt, ChatOptions(), asker.name, asker.files)
         # Image quotes from the model's generate_image tool go to the turn's own thread.
         images = ChannelImageSurface(channel, asker.name) if self.app.images else None
         with awaited_at_shutdown(self.active):

@@ -49,7 +49,9 @@ def _register_chat(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spaw
         ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext, body: dict[str, Any]
     ) -> None:
         await ack()
-        if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+        if event.get("subtype") not in (None, "file_share") or event.get("bot_id"):
+            return  # edits, joins, bots' messages; a message with files is "file_share"
+        if not event.get("user"):
             return
         raw = event.get("text", "")
         text = _strip_mention(raw, context.bot_user_id)

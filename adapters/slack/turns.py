@@ -17,7 +17,7 @@ from bot.commands.chat import ChatCommands
 from bot.commands.controls import ReplyControls
 from bot.commands.spec import parse, whole_number
 from bot.commands.table import CHAT
-from bot.domain import Caller, ChatRequest, ConversationKey
+from bot.domain import Attachment, Caller, ChatRequest, ConversationKey
 from bot.markup import SLACK
 from bot.sorry import apologize
 from bot.text import thread_name
@@ -124,7 +124,18 @@ class Turns:
             key, user, text
         ):
             return
-        await self._turn(key, user, text, thread or None)
+        await self._turn(key, user, text, thread or None, files=self.files_of(event))
+
+    def files_of(self, event: dict[str, Any]) -> tuple[Attachment, ...]:
+        """A message's files, fetched with the bot token (the `files:read` scope)."""
+        bearer = (("Authorization", f"Bearer {self.spaces.client.token}"),)
+        return tuple(
+            Attachment(str(f.get("name") or "file"), int(f.get("size") or 0),
+                       str(f.get("mimetype") or ""), headers=bearer,
+                       url=str(f.get("url_private_download") or f.get("url_private") or ""),
+                       voice=f.get("subtype") == "slack_audio")
+            for f in event.get("files") or () if f.get("mode") != "tombstone"
+        )  # fmt: skip
 
     async def _turn(
         self,
@@ -134,6 +145,7 @@ class Turns:
         thread_ts: str | None,
         *,
         persona: str | None = None,
+        files: tuple[Attachment, ...] = (),
     ) -> None:
         surface = self.surface(key.tenant, key.channel, thread_ts, user)
         images = SlackImageSurface(
@@ -144,7 +156,10 @@ class Turns:
             if surface.assistant_thread and await self.app.store.get_conversation(key) is None:
                 await surface.set_title(thread_name(text))
             await self.app.engine.handle(
-                ChatRequest(key, user, text), surface, persona=persona, images=images
+                ChatRequest(key, user, text, attachments=files),
+                surface,
+                persona=persona,
+                images=images,
             )
         except Exception as exc:  # the user gets a short note; the log gets the details
             await surface.say(apologize(log, exc, "slack turn conversation=%s", key))

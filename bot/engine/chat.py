@@ -13,22 +13,19 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
+from bot.attachments import AttachmentReader, files_only
 from bot.catalog import Catalog, ModelEntry, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ChatRequest, ConversationKey
 from bot.engine.admission import FINISH_MODERATION, Admission, Refused
 from bot.engine.approvals import APPROVAL_SECONDS, Approvals
-from bot.engine.history import PromptTooLong, assemble, turns_before
+from bot.engine.history import PromptTooLong, assemble, turns_before, user_turn
 from bot.engine.keeper import TURN_LEASE_SECONDS, TurnKeeper
 from bot.engine.moderation import Moderator
 from bot.engine.personas import PersonaError, PersonaService
-from bot.engine.planning import (
-    REFUSAL_CHANNEL_MODEL,
-    REFUSAL_CONVERSATION_MODEL,
-    Plan,
-    Planner,
-)
+from bot.engine.planning import REFUSAL_CHANNEL_MODEL, REFUSAL_CONVERSATION_MODEL, Plan, Planner
 from bot.engine.rounds import TOOL_ROUNDS
 from bot.engine.runner import (
     NOTICE_BAD_TOOL_CALL,
@@ -92,6 +89,7 @@ class ChatEngine:
         toolbox: Toolbox | None = None,
         tool_rounds: int = TOOL_ROUNDS,
         approval_seconds: float = APPROVAL_SECONDS,  # how long a tool call waits for its asker
+        attachments: AttachmentReader | None = None,
     ) -> None:
         self.store = store
         self.router = router
@@ -104,11 +102,10 @@ class ChatEngine:
             store, catalog, personas, default_model=default_model, system_prompt=system_prompt,
             show_reasoning=show_reasoning,
         )  # fmt: skip
-        self.admission = Admission(
-            store, limits or ChatLimits(), moderator, moderation_fail_closed, clock=clock
-        )
-        """The chat limits and moderation every turn passes (see _admit)."""
+        limits = limits or ChatLimits()  # and moderation: what every turn passes (see _admit)
+        self.admission = Admission(store, limits, moderator, moderation_fail_closed, clock=clock)
         self.max_prompt_chars = max_prompt_chars
+        self.attachments = attachments or AttachmentReader()
         self.metrics = metrics or Metrics()
         self.images = images
         """The image core, for the generate_image tool (quotes only); None: no tools offered."""
@@ -161,19 +158,15 @@ class ChatEngine:
         images: ImageSurface | None,
     ) -> TurnOutcome:
         platform = request.key.platform
-        text = request.text.strip()
+        text = request.text.strip() or files_only(request.attachments)
         if not self._accepting:  # at once, not after the conversation's running reply (_admit)
             return await self._refuse(surface, REFUSAL_SHUTTING_DOWN, platform, "shutdown")
         if not text:
             return await self._refuse(surface, "Say something and I'll answer.", platform, "empty")
         if len(text) > self.max_prompt_chars:
-            return await self._refuse(
-                surface,
-                f"That message is {len(text):,} characters; the limit is"
-                f" {self.max_prompt_chars:,}.",
-                platform,
-                "too_long",
-            )
+            limit = f"the limit is {self.max_prompt_chars:,}"
+            said = f"That message is {len(text):,} characters; {limit}."
+            return await self._refuse(surface, said, platform, "too_long")
         with self._conversation_lock(request.key) as lock:
             async with lock:
                 existing = await self.store.get_conversation(request.key)
@@ -204,8 +197,10 @@ class ChatEngine:
                 # Fail before storing anything when the message alone cannot fit.
                 if (too_long := await self._unfit(surface, platform, plan, text)) is not None:
                     return too_long
+                read = await self.attachments.read(request.attachments, plan.budget)
+                plan = replace(plan, notes=read.problems)
                 user_message = await self.store.add_message(
-                    conversation.id, "user", text, user_id=request.user_id
+                    conversation.id, "user", text, user_id=request.user_id, attachments=read.record
                 )
                 refused_turn = await self._moderated(surface, conversation, user_message, plan)
                 if refused_turn is not None:
@@ -429,7 +424,7 @@ class ChatEngine:
             prompt = assemble(
                 plan.system,
                 turns_before(history, user_message.id),
-                user_message.content,
+                user_turn(user_message),
                 plan.budget,
             )
         except PromptTooLong as exc:

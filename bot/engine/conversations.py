@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.attachments import names
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ConversationKey
 from bot.engine.history import rounds_messages
@@ -210,6 +211,8 @@ def render_markdown(
         ):
             note += "\n\n---\n_(new context started here)_"
         lines += [f"### {heading} · {_when(message.created_at)}{note}", "", message.content, ""]
+        if files := names(message.attachments):
+            lines += [f"_Attached: {', '.join(f'`{name}`' for name in files)}_", ""]
         if message.tool_rounds:
             lines += _tool_calls(message.tool_rounds)
     return "\n".join(lines).rstrip() + "\n"

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.attachments import with_files
 from bot.errors import UserError
 from bot.llm.types import Message, ToolCall
 from bot.store.records import StoredMessage
@@ -40,6 +41,11 @@ class Turn:
     """The answer's rounds of tool calls and results, before its final text."""
 
 
+def user_turn(message: StoredMessage) -> str:
+    """A user message as the model reads it: the text of its files (if any), then its words."""
+    return with_files(message.content, message.attachments)
+
+
 def turns_before(messages: Sequence[StoredMessage], user_message_id: int) -> list[Turn]:
     """Whole turns older than `user_message_id`: each user message with its latest visible answer.
 
@@ -54,14 +60,14 @@ def turns_before(messages: Sequence[StoredMessage], user_message_id: int) -> lis
     turns = []
     for message in messages:
         if message.role == "user" and message.id < user_message_id:
-            answer = answers.get(message.id)
+            answer, asked = answers.get(message.id), user_turn(message)
             if answer is None:
-                turns.append(Turn(message.content, None))
+                turns.append(Turn(asked, None))
             elif answer.tool_rounds:
                 tools, text = rounds_messages(answer.tool_rounds, answer.content)
-                turns.append(Turn(message.content, text, tools))
+                turns.append(Turn(asked, text, tools))
             else:
-                turns.append(Turn(message.content, answer.content))
+                turns.append(Turn(asked, answer.content))
     return turns
 
 

@@ -38,6 +38,8 @@ class Plan:
     show_reasoning: bool = False
     """The answer ends with the model's reasoning, folded (SHOW_REASONING=summary, or the
     persona's own choice)."""
+    notes: tuple[str, ...] = ()
+    """Said under the answer: what was cut or could not be read of the turn's files."""
 
     @property
     def budget(self) -> int:

@@ -259,6 +259,9 @@ class TurnRunner:
             if plan.show_reasoning and state.reasoning.strip():
                 aside = surface.fold(REASONING_LABEL, excerpt(state.reasoning))
                 notice = f"{notice}\n\n{aside}" if notice else aside
+            if plan.notes:
+                files = "\n".join(f"_📎 {note}_" for note in plan.notes)
+                notice = f"{notice}\n\n{files}" if notice else files
             # Stored before the final edit: whatever the user sees next (an export, /usage) must
             # already include this turn.
             finished = await self._finish_turn(

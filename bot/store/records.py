@@ -75,6 +75,8 @@ class StoredMessage:
     created_at: datetime
     tool_rounds: str | None = None
     """An answer's rounds of tool calls and their results, as JSON (bot/engine/history.py)."""
+    attachments: str | None = None
+    """The text of the files a user turn came with, as JSON (bot/attachments.py)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -245,13 +245,14 @@ class Store(StoreBase):
         owner: str | None = None,
         lease: timedelta | None = None,
         prompt_tokens: int | None = None,
+        attachments: str | None = None,
     ) -> StoredMessage:
         """Append a message; the conversation's count and last_message_at follow in the same
         statement (trigger `trg_messages_count`, migration 0005).
 
         A `streaming` turn names its `owner` (the process running it) and holds a `lease` that
         the owner renews (turns_repo.TurnStore.heartbeat); `prompt_tokens` is what it is billed
-        for if it is cut off before the provider says.
+        for if it is cut off before the provider says; `attachments` what its files said.
         """
         now = self._clock.wall()
         add = (
@@ -266,6 +267,7 @@ class Store(StoreBase):
                 model=model,
                 provider=provider,
                 prompt_tokens=prompt_tokens,
+                attachments=attachments,
                 owner=owner,
                 lease_until=None if lease is None else now + lease,
                 created_at=now,

@@ -146,6 +146,8 @@ messages = Table(
     Column("reply_refs", Text, nullable=True),
     # Migration 0008: an answer's rounds of tool calls (JSON, bot/engine/history.py reads it).
     Column("tool_rounds", Text, nullable=True),
+    # Migration 0010: what a user turn's files said (JSON, bot/attachments.py reads it).
+    Column("attachments", Text, nullable=True),
     CheckConstraint(f"status IN ({_in(MESSAGE_STATUSES)})", name="status"),
     CheckConstraint(f"role IN ({_in(MESSAGE_ROLES)})", name="role"),
 )

@@ -7,7 +7,7 @@ import functools
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest_asyncio
@@ -18,6 +18,7 @@ from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.ratelimit import Buckets, BucketSpec, GlobalLimit
 from tests.fakes.discord.records import Call, Guild, Interaction, Shown
 from tests.fakes.discord.rest import ROUTES, TOKEN_TTL, RestHandlers
+from tests.fakes.files import FileHost
 from tests.fakes.network import round_trip
 
 DEFAULT_BUCKETS = {
@@ -78,6 +79,8 @@ class FakeDiscord(RestHandlers):
             self.guild.channels.append(channel["id"])
         for name, role in (("alice", "member"), ("bob", "member"), ("carol", "admin")):
             self.add_user(name, [role])
+        self.cdn = FileHost()
+        """Discord's CDN: where the attachments of users' messages are served (signed links)."""
         self.gateway = Gateway(
             lambda: self.token,
             self._ready_payload,
@@ -95,6 +98,7 @@ class FakeDiscord(RestHandlers):
                 method, "/api/v10" + path, functools.partial(self._rest, route=name)
             )
         app.router.add_get("/gateway", self.gateway.handle)
+        await self.cdn.__aenter__()
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -106,6 +110,7 @@ class FakeDiscord(RestHandlers):
 
     async def close(self) -> None:
         await self.gateway.close()
+        await self.cdn.__aexit__()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -426,8 +431,13 @@ class FakeDiscord(RestHandlers):
         channel: str | None = None,
         mention: bool = False,
         reply_to: str | None = None,
+        files: Sequence[tuple[str, bytes, str]] = (),
+        voice: bool = False,
+        ttl: float = 86_400,
     ) -> dict[str, Any]:
-        """A user's message (MESSAGE_CREATE); `mention` prefixes `<@bot>`; `reply_to` an id."""
+        """A user's message (MESSAGE_CREATE); `mention` prefixes `<@bot>`; `reply_to` an id;
+        `files` (name, bytes, content type) are attachments on the CDN (`self.cdn`), their
+        links expiring in `ttl` seconds; `voice` makes it a voice message (one OGG file)."""
         channel = channel or self.channel_ids[0]
         metadata = self.channels[channel].get("thread_metadata")
         if metadata and metadata["archived"] and not metadata["locked"]:
@@ -445,6 +455,14 @@ class FakeDiscord(RestHandlers):
             }
             if self.messages[reply_to]["author"]["id"] == self.app_id:
                 body["mentions"] = [self.bot_user]
+        body["attachments"] = [
+            {"id": p.snowflake(), "filename": name, "size": len(data), "content_type": kind,
+             "url": (url := self.cdn.cdn(name, data, kind, ttl=ttl)), "proxy_url": url}
+            | ({"duration_secs": 3.2, "waveform": "AAAA"} if voice else {})
+            for name, data, kind in files
+        ]  # fmt: skip
+        if voice:
+            body["flags"] = p.IS_VOICE_MESSAGE
         author = self.users[user]
         message = self.store_message(channel, author, body, dispatch=False)
         event = dict(message)

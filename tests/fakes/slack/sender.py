@@ -7,6 +7,7 @@ import hmac
 import itertools
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -156,9 +157,17 @@ class SlackSender:
         return event
 
     def message(
-        self, channel: str, user: str, text: str, *, thread_ts: str | None = None
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        files: Sequence[tuple[str, bytes, str]] = (),
     ) -> dict[str, Any]:
-        """A `message` event (channel_type im for D… channels) for a message the fake now holds."""
+        """A `message` event (channel_type im for D… channels) for a message the fake now holds;
+        with `files` (name, bytes, mimetype), a `file_share` whose files the fake serves at
+        their `url_private_download` to the bot's token only (`fake.user_files`)."""
         message = self.fake.user_message(channel, user, text, thread_ts=thread_ts, team=self.team)
         event = {
             "type": "message",
@@ -172,7 +181,19 @@ class SlackSender:
         }
         if thread_ts:
             event["thread_ts"] = thread_ts
+        if files:
+            event |= {"subtype": "file_share", "files": [self.file(user, *f) for f in files]}
         return event
+
+    def file(self, user: str, name: str, data: bytes, mimetype: str) -> dict[str, Any]:
+        """A file object as Slack puts it in a message event."""
+        url = self.fake.user_files.private(name, data, mimetype, token=self.fake.bot_token)
+        audio = mimetype.startswith("audio/")
+        return {
+            "id": f"F{next(_counter):08d}", "name": name, "title": name, "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1], "size": len(data), "mode": "hosted",
+            "user": user, "url_private": url, "url_private_download": url,
+        } | ({"subtype": "slack_audio"} if audio else {})  # fmt: skip
 
     # -- interactions ------------------------------------------------------------------------------
 

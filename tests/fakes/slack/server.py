@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.files import FileHost
 from tests.fakes.network import round_trip
 from tests.fakes.slack.files import FileMethods
 from tests.fakes.slack.methods import Handler, WebMethods
@@ -67,6 +68,8 @@ class SlackFake(WebMethods, FileMethods, SocketMode):
         self._injected: dict[str, deque[_Injected]] = {}
         self.rtt = 0.0
         """Seconds of network round trip on every Web API call, half each way (benchmarks)."""
+        self.user_files = FileHost()
+        """Where the files of users' messages are served (`url_private_download`)."""
         self._history: dict[tuple[str, str], deque[float]] = {}
         self._runner: web.AppRunner | None = None
         self._handlers: dict[str, Handler] = self.method_handlers() | self.file_handlers()
@@ -81,6 +84,7 @@ class SlackFake(WebMethods, FileMethods, SocketMode):
         app.router.add_post("/respond/{id}", self._respond)
         app.router.add_post("/upload/{id}", self._upload)
         app.router.add_get("/link", self._link)
+        await self.user_files.__aenter__()
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -91,6 +95,7 @@ class SlackFake(WebMethods, FileMethods, SocketMode):
         return self
 
     async def close(self) -> None:
+        await self.user_files.__aexit__()
         for ws in list(self._sockets):
             await ws.close()
         if self._runner is not None:

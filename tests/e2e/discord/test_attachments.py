@@ -1,0 +1,124 @@
+"""Files on Discord (issue 17), through the real `python -m bot` process: a user's message in a
+bot thread with attachments on the fake CDN (signed links that expire), the text the model is
+sent in the Workers AI wire format, and one clear line under the answer for each file that
+could not be read."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tests.e2e.discord.conftest import BotProcess, Channels, discord_env
+from tests.e2e.discord.test_chat import Answers, finished_anywhere, thread_of
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.payloads import text_of
+from tests.fakes.files import pdf
+from tests.fakes.llm_server import LLMFake, workers_stream
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+REPORT = ["Revenue in Q3 was 4.2 million euros.", "Costs fell by 8 percent."]
+
+
+class World:
+    def __init__(self, fake: FakeDiscord, llm: LLMFake, bot: BotProcess) -> None:
+        self.fake, self.llm, self.bot = fake, llm, bot
+        self.answers = Answers(llm)
+        self.channels = Channels(fake)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    tmp: Path = tmp_path_factory.mktemp("discord-files")
+    async with FakeDiscord(channels=4) as fake, LLMFake() as llm:
+        bot = await BotProcess(fake, discord_env(fake, llm, tmp), tmp).start()
+        try:
+            yield World(fake, llm, bot)
+        finally:
+            await bot.stop()
+            assert "Traceback" not in bot.logs(), bot.logs()[-3000:]
+
+
+async def thread(world: World) -> str:
+    fake, channel = world.fake, world.channels.take()
+    await fake.slash("chat", {"prompt": "Hello"}, channel=channel)
+    found: str = await fake.wait_until(lambda: thread_of(fake, channel), 20, what="a thread")
+    await fake.wait_until(lambda: finished_anywhere(fake, channel), 20, what="the first answer")
+    return found
+
+
+async def answer_after(world: World, where: str, before: dict[str, Any] | None) -> str:
+    fake = world.fake
+    done = await fake.wait_until(
+        lambda: (m := fake.finished(where)) is not None and m is not before and m, 20,
+        what="the answer",
+    )  # fmt: skip
+    return text_of(done)
+
+
+async def test_a_pdf_question_is_answered_from_the_pdf_and_later_turns_keep_it(
+    world: World,
+) -> None:
+    fake, where = world.fake, await thread(world)
+    question = "What was the revenue?"
+    world.answers.add(
+        f'<file name="report.pdf" pages="2">\n[page 1]\n{REPORT[0]}\n\n[page 2]\n{REPORT[1]}'
+        f"\n</file>\n\n{question}",
+        workers_stream(["4.2 million ", "euros."]),
+    )
+    before = fake.finished(where)
+    await fake.say(question, channel=where, files=[("report.pdf", pdf(REPORT), "application/pdf")])
+    assert (await answer_after(world, where, before)).startswith("4.2 million euros.")
+    [cdn_get] = fake.cdn.requests
+    assert cdn_get[0].endswith("/report.pdf")
+
+    # The CDN link has expired by now for all that matters: the next turn re-reads the stored text.
+    fake.cdn.files.clear()
+    before = fake.finished(where)
+    await fake.say("And the costs?", channel=where)
+    await answer_after(world, where, before)
+    [call] = world.answers.calls_for("And the costs?")
+    sent = [m["content"] for m in call.body["messages"] if m["role"] == "user"]
+    assert REPORT[1] in sent[-2] and sent[-2].endswith(question)
+
+
+async def test_files_that_cannot_be_read_are_named_under_the_answer(world: World) -> None:
+    fake, where = world.fake, await thread(world)
+    world.answers.add(
+        '<file name="notes.txt">\nthe launch is on Friday\n</file>\n\nWhen is the launch?',
+        workers_stream(["Friday."]),
+    )
+    before = fake.finished(where)
+    await fake.say(
+        "When is the launch?",
+        channel=where,
+        files=[
+            ("notes.txt", b"the launch is on Friday", "text/plain"),
+            ("scan.pdf", pdf(["x"], scanned=True), "application/pdf"),
+            ("photo.png", b"\x89PNG\r\n\x1a\n", "image/png"),
+        ],
+    )
+    text = await answer_after(world, where, before)
+    assert text.startswith("Friday.")
+    assert "_📎 scan.pdf has no text I can read (a scan or images only)" in text
+    assert "_📎 photo.png: I can't look at images yet" in text
+    assert "127.0.0.1" not in text and "hm=" not in text
+
+
+async def test_a_voice_message_is_refused_clearly_and_an_expired_link_is_named(
+    world: World,
+) -> None:
+    fake, where = world.fake, await thread(world)
+    before = fake.finished(where)
+    await fake.say("", channel=where, files=[("voice-message.ogg", b"OggS", "audio/ogg")],
+                   voice=True)  # fmt: skip
+    text = await answer_after(world, where, before)
+    assert "_📎 voice-message.ogg: I can't listen to voice notes yet; please type your" in text
+    before = fake.finished(where)
+    await fake.say("Read this", channel=where, files=[("old.txt", b"x", "text/plain")], ttl=-5)
+    text = await answer_after(world, where, before)
+    assert "_📎 old.txt: I couldn't download it (the link has expired or I may not read it)" in text

@@ -1,0 +1,53 @@
+"""Files through the console process (issue 17): /attach a PDF and a CSV, ask, and the model
+reads them; what cannot be read is said under the answer; /export lists the files by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pexpect
+
+from tests.e2e.test_console import expect, spawn
+from tests.fakes.files import pdf
+from tests.fakes.llm_server import LLMFake, workers_stream
+
+
+async def test_console_attach_sends_files_with_the_next_message(
+    llm_fake: LLMFake, env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "report.pdf").write_bytes(pdf(["Revenue in Q3 was 4.2 million euros."]))
+    (tmp_path / "cities.csv").write_text("city,people\nParis,2100000\n")
+    (tmp_path / "scan.pdf").write_bytes(pdf(["x"], scanned=True))
+    llm_fake.queue("workers", workers_stream(["4.2 million ", "euros."], usage=(90, 4)))
+    child = spawn(env, tmp_path)
+    try:
+        await expect(child, "you> ")
+        child.sendline(f"/attach {tmp_path / 'report.pdf'}")
+        await expect(child, r"\(report\.pdf goes with your next message\)")
+        child.sendline(f"/attach {tmp_path / 'cities.csv'}")
+        await expect(child, r"\(cities\.csv goes with your next message\)")
+        child.sendline(f"/attach {tmp_path / 'scan.pdf'}")
+        await expect(child, r"\(scan\.pdf goes with your next message\)")
+        child.sendline(f"/attach {tmp_path / 'missing.txt'}")
+        await expect(child, r"I can't open \S+missing\.txt: No such file or directory\.")
+        child.sendline("What was the revenue?")
+        await expect(child, r"parley> 4\.2 million euros\.")
+        await expect(child, r"📎 scan\.pdf has no text I can read")
+        await expect(child, "you> ")
+        child.sendline("/export")
+        await expect(child, r"exported to (\S+\.md)")
+        exported = Path(child.match.group(1).strip())
+        child.sendline("/quit")
+        await child.expect(pexpect.EOF, async_=True)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    asked = llm_fake.calls_to("workers")[0].body["messages"][-1]["content"]
+    assert asked == (
+        '<file name="report.pdf" pages="1">\n[page 1]\nRevenue in Q3 was 4.2 million euros.\n'
+        '</file>\n\n<file name="cities.csv">\ncity,people\nParis,2100000\n\n</file>\n\n'
+        "What was the revenue?"
+    )
+    markdown = exported.read_text()
+    assert "_Attached: `report.pdf`, `cities.csv`_" in markdown
+    assert "4.2 million euros" in markdown and "Paris,2100000" not in markdown
