@@ -48,6 +48,6 @@ async def test_console_attach_sends_files_with_the_next_message(
         '</file>\n\n<file name="cities.csv">\ncity,people\nParis,2100000\n\n</file>\n\n'
         "What was the revenue?"
     )
-    markdown = exported.read_text()
+    markdown = exported.read_text()  # noqa: ASYNC240
     assert "_Attached: `report.pdf`, `cities.csv`_" in markdown
     assert "4.2 million euros" in markdown and "Paris,2100000" not in markdown
