@@ -40,6 +40,12 @@ def build_catalog(settings: Settings) -> Catalog:
     except UnknownModel as exc:
         name = "DEFAULT_MODEL" if "unknown model" in str(exc) else "BOT_CONFIG"
         raise ConfigurationError(f"{name}: {exc}") from None
+    fallback = settings.vision_fallback_model
+    try:
+        if fallback and not catalog.resolve(fallback).capabilities.vision:
+            raise ConfigurationError(f"VISION_FALLBACK_MODEL: {fallback} cannot see images")
+    except UnknownModel as exc:
+        raise ConfigurationError(f"VISION_FALLBACK_MODEL: {exc}") from None
     return catalog
 
 
@@ -166,6 +172,7 @@ class App:
             toolbox=personas.toolbox,
             tool_rounds=settings.tool_rounds,
             approval_seconds=settings.tool_approval_seconds,
+            vision_fallback=settings.vision_fallback_model,
             attachments=AttachmentReader(
                 per_turn=settings.attachments_per_turn,
                 max_bytes=settings.attachment_max_bytes,

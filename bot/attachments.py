@@ -17,16 +17,19 @@ stored text, never the file.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import io
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import httpx
 
 from bot.domain import Attachment
+from bot.llm.types import ImagePart
 
 log = logging.getLogger("parley.attachments")
 
@@ -45,7 +48,16 @@ DOCUMENT_SHARE = 0.6
 """Of the prompt's room in the model's window, what files may take: the rest is the history."""
 FETCH_SECONDS = 30.0
 
-IMAGES_NOT_YET = "{name}: I can't look at images yet, so I answered from your words alone."
+IMAGE_UNREADABLE = "{name} could not be read as an image (PNG, JPEG, WebP and GIF I can)."
+IMAGE_TOO_BIG = "{name} is {width:,}×{height:,} pixels; I read images up to 40 megapixels."
+IMAGE_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "MPO"})
+IMAGE_MAX_SIDE = 1568
+"""Longest side a picture is scaled down to (Anthropic's limit before it scales; OpenAI's high
+detail tiles 2048 down to 768 on the short side, so this costs it nothing)."""
+IMAGE_MAX_PIXELS = 40_000_000
+IMAGE_TOKENS = 1_600
+"""What one picture counts for in the prompt's budget (Anthropic: ~(w×h)/750 ≈ 1,600 at
+1092×1092; OpenAI high detail ≤ 1,105)."""
 VOICE_NOT_YET = "{name}: I can't listen to voice notes yet; please type your question."
 TOO_MANY = "I read {limit} files a message; I skipped {names}."
 TOO_LARGE = "{name} is {size}; I read files up to {limit}."
@@ -77,21 +89,34 @@ class Document:
 
 
 @dataclass(frozen=True, slots=True)
+class Picture:
+    name: str
+    media_type: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Read:
     documents: tuple[Document, ...] = ()
+    pictures: tuple[Picture, ...] = ()
     problems: tuple[str, ...] = ()
     """One line each, for the user: what was cut, skipped or could not be read."""
 
     @property
     def record(self) -> str | None:
         """What the turn keeps (`messages.attachments`), None when it read nothing."""
-        if not self.documents:
+        if not self.documents and not self.pictures:
             return None
         return json.dumps(
             [{"name": d.name, "text": d.text, "total": d.total, "pages": d.pages}
-             for d in self.documents],
+             for d in self.documents]
+            + [{"name": p.name, "image": base64.b64encode(p.data).decode(),
+                "media_type": p.media_type} for p in self.pictures],
             ensure_ascii=False,
         )  # fmt: skip
+
+    def also(self, *problems: str) -> Read:
+        return Read(self.documents, self.pictures, (*self.problems, *problems))
 
 
 def files_only(attachments: Sequence[Attachment]) -> str:
@@ -101,24 +126,45 @@ def files_only(attachments: Sequence[Attachment]) -> str:
 
 def names(record: str | None) -> list[str]:
     """The names of the files a stored turn read (for /export)."""
-    return [d.name for d in documents(record)]
+    documents, pictures = stored(record)
+    return [d.name for d in documents] + [p.name for p in pictures]
 
 
 def documents(record: str | None) -> list[Document]:
+    return stored(record)[0]
+
+
+def stored(record: str | None) -> tuple[list[Document], list[Picture]]:
+    """What a stored turn read: its documents, and its pictures (those kept have bytes)."""
     if not record:
-        return []
+        return [], []
     try:
         kept = json.loads(record)
-        return [Document(d["name"], d["text"], d["total"], d.get("pages")) for d in kept]
+        documents = [
+            Document(d["name"], d["text"], d["total"], d.get("pages")) for d in kept if "text" in d
+        ]
+        pictures = [
+            Picture(d["name"], d["media_type"], base64.b64decode(d["image"]))
+            for d in kept
+            if "image" in d
+        ]
     except (ValueError, TypeError, KeyError):
         log.warning("a stored attachments record could not be read; left out")
-        return []
+        return [], []
+    return documents, pictures
 
 
 def with_files(text: str, record: str | None) -> str:
-    """A user turn as the model reads it: each file's text, named, then the user's words."""
-    parts = [_rendered(d) for d in documents(record)]
+    """A user turn as the model reads it: each file's text, named, each picture's name, then
+    the user's words."""
+    documents, pictures = stored(record)
+    parts = [_rendered(d) for d in documents] + [f"[image: {p.name}]" for p in pictures]
     return "\n\n".join([*parts, text]) if parts else text
+
+
+def images_of(record: str | None) -> tuple[ImagePart, ...]:
+    """The pictures a stored turn kept, as the model is shown them."""
+    return tuple(ImagePart(p.media_type, p.data) for p in stored(record)[1])
 
 
 def _rendered(document: Document) -> str:
@@ -161,6 +207,7 @@ class AttachmentReader:
         if not attachments:
             return Read()
         budget_chars = int(budget_tokens * 4 * DOCUMENT_SHARE)
+        pictures: list[Picture] = []
         problems: list[str] = []
         taken, skipped = attachments[: self.per_turn], attachments[self.per_turn :]
         if skipped:
@@ -175,7 +222,9 @@ class AttachmentReader:
             except _Unreadable as exc:
                 problems.append(str(exc))
                 continue
-            if document is None:
+            if isinstance(document, Picture):
+                pictures.append(document)
+                room -= IMAGE_TOKENS * 4
                 continue
             overhead = len(_rendered(Document(document.name, "", 0, document.pages))) + 2
             if room - overhead < 200:
@@ -196,21 +245,21 @@ class AttachmentReader:
                 document = Document(document.name, text, document.total, document.pages)
             room -= len(document.text) + overhead
             found.append(document)
-        return Read(tuple(found), tuple(problems))
+        return Read(tuple(found), tuple(pictures), tuple(problems))
 
-    async def _document(self, attachment: Attachment) -> Document | None:
+    async def _document(self, attachment: Attachment) -> Document | Picture:
         name, kind = attachment.name, attachment.content_type.split(";")[0].strip().lower()
         extension = _extension(name)
         if attachment.voice or kind.startswith("audio/") or extension in AUDIO_EXTENSIONS:
             raise _Unreadable(VOICE_NOT_YET.format(name=name))
-        if kind.startswith("image/") or extension in IMAGE_EXTENSIONS:
-            raise _Unreadable(IMAGES_NOT_YET.format(name=name))
         if attachment.size > self.max_bytes:
             size, limit = _size(attachment.size), _size(self.max_bytes)
             raise _Unreadable(TOO_LARGE.format(name=name, size=size, limit=limit))
         pdf = extension == "pdf" or kind == "application/pdf"
         texty = extension in TEXT_EXTENSIONS or kind.startswith("text/") or kind in TEXT_TYPES
         data = await self._fetch(attachment, expect_html=extension in {"html", "htm"})
+        if kind.startswith("image/") or extension in IMAGE_EXTENSIONS:
+            return await asyncio.to_thread(_picture, name, data)
         if pdf or data.startswith(b"%PDF-"):
             return _pdf(name, data)
         if not texty and b"\0" in data[:SNIFF_BYTES]:
@@ -303,3 +352,30 @@ def _pdf(name: str, data: bytes) -> Document:
     if not text:
         raise _Unreadable(PDF_NO_TEXT.format(name=name))
     return Document(name, text, len(text), len(pages))
+
+
+def _picture(name: str, data: bytes) -> Picture:
+    """A picture scaled to IMAGE_MAX_SIDE: JPEG, or PNG when it has transparency; a GIF's
+    first frame. Pillow in a worker thread (`read` runs it so)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in IMAGE_FORMATS:
+                raise _Unreadable(IMAGE_UNREADABLE.format(name=name))
+            if image.width * image.height > IMAGE_MAX_PIXELS:
+                raise _Unreadable(
+                    IMAGE_TOO_BIG.format(name=name, width=image.width, height=image.height)
+                )
+            image.seek(0)
+            alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+            frame = image.convert("RGBA" if alpha else "RGB")
+            frame.thumbnail((IMAGE_MAX_SIDE, IMAGE_MAX_SIDE))
+            out = io.BytesIO()
+            frame.save(out, "PNG" if alpha else "JPEG", **({} if alpha else {"quality": 85}))
+    except _Unreadable:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        log.info("unreadable image name=%s error=%s", name, type(exc).__name__)
+        raise _Unreadable(IMAGE_UNREADABLE.format(name=name)) from None
+    return Picture(name, "image/png" if alpha else "image/jpeg", out.getvalue())

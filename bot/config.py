@@ -181,6 +181,9 @@ class Settings(BaseSettings):
     attachments_per_turn: int = Field(default=5, ge=0, le=20)
     attachment_max_bytes: int = Field(default=10_000_000, ge=1_000, le=100_000_000)
     attachment_text_chars: int = Field(default=60_000, ge=1_000, le=2_000_000)
+    # A model that sees images, for turns with pictures whose own model cannot (unset: the
+    # reply names the pictures as unseen and lists the models that would see them).
+    vision_fallback_model: str | None = None
 
     # -- tools ------------------------------------------------------------------------------
     # [[mcp_servers]] tables in the BOT_CONFIG file (or MCP_SERVERS as a JSON list).

@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 
 from bot.attachments import AttachmentReader, files_only
 from bot.catalog import Catalog, ModelEntry, UnknownModel
@@ -90,6 +89,7 @@ class ChatEngine:
         tool_rounds: int = TOOL_ROUNDS,
         approval_seconds: float = APPROVAL_SECONDS,  # how long a tool call waits for its asker
         attachments: AttachmentReader | None = None,
+        vision_fallback: str | None = None,  # VISION_FALLBACK_MODEL
     ) -> None:
         self.store = store
         self.router = router
@@ -100,7 +100,7 @@ class ChatEngine:
         self.personas = personas
         self.planner = Planner(
             store, catalog, personas, default_model=default_model, system_prompt=system_prompt,
-            show_reasoning=show_reasoning,
+            show_reasoning=show_reasoning, vision_fallback=vision_fallback,
         )  # fmt: skip
         limits = limits or ChatLimits()  # and moderation: what every turn passes (see _admit)
         self.admission = Admission(store, limits, moderator, moderation_fail_closed, clock=clock)
@@ -198,7 +198,7 @@ class ChatEngine:
                 if (too_long := await self._unfit(surface, platform, plan, text)) is not None:
                     return too_long
                 read = await self.attachments.read(request.attachments, plan.budget)
-                plan = replace(plan, notes=read.problems)
+                plan = self.planner.with_files(plan, read)
                 user_message = await self.store.add_message(
                     conversation.id, "user", text, user_id=request.user_id, attachments=read.record
                 )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.attachments import with_files
+from bot.attachments import IMAGE_TOKENS, images_of, with_files
 from bot.errors import UserError
 from bot.llm.types import Message, ToolCall
 from bot.store.records import StoredMessage
@@ -35,15 +35,18 @@ class PromptTooLong(UserError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    user: str
+    user: str | Message
     assistant: str | None
     tools: tuple[Message, ...] = ()
     """The answer's rounds of tool calls and results, before its final text."""
 
 
-def user_turn(message: StoredMessage) -> str:
-    """A user message as the model reads it: the text of its files (if any), then its words."""
-    return with_files(message.content, message.attachments)
+def user_turn(message: StoredMessage) -> str | Message:
+    """A user message as the model reads it: the text of its files (if any), then its words;
+    a Message when it has pictures (for a model that sees; the router drops them for one that
+    doesn't)."""
+    text, images = with_files(message.content, message.attachments), images_of(message.attachments)
+    return Message("user", text, images=images) if images else text
 
 
 def turns_before(messages: Sequence[StoredMessage], user_message_id: int) -> list[Turn]:
@@ -122,22 +125,29 @@ def without_tools(messages: Sequence[Message]) -> list[Message]:
     ]
 
 
+def _said(user: str | Message) -> Message:
+    return user if isinstance(user, Message) else Message("user", user)
+
+
+def _cost(message: Message) -> int:
+    return estimate_tokens(message.content) + IMAGE_TOKENS * len(message.images)
+
+
 def assemble(
-    system: str | None, turns: Sequence[Turn], new_user: str, budget_tokens: int
+    system: str | None, turns: Sequence[Turn], new_user: str | Message, budget_tokens: int
 ) -> list[Message]:
     """Fit the system prompt, as many of the newest whole turns as fit, and the new message."""
-    fixed = estimate_tokens(new_user) + (estimate_tokens(system) if system else 0)
+    asked = _said(new_user)
+    fixed = _cost(asked) + (estimate_tokens(system) if system else 0)
     if fixed > budget_tokens:
         raise PromptTooLong(
-            f"your message is too long for this model (about {estimate_tokens(new_user)} tokens;"
-            f" it takes about {max(0, budget_tokens - (fixed - estimate_tokens(new_user)))})"
+            f"your message is too long for this model (about {_cost(asked)} tokens;"
+            f" it takes about {max(0, budget_tokens - (fixed - _cost(asked)))})"
         )
     remaining = budget_tokens - fixed
     kept: list[Turn] = []
     for turn in reversed(turns):
-        cost = estimate_tokens(turn.user) + (
-            estimate_tokens(turn.assistant) if turn.assistant else 0
-        )
+        cost = _cost(_said(turn.user)) + (estimate_tokens(turn.assistant) if turn.assistant else 0)
         cost += sum(estimate_tokens(m.content) + len(str(m.tool_calls)) // 4 for m in turn.tools)
         if cost > remaining:
             break
@@ -145,9 +155,9 @@ def assemble(
         kept.append(turn)
     messages: list[Message] = [Message("system", system)] if system else []
     for turn in reversed(kept):
-        messages.append(Message("user", turn.user))
+        messages.append(_said(turn.user))
         messages.extend(turn.tools)
         if turn.assistant:
             messages.append(Message("assistant", turn.assistant))
-    messages.append(Message("user", new_user))
+    messages.append(asked)
     return messages

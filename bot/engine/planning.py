@@ -8,8 +8,9 @@ a channel's needs an admin, a conversation's its owner or an admin.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from bot.attachments import Read
 from bot.catalog import Catalog, ModelEntry, ModelNotAllowed
 from bot.domain import ChatRequest, ConversationKey
 from bot.engine.personas import PersonaError, PersonaService, validate_parameters
@@ -47,6 +48,14 @@ class Plan:
         return self.entry.context_window - self.max_tokens - SAFETY_MARGIN_TOKENS
 
 
+VISION_FALLBACK = "{fallback} answered this one: {model} can't see images."
+NO_VISION = (
+    "{names}: {model} can't see images, so I answered from your words alone. Models that"
+    " can: {models} (/model)."
+)
+VISION_LISTED = 6
+
+
 class Planner:
     def __init__(
         self,
@@ -57,6 +66,7 @@ class Planner:
         default_model: str,
         system_prompt: str | None,
         show_reasoning: str = "off",
+        vision_fallback: str | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -64,6 +74,24 @@ class Planner:
         self.default_model = default_model
         self.system_prompt = system_prompt
         self.show_reasoning = show_reasoning
+        self.vision_fallback = catalog.resolve(vision_fallback) if vision_fallback else None
+        """VISION_FALLBACK_MODEL: answers a turn with pictures its model cannot see."""
+
+    def with_files(self, plan: Plan, read: Read) -> Plan:
+        """The plan for a turn that came with files: what could not be read said under the
+        answer; pictures for a model that cannot see them answered by VISION_FALLBACK_MODEL
+        (said so), else named as unseen with the models that would see them."""
+        notes = read.problems
+        if read.pictures and not plan.entry.capabilities.vision:
+            fallback = self.vision_fallback
+            if fallback is not None and fallback.capabilities.vision:
+                said = VISION_FALLBACK.format(fallback=fallback.display, model=plan.entry.display)
+                return replace(plan, entry=fallback, notes=(*notes, said))
+            seeing = [e.name for e in self.catalog if e.capabilities.vision][:VISION_LISTED]
+            names = ", ".join(p.name for p in read.pictures)
+            notes = (*notes, NO_VISION.format(names=names, model=plan.entry.display,
+                                              models=", ".join(seeing) or "none"))  # fmt: skip
+        return replace(plan, notes=notes)
 
     def model_for(
         self,

@@ -120,6 +120,12 @@ def split_system(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]
             ]
             content = [{"type": "text", "text": m.content}] if m.content else []
             content += uses
+        elif m.images:  # image blocks first, as Anthropic recommends, then the text
+            content = [
+                {"type": "image",
+                 "source": {"type": "base64", "media_type": i.media_type, "data": i.base64}}
+                for i in m.images
+            ] + ([{"type": "text", "text": m.content}] if m.content else [])  # fmt: skip
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"] = _joined(turns[-1]["content"], content)
         else:

@@ -72,7 +72,9 @@ def add_sampling(body: dict[str, Any], call: ChatCall) -> None:
 
 def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """Chat Completions messages: an assistant's calls as `tool_calls` (arguments as a JSON
-    string, content null when it said nothing), each result as a `tool` message."""
+    string, content null when it said nothing), each result as a `tool` message; a user turn
+    with pictures as content parts, `image_url` with a data URL (OpenAI, and Workers AI's
+    Llama 4 Scout, which takes the same parts)."""
     wire: list[dict[str, Any]] = []
     for m in messages:
         if m.role == "tool":
@@ -87,6 +89,17 @@ def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
                 for call in m.tool_calls
             ]
             wire.append({"role": m.role, "content": m.content or None, "tool_calls": calls})
+        elif m.images:  # content parts: the text, then each picture as a data URL
+            pictures = [
+                {
+                    "type": "image_url",
+                    "image_url": {"url": f"data:{i.media_type};base64,{i.base64}"},
+                }
+                for i in m.images
+            ]
+            wire.append(
+                {"role": m.role, "content": [{"type": "text", "text": m.content}, *pictures]}
+            )
         else:
             wire.append({"role": m.role, "content": m.content})
     return wire

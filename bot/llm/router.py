@@ -26,6 +26,7 @@ from bot.llm.types import (
     ProviderError,
     ToolSpec,
     TransientError,
+    without_images,
 )
 from bot.resilience.breaker import BreakerBoard
 
@@ -128,7 +129,7 @@ class LLMRouter:
             tokens = min(max_tokens or candidate.default_max_tokens, candidate.max_output_tokens)
             call = ChatCall(
                 candidate.model_id,
-                messages,
+                messages if candidate.capabilities.vision else without_images(messages),
                 tokens,
                 sampling.temperature,
                 top_p=sampling.top_p,

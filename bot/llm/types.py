@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal, Protocol
 
 Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """A picture a user sent, as the model is shown it: PNG or JPEG bytes (bot/attachments.py
+    has scaled it down)."""
+
+    media_type: str
+    data: bytes = field(repr=False)
+
+    @property
+    def base64(self) -> str:
+        return base64.b64encode(self.data).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +35,14 @@ class Message:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str = ""
     is_error: bool = False
+    images: tuple[ImagePart, ...] = ()
+    """A user turn's pictures, for a model that sees (`without_images` for one that doesn't)."""
+
+
+def without_images(messages: Sequence[Message]) -> list[Message]:
+    """The prompt for a model without vision: the pictures dropped (their names stay in the
+    text, bot/attachments.with_files)."""
+    return [replace(m, images=()) if m.images else m for m in messages]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import run_bot
 from tests.fakes.llm_server import LLMFake, openai_stream, workers_error, workers_stream
 
@@ -98,6 +100,19 @@ async def test_unknown_default_model_is_a_config_error(env: dict[str, str], tmp_
     result = await run_bot("ask", "go", env=env | {"DEFAULT_MODEL": "gpt-99"}, cwd=tmp_path)
     assert result.code == 2
     assert result.stderr.startswith("parley: config error: DEFAULT_MODEL: unknown model 'gpt-99'")
+
+
+@pytest.mark.parametrize(
+    ("fallback", "said"),
+    [("gpt-99", "VISION_FALLBACK_MODEL: unknown model 'gpt-99'"),
+     ("llama-3.1-8b", "VISION_FALLBACK_MODEL: llama-3.1-8b cannot see images")],
+)  # fmt: skip
+async def test_a_vision_fallback_that_cannot_see_is_a_config_error(
+    env: dict[str, str], tmp_path: Path, fallback: str, said: str
+) -> None:
+    result = await run_bot("ask", "go", env=env | {"VISION_FALLBACK_MODEL": fallback}, cwd=tmp_path)
+    assert result.code == 2
+    assert result.stderr.startswith(f"parley: config error: {said}")
 
 
 async def test_bad_database_url_is_one_line(env: dict[str, str], tmp_path: Path) -> None:

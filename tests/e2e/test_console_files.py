@@ -3,9 +3,12 @@ reads them; what cannot be read is said under the answer; /export lists the file
 
 from __future__ import annotations
 
+import base64
+import io
 from pathlib import Path
 
 import pexpect
+from PIL import Image
 
 from tests.e2e.test_console import expect, spawn
 from tests.fakes.files import pdf
@@ -51,3 +54,33 @@ async def test_console_attach_sends_files_with_the_next_message(
     markdown = exported.read_text()  # noqa: ASYNC240
     assert "_Attached: `report.pdf`, `cities.csv`_" in markdown
     assert "4.2 million euros" in markdown and "Paris,2100000" not in markdown
+
+
+async def test_console_sends_a_picture_to_a_vision_model(
+    llm_fake: LLMFake, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (800, 600), "orange").save(out, "PNG")
+    (tmp_path / "chart.png").write_bytes(out.getvalue())
+    llm_fake.queue("workers", workers_stream(["An orange ", "square."]))
+    child = spawn(env, tmp_path)
+    try:
+        await expect(child, "you> ")
+        child.sendline("/model llama-4-scout")
+        await expect(child, "Llama 4 Scout")
+        child.sendline(f"/attach {tmp_path / 'chart.png'}")
+        await expect(child, r"\(chart\.png goes with your next message\)")
+        child.sendline("What is this?")
+        await expect(child, r"parley> An orange square\.")
+        await expect(child, "you> ")
+        child.sendline("/quit")
+        await child.expect(pexpect.EOF, async_=True)
+    finally:
+        child.close(force=True)
+    [call] = llm_fake.calls_to("workers")
+    assert call.path.endswith("@cf/meta/llama-4-scout-17b-16e-instruct")
+    text, image = call.body["messages"][-1]["content"]
+    assert text == {"type": "text", "text": "[image: chart.png]\n\nWhat is this?"}
+    data = base64.b64decode(image["image_url"]["url"].removeprefix("data:image/jpeg;base64,"))
+    with Image.open(io.BytesIO(data)) as seen:
+        assert (seen.format, seen.size) == ("JPEG", (800, 600))

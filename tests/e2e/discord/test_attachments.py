@@ -5,12 +5,15 @@ could not be read."""
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from PIL import Image
 
 from tests.e2e.discord.conftest import BotProcess, Channels, discord_env
 from tests.e2e.discord.test_chat import Answers, finished_anywhere, thread_of
@@ -43,9 +46,9 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
             assert "Traceback" not in bot.logs(), bot.logs()[-3000:]
 
 
-async def thread(world: World) -> str:
+async def thread(world: World, **options: str) -> str:
     fake, channel = world.fake, world.channels.take()
-    await fake.slash("chat", {"prompt": "Hello"}, channel=channel)
+    await fake.slash("chat", {"prompt": "Hello"} | options, channel=channel)
     found: str = await fake.wait_until(lambda: thread_of(fake, channel), 20, what="a thread")
     await fake.wait_until(lambda: finished_anywhere(fake, channel), 20, what="the first answer")
     return found
@@ -89,7 +92,8 @@ async def test_a_pdf_question_is_answered_from_the_pdf_and_later_turns_keep_it(
 async def test_files_that_cannot_be_read_are_named_under_the_answer(world: World) -> None:
     fake, where = world.fake, await thread(world)
     world.answers.add(
-        '<file name="notes.txt">\nthe launch is on Friday\n</file>\n\nWhen is the launch?',
+        '<file name="notes.txt">\nthe launch is on Friday\n</file>\n\n[image: photo.png]\n\n'
+        "When is the launch?",
         workers_stream(["Friday."]),
     )
     before = fake.finished(where)
@@ -99,14 +103,51 @@ async def test_files_that_cannot_be_read_are_named_under_the_answer(world: World
         files=[
             ("notes.txt", b"the launch is on Friday", "text/plain"),
             ("scan.pdf", pdf(["x"], scanned=True), "application/pdf"),
-            ("photo.png", b"\x89PNG\r\n\x1a\n", "image/png"),
+            ("photo.png", png(), "image/png"),
         ],
     )
     text = await answer_after(world, where, before)
     assert text.startswith("Friday.")
     assert "_📎 scan.pdf has no text I can read (a scan or images only)" in text
-    assert "_📎 photo.png: I can't look at images yet" in text
+    assert "_📎 photo.png: Llama 3.1 8B Instruct (fast) can't see images, so I answered" in text
+    assert "Models that can: llama-4-scout, " in text
     assert "127.0.0.1" not in text and "hm=" not in text
+
+
+async def test_a_picture_goes_to_a_vision_model_scaled_down_and_stays_for_later_turns(
+    world: World,
+) -> None:
+    fake, where = world.fake, await thread(world, model="llama-4-scout")
+    asked = "[image: chart.png]\n\nWhat does the chart show?"
+    world.answers.add(asked, workers_stream(["Sales ", "doubled."]))
+    before = fake.finished(where)
+    await fake.say("What does the chart show?", channel=where,
+                   files=[("chart.png", png(3000, 2000), "image/png")])  # fmt: skip
+    assert (await answer_after(world, where, before)).startswith("Sales doubled.")
+    [call] = world.answers.calls_for(asked)
+    assert call.path.endswith("@cf/meta/llama-4-scout-17b-16e-instruct")
+    text, image = call.body["messages"][-1]["content"]
+    assert text == {"type": "text", "text": asked}
+    url = image["image_url"]["url"]
+    assert url.startswith("data:image/jpeg;base64,")
+    assert sized(base64.b64decode(url.split(",", 1)[1])) == (1568, 1045)
+
+    before = fake.finished(where)
+    await fake.say("And in colour?", channel=where)
+    await answer_after(world, where, before)
+    [later] = world.answers.calls_for("And in colour?")
+    assert later.body["messages"][-3]["content"][1]["image_url"]["url"] == url
+
+
+def png(width: int = 40, height: int = 30) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), "teal").save(out, "PNG")
+    return out.getvalue()
+
+
+def sized(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
 
 
 async def test_a_voice_message_is_refused_clearly_and_an_expired_link_is_named(

@@ -49,8 +49,7 @@ class Answers:
         self.scripts[(family, prompt)].extend(scripts)
 
     def _next(self, family: str, call: Call) -> Script:
-        prompt = call.body["messages"][-1]["content"]
-        queue = self.scripts.get((family, prompt))
+        queue = self.scripts.get((family, asked(call)))
         if queue:
             return queue.popleft()
         return self.llm.default_script(call)
@@ -59,8 +58,16 @@ class Answers:
         return [
             c
             for c in self.llm.calls_to(family)  # type: ignore[arg-type]
-            if c.body and c.body["messages"][-1]["content"] == prompt
+            if c.body and asked(c) == prompt
         ]
+
+
+def asked(call: Call) -> str:
+    """The text of a call's newest message (the text part of a message with pictures)."""
+    content = call.body["messages"][-1]["content"]
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+    return str(content)
 
 
 class World:

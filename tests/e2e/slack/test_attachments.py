@@ -4,8 +4,12 @@ the model, and one line under the answer for what could not be read."""
 
 from __future__ import annotations
 
+import io
+
+from PIL import Image
+
 from tests.e2e.slack.conftest import ALICE, SlackBot
-from tests.e2e.slack.helpers import wait_answer
+from tests.e2e.slack.helpers import run_command, wait_answer
 from tests.fakes.files import pdf
 from tests.fakes.llm_server import workers_stream
 
@@ -51,3 +55,23 @@ async def test_a_file_slack_will_not_hand_over_is_named_and_the_question_answere
     assert reply.text.startswith("From your words alone: yes.")
     assert "_📎 a.txt: Slack sent a sign-in page instead of the file: the app" in reply.text
     assert bot.llm.calls_to("workers")[0].body["messages"][-1]["content"] == "Is this fine?"
+
+
+async def test_a_picture_in_a_dm_goes_to_the_dms_vision_model(bot: SlackBot) -> None:
+    fake = bot.fake
+    post = await run_command(bot, "/model", "llama-4-scout", user=ALICE, channel=DM)
+    assert "Llama 4 Scout" in post["text"]
+    out = io.BytesIO()
+    Image.new("RGBA", (300, 200), (0, 128, 0, 128)).save(out, "PNG")
+    bot.llm.queue("workers", workers_stream(["A green ", "rectangle."]))
+    event = bot.sender.message(
+        DM, ALICE, "What is it?", files=[("g.png", out.getvalue(), "image/png")]
+    )
+    await bot.sender.event(event)
+    *_, reply = await wait_answer(fake, DM, None)  # after what /model said
+    assert reply.text.startswith("A green rectangle.")
+    [call] = bot.llm.calls_to("workers")
+    assert call.path.endswith("@cf/meta/llama-4-scout-17b-16e-instruct")
+    text, image = call.body["messages"][-1]["content"]
+    assert text["text"] == "[image: g.png]\n\nWhat is it?"
+    assert image["image_url"]["url"].startswith("data:image/png;base64,")  # transparency kept

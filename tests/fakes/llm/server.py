@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import socket
@@ -214,7 +215,7 @@ class LLMFake:
     def _check_workers(self, call: Call) -> ReplyScript | None:
         if self.cloudflare_token and not _bearer(call, "authorization", self.cloudflare_token):
             return workers_error(10000)
-        return _validate_workers_body(call.body)
+        return _validate_workers_body(call.body, call.path)
 
     def _check_gateway(self, call: Call) -> ReplyScript | None:
         if self.gateway_token and not _bearer(call, "cf-aig-authorization", self.gateway_token):
@@ -337,6 +338,18 @@ def _anthropic_turns_problem(messages: list[dict[str, Any]]) -> str | None:
         for j, block in enumerate(blocks):
             if not isinstance(block, dict) or not isinstance(block.get("type"), str):
                 return f"messages.{i}.content.{j}: Input should be a valid dictionary"
+            if block["type"] == "image":
+                source = block.get("source") if isinstance(block.get("source"), dict) else {}
+                if source.get("type") != "base64":
+                    return f"messages.{i}.content.{j}.source: expected a base64 source"
+                where = f"messages.{i}.content.{j}.source"
+                problem = _picture_problem(
+                    where, str(source.get("media_type")), str(source.get("data"))
+                )
+                if problem:
+                    return problem
+                if m["role"] != "user":
+                    return f"messages.{i}.content.{j}: images are for user turns"
         results = [b.get("tool_use_id") for b in blocks if b["type"] == "tool_result"]
         if m["role"] == "user":
             if open_ids and set(results) != open_ids:
@@ -367,8 +380,66 @@ def _anthropic_turns_problem(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _validate_workers_body(body: object) -> ReplyScript | None:
+IMAGE_MAGIC = {
+    "image/png": b"\x89PNG\r\n\x1a\n",
+    "image/jpeg": b"\xff\xd8\xff",
+    "image/gif": b"GIF8",
+    "image/webp": b"RIFF",
+}
+DATA_URL = re.compile(r"^data:(image/[a-z]+);base64,([A-Za-z0-9+/=]+)$")
+VISION_WORKERS = (
+    "@cf/meta/llama-4-scout-17b-16e-instruct",
+    "@cf/meta/llama-3.2-11b-vision-instruct",
+    "@cf/google/gemma-3-12b-it",
+    "@cf/mistralai/mistral-small-3.1-24b-instruct",
+)
+"""Workers AI models whose messages take content parts (text and image_url); the others take
+a string only (their input schemas)."""
+
+
+def _picture_problem(where: str, media_type: str, data: str) -> str | None:
+    """A base64 picture as the APIs check it: a known type, decodable, the bytes of that type."""
+    magic = IMAGE_MAGIC.get(media_type)
+    if magic is None:
+        return f"{where}: unsupported image type {media_type!r}"
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
+        return f"{where}: invalid base64 data"
+    if not raw.startswith(magic):
+        return f"{where}: Image does not match the provided media type {media_type}"
+    return None
+
+
+def _parts_problem(messages: list[dict[str, Any]]) -> str | None:
+    """Chat Completions content parts: text, or image_url with a data URL (or https URL)."""
+    for i, m in enumerate(messages):
+        if not isinstance(m["content"], list):
+            continue
+        if m["role"] != "user":
+            return f"messages.{i}.content: content parts are for user messages here"
+        for j, part in enumerate(m["content"]):
+            where = f"messages.{i}.content.{j}"
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text" and isinstance(part.get("text"), str):
+                continue
+            if kind != "image_url" or not isinstance(part.get("image_url"), dict):
+                return f"{where}: expected a text or image_url part"
+            url = str(part["image_url"].get("url") or "")
+            found = DATA_URL.match(url)
+            if found is None:
+                return f"{where}.image_url.url: expected a base64 data URL"
+            if problem := _picture_problem(where, found[1], found[2]):
+                return problem
+    return None
+
+
+def _validate_workers_body(body: object, path: str = "") -> ReplyScript | None:
     problem = _validate_messages(body, ("system", "user", "assistant", "tool"))
+    if problem is None and isinstance(body, dict) and not path.endswith(VISION_WORKERS):
+        listed = [i for i, m in enumerate(body["messages"]) if isinstance(m["content"], list)]
+        if listed:
+            problem = f"messages.{listed[0]}.content: Type mismatch, expected string"
     if problem is None and isinstance(body, dict):
         if not _positive_int(body.get("max_tokens")):
             problem = "max_tokens: required (the fake insists: the default 256 cuts answers)"
@@ -376,6 +447,7 @@ def _validate_workers_body(body: object) -> ReplyScript | None:
             problem = "stream: must be a boolean"
         problem = problem or _sampling_problem(body) or _function_tools_problem(body)
         problem = problem or _tool_turns_problem(body["messages"])
+        problem = problem or _parts_problem(body["messages"])
     return None if problem is None else workers_error(5004, 400, f"Invalid data: {problem}")
 
 
@@ -393,6 +465,7 @@ def _validate_openai_body(body: object) -> ReplyScript | None:
                 problem = "stream_options.include_usage: the fake requires it with stream=true"
         problem = problem or _sampling_problem(body) or _function_tools_problem(body)
         problem = problem or _tool_turns_problem(body["messages"])
+        problem = problem or _parts_problem(body["messages"])
         if problem is None and "tool_choice" in body:
             choice = body["tool_choice"]
             if "tools" not in body:

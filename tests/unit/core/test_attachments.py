@@ -3,12 +3,21 @@ through real HTTP against the file host fake (Discord's CDN, Slack's private dow
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
-from bot.attachments import AttachmentReader, Read, documents, files_only, names, with_files
+from bot.attachments import (
+    AttachmentReader,
+    Read,
+    documents,
+    files_only,
+    images_of,
+    names,
+    with_files,
+)
 from bot.domain import Attachment
 from tests.fakes.files import FileHost, pdf
 
@@ -90,8 +99,6 @@ async def test_a_pdf_is_read_page_by_page_and_kept_as_its_text(host: FileHost) -
         (lambda h: cdn(h, "latin1.txt", "caf\xe9".encode("latin-1") + b"\x00", "text/plain"),
          "latin1.txt: I can't read this kind of file (text, code, CSV, JSON and PDF I can)."),
         (lambda h: cdn(h, "empty.txt", b"  \n", "text/plain"), "empty.txt is empty."),
-        (lambda h: cdn(h, "photo.png", b"\x89PNG\r\n", "image/png"),
-         "photo.png: I can't look at images yet, so I answered from your words alone."),
         (lambda h: Attachment("voice-message.ogg", 9000, "audio/ogg", url="http://x", voice=True),
          "voice-message.ogg: I can't listen to voice notes yet; please type your question."),
         (lambda h: cdn(h, "old.txt", b"gone", "text/plain", ttl=-60),
@@ -169,3 +176,55 @@ def test_a_message_of_files_alone_says_which_files() -> None:
 def test_a_damaged_record_is_left_out_not_raised() -> None:
     assert with_files("hi", "not json") == "hi"
     assert names('[{"nope": 1}]') == []
+
+
+def png(width: int, height: int, mode: str = "RGB", frames: int = 1) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    images = [Image.new(mode, (width, height), color) for color in ("red", "blue")[:frames]]
+    kind = "GIF" if frames > 1 else "PNG"
+    images[0].save(out, kind, save_all=frames > 1, append_images=images[1:])
+    return out.getvalue()
+
+
+def opened(data: bytes) -> tuple[str, tuple[int, int], str]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return str(image.format), image.size, image.mode
+
+
+async def test_a_picture_is_scaled_down_and_kept_as_the_model_will_see_it(host: FileHost) -> None:
+    got = await read(cdn(host, "wide.png", png(4000, 1000), "image/png"))
+    assert got.problems == () and got.documents == ()
+    [picture] = got.pictures
+    assert picture.media_type == "image/jpeg"
+    assert opened(picture.data) == ("JPEG", (1568, 392), "RGB")
+    [image] = images_of(got.record)
+    assert (image.media_type, image.data) == ("image/jpeg", picture.data)
+    assert names(got.record) == ["wide.png"]
+    assert with_files("What is it?", got.record) == "[image: wide.png]\n\nWhat is it?"
+
+
+async def test_transparency_stays_png_and_a_gif_is_its_first_frame(host: FileHost) -> None:
+    got = await read(
+        cdn(host, "logo.png", png(64, 64, "RGBA"), "image/png"),
+        cdn(host, "anim.gif", png(32, 32, frames=2), "image/gif"),
+    )
+    logo, anim = got.pictures
+    assert logo.media_type == "image/png" and opened(logo.data) == ("PNG", (64, 64), "RGBA")
+    assert anim.media_type == "image/jpeg" and opened(anim.data)[1] == (32, 32)
+
+
+async def test_broken_and_oversized_pictures_are_one_line_each(host: FileHost) -> None:
+    got = await read(
+        cdn(host, "broken.jpg", b"\xff\xd8\xff\xe0 not really", "image/jpeg"),
+        cdn(host, "huge.png", png(8000, 6000, "1"), "image/png"),
+        cdn(host, "fine.png", png(10, 10), "image/png"),
+    )
+    assert got.problems == (
+        "broken.jpg could not be read as an image (PNG, JPEG, WebP and GIF I can).",
+        "huge.png is 8,000×6,000 pixels; I read images up to 40 megapixels.",
+    )
+    assert [p.name for p in got.pictures] == ["fine.png"]
