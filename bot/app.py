@@ -31,6 +31,7 @@ from bot.store.records import ImageJob
 from bot.tools import Toolboxes
 from bot.tools.mcp import McpServers
 from bot.tools.search import WebSearch
+from bot.voice import build_transcriber
 
 
 def build_catalog(settings: Settings) -> Catalog:
@@ -177,6 +178,8 @@ class App:
                 per_turn=settings.attachments_per_turn,
                 max_bytes=settings.attachment_max_bytes,
                 text_chars=settings.attachment_text_chars,
+                transcriber=build_transcriber(settings),
+                voice_seconds=settings.voice_max_seconds,
             ),
         )
         interrupted = await engine.recover()

@@ -30,6 +30,8 @@ import httpx
 
 from bot.domain import Attachment
 from bot.llm.types import ImagePart
+from bot.store import Conversation, Store
+from bot.voice import Transcriber, TranscriptionFailed, VoiceModel
 
 log = logging.getLogger("parley.attachments")
 
@@ -58,7 +60,12 @@ IMAGE_MAX_PIXELS = 40_000_000
 IMAGE_TOKENS = 1_600
 """What one picture counts for in the prompt's budget (Anthropic: ~(w×h)/750 ≈ 1,600 at
 1092×1092; OpenAI high detail ≤ 1,105)."""
-VOICE_NOT_YET = "{name}: I can't listen to voice notes yet; please type your question."
+VOICE_OFF = "{name}: voice notes can't be transcribed here; please type your question."
+VOICE_TOO_LONG = "{name} is {seconds:,} s long; I transcribe voice notes up to {limit:,} s."
+VOICE_SILENT = "{name}: I heard no words in it."
+VOICE_HEARD = "{name}, {seconds:.0f} s: “{text}”"
+HEARD_SHOWN = 280
+"""Characters of a transcript shown under the answer (all of it goes to the model and /export)."""
 TOO_MANY = "I read {limit} files a message; I skipped {names}."
 TOO_LARGE = "{name} is {size}; I read files up to {limit}."
 UNKNOWN_TYPE = "{name}: I can't read this kind of file (text, code, CSV, JSON and PDF I can)."
@@ -96,27 +103,39 @@ class Picture:
 
 
 @dataclass(frozen=True, slots=True)
+class Transcript:
+    name: str
+    text: str
+    seconds: float
+    model: VoiceModel | None = field(default=None, compare=False)
+    """What transcribed it (and bills it); None for one read back from the store."""
+
+
+@dataclass(frozen=True, slots=True)
 class Read:
     documents: tuple[Document, ...] = ()
     pictures: tuple[Picture, ...] = ()
+    transcripts: tuple[Transcript, ...] = ()
     problems: tuple[str, ...] = ()
     """One line each, for the user: what was cut, skipped or could not be read."""
 
     @property
     def record(self) -> str | None:
         """What the turn keeps (`messages.attachments`), None when it read nothing."""
-        if not self.documents and not self.pictures:
+        if not self.documents and not self.pictures and not self.transcripts:
             return None
         return json.dumps(
             [{"name": d.name, "text": d.text, "total": d.total, "pages": d.pages}
              for d in self.documents]
             + [{"name": p.name, "image": base64.b64encode(p.data).decode(),
-                "media_type": p.media_type} for p in self.pictures],
+                "media_type": p.media_type} for p in self.pictures]
+            + [{"name": t.name, "transcript": t.text, "seconds": t.seconds}
+               for t in self.transcripts],
             ensure_ascii=False,
         )  # fmt: skip
 
     def also(self, *problems: str) -> Read:
-        return Read(self.documents, self.pictures, (*self.problems, *problems))
+        return Read(self.documents, self.pictures, self.transcripts, (*self.problems, *problems))
 
 
 def files_only(attachments: Sequence[Attachment]) -> str:
@@ -127,7 +146,9 @@ def files_only(attachments: Sequence[Attachment]) -> str:
 def names(record: str | None) -> list[str]:
     """The names of the files a stored turn read (for /export)."""
     documents, pictures = stored(record)
-    return [d.name for d in documents] + [p.name for p in pictures]
+    return (
+        [d.name for d in documents] + [p.name for p in pictures] + [t.name for t in heard(record)]
+    )
 
 
 def documents(record: str | None) -> list[Document]:
@@ -154,11 +175,22 @@ def stored(record: str | None) -> tuple[list[Document], list[Picture]]:
     return documents, pictures
 
 
+def heard(record: str | None) -> list[Transcript]:
+    """The voice notes a stored turn transcribed."""
+    try:
+        kept = json.loads(record) if record else []
+        return [Transcript(d["name"], d["transcript"], d["seconds"]) for d in kept
+                if "transcript" in d]  # fmt: skip
+    except (ValueError, TypeError, KeyError):
+        return []
+
+
 def with_files(text: str, record: str | None) -> str:
-    """A user turn as the model reads it: each file's text, named, each picture's name, then
-    the user's words."""
+    """A user turn as the model reads it: each file's text, named, each picture's name, each
+    voice note's words (the user's own, spoken), then the words they typed."""
     documents, pictures = stored(record)
     parts = [_rendered(d) for d in documents] + [f"[image: {p.name}]" for p in pictures]
+    parts += [f"[voice message {t.name}, {t.seconds:.0f} s]\n{t.text}" for t in heard(record)]
     return "\n\n".join([*parts, text]) if parts else text
 
 
@@ -189,7 +221,11 @@ class AttachmentReader:
         max_bytes: int = 10_000_000,
         text_chars: int = 60_000,
         client: httpx.AsyncClient | None = None,
+        transcriber: Transcriber | None = None,
+        voice_seconds: int = 300,
     ) -> None:
+        self.transcriber = transcriber
+        self.voice_seconds = voice_seconds
         self.per_turn = per_turn
         self.max_bytes = max_bytes
         self.text_chars = text_chars
@@ -197,6 +233,8 @@ class AttachmentReader:
         self._own_client = client is None
 
     async def aclose(self) -> None:
+        if self.transcriber is not None:
+            await self.transcriber.aclose()
         if self._own_client and self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -208,6 +246,7 @@ class AttachmentReader:
             return Read()
         budget_chars = int(budget_tokens * 4 * DOCUMENT_SHARE)
         pictures: list[Picture] = []
+        transcripts: list[Transcript] = []
         problems: list[str] = []
         taken, skipped = attachments[: self.per_turn], attachments[self.per_turn :]
         if skipped:
@@ -225,6 +264,21 @@ class AttachmentReader:
             if isinstance(document, Picture):
                 pictures.append(document)
                 room -= IMAGE_TOKENS * 4
+                continue
+            if isinstance(document, Transcript):
+                transcripts.append(document)
+                if not document.text:
+                    problems.append(VOICE_SILENT.format(name=document.name))
+                    continue
+                shown = (
+                    document.text
+                    if len(document.text) <= HEARD_SHOWN
+                    else (document.text[: HEARD_SHOWN - 1].rstrip() + "…")
+                )
+                problems.append(VOICE_HEARD.format(
+                    name=document.name, seconds=document.seconds, text=" ".join(shown.split())
+                ))  # fmt: skip
+                room -= len(document.text)
                 continue
             overhead = len(_rendered(Document(document.name, "", 0, document.pages))) + 2
             if room - overhead < 200:
@@ -245,13 +299,13 @@ class AttachmentReader:
                 document = Document(document.name, text, document.total, document.pages)
             room -= len(document.text) + overhead
             found.append(document)
-        return Read(tuple(found), tuple(pictures), tuple(problems))
+        return Read(tuple(found), tuple(pictures), tuple(transcripts), tuple(problems))
 
-    async def _document(self, attachment: Attachment) -> Document | Picture:
+    async def _document(self, attachment: Attachment) -> Document | Picture | Transcript:
         name, kind = attachment.name, attachment.content_type.split(";")[0].strip().lower()
         extension = _extension(name)
         if attachment.voice or kind.startswith("audio/") or extension in AUDIO_EXTENSIONS:
-            raise _Unreadable(VOICE_NOT_YET.format(name=name))
+            return await self._voice(attachment, kind)
         if attachment.size > self.max_bytes:
             size, limit = _size(attachment.size), _size(self.max_bytes)
             raise _Unreadable(TOO_LARGE.format(name=name, size=size, limit=limit))
@@ -270,6 +324,24 @@ class AttachmentReader:
         if not text.strip():
             raise _Unreadable(EMPTY.format(name=name))
         return Document(name, text, len(text))
+
+    async def _voice(self, attachment: Attachment, kind: str) -> Transcript:
+        """A voice note's words (VOICE_MODEL), refused unheard when too long or too large."""
+        name = attachment.name
+        if self.transcriber is None:
+            raise _Unreadable(VOICE_OFF.format(name=name))
+        if attachment.seconds > self.voice_seconds:
+            seconds, limit = round(attachment.seconds), self.voice_seconds
+            raise _Unreadable(VOICE_TOO_LONG.format(name=name, seconds=seconds, limit=limit))
+        if attachment.size > self.max_bytes:
+            size, limit_bytes = _size(attachment.size), _size(self.max_bytes)
+            raise _Unreadable(TOO_LARGE.format(name=name, size=size, limit=limit_bytes))
+        data = await self._fetch(attachment, expect_html=False)
+        try:
+            heard = await self.transcriber.transcribe(name, data, kind, attachment.seconds)
+        except TranscriptionFailed as exc:
+            raise _Unreadable(str(exc)) from None
+        return Transcript(name, heard.text, heard.seconds, self.transcriber.model)
 
     async def _fetch(self, attachment: Attachment, *, expect_html: bool) -> bytes:
         name = attachment.name
@@ -379,3 +451,18 @@ def _picture(name: str, data: bytes) -> Picture:
         log.info("unreadable image name=%s error=%s", name, type(exc).__name__)
         raise _Unreadable(IMAGE_UNREADABLE.format(name=name)) from None
     return Picture(name, "image/png" if alpha else "image/jpeg", out.getvalue())
+
+
+async def bill_voice(store: Store, read: Read, conversation: Conversation, message: int) -> None:
+    """A usage line per voice note transcribed (priced per audio minute, VOICE_MODEL's), for
+    the conversation's owner in its tenant: /usage shows it under the speech model's name."""
+    for transcript in read.transcripts:
+        model = transcript.model
+        if model is None:
+            continue
+        await store.record_usage(
+            tenant_id=conversation.tenant_id, user_id=conversation.user_id, kind="chat",
+            provider=model.provider, model=model.name, prompt_tokens=0, completion_tokens=0,
+            cost=model.cost(transcript.seconds), conversation_id=conversation.id,
+            message_id=message,
+        )  # fmt: skip

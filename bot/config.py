@@ -184,6 +184,10 @@ class Settings(BaseSettings):
     # A model that sees images, for turns with pictures whose own model cannot (unset: the
     # reply names the pictures as unseen and lists the models that would see them).
     vision_fallback_model: str | None = None
+    # Voice messages: the speech model (bot/catalog/voice.toml, or "off"; unset: Workers AI's
+    # Whisper turbo when Cloudflare is set up, else OpenAI's when its key is) and the longest.
+    voice_model: str | None = None
+    voice_max_seconds: int = Field(default=300, ge=1, le=3600)
 
     # -- tools ------------------------------------------------------------------------------
     # [[mcp_servers]] tables in the BOT_CONFIG file (or MCP_SERVERS as a JSON list).

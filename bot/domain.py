@@ -100,6 +100,8 @@ class Attachment:
     data: bytes | None = field(default=None, repr=False)
     voice: bool = False
     """A voice message (Discord's IS_VOICE_MESSAGE flag, a Slack audio clip)."""
+    seconds: float = 0.0
+    """A recording's length as the platform gives it (0: not given)."""
 
 
 @dataclass(frozen=True, slots=True)

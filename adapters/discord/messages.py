@@ -42,7 +42,7 @@ class Messages:
             return
         files = tuple(
             Attachment(a.filename, a.size, a.content_type or "", url=a.url,
-                       voice=a.is_voice_message())
+                       voice=a.is_voice_message(), seconds=a.duration or 0.0)
             for a in message.attachments
         )  # fmt: skip
         asker = Asker(str(message.author.id), message.author.display_name, files)

@@ -133,7 +133,8 @@ class Turns:
             Attachment(str(f.get("name") or "file"), int(f.get("size") or 0),
                        str(f.get("mimetype") or ""), headers=bearer,
                        url=str(f.get("url_private_download") or f.get("url_private") or ""),
-                       voice=f.get("subtype") == "slack_audio")
+                       voice=f.get("subtype") == "slack_audio",
+                       seconds=float(f.get("duration_ms") or 0) / 1000)
             for f in event.get("files") or () if f.get("mode") != "tombstone"
         )  # fmt: skip
 

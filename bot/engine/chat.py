@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bot.attachments import AttachmentReader, files_only
+from bot.attachments import AttachmentReader, bill_voice, files_only
 from bot.catalog import Catalog, ModelEntry, UnknownModel
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.domain import ChatRequest, ConversationKey
@@ -202,6 +202,7 @@ class ChatEngine:
                 user_message = await self.store.add_message(
                     conversation.id, "user", text, user_id=request.user_id, attachments=read.record
                 )
+                await bill_voice(self.store, read, conversation, user_message.id)
                 refused_turn = await self._moderated(surface, conversation, user_message, plan)
                 if refused_turn is not None:
                     return refused_turn

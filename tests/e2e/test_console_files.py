@@ -84,3 +84,32 @@ async def test_console_sends_a_picture_to_a_vision_model(
     data = base64.b64decode(image["image_url"]["url"].removeprefix("data:image/jpeg;base64,"))
     with Image.open(io.BytesIO(data)) as seen:
         assert (seen.format, seen.size) == ("JPEG", (800, 600))
+
+
+async def test_console_transcribes_a_voice_note_and_bills_it(
+    llm_fake: LLMFake, env: dict[str, str], tmp_path: Path
+) -> None:
+    recording = b"OggS\x00\x02" + b"\x09" * 300
+    (tmp_path / "note.ogg").write_bytes(recording)
+    llm_fake.hear(recording, "Remind me what a haiku is.", 2.6)
+    llm_fake.queue("workers", workers_stream(["Three lines: ", "5, 7, 5."], usage=(40, 6)))
+    child = spawn(env, tmp_path)
+    try:
+        await expect(child, "you> ")
+        child.sendline(f"/attach {tmp_path / 'note.ogg'}")
+        await expect(child, r"\(note\.ogg goes with your next message\)")
+        child.sendline("Answer this, please.")
+        await expect(child, r"parley> Three lines: 5, 7, 5\.")
+        await expect(child, r"📎 note\.ogg, 3 s: “Remind me what a haiku is\.”")
+        await expect(child, "you> ")
+        child.sendline("/usage")
+        await expect(child, r"whisper-large-v3-turbo")
+        child.sendline("/quit")
+        await child.expect(pexpect.EOF, async_=True)
+    finally:
+        child.close(force=True)
+    heard, asked = llm_fake.calls_to("workers")
+    assert heard.path.endswith("/@cf/openai/whisper-large-v3-turbo")
+    assert asked.body["messages"][-1]["content"] == (
+        "[voice message note.ogg, 3 s]\nRemind me what a haiku is.\n\nAnswer this, please."
+    )

@@ -150,15 +150,29 @@ def sized(data: bytes) -> tuple[int, int]:
         return image.size
 
 
-async def test_a_voice_message_is_refused_clearly_and_an_expired_link_is_named(
+async def test_a_voice_message_is_transcribed_shown_and_answered_and_an_expired_link_named(
     world: World,
 ) -> None:
     fake, where = world.fake, await thread(world)
+    recording = b"OggS\x00\x02voice" + b"\x07" * 200
+    world.llm.hear(recording, "What is the capital of Peru?", 3.4)
+    world.answers.add(
+        "[voice message voice-message.ogg, 3 s]\nWhat is the capital of Peru?"
+        "\n\n(sent voice-message.ogg)",
+        workers_stream(["Lima."]),
+    )
     before = fake.finished(where)
-    await fake.say("", channel=where, files=[("voice-message.ogg", b"OggS", "audio/ogg")],
+    await fake.say("", channel=where, files=[("voice-message.ogg", recording, "audio/ogg")],
                    voice=True)  # fmt: skip
     text = await answer_after(world, where, before)
-    assert "_📎 voice-message.ogg: I can't listen to voice notes yet; please type your" in text
+    assert text.startswith("Lima.")
+    assert "_📎 voice-message.ogg, 3 s: “What is the capital of Peru?”_" in text
+    [heard] = [c for c in world.llm.calls_to("workers") if "whisper" in c.path]
+    assert heard.path.endswith("/ai/run/@cf/openai/whisper-large-v3-turbo")
+    rows = world.bot.rows("SELECT model, cost FROM usage_ledger WHERE model = ?",
+                          "whisper-large-v3-turbo")  # fmt: skip
+    assert [row["cost"] for row in rows] == [28_900]  # 3.4 s at $0.00051 a minute, in nano-USD
+
     before = fake.finished(where)
     await fake.say("Read this", channel=where, files=[("old.txt", b"x", "text/plain")], ttl=-5)
     text = await answer_after(world, where, before)

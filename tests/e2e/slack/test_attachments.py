@@ -19,24 +19,33 @@ REPORT = ["Revenue in Q3 was 4.2 million euros.", "Costs fell by 8 percent."]
 
 async def test_a_pdf_in_a_dm_is_read_with_the_bot_token_and_answered(bot: SlackBot) -> None:
     fake = bot.fake
+    clip = b"\x00\x00\x00\x18ftypM4A " + b"\x05" * 100
+    bot.llm.hear(clip, "Answer in euros please.", 2.0)
     bot.llm.queue("workers", workers_stream(["4.2 million ", "euros."]))
     event = bot.sender.message(
         DM, ALICE, "What was the revenue?",
         files=[("report.pdf", pdf(REPORT), "application/pdf"),
-               ("clip.m4a", b"\x00\x00\x00\x18ftypM4A ", "audio/mp4")],
+               ("clip.m4a", clip, "audio/mp4")],
     )  # fmt: skip
     await bot.sender.event(event)
     [reply] = await wait_answer(fake, DM, None)
     assert reply.text.startswith("4.2 million euros.")
-    assert "_📎 clip.m4a: I can't listen to voice notes yet; please type your" in reply.text
-    [(path, headers)] = fake.user_files.requests  # the audio clip is never fetched
-    assert path.endswith("/report.pdf") and headers["Authorization"] == f"Bearer {fake.bot_token}"
-    [call] = bot.llm.calls_to("workers")
+    assert "_📎 clip.m4a, 2 s: “Answer in euros please.”_" in reply.text
+    assert [path.rsplit("/", 1)[1] for path, _ in fake.user_files.requests] == [
+        "report.pdf",
+        "clip.m4a",
+    ]
+    assert all(
+        h["Authorization"] == f"Bearer {fake.bot_token}" for _, h in fake.user_files.requests
+    )
+    [heard, call] = bot.llm.calls_to("workers")
+    assert heard.path.endswith("@cf/openai/whisper-large-v3-turbo")
     asked = call.body["messages"][-1]
     assert asked["role"] == "user"
     assert asked["content"] == (
         f'<file name="report.pdf" pages="2">\n[page 1]\n{REPORT[0]}\n\n[page 2]\n{REPORT[1]}'
-        "\n</file>\n\nWhat was the revenue?"
+        "\n</file>\n\n[voice message clip.m4a, 2 s]\nAnswer in euros please."
+        "\n\nWhat was the revenue?"
     )
 
 

@@ -72,6 +72,14 @@ class LLMFake:
         self._responders: dict[Family, Responder] = {}
         self._runner: web.AppRunner | None = None
         self._port = port
+        self.recordings: dict[bytes, tuple[str, float]] = {}
+        """What each recording says and how long it is, for the speech models (`hear`)."""
+        self.transcriptions: list[Call] = []
+        """Calls to OpenAI's transcription endpoint (Workers AI's are in `calls`)."""
+
+    def hear(self, audio: bytes, text: str, seconds: float) -> None:
+        """Make `audio` transcribe to `text` (Workers AI Whisper and OpenAI transcriptions)."""
+        self.recordings[audio] = (text, seconds)
 
     # lifecycle
 
@@ -85,6 +93,7 @@ class LLMFake:
         app.router.add_post("/xai/v1/chat/completions", self._openai)
         app.router.add_post("/anthropic/v1/messages", self._anthropic)
         app.router.add_post("/openai/v1/moderations", self._moderation)
+        app.router.add_post("/openai/v1/audio/transcriptions", self._transcription)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -215,7 +224,48 @@ class LLMFake:
     def _check_workers(self, call: Call) -> ReplyScript | None:
         if self.cloudflare_token and not _bearer(call, "authorization", self.cloudflare_token):
             return workers_error(10000)
+        if "/@cf/openai/whisper" in call.path:
+            return self._whisper(call)
         return _validate_workers_body(call.body, call.path)
+
+    def _whisper(self, call: Call) -> ReplyScript:
+        """Workers AI Whisper turbo: `{"audio": base64}` in, its words in the envelope out."""
+        body = call.body if isinstance(call.body, dict) else {}
+        try:
+            audio = base64.b64decode(str(body.get("audio")), validate=True)
+        except ValueError:
+            return workers_error(5006, 400, "Invalid input: audio must be a base64 string")
+        if body.get("task", "transcribe") not in ("transcribe", "translate"):
+            return workers_error(5006, 400, "Invalid input: task")
+        if audio not in self.recordings:
+            return workers_error(3010, 400, "Invalid or incomplete input for the model")
+        text, seconds = self.recordings[audio]
+        info = {"language": "en", "duration": seconds, "duration_after_vad": seconds}
+        result = {"text": text, "transcription_info": info, "segments": []}
+        return ReplyScript(200, {"result": result, "success": True, "errors": [], "messages": []})
+
+    async def _transcription(self, request: web.Request) -> web.StreamResponse:
+        """OpenAI's /v1/audio/transcriptions: multipart `file` and `model`, JSON out."""
+        form = await request.post()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        self.transcriptions.append(Call("openai", "POST", request.path, headers, fields,
+                                        time.monotonic(), {}))  # fmt: skip
+        upload = form.get("file")
+        if headers.get("authorization") != f"Bearer {self.openai_key}":
+            return _reply(
+                openai_error(401, "invalid_request_error", "invalid_api_key", "Incorrect API key")
+            )
+        if fields.get("model") not in ("gpt-4o-mini-transcribe", "gpt-4o-transcribe", "whisper-1"):
+            return _reply(openai_error(400, "invalid_request_error", None, "model: invalid"))
+        if not isinstance(upload, web.FileField):
+            return _reply(openai_error(400, "invalid_request_error", None, "file: required"))
+        audio = upload.file.read()
+        if audio not in self.recordings:
+            message = "Audio file might be corrupted or unsupported"
+            return _reply(openai_error(400, "invalid_request_error", "invalid_value", message))
+        text, seconds = self.recordings[audio]
+        return web.json_response({"text": text, "usage": {"type": "duration", "seconds": seconds}})
 
     def _check_gateway(self, call: Call) -> ReplyScript | None:
         if self.gateway_token and not _bearer(call, "cf-aig-authorization", self.gateway_token):
@@ -646,3 +696,7 @@ def llama_guard_result(response: str) -> ReplyScript:
     return ReplyScript(
         200, {"result": {"response": response}, "success": True, "errors": [], "messages": []}
     )
+
+
+def _reply(script: ReplyScript) -> web.Response:
+    return web.json_response(script.body, status=script.status)

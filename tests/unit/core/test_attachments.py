@@ -100,7 +100,7 @@ async def test_a_pdf_is_read_page_by_page_and_kept_as_its_text(host: FileHost) -
          "latin1.txt: I can't read this kind of file (text, code, CSV, JSON and PDF I can)."),
         (lambda h: cdn(h, "empty.txt", b"  \n", "text/plain"), "empty.txt is empty."),
         (lambda h: Attachment("voice-message.ogg", 9000, "audio/ogg", url="http://x", voice=True),
-         "voice-message.ogg: I can't listen to voice notes yet; please type your question."),
+         "voice-message.ogg: voice notes can't be transcribed here; please type your question."),
         (lambda h: cdn(h, "old.txt", b"gone", "text/plain", ttl=-60),
          "old.txt: I couldn't download it (the link has expired or I may not read it);"
          " please send it again."),
