@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 import discord
 
@@ -18,6 +20,18 @@ log = logging.getLogger("parley.discord")
 
 def strip_mention(content: str, bot_id: int) -> str:
     return re.sub(rf"<@!?{bot_id}>", "", content).strip()
+
+
+def pasted_images(message: discord.Message) -> tuple[Attachment, ...]:
+    """Pictures of pasted image links, fetched through Discord's media proxy only (never the
+    link itself: a user's URL is not ours to fetch). Discord often unfurls a link after the
+    message arrives; an embed that is not there yet is not waited for."""
+    return tuple(
+        Attachment(PurePosixPath(urlsplit(e.url or "").path).name or "image", 0, "image/*",
+                   url=e.thumbnail.proxy_url)
+        for e in message.embeds
+        if e.type == "image" and e.thumbnail.proxy_url
+    )  # fmt: skip
 
 
 class Messages:
@@ -44,7 +58,7 @@ class Messages:
             Attachment(a.filename, a.size, a.content_type or "", url=a.url,
                        voice=a.is_voice_message(), seconds=a.duration or 0.0)
             for a in message.attachments
-        )  # fmt: skip
+        ) + pasted_images(message)  # fmt: skip
         asker = Asker(str(message.author.id), message.author.display_name, files)
         prompt = strip_mention(message.content, me.id)
         channel = message.channel

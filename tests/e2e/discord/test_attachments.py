@@ -37,7 +37,7 @@ class World:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     tmp: Path = tmp_path_factory.mktemp("discord-files")
-    async with FakeDiscord(channels=4) as fake, LLMFake() as llm:
+    async with FakeDiscord(channels=8) as fake, LLMFake() as llm:
         bot = await BotProcess(fake, discord_env(fake, llm, tmp), tmp).start()
         try:
             yield World(fake, llm, bot)
@@ -177,3 +177,20 @@ async def test_a_voice_message_is_transcribed_shown_and_answered_and_an_expired_
     await fake.say("Read this", channel=where, files=[("old.txt", b"x", "text/plain")], ttl=-5)
     text = await answer_after(world, where, before)
     assert "_📎 old.txt: I couldn't download it (the link has expired or I may not read it)" in text
+
+
+async def test_a_pasted_image_link_is_seen_through_discords_media_proxy_only(
+    world: World,
+) -> None:
+    fake, where = world.fake, await thread(world, model="llama-4-scout")
+    link = "https://images.example.com/photos/cat.png"
+    asked = f"[image: cat.png]\n\nWhat animal is this? {link}"
+    world.answers.add(asked, workers_stream(["A cat."]))
+    before = fake.finished(where)
+    fetched = len(fake.cdn.requests)
+    await fake.say("What animal is this?", channel=where, pasted=[(link, png(), "image/png")])
+    assert (await answer_after(world, where, before)).startswith("A cat.")
+    [call] = world.answers.calls_for(asked)
+    assert call.body["messages"][-1]["content"][1]["image_url"]["url"].startswith("data:image/")
+    [(path, _)] = fake.cdn.requests[fetched:]  # the proxy's copy; never images.example.com
+    assert path.endswith("/cat.png")

@@ -63,7 +63,10 @@ class Answers:
 
 
 def asked(call: Call) -> str:
-    """The text of a call's newest message (the text part of a message with pictures)."""
+    """The text of a call's newest message (the text part of a message with pictures); a
+    call with no messages (a transcription) asks nothing."""
+    if "messages" not in call.body:
+        return ""
     content = call.body["messages"][-1]["content"]
     if isinstance(content, list):
         return "".join(part.get("text", "") for part in content if part.get("type") == "text")

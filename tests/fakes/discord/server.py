@@ -434,10 +434,13 @@ class FakeDiscord(RestHandlers):
         files: Sequence[tuple[str, bytes, str]] = (),
         voice: bool = False,
         ttl: float = 86_400,
+        pasted: Sequence[tuple[str, bytes, str]] = (),
     ) -> dict[str, Any]:
         """A user's message (MESSAGE_CREATE); `mention` prefixes `<@bot>`; `reply_to` an id;
         `files` (name, bytes, content type) are attachments on the CDN (`self.cdn`), their
-        links expiring in `ttl` seconds; `voice` makes it a voice message (one OGG file)."""
+        links expiring in `ttl` seconds; `voice` makes it a voice message (one OGG file);
+        `pasted` (link, bytes, type) are image links the message holds, unfurled as Discord
+        does: an `image` embed whose thumbnail's `proxy_url` is on the media proxy (the CDN)."""
         channel = channel or self.channel_ids[0]
         metadata = self.channels[channel].get("thread_metadata")
         if metadata and metadata["archived"] and not metadata["locked"]:
@@ -463,6 +466,14 @@ class FakeDiscord(RestHandlers):
         ]  # fmt: skip
         if voice:
             body["flags"] = p.IS_VOICE_MESSAGE
+        if pasted:
+            body["content"] = " ".join([body["content"], *(link for link, _, _ in pasted)])
+            body["embeds"] = [
+                {"type": "image", "url": link,
+                 "thumbnail": {"url": link, "proxy_url": self.cdn.cdn(link.rsplit("/", 1)[-1],
+                               data, kind), "width": 40, "height": 30}}
+                for link, data, kind in pasted
+            ]  # fmt: skip
         author = self.users[user]
         message = self.store_message(channel, author, body, dispatch=False)
         event = dict(message)
