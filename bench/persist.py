@@ -14,7 +14,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -275,6 +275,12 @@ async def postgres() -> bool:
         "Persistence: PostgreSQL (asyncpg; fsync, synchronous_commit, full_page_writes on;"
         f" {settings}), {SIZES}"
     )
+    return await on_postgres(run)
+
+
+async def on_postgres(run: Callable[[str], Awaitable[bool]]) -> bool:
+    """`run(url)` on a throwaway PostgreSQL (PG_SETTINGS) on 127.0.0.1; without asyncpg or
+    PostgreSQL's binaries, skipped (True), not failed."""
     try:
         import asyncpg  # noqa: F401  # the postgres extra
     except ImportError:

@@ -25,12 +25,11 @@ from pathlib import Path
 from sqlalchemy import insert, text
 
 from bench.common import median, percentile, row, verdict
-from bench.persist import PG_SETTINGS
+from bench.persist import on_postgres
 from bot.store import SearchStore, Store, migrate
 from bot.store.engine import create_engine
 from bot.store.search_repo import terms
 from bot.store.tables import conversations, messages, tenants
-from tests.pg import PgServer, PgStartError, PgUnavailable
 
 TENANTS, USERS_PER_TENANT, CONVERSATIONS_PER_USER = 10, 100, 20
 TOTAL_MESSAGES = 1_000_000
@@ -217,25 +216,7 @@ async def sqlite() -> bool:
 
 async def postgres() -> bool:
     print(f"Search: PostgreSQL full text, {TOTAL_MESSAGES:,} messages")
-    try:
-        import asyncpg  # noqa: F401  # the postgres extra
-    except ImportError:
-        print("  skipped: asyncpg (the postgres extra) is not installed", flush=True)
-        return True
-    server = PgServer(settings=PG_SETTINGS)
-    try:
-        server.start()
-    except PgUnavailable as exc:
-        print(f"  skipped: {exc}", flush=True)
-        return True
-    except PgStartError as exc:
-        print(f"  MISSED: {exc}", flush=True)
-        return False
-    try:
-        server.create_database("bench")
-        return await run(server.url("bench"))
-    finally:
-        server.stop()
+    return await on_postgres(run)
 
 
 async def main() -> bool:

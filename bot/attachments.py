@@ -1,18 +1,21 @@
-"""Files sent with a message, read as context: text, Markdown, CSV, JSON, source code and PDF.
+"""Files sent with a message, read for the model: documents, pictures and voice notes.
 
 `AttachmentReader.read` fetches each file (from the platform's URL with the headers it needs,
-streamed and cut off at ATTACHMENT_MAX_BYTES) and turns what it can read into `Document`s:
-text by extension, by content type or by sniffing (UTF-8 without NUL bytes), PDFs through
-pypdf. Their text goes to the model before the user's words, with the file names, within the
-turn's share of the model's window (`budget_chars`); what does not fit is cut with a note in
-the text the model reads and a line the user sees. Whatever cannot be read (too large, an
-unknown type, a damaged or scanned PDF, a failed download) is one clear line to the user, and
-the rest of the turn is still answered. Images and voice notes are not read yet (issue 17):
-they are named in such a line, not silently dropped.
+streamed and cut off at ATTACHMENT_MAX_BYTES) and turns what it can read into:
+- `Document`s: text by extension, by content type or by sniffing (UTF-8 without NUL bytes),
+  PDFs through pypdf; their text goes to the model before the user's words, named, within the
+  turn's share of the model's window; what does not fit is cut with a note in the text the
+  model reads and a line the user sees;
+- `Picture`s: scaled down with Pillow, for models that see (llm.types.ImagePart);
+- `Transcript`s: voice notes heard by VOICE_MODEL (bot/voice.py), shown under the answer and
+  given to the model as the user's words, billed per audio minute (`bill_voice`).
+Whatever cannot be read (too large or too long, an unknown type, a damaged or scanned PDF, a
+broken image, a refused transcription, a failed download) is one clear line to the user, and
+the rest of the turn is still answered.
 
 A turn keeps what it read (`record`, JSON in `messages.attachments`, migration 0010): the
-platforms' links expire (Discord's CDN) or need the token (Slack), so later turns re-read the
-stored text, never the file.
+platforms' links expire (Discord's CDN) or need the token (Slack), so later turns re-read what
+was stored, never the file.
 """
 
 from __future__ import annotations
@@ -133,9 +136,6 @@ class Read:
                for t in self.transcripts],
             ensure_ascii=False,
         )  # fmt: skip
-
-    def also(self, *problems: str) -> Read:
-        return Read(self.documents, self.pictures, self.transcripts, (*self.problems, *problems))
 
 
 def files_only(attachments: Sequence[Attachment]) -> str:

@@ -1,14 +1,15 @@
 """`/search`: a user's own messages in one tenant, by words, ranked, with snippets.
 
 Part of the Store package; a `SearchStore` wraps a `Store` and runs in its transactions. The
-indexes are migration 0009's: FTS5 on SQLite, a GIN index on the `parley_search` tsvector on
-PostgreSQL. Both queries take the user's newest CANDIDATES matches (FTS5 walks the user's own
-postings beside the words', so a word in every message costs no more than a rare one), rank
-those, and make snippets for the rows shown only. The ranks: PostgreSQL's `ts_rank` (normalised
-by length); on SQLite a BM25 term-frequency and length score without the IDF part, computed from
-`highlight()`: FTS5's own `bm25()` counts, for every query, how many messages in the whole
-database hold each word, a walk of a million postings for "the" (~20 ms, bench/search.py), and
-since every word must match anyway IDF only reorders within what a user already narrowed.
+indexes are migration 0009's: FTS5 on SQLite, on PostgreSQL a table of tsvectors with a GIN
+index on (user, words), both named `messages_fts`. Both queries take the user's newest
+CANDIDATES matches (each index walks the user's own postings beside the words', so a word in
+every message costs no more than a rare one), rank those, and make snippets for the rows shown
+only. The ranks: PostgreSQL's `ts_rank` (normalised by length); on SQLite a BM25 term-frequency
+and length score without the IDF part, computed from `highlight()`: FTS5's own `bm25()` counts,
+for every query, how many messages in the whole database hold each word, a walk of a million
+postings for "the" (~20 ms, bench/search.py), and since every word must match anyway IDF only
+reorders within what a user already narrowed.
 
 What a user typed never reaches either query language: it is cut to words (`terms`), each
 quoted for FTS5 and joined for `plainto_tsquery`, so `NEAR`, `*`, `-`, `:` and quotes are words
@@ -70,13 +71,14 @@ _POSTGRES = f"""
 WITH q AS (SELECT plainto_tsquery('parley_search', :query) AS q),
 recent AS (
   SELECT m.id, m.role, m.created_at, m.content, c.id AS conversation_id, c.channel_id,
-         c.thread_id, c.title, to_tsvector('parley_search', m.content) AS words
-    FROM q, messages m
+         c.thread_id, c.title, f.words
+    FROM q, messages_fts f
+    JOIN messages m ON m.id = f.id
     JOIN conversations c ON c.id = m.conversation_id
-   WHERE to_tsvector('parley_search', m.content) @@ q.q AND m.status <> 'streaming'
+   WHERE f.user_id = :user AND f.words @@ q.q
      AND c.tenant_id = :tenant AND c.user_id = :user AND NOT c.archived
      AND m.user_id = :user
-   ORDER BY m.id DESC
+   ORDER BY f.id DESC
    LIMIT :candidates
 ),
 best AS (

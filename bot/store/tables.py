@@ -164,11 +164,11 @@ Index(
     postgresql_where=messages.c.status == "streaming",
 )
 
-# Migration 0009 (search): FTS5's `messages_fts` on SQLite (with its shadow tables
-# messages_fts_data, _idx, _docsize, _config) and the GIN index `ix_messages_search` on
-# PostgreSQL. SQLAlchemy describes neither a virtual table nor an index on an expression in one
-# dialect only; bot/store/search_repo.py queries them.
-SEARCH_OBJECTS = ("messages_fts", "ix_messages_search")
+# Migration 0009 (search): `messages_fts`, FTS5's virtual table on SQLite (with its shadow
+# tables messages_fts_data, _idx, _docsize, _config), a table of tsvectors with the GIN index
+# ix_messages_fts_words on PostgreSQL; each is kept by triggers and differs by dialect, so
+# neither is described here; bot/store/search_repo.py queries them.
+SEARCH_OBJECTS = ("messages_fts", "ix_messages_fts")
 
 
 def is_search_object(name: str | None) -> bool:

@@ -15,8 +15,8 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from tests.e2e.discord.conftest import BotProcess, Channels, discord_env
-from tests.e2e.discord.test_chat import Answers, finished_anywhere, thread_of
+from tests.e2e.discord.conftest import BotProcess, discord_env
+from tests.e2e.discord.test_chat import World, finished_anywhere, thread_of
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.payloads import text_of
 from tests.fakes.files import pdf
@@ -25,13 +25,6 @@ from tests.fakes.llm_server import LLMFake, workers_stream
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 REPORT = ["Revenue in Q3 was 4.2 million euros.", "Costs fell by 8 percent."]
-
-
-class World:
-    def __init__(self, fake: FakeDiscord, llm: LLMFake, bot: BotProcess) -> None:
-        self.fake, self.llm, self.bot = fake, llm, bot
-        self.answers = Answers(llm)
-        self.channels = Channels(fake)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

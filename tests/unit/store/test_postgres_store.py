@@ -13,9 +13,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from alembic import command
+from sqlalchemy import text
 
 from bot.store import Store
-from bot.store.migrate import head_revision
+from bot.store.engine import create_engine
+from bot.store.migrate import alembic_config, head_revision
 from bot.store.tables import metadata
 from tests.pg import SUPERUSER, PgServer, server_for_tests
 from tests.unit.store.conftest import FakeClock
@@ -88,6 +91,22 @@ async def test_migrations_create_every_table_on_an_empty_database(pg_url: str) -
         await store.upgrade()
         assert await store.current_revision() == head_revision()
     assert await table_names(pg_url) == TABLES
+
+
+async def test_the_search_index_comes_and_goes_with_its_migration(pg_url: str) -> None:
+    await (await Store.open(pg_url)).close()
+    assert "messages_fts" in await table_names(pg_url, search=True)
+    engine = create_engine(pg_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0008"))
+        functions = await conn.execute(
+            text("SELECT count(*) FROM pg_proc WHERE proname LIKE 'fn_messages_fts%'")
+        )
+        assert functions.scalar_one() == 0
+    await engine.dispose()
+    assert await table_names(pg_url, search=True) == TABLES
+    await (await Store.open(pg_url)).close()  # and back up again
+    assert "messages_fts" in await table_names(pg_url, search=True)
 
 
 async def test_migrated_schema_matches_the_table_definitions(pg_url: str) -> None:
