@@ -33,6 +33,7 @@ import httpx
 
 from bot.domain import Attachment
 from bot.llm.types import ImagePart
+from bot.pictures import IMAGE_TOKENS, PictureError, scale
 from bot.store import Conversation, Store
 from bot.voice import Transcriber, TranscriptionFailed, VoiceModel
 
@@ -53,16 +54,6 @@ DOCUMENT_SHARE = 0.6
 """Of the prompt's room in the model's window, what files may take: the rest is the history."""
 FETCH_SECONDS = 30.0
 
-IMAGE_UNREADABLE = "{name} could not be read as an image (PNG, JPEG, WebP and GIF I can)."
-IMAGE_TOO_BIG = "{name} is {width:,}×{height:,} pixels; I read images up to 40 megapixels."
-IMAGE_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "MPO"})
-IMAGE_MAX_SIDE = 1568
-"""Longest side a picture is scaled down to (Anthropic's limit before it scales; OpenAI's high
-detail tiles 2048 down to 768 on the short side, so this costs it nothing)."""
-IMAGE_MAX_PIXELS = 40_000_000
-IMAGE_TOKENS = 1_600
-"""What one picture counts for in the prompt's budget (Anthropic: ~(w×h)/750 ≈ 1,600 at
-1092×1092; OpenAI high detail ≤ 1,105)."""
 VOICE_OFF = "{name}: voice notes can't be transcribed here; please type your question."
 VOICE_TOO_LONG = "{name} is {seconds:,} s long; I transcribe voice notes up to {limit:,} s."
 VOICE_SILENT = "{name}: I heard no words in it."
@@ -313,7 +304,11 @@ class AttachmentReader:
         texty = extension in TEXT_EXTENSIONS or kind.startswith("text/") or kind in TEXT_TYPES
         data = await self._fetch(attachment, expect_html=extension in {"html", "htm"})
         if kind.startswith("image/") or extension in IMAGE_EXTENSIONS:
-            return await asyncio.to_thread(_picture, name, data)
+            try:
+                media_type, scaled = await asyncio.to_thread(scale, name, data)
+            except PictureError as exc:
+                raise _Unreadable(str(exc)) from None
+            return Picture(name, media_type, scaled)
         if pdf or data.startswith(b"%PDF-"):
             return _pdf(name, data)
         if not texty and b"\0" in data[:SNIFF_BYTES]:
@@ -424,33 +419,6 @@ def _pdf(name: str, data: bytes) -> Document:
     if not text:
         raise _Unreadable(PDF_NO_TEXT.format(name=name))
     return Document(name, text, len(text), len(pages))
-
-
-def _picture(name: str, data: bytes) -> Picture:
-    """A picture scaled to IMAGE_MAX_SIDE: JPEG, or PNG when it has transparency; a GIF's
-    first frame. Pillow in a worker thread (`read` runs it so)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format not in IMAGE_FORMATS:
-                raise _Unreadable(IMAGE_UNREADABLE.format(name=name))
-            if image.width * image.height > IMAGE_MAX_PIXELS:
-                raise _Unreadable(
-                    IMAGE_TOO_BIG.format(name=name, width=image.width, height=image.height)
-                )
-            image.seek(0)
-            alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-            frame = image.convert("RGBA" if alpha else "RGB")
-            frame.thumbnail((IMAGE_MAX_SIDE, IMAGE_MAX_SIDE))
-            out = io.BytesIO()
-            frame.save(out, "PNG" if alpha else "JPEG", **({} if alpha else {"quality": 85}))
-    except _Unreadable:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        log.info("unreadable image name=%s error=%s", name, type(exc).__name__)
-        raise _Unreadable(IMAGE_UNREADABLE.format(name=name)) from None
-    return Picture(name, "image/png" if alpha else "image/jpeg", out.getvalue())
 
 
 async def bill_voice(store: Store, read: Read, conversation: Conversation, message: int) -> None:

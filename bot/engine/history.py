@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.attachments import IMAGE_TOKENS, images_of, with_files
+from bot.attachments import images_of, with_files
 from bot.errors import UserError
 from bot.llm.types import Message, ToolCall
+from bot.pictures import IMAGE_TOKENS
 from bot.store.records import StoredMessage
 
 log = logging.getLogger("parley.history")

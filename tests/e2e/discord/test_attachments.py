@@ -103,7 +103,7 @@ async def test_files_that_cannot_be_read_are_named_under_the_answer(world: World
     assert text.startswith("Friday.")
     assert "_📎 scan.pdf has no text I can read (a scan or images only)" in text
     assert "_📎 photo.png: Llama 3.1 8B Instruct (fast) can't see images, so I answered" in text
-    assert "Models that can: llama-4-scout, " in text
+    assert "Models that can: llama-3.2-vision, llama-4-scout, " in text
     assert "127.0.0.1" not in text and "hm=" not in text
 
 

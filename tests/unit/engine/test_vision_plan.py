@@ -30,7 +30,7 @@ def test_a_model_without_vision_names_the_pictures_and_who_would_see_them() -> N
     assert planned.notes[0] == "x"
     assert planned.notes[1].startswith(
         "chart.png: Llama 3.1 8B Instruct (fast) can't see images, so I answered from your words"
-        " alone. Models that can: llama-4-scout, "
+        " alone. Models that can: llama-3.2-vision, llama-4-scout, "
     )
 
 

@@ -10,9 +10,15 @@ import pytest
 
 from bot.llm.anthropic import AnthropicProvider
 from bot.llm.openai_compat import OpenAICompatProvider
-from bot.llm.types import ImagePart, Message, RequestError, without_images
+from bot.llm.types import ConfigError, ImagePart, Message, RequestError, without_images
 from bot.llm.workers_ai import WorkersAIProvider
-from tests.fakes.llm_server import LLMFake, anthropic_stream, openai_stream, workers_stream
+from tests.fakes.llm_server import (
+    LLMFake,
+    anthropic_stream,
+    openai_stream,
+    workers_error,
+    workers_stream,
+)
 from tests.unit.llm._support import chat_call, fail, run
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
@@ -93,3 +99,16 @@ async def test_the_fake_checks_pictures_as_the_apis_do(
     error, _ = await fail(provider, chat_call("m", messages=mislabelled))
     assert isinstance(error, RequestError)
     assert "does not match the provided media type" in error.message
+
+
+async def test_llama_3_2_vision_takes_parts_and_an_unaccepted_licence_is_a_config_error(
+    llm_fake: LLMFake, workers: WorkersAIProvider
+) -> None:
+    model = "@cf/meta/llama-3.2-11b-vision-instruct"
+    llm_fake.queue("workers", workers_stream(["A chart."]))
+    assert (await run(workers, chat_call(model, messages=ASKED))).text == "A chart."
+    parts = llm_fake.calls_to("workers")[0].body["messages"][1]["content"]
+    assert [p["type"] for p in parts] == ["text", "image_url"]
+    llm_fake.queue("workers", workers_error(5016))
+    error, _ = await fail(workers, chat_call(model, messages=ASKED))
+    assert isinstance(error, ConfigError)
