@@ -17,12 +17,13 @@ from adapters.discord.access import Access
 from adapters.discord.images import Images
 from adapters.discord.private import start
 from adapters.discord.replies import announce, answer, caller_and_place, client_channel, tell
-from adapters.discord.turns import PLATFORM, Asker, Turns, key_for
+from adapters.discord.turns import PLATFORM, Asker, Turns, attachment_of, key_for
 from bot.app import App
 from bot.catalog import Catalog
 from bot.commands.chat import ChatCommands
 from bot.commands.spec import Args, Command, Here, Option
 from bot.commands.table import CHAT, GROUPS, IMAGE, command_table
+from bot.domain import Attachment
 from bot.sorry import apologize
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ def annotation(option: Option) -> Any:
         kind = app_commands.Range[option.kind, option.low, option.high]
     elif option.kind in (int, float, bool):
         kind = option.kind
+    elif option.kind is Attachment:
+        kind = discord.Attachment
     else:
         kind = app_commands.Range[str, 1, option.high] if option.high else str
     return kind if option.required else Optional[kind]  # noqa: UP045 (Range is no type)
@@ -218,8 +221,9 @@ class Commands:
     async def chat(
         self, interaction: discord.Interaction[Any], command: Command, args: Args
     ) -> None:
-        prompt = args["prompt"]
-        asker = Asker(str(interaction.user.id), interaction.user.display_name)
+        prompt, file = args["prompt"], args.get("file")
+        files = (attachment_of(file),) if file is not None else ()
+        asker = Asker(str(interaction.user.id), interaction.user.display_name, files)
         caller, place = caller_and_place(self.access, interaction)
         model, persona = await self.chat_options.options(
             caller, place, model=args.get("model"), persona=args.get("persona")

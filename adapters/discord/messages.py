@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import discord
 
 from adapters.discord.access import Access, channel_ids, role_keys
-from adapters.discord.turns import Asker, Turns, key_for
+from adapters.discord.turns import Asker, Turns, attachment_of, key_for
 from bot.commands.chat import ChatCommands
 from bot.domain import Attachment
 
@@ -54,11 +54,7 @@ class Messages:
             roles=role_keys(message.author),
         ):
             return
-        files = tuple(
-            Attachment(a.filename, a.size, a.content_type or "", url=a.url,
-                       voice=a.is_voice_message(), seconds=a.duration or 0.0)
-            for a in message.attachments
-        ) + pasted_images(message)  # fmt: skip
+        files = tuple(attachment_of(a) for a in message.attachments) + pasted_images(message)
         asker = Asker(str(message.author.id), message.author.display_name, files)
         prompt = strip_mention(message.content, me.id)
         channel = message.channel

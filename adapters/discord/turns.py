@@ -62,6 +62,12 @@ class PendingThread:
         return await (await self.opened()).send(*args, **kwargs)
 
 
+def attachment_of(file: discord.Attachment) -> Attachment:
+    """A file on Discord's CDN, as the core reads it (a voice message with its length)."""
+    return Attachment(file.filename, file.size, file.content_type or "", url=file.url,
+                      voice=file.is_voice_message(), seconds=file.duration or 0.0)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Asker:
     id: str

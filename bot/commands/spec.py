@@ -58,7 +58,8 @@ class Option:
     help: str
     """Up to 100 characters (Discord's limit); `{tenant}` reads "server" or "workspace"."""
     kind: type = str
-    """str, int, float, bool, or tuple: a comma-separated list of names ("none" for none)."""
+    """str, int, float, bool, tuple (a comma-separated list of names, "none" for none), or
+    Attachment: a file the user attaches (Discord's attachment option; the surface reads it)."""
     required: bool = False
     low: float | None = None
     high: float | None = None

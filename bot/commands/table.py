@@ -17,7 +17,7 @@ from bot.commands.personas import PersonaCommands, PersonaEdit
 from bot.commands.reply import Reply
 from bot.commands.spec import Args, Command, Here, Option, Run
 from bot.commands.usage import UsageCommands
-from bot.domain import Caller, ConversationKey
+from bot.domain import Attachment, Caller, ConversationKey
 from bot.engine.personas import PersonaSpec
 from bot.errors import UserError
 from bot.images.catalog import IMAGE_PROVIDERS, SIZES, TIERS
@@ -61,6 +61,12 @@ CHAT = Command(
         Option("prompt", "What to ask", required=True, high=6000, text=True),
         Option("model", "A model from the catalog (default: this channel's)", complete="model"),
         Option("persona", "A persona of this server (see /persona list)", complete="persona"),
+        Option(
+            "file",
+            "A file to read with it: text, code, PDF, an image or a voice note",
+            Attachment,
+            only="discord",
+        ),
     ),
 )
 IMAGE = Command(

@@ -187,3 +187,17 @@ async def test_a_pasted_image_link_is_seen_through_discords_media_proxy_only(
     assert call.body["messages"][-1]["content"][1]["image_url"]["url"].startswith("data:image/")
     [(path, _)] = fake.cdn.requests[fetched:]  # the proxy's copy; never images.example.com
     assert path.endswith("/cat.png")
+
+
+async def test_chat_takes_a_file_option(world: World) -> None:
+    fake, channel = world.fake, world.channels.take()
+    asked = '<file name="plan.md">\n# Plan\n- launch on Friday\n</file>\n\nWhen do we launch?'
+    world.answers.add(asked, workers_stream(["On Friday."]))
+    [declared] = [o for o in fake._command("chat", fake.guild_of(channel))["options"]
+                  if o["name"] == "file"]  # fmt: skip
+    assert declared["type"] == 11 and not declared.get("required")
+    file = ("plan.md", b"# Plan\n- launch on Friday", "text/markdown")
+    await fake.slash("chat", {"prompt": "When do we launch?", "file": file}, channel=channel)
+    final = await fake.wait_until(lambda: finished_anywhere(fake, channel), 20, what="the reply")
+    assert text_of(final).startswith("On Friday.")
+    assert world.answers.calls_for(asked)

@@ -378,7 +378,9 @@ class FakeDiscord(RestHandlers):
         sub: str | None = None,
     ) -> Interaction:
         """A slash command (or, with `focused`, an autocomplete request for that option);
-        `sub` names a subcommand (`/persona create`), whose options `options` then are."""
+        `sub` names a subcommand (`/persona create`), whose options `options` then are. An
+        attachment option's value is (name, bytes, type): the file goes on the CDN and the
+        option carries its id, the attachment itself in `resolved`, as Discord sends them."""
         channel = channel or self.channel_ids[0]
         command = self._command(name, self.guild_of(channel))
         declared = command.get("options", [])
@@ -388,14 +390,25 @@ class FakeDiscord(RestHandlers):
                 raise LookupError(f"/{name} has no subcommand {sub!r}")
             declared = found[0].get("options", [])
         types = {o["name"]: o["type"] for o in declared}
+        resolved: dict[str, Any] = {}
+        for k, v in list(options.items()):
+            if types.get(k) == 11:  # ATTACHMENT
+                filename, data, kind = v
+                url = self.cdn.cdn(filename, data, kind)
+                attachment = {"id": p.snowflake(), "filename": filename, "size": len(data),
+                              "content_type": kind, "url": url, "proxy_url": url}  # fmt: skip
+                resolved.setdefault("attachments", {})[attachment["id"]] = attachment
+                options = options | {k: attachment["id"]}
         opts = [
             {"name": k, "type": types[k], "value": v} | ({"focused": True} if k == focused else {})
             for k, v in options.items()
         ]
         if sub is not None:
             opts = [{"name": sub, "type": 1, "options": opts}]
-        data = {"id": command["id"], "name": name, "type": 1, "options": opts} | (
-            {"guild_id": command["guild_id"]} if "guild_id" in command else {}
+        data = (
+            {"id": command["id"], "name": name, "type": 1, "options": opts}
+            | ({"guild_id": command["guild_id"]} if "guild_id" in command else {})
+            | ({"resolved": resolved} if resolved else {})
         )
         payload = self._interaction(4 if focused else 2, data, user, channel)
         await self.gateway.dispatch("INTERACTION_CREATE", payload)
