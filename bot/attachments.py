@@ -113,6 +113,21 @@ class Read:
     problems: tuple[str, ...] = ()
     """One line each, for the user: what was cut, skipped or could not be read."""
 
+    def told(self, text: str) -> str:
+        """A user turn as the model reads it: each file's text, named, each picture's name, each
+        voice note's words (the user's own, spoken), then the words they typed."""
+        parts = [_rendered(d) for d in self.documents]
+        parts += [f"[image: {p.name}]" for p in self.pictures]
+        parts += [
+            f"[voice message {t.name}, {t.seconds:.0f} s]\n{t.text}" for t in self.transcripts
+        ]
+        return "\n\n".join([*parts, text]) if parts else text
+
+    @property
+    def images(self) -> tuple[ImagePart, ...]:
+        """The pictures, as the model is shown them."""
+        return tuple(ImagePart(p.media_type, p.data) for p in self.pictures)
+
     @property
     def record(self) -> str | None:
         """What the turn keeps (`messages.attachments`), None when it read nothing."""
@@ -136,58 +151,36 @@ def files_only(attachments: Sequence[Attachment]) -> str:
 
 def names(record: str | None) -> list[str]:
     """The names of the files a stored turn read (for /export)."""
-    documents, pictures = stored(record)
-    return (
-        [d.name for d in documents] + [p.name for p in pictures] + [t.name for t in heard(record)]
-    )
+    kept = stored(record)
+    return [
+        *(d.name for d in kept.documents),
+        *(p.name for p in kept.pictures),
+        *(t.name for t in kept.transcripts),
+    ]
 
 
-def documents(record: str | None) -> list[Document]:
-    return stored(record)[0]
-
-
-def stored(record: str | None) -> tuple[list[Document], list[Picture]]:
-    """What a stored turn read: its documents, and its pictures (those kept have bytes)."""
+def stored(record: str | None) -> Read:
+    """What a stored turn read, from its record, in one parse (nothing for a damaged one)."""
     if not record:
-        return [], []
+        return Read()
     try:
         kept = json.loads(record)
-        documents = [
-            Document(d["name"], d["text"], d["total"], d.get("pages")) for d in kept if "text" in d
-        ]
-        pictures = [
-            Picture(d["name"], d["media_type"], base64.b64decode(d["image"]))
-            for d in kept
-            if "image" in d
-        ]
+        return Read(
+            tuple(Document(d["name"], d["text"], d["total"], d.get("pages"))
+                  for d in kept if "text" in d),
+            tuple(Picture(d["name"], d["media_type"], base64.b64decode(d["image"]))
+                  for d in kept if "image" in d),
+            tuple(Transcript(d["name"], d["transcript"], d["seconds"])
+                  for d in kept if "transcript" in d),
+        )  # fmt: skip
     except (ValueError, TypeError, KeyError):
         log.warning("a stored attachments record could not be read; left out")
-        return [], []
-    return documents, pictures
-
-
-def heard(record: str | None) -> list[Transcript]:
-    """The voice notes a stored turn transcribed."""
-    try:
-        kept = json.loads(record) if record else []
-        return [Transcript(d["name"], d["transcript"], d["seconds"]) for d in kept
-                if "transcript" in d]  # fmt: skip
-    except (ValueError, TypeError, KeyError):
-        return []
+        return Read()
 
 
 def with_files(text: str, record: str | None) -> str:
-    """A user turn as the model reads it: each file's text, named, each picture's name, each
-    voice note's words (the user's own, spoken), then the words they typed."""
-    documents, pictures = stored(record)
-    parts = [_rendered(d) for d in documents] + [f"[image: {p.name}]" for p in pictures]
-    parts += [f"[voice message {t.name}, {t.seconds:.0f} s]\n{t.text}" for t in heard(record)]
-    return "\n\n".join([*parts, text]) if parts else text
-
-
-def images_of(record: str | None) -> tuple[ImagePart, ...]:
-    """The pictures a stored turn kept, as the model is shown them."""
-    return tuple(ImagePart(p.media_type, p.data) for p in stored(record)[1])
+    """A user turn as the model reads it (see `Read.told`)."""
+    return stored(record).told(text)
 
 
 def _rendered(document: Document) -> str:

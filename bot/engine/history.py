@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.attachments import images_of, with_files
+from bot.attachments import stored
 from bot.errors import UserError
 from bot.llm.types import Message, ToolCall
 from bot.pictures import IMAGE_TOKENS
@@ -46,7 +46,8 @@ def user_turn(message: StoredMessage) -> str | Message:
     """A user message as the model reads it: the text of its files (if any), then its words;
     a Message when it has pictures (for a model that sees; the router drops them for one that
     doesn't)."""
-    text, images = with_files(message.content, message.attachments), images_of(message.attachments)
+    kept = stored(message.attachments)
+    text, images = kept.told(message.content), kept.images
     return Message("user", text, images=images) if images else text
 
 

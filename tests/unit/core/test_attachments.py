@@ -12,10 +12,9 @@ import pytest_asyncio
 from bot.attachments import (
     AttachmentReader,
     Read,
-    documents,
     files_only,
-    images_of,
     names,
+    stored,
     with_files,
 )
 from bot.domain import Attachment
@@ -81,7 +80,7 @@ async def test_a_pdf_is_read_page_by_page_and_kept_as_its_text(host: FileHost) -
     assert document.text == (
         "[page 1]\nQuarterly revenue was 4.2 million.\n\n[page 2]\nCosts fell by 8 percent."
     )
-    assert names(got.record) == ["report.pdf"] and documents(got.record) == [document]
+    assert names(got.record) == ["report.pdf"] and stored(got.record).documents == (document,)
     assert with_files("Sum it up", got.record).startswith('<file name="report.pdf" pages="2">')
     [(_, headers)] = host.requests
     assert headers["Authorization"] == f"Bearer {TOKEN}"
@@ -201,7 +200,7 @@ async def test_a_picture_is_scaled_down_and_kept_as_the_model_will_see_it(host: 
     [picture] = got.pictures
     assert picture.media_type == "image/jpeg"
     assert opened(picture.data) == ("JPEG", (1568, 392), "RGB")
-    [image] = images_of(got.record)
+    [image] = stored(got.record).images
     assert (image.media_type, image.data) == ("image/jpeg", picture.data)
     assert names(got.record) == ["wide.png"]
     assert with_files("What is it?", got.record) == "[image: wide.png]\n\nWhat is it?"

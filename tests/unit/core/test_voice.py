@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 
-from bot.attachments import AttachmentReader, heard, names, with_files
+from bot.attachments import AttachmentReader, names, stored, with_files
 from bot.config import ConfigurationError
 from bot.domain import Attachment
 from bot.voice import Transcriber, build_transcriber, voice_models
@@ -66,9 +66,9 @@ async def test_a_voice_note_is_heard_shown_and_given_to_the_model(
         "[voice message voice-message.ogg, 4 s]\nWhat's the weather in Paris tomorrow?"
         "\n\n(sent voice-message.ogg)"
     )
-    assert names(got.record) == ["voice-message.ogg"] and heard(got.record)[0].text.startswith(
-        "What"
-    )
+    assert names(got.record) == ["voice-message.ogg"] and stored(got.record).transcripts[
+        0
+    ].text.startswith("What")
     if provider == "workers":
         [call] = llm.calls_to("workers")
         assert call.path == "/client/v4/accounts/acct/ai/run/@cf/openai/whisper-large-v3-turbo"
