@@ -414,15 +414,18 @@ def _pdf(name: str, data: bytes) -> Document:
     return Document(name, text, len(text), len(pages))
 
 
-async def bill_voice(store: Store, read: Read, conversation: Conversation, message: int) -> None:
+async def bill_voice(
+    store: Store, read: Read, conversation: Conversation, user_id: str, message: int
+) -> None:
     """A usage line per voice note transcribed (priced per audio minute, VOICE_MODEL's), for
-    the conversation's owner in its tenant: /usage shows it under the speech model's name."""
+    the user who sent it (not the conversation's owner) in the conversation's tenant: /usage
+    shows it under the speech model's name."""
     for transcript in read.transcripts:
         model = transcript.model
         if model is None:
             continue
         await store.record_usage(
-            tenant_id=conversation.tenant_id, user_id=conversation.user_id, kind="chat",
+            tenant_id=conversation.tenant_id, user_id=user_id, kind="chat",
             provider=model.provider, model=model.name, prompt_tokens=0, completion_tokens=0,
             cost=model.cost(transcript.seconds), conversation_id=conversation.id,
             message_id=message,

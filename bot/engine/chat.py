@@ -202,7 +202,7 @@ class ChatEngine:
                 user_message = await self.store.add_message(
                     conversation.id, "user", text, user_id=request.user_id, attachments=read.record
                 )
-                await bill_voice(self.store, read, conversation, user_message.id)
+                await bill_voice(self.store, read, conversation, request.user_id, user_message.id)
                 refused_turn = await self._moderated(surface, conversation, user_message, plan)
                 if refused_turn is not None:
                     return refused_turn

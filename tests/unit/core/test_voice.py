@@ -5,6 +5,7 @@ billed per audio minute; too long, off, silent or refused, each one clear line."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -12,9 +13,18 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 
-from bot.attachments import AttachmentReader, names, stored, with_files
+from bot.attachments import (
+    AttachmentReader,
+    Read,
+    Transcript,
+    bill_voice,
+    names,
+    stored,
+    with_files,
+)
 from bot.config import ConfigurationError
-from bot.domain import Attachment
+from bot.domain import Attachment, ConversationKey
+from bot.store import Store, UsageStore
 from bot.voice import Transcriber, build_transcriber, voice_models
 from tests.fakes.llm_server import LLMFake
 
@@ -136,3 +146,22 @@ def test_the_transcriber_follows_the_configured_providers() -> None:
     assert build_transcriber(settings(voice_model="off", **cf)) is None
     with pytest.raises(ConfigurationError, match="VOICE_MODEL: unknown model 'nope'"):
         build_transcriber(settings(voice_model="nope"))
+
+
+async def test_a_voice_note_is_billed_to_its_sender_in_the_conversations_tenant() -> None:
+    store = await Store.open("sqlite+aiosqlite:///:memory:")
+    try:
+        here = ConversationKey("discord", "g1", "c1", "t1")
+        conversation = await store.ensure_conversation(here, "alice", "t")  # alice's thread
+        bobs = await store.add_message(conversation.id, "user", "(sent v.ogg)", user_id="bob")
+        turbo = MODELS["whisper-large-v3-turbo"]
+        read = Read(transcripts=(Transcript("v.ogg", "hello", 120, turbo),))
+        await bill_voice(store, read, conversation, "bob", bobs.id)
+        since = datetime(2000, 1, 1, tzinfo=UTC)
+        usage = UsageStore(store)
+        [line] = await usage.breakdown(tenant_id="discord:g1", user_id="bob", since=since)
+        assert (line.model, line.cost) == ("whisper-large-v3-turbo", Decimal("0.00102"))
+        assert await usage.breakdown(tenant_id="discord:g1", user_id="alice", since=since) == []
+        assert await usage.breakdown(tenant_id="discord:g2", user_id="bob", since=since) == []
+    finally:
+        await store.close()
