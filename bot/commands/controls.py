@@ -12,6 +12,7 @@ from bot.engine.conversations import MAX_ID
 from bot.engine.running import StopResult, why_not_running
 from bot.errors import UserError
 from bot.store import Conversation, Store, StoredMessage
+from bot.store.turns_repo import TurnStore
 
 STALE_REPLY = "That reply no longer exists."
 NOT_YOURS_STOP = "Only the person who asked can stop this reply."
@@ -32,6 +33,8 @@ class ReplyControls:
         turn, _, asker = await self._reply(caller, turn_id)
         if asker != caller.user_id:
             return Reply.say(NOT_YOURS_STOP)
+        if turn.status == "streaming" and await TurnStore(self.store).request_stop(turn_id):
+            return None  # another replica runs it, and stops it when it sees the mark
         return Reply.say(why_not_running(turn))
 
     def answer(self, caller: Caller, turn_id: int, *, approve: bool) -> Reply | None:

@@ -113,6 +113,7 @@ class ChatEngine:
         self.keeper = TurnKeeper(store, catalog, clock=clock, lease_seconds=turn_lease)
         """Leases and saved progress of the turns this process runs; recovery of the rest."""
         self.turns = RunningTurns()
+        self.keeper.on_stop = self.turns.stop_requested  # a Stop pressed on another replica
         self.approvals = Approvals(approval_seconds)
         self.runner = TurnRunner(
             store, router, self.keeper, self.turns, self.metrics, images=images, clock=clock,

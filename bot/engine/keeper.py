@@ -47,6 +47,10 @@ TURN_LEASE_SECONDS = 30.0
 SAVE_EVERY = 2.0
 """Seconds between heartbeats (at most; a third of the lease when that is shorter)."""
 
+STOP_POLL = 0.5
+"""Seconds between looks for a Stop pressed on another replica (a mark in the store, see
+TurnStore.request_stop) while this process runs turns: a primary-key read of the ids it runs."""
+
 SAVE_CHUNK = 25
 """Turns saved per transaction in a heartbeat: small, so a user's message waits at most for one
 short transaction (SQLite's one writer) or one short burst of the event loop (building the rows);
@@ -83,6 +87,7 @@ class TurnKeeper:
         *,
         clock: Clock = SYSTEM_CLOCK,
         lease_seconds: float = TURN_LEASE_SECONDS,
+        stop_poll: float = STOP_POLL,
     ) -> None:
         self.owner = f"{_HOST}.{os.getpid()}.{secrets.token_hex(4)}"
         """This process's id on the turns it runs, new at every start: pid space, pid, random."""
@@ -96,12 +101,18 @@ class TurnKeeper:
         self._saved: dict[int, tuple[int, int]] = {}
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self.stop_poll = stop_poll
+        self.on_stop: Callable[[int], None] | None = None
+        """Told each running turn marked for Stop elsewhere (the engine's RunningTurns)."""
+        self._watcher: asyncio.Task[None] | None = None
 
     def track(self, turn_id: int, progress: Progress) -> None:
         """Keep `turn_id` leased and its progress saved until `untrack`."""
         self._live[turn_id] = progress
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._keep(), name="turn-keeper")
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch_stops(), name="turn-stops")
 
     def untrack(self, turn_id: int) -> None:
         self._live.pop(turn_id, None)
@@ -129,10 +140,30 @@ class TurnKeeper:
         return found
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
+        tasks = [t for t in (self._task, self._watcher) if t is not None]
+        self._task = self._watcher = None
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _watch_stops(self) -> None:
+        while self._live:
+            await self._clock.sleep(self.stop_poll)
+            if self._live:
+                await self.look_for_stops()
+
+    async def look_for_stops(self) -> list[int]:
+        """Hand each running turn marked for Stop by another replica to `on_stop`; a store that
+        cannot answer is asked again at the next look."""
+        try:
+            marked = await self._turns.stops_among(list(self._live))
+        except (SQLAlchemyError, OSError, StoreError) as exc:
+            log.debug("could not look for stop requests: %s", type(exc).__name__)
+            return []
+        for turn_id in marked:
+            if turn_id in self._live and self.on_stop is not None:
+                self.on_stop(turn_id)
+        return marked
 
     async def _keep(self) -> None:
         while self._live:

@@ -79,6 +79,13 @@ class RunningTurns:
         running.task.cancel()
         return StopResult.STOPPED
 
+    def stop_requested(self, message_id: int) -> None:
+        """Stop pressed on another replica, which checked that its clicker is the asker."""
+        running = self._running.get(message_id)
+        if running is not None and not running.stopped:
+            running.stopped = True
+            running.task.cancel()
+
     def ids(self) -> list[int]:
         return list(self._running)
 

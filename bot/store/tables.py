@@ -148,6 +148,8 @@ messages = Table(
     Column("tool_rounds", Text, nullable=True),
     # Migration 0010: what a user turn's files said (JSON, bot/attachments.py reads it).
     Column("attachments", Text, nullable=True),
+    # Migration 0011: Stop pressed on a replica that does not run the turn; its owner stops it.
+    Column("stop_requested_at", UTCDateTime(), nullable=True),
     CheckConstraint(f"status IN ({_in(MESSAGE_STATUSES)})", name="status"),
     CheckConstraint(f"role IN ({_in(MESSAGE_ROLES)})", name="role"),
 )

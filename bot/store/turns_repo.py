@@ -136,6 +136,36 @@ class TurnStore:
                 await conn.execute(usage_insert(usage, now))
         return True
 
+    async def request_stop(self, message_id: int) -> bool:
+        """Mark a turn that a live process runs (its lease holds) for Stop, for that process to
+        see (`stops_among`); False when none runs it: it ended, or recovery will end it."""
+        m = messages.c
+        now = self._store._clock.wall()
+        stmt = (
+            update(messages)
+            .where(
+                m.id == message_id,
+                m.status == "streaming",
+                m.owner.is_not(None),
+                m.lease_until > now,
+            )
+            .values(stop_requested_at=now)
+        )
+        async with self._store._transaction(write=True) as conn:
+            marked = await conn.execute(stmt)
+        return bool(marked.rowcount)
+
+    async def stops_among(self, ids: Collection[int]) -> list[int]:
+        """Which of `ids` (turns this process runs) were marked for Stop elsewhere."""
+        if not ids:
+            return []
+        m = messages.c
+        stmt = select(m.id).where(
+            m.id.in_(sorted(ids)), m.status == "streaming", m.stop_requested_at.is_not(None)
+        )
+        async with self._store._transaction(write=False) as conn:
+            return [int(turn) for turn in (await conn.execute(stmt)).scalars()]
+
     async def owners(self) -> list[str]:
         """Who runs the `streaming` turns now (so a caller can tell which of them are gone)."""
         m = messages.c

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
@@ -15,10 +16,12 @@ from adapters.console import Console
 from bot.app import App
 from bot.clock import SYSTEM_CLOCK
 from bot.commands import ConversationCommands, PersonaCommands
-from bot.commands.controls import ReplyControls
+from bot.commands.controls import NOT_YOURS_STOP, ReplyControls
 from bot.domain import Caller, ConversationKey
 from bot.engine.personas import PersonaSpec
+from bot.engine.running import STOP_ABANDONED
 from bot.errors import UserError
+from bot.store import TurnStore
 from tests.command_policy import (
     CONTROL_ROWS,
     PERSONA,
@@ -126,6 +129,30 @@ async def test_the_console_follows_the_table(
         expected = typed_garbage(command)
     assert agrees(shown, expected), shown
     assert changed_as_expected(row, command, before, await snapshot(app.store, conversation.id))
+
+
+async def test_stop_on_a_reply_another_replica_runs_marks_it_for_that_replica(app: App) -> None:
+    """Another process (its own owner id, its lease live) streams the reply: only its asker's
+    Stop marks it, and once that process is gone (its lease lapsed) Stop says so instead."""
+    key = ConversationKey("slack", "T1", "C1", f"{next(_threads)}.000")
+    conversation = await app.store.ensure_conversation(key, OWNER, "a topic")
+    question = await app.store.add_message(conversation.id, "user", "q", user_id=OWNER)
+    running = await app.store.add_message(
+        conversation.id, "assistant", "so far", status="streaming", parent_id=question.id,
+        owner="elsewhere.1.0badc0de", lease=timedelta(seconds=30),
+    )  # fmt: skip
+    lapsed = await app.store.add_message(
+        conversation.id, "assistant", "", status="streaming", parent_id=question.id,
+        owner="gone.2.0badc0de", lease=timedelta(seconds=-1),
+    )  # fmt: skip
+    controls, turns = ReplyControls(app.engine, app.store), TurnStore(app.store)
+    other = await controls.stop(Caller("slack", "T1", OTHER), running.id)
+    assert other is not None and other.plain() == NOT_YOURS_STOP
+    assert await turns.stops_among([running.id]) == []
+    assert await controls.stop(Caller("slack", "T1", OWNER), running.id) is None
+    assert await turns.stops_among([running.id, lapsed.id]) == [running.id]
+    late = await controls.stop(Caller("slack", "T1", OWNER), lapsed.id)
+    assert late is not None and late.plain() == STOP_ABANDONED
 
 
 @pytest.mark.parametrize("row", CONTROL_ROWS, ids=control_id)

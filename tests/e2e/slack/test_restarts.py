@@ -1,10 +1,13 @@
-"""Crashes and replicas on Slack, through real `python -m bot` processes on one SQLite file:
-a reply cut off by `kill -9` is finished by the next start, billed for what it generated, and a
-replica that starts leaves another's live reply alone."""
+"""Crashes and replicas on Slack, through real `python -m bot` processes on one SQLite file (and
+one PostgreSQL): a reply cut off by `kill -9` is finished by the next start, billed for what it
+generated; a replica that starts leaves another's live reply alone; a Stop that reaches another
+replica stops the reply there."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from tests.e2e.slack.conftest import ALICE, CHANNEL, SlackBot, StartBot
 from tests.e2e.slack.helpers import finished, question_thread
 from tests.fakes.llm_server import workers_stream
 from tests.fakes.slack import Message, SlackFake
+from tests.pg import SUPERUSER, PgServer, server_for_tests
 
 NOTICE = "_(reply cut off by a restart)_"
 WORDS = [f"word{i} " for i in range(80)]
@@ -123,3 +127,77 @@ async def test_a_replica_that_starts_leaves_another_replicas_live_reply_alone(
     assert (turn["status"], turn["owner"]) == ("complete", saved["owner"])
     assert "turn interrupted by restart" not in other.output()
     assert "turn interrupted by restart" not in running.output()
+
+
+async def stop_on_the_other_replica(running: SlackBot, other: SlackBot) -> str:
+    """A long reply on `running`; its asker's Stop reaches `other` (a load balancer's choice):
+    the reply stops at once, as if the click had reached the process that runs it."""
+    fake = running.fake
+    running.llm.queue("workers", workers_stream(WORDS, delay=0.1))
+    await running.sender.command("/chat", "Tell me a long story", user=ALICE, channel=CHANNEL)
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+    thread = question_thread(fake)
+    await fake.wait_for(lambda: stop_buttons(fake, thread) and fake.bot_replies(CHANNEL, thread))
+    await fake.wait_for(lambda: len(fake.bot_replies(CHANNEL, thread)[0].text.split()) >= 5)
+    [holder] = stop_buttons(fake, thread)
+    stop = next(b for b in holder.buttons() if b["action_id"] == "parley_stop")
+    clicked = time.monotonic()
+    sent = await other.sender.click(
+        stop, user=ALICE, channel=CHANNEL, message_ts=holder.ts, thread_ts=thread
+    )
+    assert sent.status == 200
+    await fake.wait_for(lambda: any(finished(m) for m in fake.bot_replies(CHANNEL, thread)), 10)
+    stopped_at = time.monotonic()
+    [reply] = [m for m in fake.bot_replies(CHANNEL, thread) if finished(m)]
+    assert reply.text.endswith("_(stopped)_")
+    assert len(reply.text.split()) < len(WORDS)  # cut short, not run to its end
+    shown = [
+        c for method in ("chat.update", "chat.appendStream") for c in fake.calls_to(method)
+        if c.args.get("ts") == reply.ts and clicked < c.at <= stopped_at
+    ]  # fmt: skip
+    assert len(shown) <= 2  # an edit already on its way, then the stopped reply's last one
+    assert not stop_buttons(fake, thread)
+    assert not [e for e in fake.ephemerals if e.user == ALICE]  # no "already finished"
+    assert len(running.llm.calls_to("workers")) == 1  # one fake, shared: no second answer
+    return thread
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-stream", "post-and-edit"])
+async def test_a_stop_clicked_on_another_replica_stops_the_reply_within_one_edit(
+    start_bot: StartBot, native: bool
+) -> None:
+    env = {} if native else {"SLACK_NATIVE_STREAMING": "false"}
+    running = await start_bot(**env)
+    other = await start_bot(**env)  # same database, its own process
+    await stop_on_the_other_replica(running, other)
+    turn = the_turn(other)
+    assert turn is not None
+    assert (turn["status"], turn["finish_reason"]) == ("interrupted", "cancelled")
+    assert turn["owner"] is not None and turn["stop_requested_at"] is not None
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgServer]:
+    with server_for_tests("replicas") as server:
+        yield server
+
+
+async def test_a_stop_clicked_on_another_replica_over_postgresql_stops_the_reply(
+    start_bot: StartBot, pg: PgServer
+) -> None:
+    asyncpg = pytest.importorskip("asyncpg")
+    env = {"DATABASE_URL": pg.url("replicas"), "SLACK_NATIVE_STREAMING": "false"}
+    running = await start_bot(**env)
+    other = await start_bot(**env)
+    await stop_on_the_other_replica(running, other)
+    conn = await asyncpg.connect(
+        host="127.0.0.1", port=pg.port, user=SUPERUSER, database="replicas"
+    )
+    try:
+        turn = await conn.fetchrow(
+            "SELECT * FROM messages WHERE role = 'assistant' ORDER BY id DESC LIMIT 1"
+        )
+    finally:
+        await conn.close()
+    assert (turn["status"], turn["finish_reason"]) == ("interrupted", "cancelled")
+    assert turn["stop_requested_at"] is not None

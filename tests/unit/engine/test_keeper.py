@@ -16,7 +16,7 @@ from bot.domain import ConversationKey
 from bot.engine import keeper as keeper_module
 from bot.engine.keeper import TurnKeeper
 from bot.ports import MessageRef
-from bot.store import Store, StoredMessage, TurnProgress
+from bot.store import Store, StoredMessage, TurnProgress, TurnStore
 from tests.fakes.clock import FakeClock
 
 KEY = ConversationKey("discord", "g1", "c1", "t1")
@@ -122,3 +122,42 @@ async def test_an_owner_id_names_this_pid_space_and_pid_and_fits_its_column(
     host, pid, _ = owner.split(".")
     assert (host, int(pid)) == (keeper_module._HOST, os.getpid())
     assert len(owner) <= 32
+
+
+async def test_a_stop_marked_by_another_replica_is_handed_to_the_owner(store: Store) -> None:
+    keeper = TurnKeeper(store, Catalog.load())
+    turn, quiet = await _streaming(store, keeper.owner), await _streaming(store, keeper.owner)
+    told: list[int] = []
+    keeper.on_stop = told.append
+    keeper._live = {t.id: (lambda t=t: TurnProgress(t.id, "so far", ())) for t in (turn, quiet)}
+    assert await keeper.look_for_stops() == [] and told == []
+    assert await TurnStore(store).request_stop(turn.id)  # by the replica that got the click
+    assert await keeper.look_for_stops() == [turn.id] and told == [turn.id]
+    del keeper._live[turn.id]  # its reply ended here meanwhile: not handed on
+    assert await keeper.look_for_stops() == [] and told == [turn.id]
+
+
+async def test_the_owner_looks_for_stops_every_poll_while_it_runs_turns(
+    store: Store, clock: FakeClock
+) -> None:
+    keeper = TurnKeeper(store, Catalog.load(), clock=clock, stop_poll=0.5)
+    looks: list[tuple[float, list[int]]] = []
+
+    async def stops_among(ids: list[int]) -> list[int]:
+        looks.append((clock.now(), sorted(ids)))
+        return [7] if clock.now() >= 1.0 else []
+
+    keeper._turns.stops_among = stops_among  # type: ignore[method-assign]
+    told: list[int] = []
+    keeper.on_stop = told.append
+    keeper.track(7, lambda: TurnProgress(7, "", ()))
+    keeper.track(8, lambda: TurnProgress(8, "", ()))
+    try:
+        await clock.advance(1.2)
+        assert looks == [(0.5, [7, 8]), (1.0, [7, 8])] and told == [7]
+        keeper.untrack(7)
+        keeper.untrack(8)
+        await clock.advance(2.0)
+        assert len(looks) == 2  # nothing runs here: no more looks
+    finally:
+        await keeper.close()

@@ -137,3 +137,30 @@ class TurnsContract:
         assert after is not None and after.status == "interrupted"
         billed = await store.usage_totals(tenant_id="slack:T1", user_id="u1", since=SINCE)
         assert billed.count == 1  # the finished turn, once (no provider had answered `lost`)
+
+    async def test_stop_marks_only_a_turn_a_live_process_runs_and_its_owner_finds_it(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        turns = TurnStore(store)
+        live, other, lapsed = (
+            await _turn(store, "p1"),
+            await _turn(store, "p1"),
+            await _turn(store, "p2"),
+        )
+        legacy = await _turn(store, None)  # no lease: no process can be running it
+        done = await _turn(store, "p1")
+        assert await turns.finish(done.id, "p1", _result("Finished."), None)
+        clock.advance(20)
+        await turns.heartbeat("p1", LEASE)  # p2 stopped renewing: its lease runs out at 30 s
+        clock.advance(15)
+        assert await turns.request_stop(live.id)
+        assert not await turns.request_stop(lapsed.id)  # recovery ends it, with its notice
+        assert not await turns.request_stop(legacy.id)
+        assert not await turns.request_stop(done.id)
+        assert not await turns.request_stop(10**9)
+        ids = [live.id, other.id, lapsed.id, legacy.id, done.id]
+        assert await turns.stops_among(ids) == [live.id]
+        assert await turns.stops_among([other.id]) == []
+        assert await turns.stops_among([]) == []
+        assert await turns.finish(live.id, "p1", _result("Stopped here."), None)
+        assert await turns.stops_among(ids) == []  # an ended turn is no longer asked about
