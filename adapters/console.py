@@ -251,7 +251,7 @@ class Console:
             if surface.approve_ref is not None and word in ("/approve", "/deny"):
                 controls = ReplyControls(self.app.engine, self.app.store)
                 turn = int(surface.approve_ref)
-                answered = controls.answer(self.caller, turn, approve=word == "/approve")
+                answered = await controls.answer(self.caller, turn, approve=word == "/approve")
                 if answered is not None:
                     self._print(answered.plain())
             else:

@@ -39,7 +39,7 @@ class Buttons:
         self, interaction: discord.Interaction[Any], turn_id: int, *, approve: bool
     ) -> None:
         async def answer(caller: Caller) -> Reply | None:
-            return self.controls.answer(caller, turn_id, approve=approve)
+            return await self.controls.answer(caller, turn_id, approve=approve)
 
         await self._press(interaction, "approval", answer)
 

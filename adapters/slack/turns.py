@@ -191,7 +191,7 @@ class Turns:
                 if kind == "stop":
                     reply = await self.controls.stop(caller, turn_id)
                 else:
-                    reply = self.controls.answer(caller, turn_id, approve=kind == "approve")
+                    reply = await self.controls.answer(caller, turn_id, approve=kind == "approve")
                 if reply is not None:
                     await note.ephemeral(reply.text(SLACK))
                 return

@@ -37,12 +37,26 @@ class ReplyControls:
             return None  # another replica runs it, and stops it when it sees the mark
         return Reply.say(why_not_running(turn))
 
-    def answer(self, caller: Caller, turn_id: int, *, approve: bool) -> Reply | None:
-        """Approve or Deny a tool call the reply waits on; None: taken (the reply shows it)."""
+    async def answer(self, caller: Caller, turn_id: int, *, approve: bool) -> Reply | None:
+        """Approve or Deny a tool call the reply waits on, here or on the replica that runs it;
+        None: taken (the reply shows it)."""
         answered = self.engine.approvals.answer(turn_id, caller.actor, approve)
+        if answered is Answered.NOT_WAITING:
+            answered = await self._answer_elsewhere(caller, turn_id, approve)
         if answered is Answered.TAKEN:
             return None
         return Reply.say(NOT_YOURS_APPROVE if answered is Answered.NOT_YOURS else NOT_WAITING)
+
+    async def _answer_elsewhere(self, caller: Caller, turn_id: int, approve: bool) -> Answered:
+        """A call waiting on another replica: the asker's answer is marked for it."""
+        try:
+            _, _, asker = await self._reply(caller, turn_id)
+        except UserError:
+            return Answered.NOT_WAITING  # as for a reply that waits for nothing
+        turns = TurnStore(self.store)
+        if asker != caller.user_id:
+            return Answered.NOT_YOURS if await turns.waiting(turn_id) else Answered.NOT_WAITING
+        return Answered.TAKEN if await turns.answer(turn_id, approve) else Answered.NOT_WAITING
 
     async def regenerable(self, caller: Caller, turn_id: int) -> Conversation:
         """The conversation to answer in again, or a UserError saying why not."""

@@ -6,16 +6,25 @@ told so and changes nothing; a second click finds nothing waiting. No answer wit
 timeout is an expiry. All three outcomes go back to the model as the tool's result.
 
 Waiting approvals live in this process, with the reply that asks (a restart ends that reply,
-and its buttons with it).
+and its buttons with it). With a `board` (the store), a waiting call is also marked there, so a
+click that reaches another replica can answer it (TurnStore.answer; the keeper brings the answer
+here: `answer_from_elsewhere`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.domain import Actor
+from bot.store import StoreError
+
+log = logging.getLogger("parley.chat")
 
 APPROVAL_SECONDS = 300.0
 """How long a tool call waits for its asker's answer."""
@@ -41,19 +50,28 @@ class _Waiting:
     answer: asyncio.Future[Answer]
 
 
+class Board(Protocol):
+    async def set_waiting(self, message_id: int, waiting: bool) -> None: ...
+
+
 class Approvals:
     """The replies of this process waiting for an approval, by turn id."""
 
-    def __init__(self, timeout: float = APPROVAL_SECONDS) -> None:
+    def __init__(self, timeout: float = APPROVAL_SECONDS, board: Board | None = None) -> None:
         self.timeout = timeout
         self._waiting: dict[int, _Waiting] = {}
+        self._board = board
 
     async def ask(self, turn_id: int, asker: Actor) -> Answer:
         """Wait for the asker's answer to the call the reply `turn_id` shows (at most
         `timeout` seconds)."""
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting[turn_id] = _Waiting(asker, future)
+        # Shielded: a Stop meanwhile must not cut the write off halfway (SQLAlchemy would drop
+        # the connection), and it goes out before the mark is taken back.
+        marking = asyncio.ensure_future(self._mark(turn_id, True))
         try:
+            await asyncio.shield(marking)
             return await asyncio.wait_for(asyncio.shield(future), self.timeout)
         except TimeoutError:
             return Answer.EXPIRED
@@ -61,6 +79,23 @@ class Approvals:
             del self._waiting[turn_id]
             if not future.done():
                 future.cancel()
+            await asyncio.wait({marking})
+            await asyncio.shield(self._mark(turn_id, False))
+
+    async def _mark(self, turn_id: int, waiting: bool) -> None:
+        """Best effort: a store that cannot write leaves the call answerable here only."""
+        if self._board is None:
+            return
+        try:
+            await self._board.set_waiting(turn_id, waiting)
+        except (SQLAlchemyError, OSError, StoreError) as exc:
+            log.warning("approval not shared with other replicas: %s", type(exc).__name__)
+
+    def answer_from_elsewhere(self, turn_id: int, yes: bool) -> None:
+        """The asker's answer, taken by another replica (which checked the clicker)."""
+        waiting = self._waiting.get(turn_id)
+        if waiting is not None and not waiting.answer.done():
+            waiting.answer.set_result(Answer.APPROVED if yes else Answer.DENIED)
 
     def answer(self, turn_id: int, clicker: Actor, yes: bool) -> Answered:
         waiting = self._waiting.get(turn_id)

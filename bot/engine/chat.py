@@ -114,7 +114,8 @@ class ChatEngine:
         """Leases and saved progress of the turns this process runs; recovery of the rest."""
         self.turns = RunningTurns()
         self.keeper.on_stop = self.turns.stop_requested  # a Stop pressed on another replica
-        self.approvals = Approvals(approval_seconds)
+        self.approvals = Approvals(approval_seconds, board=self.keeper)
+        self.keeper.on_answer = self.approvals.answer_from_elsewhere
         self.runner = TurnRunner(
             store, router, self.keeper, self.turns, self.metrics, images=images, clock=clock,
             toolbox=toolbox, tool_rounds=tool_rounds, approvals=self.approvals,

@@ -37,7 +37,7 @@ from bot.store.records import (
     TurnResult,
     UsageEntry,
 )
-from bot.store.turns_repo import TurnStore
+from bot.store.turns_repo import Marks, TurnStore
 
 log = logging.getLogger("parley.chat")
 
@@ -48,8 +48,9 @@ SAVE_EVERY = 2.0
 """Seconds between heartbeats (at most; a third of the lease when that is shorter)."""
 
 STOP_POLL = 0.5
-"""Seconds between looks for a Stop pressed on another replica (a mark in the store, see
-TurnStore.request_stop) while this process runs turns: a primary-key read of the ids it runs."""
+"""Seconds between looks for Stop, Approve or Deny pressed on another replica (marks in the
+store: TurnStore.request_stop, .answer) while this process runs turns: a primary-key read of the
+ids it runs."""
 
 SAVE_CHUNK = 25
 """Turns saved per transaction in a heartbeat: small, so a user's message waits at most for one
@@ -104,6 +105,9 @@ class TurnKeeper:
         self.stop_poll = stop_poll
         self.on_stop: Callable[[int], None] | None = None
         """Told each running turn marked for Stop elsewhere (the engine's RunningTurns)."""
+        self.on_answer: Callable[[int, bool], None] | None = None
+        """Told each answer given elsewhere to a tool call a running turn waits on (the
+        engine's Approvals), once."""
         self._watcher: asyncio.Task[None] | None = None
 
     def track(self, turn_id: int, progress: Progress) -> None:
@@ -150,20 +154,28 @@ class TurnKeeper:
         while self._live:
             await self._clock.sleep(self.stop_poll)
             if self._live:
-                await self.look_for_stops()
+                await self.look_for_marks()
 
-    async def look_for_stops(self) -> list[int]:
-        """Hand each running turn marked for Stop by another replica to `on_stop`; a store that
-        cannot answer is asked again at the next look."""
+    async def set_waiting(self, turn_id: int, waiting: bool) -> None:
+        """A tool call of `turn_id` waits for its asker (or no longer does), for other replicas
+        to see (Approvals' board)."""
+        await self._turns.set_waiting(turn_id, waiting)
+
+    async def look_for_marks(self) -> Marks:
+        """Hand what other replicas marked on the running turns to `on_stop` and `on_answer`
+        (an answer is taken once); a store that cannot answer is asked again at the next look."""
         try:
-            marked = await self._turns.stops_among(list(self._live))
+            marks = await self._turns.marks_among(list(self._live))
+            for turn_id in marks.stops:
+                if turn_id in self._live and self.on_stop is not None:
+                    self.on_stop(turn_id)
+            for turn_id, approved in marks.answers.items():
+                if await self._turns.take_answer(turn_id) and self.on_answer is not None:
+                    self.on_answer(turn_id, approved)
         except (SQLAlchemyError, OSError, StoreError) as exc:
-            log.debug("could not look for stop requests: %s", type(exc).__name__)
-            return []
-        for turn_id in marked:
-            if turn_id in self._live and self.on_stop is not None:
-                self.on_stop(turn_id)
-        return marked
+            log.debug("could not look for marks from other replicas: %s", type(exc).__name__)
+            return Marks()
+        return marks
 
     async def _keep(self) -> None:
         while self._live:

@@ -148,8 +148,10 @@ messages = Table(
     Column("tool_rounds", Text, nullable=True),
     # Migration 0010: what a user turn's files said (JSON, bot/attachments.py reads it).
     Column("attachments", Text, nullable=True),
-    # Migration 0011: Stop pressed on a replica that does not run the turn; its owner stops it.
+    # Migration 0011: Stop, Approve or Deny pressed on a replica that does not run the turn (its
+    # owner acts on them); `approval` is waiting | approved | denied while a tool call waits.
     Column("stop_requested_at", UTCDateTime(), nullable=True),
+    Column("approval", String(16), nullable=True),
     CheckConstraint(f"status IN ({_in(MESSAGE_STATUSES)})", name="status"),
     CheckConstraint(f"role IN ({_in(MESSAGE_ROLES)})", name="role"),
 )

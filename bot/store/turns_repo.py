@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.ports import MessageRef
@@ -34,6 +34,20 @@ from bot.store.tables import conversations, messages
 
 FINISH_RESTART = "restart"
 """finish_reason of a turn its process stopped running (a crash, a kill, a lost lease)."""
+
+WAITING, APPROVED, DENIED = "waiting", "approved", "denied"
+ANSWERS = (APPROVED, DENIED)
+"""`messages.approval`: a tool call waits for its asker; the answer given on another replica."""
+
+
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """What other replicas marked on this process's running turns."""
+
+    stops: list[int] = field(default_factory=list)
+    answers: dict[int, bool] = field(default_factory=dict)
+    """Turn id -> approved."""
+
 
 TurnBill = Callable[[StoredMessage], tuple[int, int, Decimal | None]]
 """(an interrupted turn, as saved) -> (prompt tokens, completion tokens, cost or None)."""
@@ -138,33 +152,76 @@ class TurnStore:
 
     async def request_stop(self, message_id: int) -> bool:
         """Mark a turn that a live process runs (its lease holds) for Stop, for that process to
-        see (`stops_among`); False when none runs it: it ended, or recovery will end it."""
-        m = messages.c
-        now = self._store._clock.wall()
+        see (`marks_among`); False when none runs it: it ended, or recovery will end it."""
         stmt = (
             update(messages)
-            .where(
-                m.id == message_id,
-                m.status == "streaming",
-                m.owner.is_not(None),
-                m.lease_until > now,
-            )
-            .values(stop_requested_at=now)
+            .where(messages.c.id == message_id, *self._live())
+            .values(stop_requested_at=self._store._clock.wall())
         )
         async with self._store._transaction(write=True) as conn:
             marked = await conn.execute(stmt)
         return bool(marked.rowcount)
 
-    async def stops_among(self, ids: Collection[int]) -> list[int]:
-        """Which of `ids` (turns this process runs) were marked for Stop elsewhere."""
+    async def marks_among(self, ids: Collection[int]) -> Marks:
+        """What was pressed elsewhere on `ids` (turns this process runs): Stop, and answers to
+        the tool calls they wait on."""
         if not ids:
-            return []
+            return Marks()
         m = messages.c
-        stmt = select(m.id).where(
-            m.id.in_(sorted(ids)), m.status == "streaming", m.stop_requested_at.is_not(None)
+        stmt = select(m.id, m.stop_requested_at, m.approval).where(
+            m.id.in_(sorted(ids)),
+            m.status == "streaming",
+            or_(m.stop_requested_at.is_not(None), m.approval.in_(ANSWERS)),
         )
         async with self._store._transaction(write=False) as conn:
-            return [int(turn) for turn in (await conn.execute(stmt)).scalars()]
+            rows = (await conn.execute(stmt)).all()
+        stops = [int(r.id) for r in rows if r.stop_requested_at is not None]
+        answers = {int(r.id): r.approval == APPROVED for r in rows if r.approval in ANSWERS}
+        return Marks(stops, answers)
+
+    async def set_waiting(self, message_id: int, waiting: bool) -> None:
+        """A tool call of this turn waits for its asker (or no longer does): another replica
+        may take the answer (`answer`)."""
+        m = messages.c
+        stmt = update(messages).where(m.id == message_id)
+        async with self._store._transaction(write=True) as conn:
+            await conn.execute(stmt.values(approval=WAITING if waiting else None))
+
+    async def waiting(self, message_id: int) -> bool:
+        """Does a live process's turn wait for an answer to a tool call?"""
+        m = messages.c
+        stmt = select(m.id).where(m.id == message_id, m.approval == WAITING, *self._live())
+        async with self._store._transaction(write=False) as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def answer(self, message_id: int, approve: bool) -> bool:
+        """The asker's answer to the call a turn that a live process runs waits on; the first
+        answer only (False: nothing waits)."""
+        m = messages.c
+        stmt = (
+            update(messages)
+            .where(m.id == message_id, m.approval == WAITING, *self._live())
+            .values(approval=APPROVED if approve else DENIED)
+        )
+        async with self._store._transaction(write=True) as conn:
+            return bool((await conn.execute(stmt)).rowcount)
+
+    async def take_answer(self, message_id: int) -> bool:
+        """The owner takes an answer given elsewhere, once (the column is cleared with it)."""
+        m = messages.c
+        stmt = (
+            update(messages)
+            .where(m.id == message_id, m.approval.in_(ANSWERS))
+            .values(approval=None)
+        )
+        async with self._store._transaction(write=True) as conn:
+            return bool((await conn.execute(stmt)).rowcount)
+
+    def _live(self) -> tuple[ColumnElement[bool], ...]:
+        """A turn that a process runs now: streaming, under a lease that has not run out."""
+        m = messages.c
+        now = self._store._clock.wall()
+        return (m.status == "streaming", m.owner.is_not(None), m.lease_until > now)
 
     async def owners(self) -> list[str]:
         """Who runs the `streaming` turns now (so a caller can tell which of them are gone)."""

@@ -16,7 +16,12 @@ from adapters.console import Console
 from bot.app import App
 from bot.clock import SYSTEM_CLOCK
 from bot.commands import ConversationCommands, PersonaCommands
-from bot.commands.controls import NOT_YOURS_STOP, ReplyControls
+from bot.commands.controls import (
+    NOT_WAITING,
+    NOT_YOURS_APPROVE,
+    NOT_YOURS_STOP,
+    ReplyControls,
+)
 from bot.domain import Caller, ConversationKey
 from bot.engine.personas import PersonaSpec
 from bot.engine.running import STOP_ABANDONED
@@ -148,11 +153,28 @@ async def test_stop_on_a_reply_another_replica_runs_marks_it_for_that_replica(ap
     controls, turns = ReplyControls(app.engine, app.store), TurnStore(app.store)
     other = await controls.stop(Caller("slack", "T1", OTHER), running.id)
     assert other is not None and other.plain() == NOT_YOURS_STOP
-    assert await turns.stops_among([running.id]) == []
+    assert (await turns.marks_among([running.id])).stops == []
     assert await controls.stop(Caller("slack", "T1", OWNER), running.id) is None
-    assert await turns.stops_among([running.id, lapsed.id]) == [running.id]
+    assert (await turns.marks_among([running.id, lapsed.id])).stops == [running.id]
     late = await controls.stop(Caller("slack", "T1", OWNER), lapsed.id)
     assert late is not None and late.plain() == STOP_ABANDONED
+
+    # Approve / Deny of a call that waits there: the asker's first answer only.
+    owner, stranger = Caller("slack", "T1", OWNER), Caller("slack", "T1", OTHER)
+    said = await controls.answer(owner, running.id, approve=True)
+    assert said is not None and said.plain() == NOT_WAITING  # nothing waits yet
+    await turns.set_waiting(running.id, True)
+    await turns.set_waiting(lapsed.id, True)
+    said = await controls.answer(stranger, running.id, approve=True)
+    assert said is not None and said.plain() == NOT_YOURS_APPROVE
+    outside = await controls.answer(Caller("slack", "T2", OWNER), running.id, approve=True)
+    assert outside is not None and outside.plain() == NOT_WAITING  # another tenant: unknown
+    assert await controls.answer(owner, running.id, approve=False) is None
+    again = await controls.answer(owner, running.id, approve=True)
+    assert again is not None and again.plain() == NOT_WAITING
+    assert (await turns.marks_among([running.id])).answers == {running.id: False}
+    gone = await controls.answer(owner, lapsed.id, approve=True)
+    assert gone is not None and gone.plain() == NOT_WAITING
 
 
 @pytest.mark.parametrize("row", CONTROL_ROWS, ids=control_id)
@@ -177,7 +199,7 @@ async def test_the_core_reply_controls_follow_the_table(
             reply = await controls.stop(caller, turn)
             shown = reply.plain() if reply else ""
         elif row.control in ("approve", "deny"):
-            reply = controls.answer(caller, turn, approve=row.control == "approve")
+            reply = await controls.answer(caller, turn, approve=row.control == "approve")
             shown = reply.plain() if reply else ""
         else:
             await controls.regenerable(caller, turn)

@@ -486,13 +486,13 @@ async def test_a_destructive_tool_waits_for_the_askers_approve(harness: Harness)
     bob = Caller("discord", "guild1", "u-bob")
     elsewhere = Caller("discord", "guild2", ALICE)  # the same user id in another server
     for stranger in (bob, elsewhere):
-        refused = controls.answer(stranger, turn_id, approve=True)
+        refused = await controls.answer(stranger, turn_id, approve=True)
         assert refused is not None and refused.plain() == NOT_YOURS_APPROVE
     assert harness.engine.approvals.waiting(turn_id)
 
-    assert controls.answer(Caller("discord", "guild1", ALICE), turn_id, approve=True) is None
+    assert await controls.answer(Caller("discord", "guild1", ALICE), turn_id, approve=True) is None
     outcome = await turn
-    again = controls.answer(Caller("discord", "guild1", ALICE), turn_id, approve=True)
+    again = await controls.answer(Caller("discord", "guild1", ALICE), turn_id, approve=True)
     assert again is not None and again.plain() == NOT_WAITING  # once
     assert "needs your approval: approved, done (" in outcome.text
     assert outcome.text.endswith("Done: #103 is closed.")
@@ -510,7 +510,7 @@ async def test_deny_and_expiry_are_answered_to_the_model(harness: Harness) -> No
     controls = ReplyControls(harness.engine, harness.store)
     turn, surface = await start_closing(harness)
     turn_id = await waiting_for_approval(surface)
-    assert controls.answer(Caller("discord", "guild1", ALICE), turn_id, approve=False) is None
+    assert await controls.answer(Caller("discord", "guild1", ALICE), turn_id, approve=False) is None
     outcome = await turn
     assert "needs your approval: denied." in outcome.text
     tool = harness.fake.calls_to("openai")[-1].body["messages"][-1]

@@ -136,3 +136,51 @@ async def test_a_persona_with_mcp_and_web_search_answers_with_task_cards(
         assert len(search.calls) == 1
     body = bot.llm.calls_to("workers")[-1].body
     assert body["messages"][0]["content"].startswith("Answer from sources.")
+
+
+async def test_approve_and_deny_that_reach_another_replica_answer_the_call_there(
+    start_bot: StartBot, tmp_path: Path
+) -> None:
+    """Two processes on one database, behind a load balancer: the reply runs on one, every
+    click goes to the other. Only the asker's answer counts, once, where the call waits."""
+    config = with_tools({}, tmp_path)["BOT_CONFIG"]
+    running = await start_bot(BOT_CONFIG=config)
+    other = await start_bot(BOT_CONFIG=config)
+    fake = running.fake
+    running.llm.queue(
+        "workers",
+        workers_tool_stream([FakeToolCall("issues__close_issue", {"number": 104})]),
+        workers_stream(["Closed #104."]),
+    )
+    await running.sender.command("/chat", "Close it", user=ALICE, channel=CHANNEL)
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+    thread = question_thread(fake)
+
+    def approve_button() -> tuple[Any, dict[str, Any]] | None:
+        for message in fake.bot_replies(CHANNEL, thread):
+            for button in message.buttons():
+                if button.get("action_id") == "parley_approve":
+                    return message, button
+        return None
+
+    await fake.wait_for(approve_button, 20)
+    note, approve = approve_button()  # type: ignore[misc]
+    click = {"user": BOB, "channel": CHANNEL, "message_ts": note.ts, "thread_ts": thread}
+    await other.sender.click(approve, **click)
+    await fake.wait_for(lambda: ephemerals_to(fake, BOB, CHANNEL), 10)
+    assert ephemerals_to(fake, BOB, CHANNEL) == [
+        "Only the person who asked can approve or deny this."
+    ]
+    await other.sender.click(approve, **(click | {"user": ALICE}))
+    replies = await wait_answer(fake, CHANNEL, thread)
+    [reply] = [m for m in replies if m.streamed and finished(m)]
+    assert reply.text.strip() == "Closed #104."
+    (card,) = reply.tasks.values()
+    assert card["details"].startswith("needs your approval: approved, done (")
+    assert running.llm.calls_to("workers")[-1].body["messages"][-1]["content"] == "closed #104"
+    await other.sender.click(approve, **(click | {"user": ALICE}))  # a second click, late
+    await fake.wait_for(lambda: ephemerals_to(fake, ALICE, CHANNEL), 10)
+    assert ephemerals_to(fake, ALICE, CHANNEL) == [
+        "That request is no longer waiting for an answer."
+    ]
+    assert "approval not shared" not in running.output() + other.output()

@@ -17,6 +17,7 @@ from bot.engine import keeper as keeper_module
 from bot.engine.keeper import TurnKeeper
 from bot.ports import MessageRef
 from bot.store import Store, StoredMessage, TurnProgress, TurnStore
+from bot.store.turns_repo import Marks
 from tests.fakes.clock import FakeClock
 
 KEY = ConversationKey("discord", "g1", "c1", "t1")
@@ -130,11 +131,11 @@ async def test_a_stop_marked_by_another_replica_is_handed_to_the_owner(store: St
     told: list[int] = []
     keeper.on_stop = told.append
     keeper._live = {t.id: (lambda t=t: TurnProgress(t.id, "so far", ())) for t in (turn, quiet)}
-    assert await keeper.look_for_stops() == [] and told == []
+    assert await keeper.look_for_marks() == Marks() and told == []
     assert await TurnStore(store).request_stop(turn.id)  # by the replica that got the click
-    assert await keeper.look_for_stops() == [turn.id] and told == [turn.id]
+    assert await keeper.look_for_marks() == Marks([turn.id]) and told == [turn.id]
     del keeper._live[turn.id]  # its reply ended here meanwhile: not handed on
-    assert await keeper.look_for_stops() == [] and told == [turn.id]
+    assert await keeper.look_for_marks() == Marks() and told == [turn.id]
 
 
 async def test_the_owner_looks_for_stops_every_poll_while_it_runs_turns(
@@ -143,11 +144,11 @@ async def test_the_owner_looks_for_stops_every_poll_while_it_runs_turns(
     keeper = TurnKeeper(store, Catalog.load(), clock=clock, stop_poll=0.5)
     looks: list[tuple[float, list[int]]] = []
 
-    async def stops_among(ids: list[int]) -> list[int]:
+    async def marks_among(ids: list[int]) -> Marks:
         looks.append((clock.now(), sorted(ids)))
-        return [7] if clock.now() >= 1.0 else []
+        return Marks([7]) if clock.now() >= 1.0 else Marks()
 
-    keeper._turns.stops_among = stops_among  # type: ignore[method-assign]
+    keeper._turns.marks_among = marks_among  # type: ignore[method-assign]
     told: list[int] = []
     keeper.on_stop = told.append
     keeper.track(7, lambda: TurnProgress(7, "", ()))
@@ -161,3 +162,23 @@ async def test_the_owner_looks_for_stops_every_poll_while_it_runs_turns(
         assert len(looks) == 2  # nothing runs here: no more looks
     finally:
         await keeper.close()
+
+
+async def test_an_answer_given_on_another_replica_is_handed_to_the_owner_once(
+    store: Store,
+) -> None:
+    keeper = TurnKeeper(store, Catalog.load())
+    turn = await _streaming(store, keeper.owner)
+    answers: list[tuple[int, bool]] = []
+    keeper.on_answer = lambda turn_id, approved: answers.append((turn_id, approved))
+    keeper._live = {turn.id: lambda: TurnProgress(turn.id, "", ())}
+    elsewhere = TurnStore(store)  # the replica that got the click
+    assert not await elsewhere.answer(turn.id, True)  # nothing waits yet
+    await keeper.set_waiting(turn.id, True)
+    assert await elsewhere.waiting(turn.id)
+    assert await elsewhere.answer(turn.id, False)
+    assert not await elsewhere.answer(turn.id, True)  # the first answer counts
+    assert (await keeper.look_for_marks()).answers == {turn.id: False}
+    assert answers == [(turn.id, False)]
+    assert await keeper.look_for_marks() == Marks() and answers == [(turn.id, False)]
+    assert not await elsewhere.waiting(turn.id)

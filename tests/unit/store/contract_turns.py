@@ -11,6 +11,7 @@ from decimal import Decimal
 from bot.domain import ConversationKey
 from bot.ports import MessageRef
 from bot.store import Store, StoredMessage, TurnProgress, TurnResult, TurnStore, UsageEntry
+from bot.store.turns_repo import Marks
 from tests.unit.store.conftest import FakeClock
 
 KEY = ConversationKey("slack", "T1", "C1", "1700000000.000100")
@@ -159,8 +160,31 @@ class TurnsContract:
         assert not await turns.request_stop(done.id)
         assert not await turns.request_stop(10**9)
         ids = [live.id, other.id, lapsed.id, legacy.id, done.id]
-        assert await turns.stops_among(ids) == [live.id]
-        assert await turns.stops_among([other.id]) == []
-        assert await turns.stops_among([]) == []
+        assert await turns.marks_among(ids) == Marks([live.id])
+        assert await turns.marks_among([other.id]) == Marks()
+        assert await turns.marks_among([]) == Marks()
         assert await turns.finish(live.id, "p1", _result("Stopped here."), None)
-        assert await turns.stops_among(ids) == []  # an ended turn is no longer asked about
+        assert await turns.marks_among(ids) == Marks()  # an ended turn is no longer asked about
+
+    async def test_an_approval_is_answerable_elsewhere_only_while_a_live_turn_waits(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        turns = TurnStore(store)
+        live, lapsed = await _turn(store, "p1"), await _turn(store, "p2")
+        for turn in (live, lapsed):
+            await turns.set_waiting(turn.id, True)
+        clock.advance(20)
+        await turns.heartbeat("p1", LEASE)
+        clock.advance(15)  # p2's lease ran out
+        assert await turns.waiting(live.id) and not await turns.waiting(lapsed.id)
+        assert not await turns.answer(lapsed.id, True)
+        assert await turns.answer(live.id, True)
+        assert not await turns.answer(live.id, False)  # answered once
+        assert await turns.marks_among([live.id, lapsed.id]) == Marks([], {live.id: True})
+        assert await turns.take_answer(live.id)
+        assert not await turns.take_answer(live.id)  # taken once
+        assert await turns.marks_among([live.id]) == Marks()
+        await turns.set_waiting(live.id, True)  # the turn's next call waits
+        assert await turns.waiting(live.id)
+        await turns.set_waiting(live.id, False)
+        assert not await turns.answer(live.id, True)
