@@ -7,7 +7,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -28,6 +35,23 @@ def _split_commas(value: object) -> object:
 
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 """A list setting written as `a,b,c` in the environment (or a TOML array)."""
+
+
+def _shard_numbers(value: object) -> object:
+    """`0-3,8` -> [0, 1, 2, 3, 8] (a TOML array of numbers is taken as it is)."""
+    if not isinstance(value, str) or not value.strip():
+        return value if not isinstance(value, str) else []
+    numbers: list[int] = []
+    for part in (p.strip() for p in value.split(",")):
+        low, dash, high = part.partition("-")
+        digits = low.isdecimal() and (high.isdecimal() or not dash) and part.isascii()
+        if not digits or int(high or low) < int(low):
+            raise ValueError(f"shard numbers are written like 0-3 or 0,2 (got {part!r})")
+        numbers += range(int(low), int(high or low) + 1)
+    return numbers
+
+
+ShardList = Annotated[list[int], NoDecode, BeforeValidator(_shard_numbers)]
 
 
 class ConfigurationError(Exception):
@@ -85,6 +109,10 @@ class Settings(BaseSettings):
     # discord.py's own default is no limit: 1,000 streaming replies meant ~1,000 open sockets
     # (against Discord, as many TLS sessions) and ~5 KB of memory a stream (docs/benchmarks.md).
     discord_max_connections: int = Field(default=100, ge=2)
+    # Sharding (a bot in thousands of servers): DISCORD_SHARD_COUNT shards in all, this process
+    # running DISCORD_SHARD_IDS of them (all when unset) through discord.py's AutoShardedClient.
+    discord_shard_count: int | None = Field(default=None, ge=1)
+    discord_shard_ids: ShardList = Field(default_factory=list)
 
     # -- Slack -----------------------------------------------------------------------------
     slack_bot_token: SecretStr | None = None
@@ -226,6 +254,16 @@ class Settings(BaseSettings):
 
     # -- catalog overrides (TOML only): [[models]] tables, same fields as bot/catalog/models.toml
     models: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _shards(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        count = info.data.get("discord_shard_count")
+        if value and count is None:
+            raise ValueError("needs DISCORD_SHARD_COUNT, the number of shards in all")
+        if count is not None and any(not 0 <= n < count for n in value):
+            raise ValueError(f"each shard must be from 0 to {count - 1} (DISCORD_SHARD_COUNT)")
+        return sorted(set(value))
 
     @field_validator("discord_gateway_url")
     @classmethod

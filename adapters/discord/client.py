@@ -58,7 +58,7 @@ class Tree(app_commands.CommandTree["ParleyClient"]):
 
 
 class ParleyClient(discord.Client):
-    def __init__(self, app: App, watch: RateLimitWatch) -> None:
+    def __init__(self, app: App, watch: RateLimitWatch, **shards: Any) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: needed to read mentions and thread messages
         super().__init__(
@@ -69,6 +69,7 @@ class ParleyClient(discord.Client):
             # and its 1,000 messages, each up to 2,000 characters, are memory for nothing.
             max_messages=None,
             connector=aiohttp.TCPConnector(limit=app.settings.discord_max_connections),
+            **shards,
         )
         self.app = app
         self.settings = app.settings
@@ -115,6 +116,20 @@ class ParleyClient(discord.Client):
         log.exception("discord event %s failed", event_method)
 
 
+class ShardedParleyClient(ParleyClient, discord.AutoShardedClient):
+    """Some shards of the bot's gateway connection (DISCORD_SHARD_IDS of DISCORD_SHARD_COUNT,
+    all when no ids are set): each guild's events come through its shard only."""
+
+
+def new_client(app: App, watch: RateLimitWatch) -> ParleyClient:
+    settings = app.settings
+    if settings.discord_shard_count is None:
+        return ParleyClient(app, watch)
+    ids = settings.discord_shard_ids or None
+    log.info("discord shards %s of %d", ids or "all", settings.discord_shard_count)
+    return ShardedParleyClient(app, watch, shard_count=settings.discord_shard_count, shard_ids=ids)
+
+
 class DiscordAdapter:
     name = "discord"
 
@@ -144,7 +159,7 @@ class DiscordAdapter:
         if settings.discord_token is None:
             raise RuntimeError("DISCORD_TOKEN is not set")
         point_at(settings)
-        client = self.client = ParleyClient(self.app, self.watch)
+        client = self.client = new_client(self.app, self.watch)
         async with client:
             runner = asyncio.create_task(
                 client.start(settings.discord_token.get_secret_value()), name="discord-client"

@@ -14,7 +14,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from tests.fakes.discord import payloads as p
-from tests.fakes.discord.gateway import Gateway
+from tests.fakes.discord.gateway import Gateway, shard_of
 from tests.fakes.discord.ratelimit import Buckets, BucketSpec, GlobalLimit
 from tests.fakes.discord.records import Call, Guild, Interaction, Shown
 from tests.fakes.discord.rest import ROUTES, TOKEN_TTL, RestHandlers
@@ -47,6 +47,8 @@ class FakeDiscord(RestHandlers):
         self.rtt = 0.0
         """Seconds of network round trip on every REST call, half each way (benchmarks)."""
         self.echo = echo  # dispatch MESSAGE_CREATE for the bot's own messages, as Discord does
+        self.recommended_shards = 1
+        """What GET /gateway/bot recommends (`shards`)."""
         self.app_id = p.snowflake()
         self.bot_user = p.user(self.app_id, "Parley", bot=True)
         self.calls: list[Call] = []
@@ -182,17 +184,20 @@ class FakeDiscord(RestHandlers):
             "bot": self.bot_user,
         }
 
-    def _ready_payload(self) -> dict[str, Any]:
+    def _ready_payload(self, shard: tuple[int, int] = (0, 1)) -> dict[str, Any]:
+        guilds = [
+            g for g in [self.guild, *self.other_guilds] if shard_of(g.id, shard[1]) == shard[0]
+        ]
         return {
             "v": 10,
             "user": self.bot_user,
             "session_id": "fake-session",
             "resume_gateway_url": self.gateway_url,
-            "guilds": [{"id": g.id, "unavailable": True} for g in [self.guild, *self.other_guilds]],
+            "guilds": [{"id": g.id, "unavailable": True} for g in guilds],
             "application": {"id": self.app_id, "flags": 0},
             "private_channels": [],
             "relationships": [],
-            "shard": [0, 1],
+            "shard": list(shard),
         }
 
     def _guild_create(self, guild: Guild | None = None) -> dict[str, Any]:

@@ -62,3 +62,31 @@ def test_secrets_are_listed_for_redaction(monkeypatch: pytest.MonkeyPatch) -> No
     settings = load_settings()
     assert set(settings.secret_values()) >= {"sk-test-secret-123456", "gw-token-abcdef"}
     assert "sk-test-secret-123456" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "expect"),
+    [
+        ("4", "0-1,3", [0, 1, 3]),
+        ("4", "3,1,1", [1, 3]),
+        ("2", "", []),  # all shards in this process
+        ("2", "2", "DISCORD_SHARD_IDS: Value error, each shard must be from 0 to 1"),
+        ("", "1", "DISCORD_SHARD_IDS: Value error, needs DISCORD_SHARD_COUNT"),
+        ("2", "1-0", "DISCORD_SHARD_IDS: Value error, shard numbers are written like 0-3"),
+        ("2", "one", "DISCORD_SHARD_IDS: Value error, shard numbers are written like 0-3"),
+        ("2", "²", "DISCORD_SHARD_IDS: Value error, shard numbers are written like 0-3"),
+        ("0", "", "DISCORD_SHARD_COUNT: Input should be greater than or equal to 1"),
+    ],
+)
+def test_discord_shards_are_read_or_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, count: str, ids: str, expect: list[int] | str
+) -> None:
+    if count:
+        monkeypatch.setenv("DISCORD_SHARD_COUNT", count)
+    monkeypatch.setenv("DISCORD_SHARD_IDS", ids)
+    if isinstance(expect, list):
+        assert load_settings().discord_shard_ids == expect
+        return
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings()
+    assert str(refused.value).startswith(expect)
