@@ -61,6 +61,13 @@ class TeamBudget:
             return cls(limit * 60.0 / window * _EVEN_SHARE, clock=clock)
         return cls((limit - burst) * 60.0 / window, burst=burst, clock=clock)
 
+    def set_rate(self, per_minute: float) -> None:
+        """A new steady rate for calls not reserved yet (the burst keeps its size in calls)."""
+        if per_minute <= 0:
+            raise ValueError("per_minute must be positive")
+        self.spacing = 60.0 / per_minute
+        self._tolerance = (self.burst - 1) * self.spacing
+
     def _slot(self, key: str, now: float) -> tuple[float, float]:
         due = self._next.get(key, now)
         return max(now, due - self._tolerance), due

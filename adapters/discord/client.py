@@ -27,6 +27,7 @@ from adapters.discord.views import ImageAction, ReplyButton
 from bot.app import SHUTDOWN_GRACE, App
 from bot.config import Settings
 from bot.pacing import TeamBudget
+from bot.shared_rate import SharedRate, budget_name
 from bot.sorry import apologize
 from bot.store.records import ImageJob
 
@@ -159,11 +160,17 @@ class DiscordAdapter:
         if settings.discord_token is None:
             raise RuntimeError("DISCORD_TOKEN is not set")
         point_at(settings)
+        token = settings.discord_token.get_secret_value()
+        assert self.watch.budget is not None
+        shared = SharedRate(
+            self.app.store, budget_name("discord", token), self.watch.budget,
+            settings.discord_global_rate_per_second * 60,
+        )  # fmt: skip
+        await shared.refresh()  # the processes of this bot split its global rate
+        sharing = asyncio.create_task(shared.run(), name="discord-rate-share")
         client = self.client = new_client(self.app, self.watch)
         async with client:
-            runner = asyncio.create_task(
-                client.start(settings.discord_token.get_secret_value()), name="discord-client"
-            )
+            runner = asyncio.create_task(client.start(token), name="discord-client")
             stopper = asyncio.create_task(stop.wait())
             try:
                 await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -184,4 +191,5 @@ class DiscordAdapter:
                 await client.close()
                 if not runner.done():
                     runner.cancel()
-                await asyncio.gather(runner, return_exceptions=True)
+                sharing.cancel()
+                await asyncio.gather(runner, sharing, return_exceptions=True)

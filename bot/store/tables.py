@@ -239,6 +239,15 @@ processed_events = Table(
 )
 Index("ix_processed_events_created", processed_events.c.created_at)
 
+# Migration 0012: the processes sharing one rate budget (bot/store/shares_repo.py).
+rate_shares = Table(
+    "rate_shares",
+    metadata,
+    Column("budget", String(64), primary_key=True),
+    Column("member", String(64), primary_key=True),
+    Column("lease_until", UTCDateTime(), nullable=False),
+)
+
 # -- images (migration 0003) -------------------------------------------------------------------
 
 IMAGE_JOB_STATUSES = (

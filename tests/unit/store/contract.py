@@ -40,6 +40,7 @@ TABLES = {
     "breakers",
     "personas",
     "channel_settings",
+    "rate_shares",
     "alembic_version",
 }
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from bot.domain import ConversationKey
 from bot.ports import MessageRef
 from bot.store import Store, StoredMessage, TurnProgress, TurnResult, TurnStore, UsageEntry
+from bot.store.shares_repo import RateShares
 from bot.store.turns_repo import Marks
 from tests.unit.store.conftest import FakeClock
 
@@ -188,3 +189,19 @@ class TurnsContract:
         assert await turns.waiting(live.id)
         await turns.set_waiting(live.id, False)
         assert not await turns.answer(live.id, True)
+
+    async def test_a_rate_is_shared_by_the_live_members_of_its_budget(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        shares, lease = RateShares(store), timedelta(seconds=6)
+        assert await shares.renew("discord:abc", "p1", lease) == 1
+        assert await shares.renew("discord:abc", "p2", lease) == 2
+        assert await shares.renew("discord:other-bot", "p3", lease) == 1
+        assert await shares.renew("discord:abc", "p1", lease) == 2  # renewed, not counted twice
+        clock.advance(5)
+        assert await shares.renew("discord:abc", "p1", lease) == 2
+        clock.advance(2)  # p2 stopped renewing 7 s ago: its lease ran out
+        assert await shares.renew("discord:abc", "p1", lease) == 1
+        await shares.leave("discord:abc", "p1")
+        assert await shares.renew("discord:abc", "p4", lease) == 1
+        assert await shares.renew("discord:abc", "p2", lease) == 2  # back after a stall
