@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from bot.clock import SYSTEM_CLOCK, Clock
@@ -91,16 +91,11 @@ class ChatLimits:
 async def check_chat_limits(
     usage: UsageStore, limits: ChatLimits, *, tenant_id: str, user_id: str, now: datetime
 ) -> str | None:
-    """A refusal to show, or None when the user may send another message now."""
-    if limits.messages_per_minute is not None:
-        sent = await usage.turns_asked(
-            tenant_id=tenant_id, user_id=user_id, since=now - timedelta(minutes=1)
-        )
-        if sent >= limits.messages_per_minute:
-            return (
-                f"Slow down: you can send {limits.messages_per_minute} messages a minute."
-                " Try again in a moment."
-            )
+    """A refusal to show, or None when the user may send another message now (and it counts
+    against the messages-per-minute limit: admitted atomically, whatever the replica).
+
+    Tokens are counted when a turn ends, so turns running at once may together pass the daily
+    limit by what they spend; the next turn is refused."""
     if limits.tokens_per_day is not None:
         spent = await usage.chat_tokens(tenant_id=tenant_id, user_id=user_id, since=day_start(now))
         if spent >= limits.tokens_per_day:
@@ -108,4 +103,11 @@ async def check_chat_limits(
                 f"You've used your {limits.tokens_per_day:,} chat tokens for today"
                 f" ({spent:,} so far); the limit resets at midnight UTC."
             )
+    if limits.messages_per_minute is not None and not await usage.admit_turn(
+        tenant_id=tenant_id, user_id=user_id, per_minute=limits.messages_per_minute
+    ):
+        return (
+            f"Slow down: you can send {limits.messages_per_minute} messages a minute."
+            " Try again in a moment."
+        )
     return None

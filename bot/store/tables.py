@@ -239,6 +239,22 @@ processed_events = Table(
 )
 Index("ix_processed_events_created", processed_events.c.created_at)
 
+# Migration 0013: turns admitted under a messages-per-minute limit (UsageStore.admit_turn).
+chat_admissions = Table(
+    "chat_admissions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(200), nullable=False),
+    Column("user_id", String(160), nullable=False),
+    Column("admitted_at", UTCDateTime(), nullable=False),
+)
+Index(
+    "ix_chat_admissions_user",
+    chat_admissions.c.tenant_id,
+    chat_admissions.c.user_id,
+    chat_admissions.c.admitted_at,
+)
+
 # Migration 0012: the processes sharing one rate budget (bot/store/shares_repo.py).
 rate_shares = Table(
     "rate_shares",

@@ -1,18 +1,19 @@
-"""Usage reports and per-user chat limits: read-only SQL over the ledger and messages.
+"""Usage reports and per-user chat limits: SQL over the ledger and messages, and the admissions of
+turns under a messages-per-minute limit.
 
 Part of the Store package; a `UsageStore` wraps a `Store` and runs in its transactions.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
 
 from bot.store.convert import from_nano
 from bot.store.records import UsageLine, UserSpend
 from bot.store.repo import Store
-from bot.store.tables import conversations, messages, usage_ledger
+from bot.store.tables import chat_admissions, conversations, messages, usage_ledger
 
 
 class UsageStore:
@@ -77,6 +78,33 @@ class UsageStore:
         )
         async with self._store._transaction(write=False) as conn:
             return int((await conn.execute(stmt)).scalar_one())
+
+    async def admit_turn(self, *, tenant_id: str, user_id: str, per_minute: int) -> bool:
+        """Admit one more chat turn for the user when fewer than `per_minute` were admitted in
+        the last minute: the count and the admission in one transaction, serialized per user
+        (SQLite's one writer; on PostgreSQL a transaction lock on the user), so turns arriving
+        at once, on any replica, are admitted up to the limit and no further."""
+        a = chat_admissions.c
+        now = self._store._clock.wall()
+        mine = (a.tenant_id == tenant_id, a.user_id == user_id)
+        async with self._store._transaction(write=True) as conn:
+            if self._store.dialect == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtextextended(:user, 0))"),
+                    {"user": f"chat-limit:{tenant_id}:{user_id}"},
+                )
+            await conn.execute(
+                delete(chat_admissions).where(*mine, a.admitted_at < now - timedelta(minutes=1))
+            )
+            recent = select(func.count()).where(*mine, a.admitted_at >= now - timedelta(minutes=1))
+            if int((await conn.execute(recent)).scalar_one()) >= per_minute:
+                return False
+            await conn.execute(
+                chat_admissions.insert().values(
+                    tenant_id=tenant_id, user_id=user_id, admitted_at=now
+                )
+            )
+        return True
 
     async def turns_asked(self, *, tenant_id: str, user_id: str, since: datetime) -> int:
         """Answers a user asked for in a tenant since `since`, new messages and regenerations

@@ -5,6 +5,7 @@ replica stops the reply there."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -201,3 +202,32 @@ async def test_a_stop_clicked_on_another_replica_over_postgresql_stops_the_reply
         await conn.close()
     assert (turn["status"], turn["finish_reason"]) == ("interrupted", "cancelled")
     assert turn["stop_requested_at"] is not None
+
+
+async def test_a_chat_limit_holds_across_replicas_for_messages_sent_at_once(
+    start_bot: StartBot,
+) -> None:
+    """Four questions at once, two to each replica, under CHAT_MESSAGES_PER_MINUTE=2: two are
+    answered and two refused, whichever replica each reached."""
+    env = {"CHAT_MESSAGES_PER_MINUTE": "2", "SLACK_NATIVE_STREAMING": "false"}
+    bots = [await start_bot(**env), await start_bot(**env)]
+    fake = bots[0].fake
+    for _ in range(4):
+        bots[0].llm.queue("workers", workers_stream(["Answered."], delay=0.05))
+    await asyncio.gather(
+        *(
+            bots[i % 2].sender.command("/chat", f"question {i}", user=ALICE, channel=CHANNEL)
+            for i in range(4)
+        )
+    )
+
+    def settled() -> bool:
+        answered = [m for m in fake.messages.values() if finished(m)]
+        refused = [e for e in fake.ephemerals if "Slow down" in e.text]
+        return len(answered) + len(refused) >= 4
+
+    await fake.wait_for(settled, 20)
+    answered = [m for m in fake.messages.values() if finished(m)]
+    refused = [e for e in fake.ephemerals if e.user == ALICE and "Slow down" in e.text]
+    assert (len(answered), len(refused)) == (2, 2)
+    assert len(bots[0].llm.calls_to("workers")) == 2

@@ -41,6 +41,7 @@ TABLES = {
     "personas",
     "channel_settings",
     "rate_shares",
+    "chat_admissions",
     "alembic_version",
 }
 

@@ -5,12 +5,21 @@ Mixed into StoreContract, so it runs on every backend (SQLite file and memory, P
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from bot.domain import ConversationKey
 from bot.ports import MessageRef
-from bot.store import Store, StoredMessage, TurnProgress, TurnResult, TurnStore, UsageEntry
+from bot.store import (
+    Store,
+    StoredMessage,
+    TurnProgress,
+    TurnResult,
+    TurnStore,
+    UsageEntry,
+    UsageStore,
+)
 from bot.store.shares_repo import RateShares
 from bot.store.turns_repo import Marks
 from tests.unit.store.conftest import FakeClock
@@ -205,3 +214,19 @@ class TurnsContract:
         await shares.leave("discord:abc", "p1")
         assert await shares.renew("discord:abc", "p4", lease) == 1
         assert await shares.renew("discord:abc", "p2", lease) == 2  # back after a stall
+
+    async def test_turns_arriving_at_once_are_admitted_up_to_the_limit_only(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        usage = UsageStore(store)
+
+        async def admit(user: str = "u1", tenant: str = "slack:T1") -> bool:
+            return await usage.admit_turn(tenant_id=tenant, user_id=user, per_minute=3)
+
+        admitted = await asyncio.gather(*(admit() for _ in range(10)))  # ten messages at once
+        assert sum(admitted) == 3
+        assert await admit("u2") and await admit("u1", "slack:T2")  # others are their own
+        clock.advance(30)
+        assert not await admit()
+        clock.advance(31)  # the first three are over a minute old
+        assert [await admit() for _ in range(4)] == [True, True, True, False]
