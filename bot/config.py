@@ -119,6 +119,19 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    # OAuth installs (a public app in many workspaces): /slack/install and /slack/oauth_redirect
+    # with the app's credentials; each workspace's bot token is kept in the database.
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_scopes: CommaList = Field(
+        default_factory=lambda: [
+            "app_mentions:read", "assistant:write", "channels:history", "chat:write",
+            "commands", "files:read", "files:write", "groups:history", "im:history",
+            "mpim:history", "users:read",
+        ]
+    )  # fmt: skip
+    slack_redirect_uri: str | None = None  # https://<host>/slack/oauth_redirect; None: bolt's
+    slack_authorize_url: str = "https://slack.com/oauth/v2/authorize"
     slack_update_rate_per_min: int = Field(default=45, ge=1)  # chat.update is Tier 3 (~50/min)
     # The window Slack counts its tiers over (a minute): a quarter of each window's calls may
     # go at once for a quiet workspace. Shorter windows (tests) leave less to burst.
@@ -338,7 +351,10 @@ class Settings(BaseSettings):
         found = []
         if self.discord_token:
             found.append("discord")
-        if self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token):
+        installs = self.slack_client_id and self.slack_client_secret and self.slack_signing_secret
+        if installs or (
+            self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token)
+        ):
             found.append("slack")
         return found
 

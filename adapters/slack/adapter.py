@@ -26,6 +26,7 @@ from adapters.slack.inbound import (
     once_per_request,
     prune_forever,
 )
+from adapters.slack.installs import oauth_settings, serve_installs
 from adapters.slack.listeners import register
 from adapters.slack.recovery import Recovery
 from adapters.slack.replies import Replies
@@ -47,15 +48,21 @@ class SlackAdapter:
 
     def __init__(self, app: App) -> None:
         settings = app.settings
-        if settings.slack_bot_token is None:
-            raise ConfigurationError("SLACK_BOT_TOKEN: required for Slack")
         secret = settings.slack_signing_secret
         app_token = settings.slack_app_token
+        installs = bool(settings.slack_client_id and settings.slack_client_secret)
+        if installs and secret is None:
+            raise ConfigurationError("SLACK_SIGNING_SECRET: required for installs (over HTTP)")
+        if not installs and settings.slack_bot_token is None:
+            raise ConfigurationError(
+                "SLACK_BOT_TOKEN: required for Slack (or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)"
+            )
         if secret is None and app_token is None:
             raise ConfigurationError("SLACK_SIGNING_SECRET or SLACK_APP_TOKEN: one is required")
         self.app = app
+        token = settings.slack_bot_token if not installs else None  # installs: one per team
         self.client = AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+            token=token.get_secret_value() if token else None, base_url=settings.slack_api_url
         )
         rate, window = settings.slack_update_rate_per_min, settings.slack_rate_window_seconds
         self.spaces = Workspaces(
@@ -71,12 +78,15 @@ class SlackAdapter:
             signing_secret=secret.get_secret_value() if secret else "",
             request_verification_enabled=secret is not None,
             logger=logging.getLogger("parley.slack.bolt"),
+            oauth_settings=oauth_settings(settings) if installs else None,
         )
         self.bolt.use(once_per_request(app.store))
         self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
         self._tasks: set[asyncio.Task[None]] = set()
-        admins = Admins(self.client, settings.slack_admin_users)
-        replies = Replies(self.client, admins)
+        if installs:
+            serve_installs(self.bolt, self.spaces, app.web)
+        admins = Admins(self.spaces, settings.slack_admin_users)
+        replies = Replies(self.spaces, admins)
         turns = Turns(app, self.spaces, SlackCommands(app, replies))
         self._images = ImageTurns(app, self.spaces)
         self._recovery = Recovery(app, self.spaces)

@@ -11,9 +11,8 @@ import logging
 import time
 
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.surface import slack_error
+from adapters.slack.surface import Workspaces, slack_error
 
 log = logging.getLogger("parley.slack")
 
@@ -21,8 +20,8 @@ CACHE_SECONDS = 300.0
 
 
 class Admins:
-    def __init__(self, client: AsyncWebClient, configured: list[str]) -> None:
-        self._client = client
+    def __init__(self, spaces: Workspaces, configured: list[str]) -> None:
+        self._spaces = spaces
         self._configured = {user.strip() for user in configured if user.strip()}
         self._cache: dict[tuple[str, str], tuple[bool, float]] = {}
 
@@ -33,7 +32,7 @@ class Admins:
         if cached is not None and time.monotonic() - cached[1] < CACHE_SECONDS:
             return cached[0]
         try:
-            response = await self._client.users_info(user=user)
+            response = await self._spaces.client_for(team).users_info(user=user)
         except (SlackApiError, SlackClientError, OSError, TimeoutError) as exc:
             # Not cached: a failed lookup refuses now and asks again next time.
             error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__

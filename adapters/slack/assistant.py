@@ -32,7 +32,7 @@ class Assistant:
             return
         prompts = [{"title": _clip(p, 40), "message": p} for p in self.prompts]
         try:
-            await self.spaces.client.assistant_threads_setSuggestedPrompts(
+            await self.spaces.client_for(team).assistant_threads_setSuggestedPrompts(
                 channel_id=channel, thread_ts=ts, prompts=prompts, title=self.title
             )
         except SlackApiError as exc:

@@ -84,7 +84,7 @@ class SlackImageSurface:
         self, spaces: Workspaces, *, team: str, channel: str, thread_ts: str | None, user: str
     ) -> None:
         self._spaces = spaces
-        self._client = spaces.client
+        self._client = spaces.client_for(team)
         self.team = team
         self.channel = channel
         self.thread_ts = thread_ts
@@ -217,9 +217,10 @@ class ImageTurns:
     async def notify_unknown(self, job: ImageJob) -> None:
         """App.watch_unknown_images' callback: tell the requester in the quote's thread and show
         ❓ on the quote."""
+        await self.spaces.load(job.tenant)
         quote = await self._find_quote(job)
         thread = str(quote["ts"]) if quote is not None else job.thread_id or None
-        client = self.spaces.client
+        client = self.spaces.client_for(job.tenant)
         await client.chat_postMessage(
             channel=job.channel_id,
             thread_ts=thread,
@@ -237,7 +238,7 @@ class ImageTurns:
     async def _find_quote(self, job: ImageJob) -> dict[str, Any] | None:
         """The quote message still offering this job's Generate button, from the latest 200
         messages of its channel (or of its thread); None if not there or not readable."""
-        client = self.spaces.client
+        client = self.spaces.client_for(job.tenant)
         try:
             if job.thread_id:
                 response = await client.conversations_replies(

@@ -33,6 +33,7 @@ class Recovery:
     async def finish(self, turn: InterruptedTurn) -> None:
         """App.watch_interrupted_turns' callback: the turn ended where it was shown."""
         conversation = turn.conversation
+        await self.spaces.load(conversation.tenant)
         thread = conversation.thread_id or None
         surface = SlackSurface(
             self.spaces,
@@ -43,14 +44,18 @@ class Recovery:
             native=False,  # what was streamed natively cannot be appended to from here
         )
         if thread is not None:  # Stop goes first: once Regenerate shows, no Stop is left
-            await self._remove_stop_notes(conversation.channel_id, thread, turn)
+            await self._remove_stop_notes(
+                conversation.tenant, conversation.channel_id, thread, turn
+            )
         await self.app.engine.finish_interrupted(turn, surface)
         log.info("interrupted turn finished on slack turn=%s", turn.message.id)
 
-    async def _remove_stop_notes(self, channel: str, thread: str, turn: InterruptedTurn) -> None:
+    async def _remove_stop_notes(
+        self, team: str, channel: str, thread: str, turn: InterruptedTurn
+    ) -> None:
         """Delete the messages beside a native stream that hold only its Stop (the reply's own
         messages are rewritten, not deleted, even when their last frame carried Stop)."""
-        client = self.spaces.client
+        client = self.spaces.client_for(team)
         replies = await client.conversations_replies(channel=channel, ts=thread, limit=200)
         reply = {ref.id for ref in turn.refs}
         for message in replies.get("messages") or []:

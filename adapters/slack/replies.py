@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from adapters.slack.admins import Admins
-from adapters.slack.surface import slack_error
+from adapters.slack.surface import Workspaces, slack_error
 from bot.commands.conversations import EXPORT_FAILED
 from bot.commands.reply import Button, Reply, render_line
 from bot.domain import Caller, ConversationKey
@@ -24,7 +24,6 @@ from bot.sorry import apologize
 
 if TYPE_CHECKING:
     from slack_bolt.context.respond.async_respond import AsyncRespond
-    from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger("parley.slack")
 
@@ -74,8 +73,8 @@ def _button(button: Button) -> dict[str, Any]:
 class Replies:
     """Runs a core command for a Slack user and shows what it answers."""
 
-    def __init__(self, client: AsyncWebClient, admins: Admins) -> None:
-        self.client = client
+    def __init__(self, spaces: Workspaces, admins: Admins) -> None:
+        self.spaces = spaces
         self.admins = admins
 
     async def caller(self, place: ConversationKey, user: str) -> Caller:
@@ -125,7 +124,7 @@ class Replies:
             elif reply.announce:
                 await self._announce(reply, SLACK)
         try:
-            await self.client.chat_postEphemeral(
+            await self.spaces.client_for(key.tenant).chat_postEphemeral(
                 channel=key.channel, user=user, text=text, thread_ts=key.thread or None
             )
         except SlackApiError as exc:
@@ -135,7 +134,7 @@ class Replies:
         assert reply.target is not None
         where = reply.target
         try:
-            await self.client.chat_postMessage(
+            await self.spaces.client_for(where.tenant).chat_postMessage(
                 channel=where.channel,
                 thread_ts=where.thread or None,
                 text=render_line(reply.announce, markup),
@@ -148,7 +147,7 @@ class Replies:
         assert reply.file is not None and reply.target is not None
         where, file = reply.target, reply.file
         try:
-            await self.client.files_upload_v2(
+            await self.spaces.client_for(where.tenant).files_upload_v2(
                 channel=where.channel,
                 thread_ts=where.thread or None,
                 content=file.data,

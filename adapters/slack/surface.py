@@ -7,6 +7,7 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -58,11 +59,17 @@ NATIVE_LIMITS = PlatformLimits(
 )  # fmt: skip
 
 
+Installed = Callable[[str], Awaitable[str | None]]
+"""A workspace's bot token from the installation store (OAuth installs), or None."""
+
+
 @dataclass(slots=True)
 class Workspaces:
-    """What every surface of one adapter shares: the client, the budgets, what each team refused."""
+    """What every surface of one adapter shares: the clients, the budgets, what each team
+    refused."""
 
     client: AsyncWebClient
+    """The bot token's client (one workspace); with OAuth installs, a client without a token."""
     updates: TeamBudget
     appends: TeamBudget
     native_enabled: bool = True
@@ -70,6 +77,36 @@ class Workspaces:
     streaming: Counter[str] = field(default_factory=Counter)
     """Native streams open per team: a lone one may spend an append to finish sooner."""
     status_refused: set[tuple[str, str]] = field(default_factory=set)
+    installed: Installed | None = None
+    """Set with OAuth installs: where a workspace's token is found when it is not known yet."""
+    tokens: dict[str, str] = field(default_factory=dict)
+    """Installed workspaces' bot tokens, by team, as bolt authorized their requests."""
+    _clients: dict[str, AsyncWebClient] = field(default_factory=dict)
+
+    def client_for(self, team: str) -> AsyncWebClient:
+        """The client with this workspace's token (the one client without installs)."""
+        token = self.tokens.get(team)
+        if token is None:
+            return self.client
+        client = self._clients.get(team)
+        if client is None or client.token != token:
+            client = AsyncWebClient(token=token, base_url=self.client.base_url)
+            self._clients[team] = client
+        return client
+
+    def learn(self, team: str, token: str | None) -> None:
+        if token and team:
+            self.tokens[team] = token
+
+    def forget(self, team: str) -> None:
+        """The app was uninstalled from the workspace, or its tokens revoked."""
+        self.tokens.pop(team, None)
+        self._clients.pop(team, None)
+
+    async def load(self, team: str) -> None:
+        """Before work no request started (a recovery, a notice): the workspace's token."""
+        if self.installed is not None and team not in self.tokens:
+            self.learn(team, await self.installed(team))
 
     def native_for(self, team: str) -> bool:
         return self.native_enabled and team not in self.native_refused
@@ -106,7 +143,7 @@ class SlackSurface:
     ) -> None:
         """`native=False`: post and edit even where the workspace could stream natively."""
         self._spaces = spaces
-        self._client = spaces.client
+        self._client = spaces.client_for(team)
         self.team = team
         self.channel = channel
         self.thread_ts = thread_ts

@@ -42,9 +42,7 @@ class Turns:
     ) -> None:
         self.app = app
         self.spaces = spaces
-        self.commands = commands or SlackCommands(
-            app, Replies(spaces.client, Admins(spaces.client, []))
-        )
+        self.commands = commands or SlackCommands(app, Replies(spaces, Admins(spaces, [])))
         self.chat_options = ChatCommands(app.catalog, app.personas, app.store)
         self.controls = ReplyControls(app.engine, app.store)
 
@@ -69,7 +67,7 @@ class Turns:
             await respond(text=text, response_type="ephemeral")
             return
         try:
-            posted = await self.spaces.client.chat_postMessage(
+            posted = await self.spaces.client_for(team).chat_postMessage(
                 channel=channel, text=quote_question(user, text), unfurl_links=False
             )
         except SlackApiError as exc:
@@ -124,11 +122,11 @@ class Turns:
             key, user, text
         ):
             return
-        await self._turn(key, user, text, thread or None, files=self.files_of(event))
+        await self._turn(key, user, text, thread or None, files=self.files_of(team, event))
 
-    def files_of(self, event: dict[str, Any]) -> tuple[Attachment, ...]:
+    def files_of(self, team: str, event: dict[str, Any]) -> tuple[Attachment, ...]:
         """A message's files, fetched with the bot token (the `files:read` scope)."""
-        bearer = (("Authorization", f"Bearer {self.spaces.client.token}"),)
+        bearer = (("Authorization", f"Bearer {self.spaces.client_for(team).token}"),)
         return tuple(
             Attachment(str(f.get("name") or "file"), int(f.get("size") or 0),
                        str(f.get("mimetype") or ""), headers=bearer,

@@ -173,10 +173,13 @@ Index(
 # ix_messages_fts_words on PostgreSQL; each is kept by triggers and differs by dialect, so
 # neither is described here; bot/store/search_repo.py queries them.
 SEARCH_OBJECTS = ("messages_fts", "ix_messages_fts")
+SLACK_OBJECTS = ("slack_installations", "slack_bots", "slack_oauth_states")
+"""Migration 0014: slack_sdk's OAuth tables, built and read by slack_sdk (adapters/slack)."""
 
 
 def is_search_object(name: str | None) -> bool:
-    return bool(name) and str(name).startswith(SEARCH_OBJECTS)
+    """Objects of the schema that `metadata` does not describe: search's, and slack_sdk's."""
+    return bool(name) and str(name).startswith(SEARCH_OBJECTS + SLACK_OBJECTS)
 
 
 usage_ledger = Table(

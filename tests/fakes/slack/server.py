@@ -21,6 +21,7 @@ from tests.fakes.files import FileHost
 from tests.fakes.network import round_trip
 from tests.fakes.slack.files import FileMethods
 from tests.fakes.slack.methods import Handler, WebMethods
+from tests.fakes.slack.oauth import OAuthMethods
 from tests.fakes.slack.records import Message, ResponseUrl, SlackCall
 from tests.fakes.slack.socket_mode import SocketMode
 from tests.fakes.slack.state import APP_ID, BOT_ID, BOT_USER
@@ -45,7 +46,7 @@ class _Injected:
     retry_after: int
 
 
-class SlackFake(WebMethods, FileMethods, SocketMode):
+class SlackFake(WebMethods, FileMethods, SocketMode, OAuthMethods):
     """A strict Slack Web API on 127.0.0.1. `tokens` maps each bot token to its team id."""
 
     def __init__(
@@ -73,6 +74,7 @@ class SlackFake(WebMethods, FileMethods, SocketMode):
         self._history: dict[tuple[str, str], deque[float]] = {}
         self._runner: web.AppRunner | None = None
         self._handlers: dict[str, Handler] = self.method_handlers() | self.file_handlers()
+        self.init_oauth()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -202,7 +204,11 @@ class SlackFake(WebMethods, FileMethods, SocketMode):
         call = SlackCall(method, args, None, time.monotonic())
         self.calls.append(call)
         try:
-            response = self._dispatch(call, token)
+            if method == "oauth.v2.access":  # the app's credentials, not a token
+                authorization = request.headers.get("Authorization", "")
+                response = self.oauth_access(args, authorization)
+            else:
+                response = self._dispatch(call, token)
         except _RateLimited as exc:
             call.http_status, call.error = exc.status, "ratelimited"
             call.response = {"ok": False, "error": "ratelimited"}

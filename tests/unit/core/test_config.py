@@ -90,3 +90,16 @@ def test_discord_shards_are_read_or_refused_in_one_line(
     with pytest.raises(ConfigurationError) as refused:
         load_settings()
     assert str(refused.value).startswith(expect)
+
+
+def test_slack_installs_need_the_signing_secret_and_no_bot_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLACK_CLIENT_ID", "1111.2222")
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", "shh-client-secret")
+    assert "slack" not in load_settings().platforms()  # installs are served over HTTP
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "signing")
+    settings = load_settings()
+    assert "slack" in settings.platforms() and settings.slack_bot_token is None
+    assert "shh-client-secret" in settings.secret_values()
+    assert "commands" in settings.slack_scopes and "chat:write" in settings.slack_scopes

@@ -1,0 +1,111 @@
+"""Slack OAuth installs, through the real `python -m bot` against the Slack fake: two workspaces
+install the app (/slack/install -> Slack's authorize page -> /slack/oauth_redirect ->
+oauth.v2.access), each is answered with its own token, and an uninstall removes one."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import aiohttp
+
+from tests.e2e.slack.conftest import ALICE, SECRET, SlackBot, StartBot
+from tests.e2e.slack.helpers import wait_answer
+from tests.fakes.llm_server import workers_stream
+from tests.fakes.slack import SlackFake, SlackSender
+from tests.fakes.slack.oauth import AUTHORIZE_PATH, CLIENT_ID, CLIENT_SECRET
+
+TEAMS = {"T0INSTALL1": "C0ONE", "T0INSTALL2": "C0TWO"}
+
+
+def installs_env(fake: SlackFake) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": "",  # no single workspace's token: one per install
+        "SLACK_CLIENT_ID": CLIENT_ID,
+        "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+        "SLACK_AUTHORIZE_URL": fake.url + AUTHORIZE_PATH,
+        "SLACK_NATIVE_STREAMING": "false",
+    }
+
+
+async def install(bot: SlackBot, team: str, *, replay: bool = False) -> int:
+    """An admin of `team` adds the app: the install link, Slack's page, the redirect back
+    (`replay`: the redirect's URL opened a second time; the status of that)."""
+    base = f"http://127.0.0.1:{bot.port}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        async with http.get(f"{base}/slack/install", allow_redirects=False) as started:
+            assert started.status == 302
+            location, cookie = started.headers["Location"], started.headers["Set-Cookie"]
+        _, query = bot.fake.approve_install(location, team)
+        state_cookie = cookie.split(";", 1)[0]  # the browser sends back what it was given
+        callback = f"{base}/slack/oauth_redirect?{query}"
+        async with http.get(callback, headers={"Cookie": state_cookie}) as done:
+            status = done.status
+        if replay:
+            async with http.get(callback, headers={"Cookie": state_cookie}) as again:
+                return again.status
+        return status
+
+
+def installed_teams(bot: SlackBot) -> set[str]:
+    db = Path(bot.log).parent / "parley.db"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return {row[0] for row in conn.execute("SELECT team_id FROM slack_bots")}
+
+
+async def test_two_workspaces_install_and_each_is_answered_with_its_own_token(
+    start_bot: StartBot, slack_fake: SlackFake
+) -> None:
+    bot = await start_bot(**installs_env(slack_fake))
+    fake = bot.fake
+    assert await install(bot, "T0INSTALL1") == 200
+    assert await install(bot, "T0INSTALL2", replay=True) != 200  # a state works once
+    assert [i["team"] for i in fake.installs] == ["T0INSTALL1", "T0INSTALL2"]
+    assert installed_teams(bot) == set(TEAMS)
+    forged = f"http://127.0.0.1:{bot.port}/slack/oauth_redirect?code=code-T0EVIL-1&state=forged"
+    async with aiohttp.ClientSession() as http, http.get(forged) as answer:
+        assert answer.status != 200  # no state this app issued
+    assert len(fake.installs) == 2 and installed_teams(bot) == set(TEAMS)
+    senders = {}
+    for team in TEAMS:
+        senders[team] = SlackSender(bot.events_url, SECRET, fake, team)
+        await senders[team].__aenter__()
+    try:
+        for team, channel in TEAMS.items():
+            bot.llm.queue("workers", workers_stream([f"Hello, {team}."]))
+            await senders[team].command("/chat", "hello", user=ALICE, channel=channel)
+            await fake.wait_for(
+                lambda c=channel: [
+                    p for p in fake.calls_to("chat.postMessage") if p.args.get("channel") == c
+                ]
+            )
+            quote = next(
+                p for p in fake.calls_to("chat.postMessage") if p.args.get("channel") == channel
+            )
+            [reply] = [
+                m for m in await wait_answer(fake, channel, quote.response["ts"]) if m.is_bot
+            ]
+            assert reply.text == f"Hello, {team}."
+        for team, channel in TEAMS.items():
+            calls = [c for c in fake.calls if c.args.get("channel") == channel]
+            assert calls and {c.team for c in calls} == {team}  # each with its own token
+
+        fake.uninstall("T0INSTALL2")  # removed in Slack: its token is revoked
+        sent = await senders["T0INSTALL2"].event({"type": "app_uninstalled"})
+        assert sent.status == 200
+        await fake.wait_for(lambda: installed_teams(bot) == {"T0INSTALL1"})
+        asked, posted = len(bot.llm.calls), len(fake.calls_to("chat.postMessage"))
+        refused = await senders["T0INSTALL2"].command(
+            "/chat", "still there?", user=ALICE, channel="C0TWO"
+        )
+        assert refused.status == 200  # acknowledged, and nothing done
+        bot.llm.queue("workers", workers_stream(["Still here, one."]))
+        await senders["T0INSTALL1"].command("/chat", "still there?", user=ALICE, channel="C0ONE")
+        await fake.wait_for(lambda: len(bot.llm.calls) > asked)
+        assert len(bot.llm.calls) == asked + 1  # the removed workspace is not answered
+        late = fake.calls_to("chat.postMessage")[posted:]
+        assert late and {c.args.get("channel") for c in late} == {"C0ONE"}
+        assert "slack app removed from team=T0INSTALL2" in bot.output()
+    finally:
+        for sender in senders.values():
+            await sender.__aexit__()
