@@ -12,8 +12,42 @@ from tests.e2e.slack.conftest import ALICE, CHANNEL, StartBot
 from tests.e2e.slack.helpers import ephemerals_to, finished, question_thread, wait_answer
 from tests.e2e.test_console_tools import with_tools
 from tests.fakes.llm_server import FakeToolCall, workers_stream, workers_tool_stream
+from tests.fakes.slack import Message, SlackFake, SlackSender
 
 BOB = "U0BOB"
+
+
+async def waiting_call(fake: SlackFake, thread: str) -> tuple[Message, dict[str, Any]]:
+    """The Stop note holding Approve while a tool call waits, and its Approve button."""
+
+    def found() -> tuple[Message, dict[str, Any]] | None:
+        for message in fake.bot_replies(CHANNEL, thread):
+            for button in message.buttons():
+                if button.get("action_id") == "parley_approve":
+                    return message, button
+        return None
+
+    await fake.wait_for(found, 20)
+    waiting = found()
+    assert waiting is not None
+    return waiting
+
+
+async def approved_by_the_asker(
+    sender: SlackSender, fake: SlackFake, thread: str, note: Message, approve: dict[str, Any]
+) -> list[Message]:
+    """Bob's Approve is refused, privately; Alice's runs the call: the answered thread."""
+    click = {"user": BOB, "channel": CHANNEL, "message_ts": note.ts, "thread_ts": thread}
+    await sender.click(approve, **click)
+    await fake.wait_for(lambda: ephemerals_to(fake, BOB, CHANNEL), 10)
+    assert ephemerals_to(fake, BOB, CHANNEL) == [
+        "Only the person who asked can approve or deny this."
+    ]
+    await sender.click(approve, **(click | {"user": ALICE}))
+    replies = await wait_answer(fake, CHANNEL, thread)
+    [reply] = [m for m in replies if m.streamed and finished(m)]
+    assert reply.text.strip() == "Closed #104."
+    return replies
 
 
 async def test_a_tool_call_streams_its_progress_and_waits_for_approval(
@@ -45,31 +79,15 @@ async def test_a_tool_call_streams_its_progress_and_waits_for_approval(
     await fake.wait_for(lambda: len(fake.calls_to("chat.postMessage")) >= 3)
     thread = question_thread(fake, 1)
 
-    def approve_button() -> tuple[Any, dict[str, Any]] | None:
-        for message in fake.bot_replies(CHANNEL, thread):
-            for button in message.buttons():
-                if button.get("action_id") == "parley_approve":
-                    return message, button
-        return None
-
-    await fake.wait_for(approve_button, 20)
-    note, approve = approve_button()  # type: ignore[misc]
+    note, approve = await waiting_call(fake, thread)
     labels = [b["text"]["text"] for b in note.buttons()]
     assert labels == ["Approve", "Deny", "Stop"]
     streamed = [m for m in fake.bot_replies(CHANNEL, thread) if m.streamed]
     (card,) = streamed[0].tasks.values()
     assert (card["status"], card["details"]) == ("in_progress", "needs your approval")
 
-    click = {"user": BOB, "channel": CHANNEL, "message_ts": note.ts, "thread_ts": thread}
-    await bot.sender.click(approve, **click)
-    await fake.wait_for(lambda: ephemerals_to(fake, BOB, CHANNEL), 10)
-    assert ephemerals_to(fake, BOB, CHANNEL) == [
-        "Only the person who asked can approve or deny this."
-    ]
-    await bot.sender.click(approve, **(click | {"user": ALICE}))
-    replies = await wait_answer(fake, CHANNEL, thread)
+    replies = await approved_by_the_asker(bot.sender, fake, thread, note, approve)
     [reply] = [m for m in replies if m.streamed and finished(m)]
-    assert reply.text.strip() == "Closed #104."
     (card,) = reply.tasks.values()
     assert card["status"] == "complete"
     assert card["details"].startswith("needs your approval: approved, done (")
@@ -156,29 +174,14 @@ async def test_approve_and_deny_that_reach_another_replica_answer_the_call_there
     await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
     thread = question_thread(fake)
 
-    def approve_button() -> tuple[Any, dict[str, Any]] | None:
-        for message in fake.bot_replies(CHANNEL, thread):
-            for button in message.buttons():
-                if button.get("action_id") == "parley_approve":
-                    return message, button
-        return None
-
-    await fake.wait_for(approve_button, 20)
-    note, approve = approve_button()  # type: ignore[misc]
-    click = {"user": BOB, "channel": CHANNEL, "message_ts": note.ts, "thread_ts": thread}
-    await other.sender.click(approve, **click)
-    await fake.wait_for(lambda: ephemerals_to(fake, BOB, CHANNEL), 10)
-    assert ephemerals_to(fake, BOB, CHANNEL) == [
-        "Only the person who asked can approve or deny this."
-    ]
-    await other.sender.click(approve, **(click | {"user": ALICE}))
-    replies = await wait_answer(fake, CHANNEL, thread)
+    note, approve = await waiting_call(fake, thread)
+    replies = await approved_by_the_asker(other.sender, fake, thread, note, approve)
     [reply] = [m for m in replies if m.streamed and finished(m)]
-    assert reply.text.strip() == "Closed #104."
     (card,) = reply.tasks.values()
     assert card["details"].startswith("needs your approval: approved, done (")
     assert running.llm.calls_to("workers")[-1].body["messages"][-1]["content"] == "closed #104"
-    await other.sender.click(approve, **(click | {"user": ALICE}))  # a second click, late
+    late = {"user": ALICE, "channel": CHANNEL, "message_ts": note.ts, "thread_ts": thread}
+    await other.sender.click(approve, **late)  # a second click, late
     await fake.wait_for(lambda: ephemerals_to(fake, ALICE, CHANNEL), 10)
     assert ephemerals_to(fake, ALICE, CHANNEL) == [
         "That request is no longer waiting for an answer."
