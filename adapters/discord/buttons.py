@@ -10,13 +10,13 @@ from typing import Any
 
 import discord
 
-from adapters.discord.access import Access
 from adapters.discord.image_surface import ChannelImageSurface
 from adapters.discord.replies import caller_and_place, tell
 from adapters.discord.surface import DiscordSurface
 from adapters.discord.turns import Turns, awaited_at_shutdown
 from bot.app import App
 from bot.commands import Reply
+from bot.commands.access import Access
 from bot.commands.controls import ReplyControls
 from bot.domain import Caller
 from bot.sorry import apologize

@@ -13,7 +13,7 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from adapters.discord.access import Access, admit
+from adapters.discord.access import admit
 from adapters.discord.buttons import Buttons
 from adapters.discord.commands import Commands
 from adapters.discord.images import Images, tell_unknown
@@ -25,6 +25,7 @@ from adapters.discord.sync import sync_commands
 from adapters.discord.turns import Turns
 from adapters.discord.views import ImageAction, ReplyButton
 from bot.app import SHUTDOWN_GRACE, App
+from bot.commands.access import Access
 from bot.config import Settings
 from bot.pacing import TeamBudget
 from bot.shared_rate import SharedRate, budget_name

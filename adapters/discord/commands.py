@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, Literal, Optional
 import discord
 from discord import app_commands
 
-from adapters.discord.access import Access
 from adapters.discord.images import Images
 from adapters.discord.private import start
 from adapters.discord.replies import announce, answer, caller_and_place, client_channel, tell
 from adapters.discord.turns import PLATFORM, Asker, Turns, attachment_of, key_for
 from bot.app import App
 from bot.catalog import Catalog
+from bot.commands.access import Access
 from bot.commands.chat import ChatCommands
 from bot.commands.spec import Args, Command, Here, Option
 from bot.commands.table import CHAT, GROUPS, IMAGE, command_table

@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 
 import discord
 
-from adapters.discord.access import Access, channel_ids, role_keys
+from adapters.discord.access import channel_ids, role_keys
 from adapters.discord.turns import Asker, Turns, attachment_of, key_for
+from bot.commands.access import Access
 from bot.commands.chat import ChatCommands
 from bot.domain import Attachment
 

@@ -17,10 +17,11 @@ from typing import Any
 import discord
 from discord import ui
 
-from adapters.discord.access import Access, is_admin
+from adapters.discord.access import is_admin
 from adapters.discord.private import fit
 from adapters.discord.turns import key_for
 from adapters.discord.views import ReplyButton
+from bot.commands.access import Access
 from bot.commands.conversations import EXPORT_FAILED, EXPORT_TOO_LARGE
 from bot.commands.reply import Button, Reply, render_line
 from bot.domain import Caller, ConversationKey

@@ -55,16 +55,10 @@ def message_blocks(text: str, controls: tuple[Control, ...]) -> list[dict[str, A
     return [{"type": "markdown", "text": text}, *controls_block(controls)]
 
 
-STOP_NOTE = "Replying…"
-"""The line beside the Stop button of a natively streamed reply."""
-STOP_NOTE_DONE = "Reply finished."
-
-
-def stop_note_blocks(controls: tuple[Control, ...], line: str = STOP_NOTE) -> list[dict[str, Any]]:
-    """The small message that holds Stop while a native stream (which takes no buttons) runs,
-    and says what the model does before its text starts ("thinking… 12 s")."""
+def note_blocks(line: str, controls: tuple[Control, ...]) -> list[dict[str, Any]]:
+    """The note beside a native stream (bot.engine.note): its line small, then its buttons."""
     note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"_{line}_"}]}
-    return [note, *controls_block(controls)]
+    return [note, *controls_block(controls)] if controls else [note]
 
 
 def quote_question(user: str, text: str) -> str:

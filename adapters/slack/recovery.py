@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 
-from adapters.slack.blocks import STOP_NOTE, action_id
+from adapters.slack.blocks import action_id
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
+from bot.engine.note import NOTE_LINE
 from bot.store import InterruptedTurn
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class Recovery:
         replies = await client.conversations_replies(channel=channel, ts=thread, limit=200)
         reply = {ref.id for ref in turn.refs}
         for message in replies.get("messages") or []:
-            if message.get("ts") in reply or message.get("text") != STOP_NOTE:
+            if message.get("ts") in reply or message.get("text") != NOTE_LINE:
                 continue
             if not _holds_stop(message, turn.message.id):
                 continue

@@ -15,15 +15,9 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.blocks import (
-    STOP_NOTE,
-    STOP_NOTE_DONE,
-    controls_block,
-    feedback_block,
-    message_blocks,
-    stop_note_blocks,
-)
+from adapters.slack.blocks import controls_block, feedback_block, message_blocks, note_blocks
 from adapters.slack.native import NATIVE_REFUSALS, NativeStream
+from bot.engine.note import ControlsNote
 from bot.pacing import TeamBudget
 from bot.ports import Control, MessageRef, PlatformLimits, RateLimited, SurfaceError
 
@@ -38,8 +32,6 @@ INTERIM_MAX_WAIT = 1.0
 
 LOADING = ("Thinking…", "Reading the thread…", "Putting the answer together…")
 """The status's rotating loading messages while the model works (assistant threads)."""
-NOTE_ATTEMPTS = 3
-"""Posts of a native stream's Stop note, a 429 waited out between them."""
 
 CLASSIC_INTERVAL = 0.5
 """Seconds between edits of one message: Slack limits chat.update per workspace (Tier 3), not
@@ -153,12 +145,8 @@ class SlackSurface:
         self._streams: dict[str, NativeStream] = {}
         self._last_call = -math.inf
         """When this reply last asked the workspace's budget for a slot (monotonic)."""
-        self._stop_note: str | None = None
-        """ts of the message holding Stop while a native stream runs (streams take no buttons)."""
-        self._note_controls: tuple[Control, ...] = ()
-        self._note_task: asyncio.Task[None] | None = None
-        self._note_waiting = False
-        self._note_line = STOP_NOTE
+        self._note = ControlsNote(self)
+        """The message holding Stop while a native stream runs (streams take no buttons)."""
 
     @property
     def limits(self) -> PlatformLimits:
@@ -311,7 +299,7 @@ class SlackSurface:
             await self._seal_streams()
         except SurfaceError as exc:
             log.warning("could not end a native stream channel=%s: %s", self.channel, exc)
-        await self._remove_stop_note()
+        await self._note.remove()
 
     # -- native streams ----------------------------------------------------------------------------
 
@@ -338,9 +326,8 @@ class SlackSurface:
         self._spaces.streaming[self.team] += 1
         if final:
             await self._finish_stream(stream, text, controls)
-        elif self._stop_note is None and self._note_task is None:
-            # Beside the stream, not before its next append: a 429 on it is waited out there.
-            self._note_task = asyncio.create_task(self._post_stop_note(controls))
+        else:
+            self._note.post_beside(controls)
         return MessageRef(stream.ts, self.channel)
 
     async def _edit_stream(
@@ -354,9 +341,7 @@ class SlackSurface:
         if final:
             await self._finish_stream(stream, text, controls)
             return
-        if self._stop_note is not None and _on_note(controls) != self._note_controls:
-            # Approve / Deny come and go on the note: the stream takes no buttons.
-            await self._update_stop_note(self._note_line, _on_note(controls))
+        await self._note.follow(controls)
         delta = stream.delta(text)
         if delta is None:
             log.warning("native stream text diverged ts=%s: holding it back", stream.ts)
@@ -389,12 +374,11 @@ class SlackSurface:
         now (else the closing call, which that budget does not count, carries the text: a busy
         workspace's appends are its other replies')."""
         delta = stream.delta(text)
-        note = self._stop_note is not None or self._note_task is not None
         alone = self._spaces.streaming[self.team] <= 1
-        if delta and note and alone and self._spaces.appends.wait(self.team) <= 0:
-            await asyncio.gather(self._append(stream, delta, final=True), self._remove_stop_note())
+        if delta and self._note.shown and alone and self._spaces.appends.wait(self.team) <= 0:
+            await asyncio.gather(self._append(stream, delta, final=True), self._note.remove())
         else:
-            await self._remove_stop_note()
+            await self._note.remove()
         await self._stop_stream(stream, text, controls)
 
     async def _stop_stream(
@@ -424,95 +408,27 @@ class SlackSurface:
         return f"> _{label}_\n> {text}"
 
     async def status(self, line: str, controls: tuple[Control, ...] = ()) -> None:
-        """Before a native stream has text: the Stop note says what the model does (posted
-        early, so Stop works while it thinks); "" puts the note back to "Replying…"."""
-        if not line:
-            if self._stop_note is not None and self._note_line != STOP_NOTE:
-                await self._update_stop_note(STOP_NOTE, self._note_controls)
-            return
-        stop = _on_note(controls)
-        if self._note_task is not None:
-            return  # the note is still being posted
-        if self._stop_note is None:
-            await self._post_stop_note(stop, line)
-        else:
-            await self._update_stop_note(line, stop)
+        """Before a native stream has text: its note says what the model does."""
+        await self._note.say(line, controls)
 
-    async def _update_stop_note(self, line: str, stop: tuple[Control, ...]) -> None:
-        assert self._stop_note is not None
+    # -- the note beside a native stream (bot.engine.note) ------------------------------------
+
+    async def post_note(self, line: str, controls: tuple[Control, ...]) -> str:
+        response = await self._call(
+            "chat.postMessage", self._client.chat_postMessage, channel=self.channel,
+            thread_ts=self.thread_ts, text=line, blocks=note_blocks(line, controls),
+        )  # fmt: skip
+        return str(response["ts"])
+
+    async def edit_note(self, ref: str, line: str, controls: tuple[Control, ...]) -> None:
         await self._slot(self._spaces.updates, final=False)
         await self._call(
-            "chat.update",
-            self._client.chat_update,
-            budget=self._spaces.updates,
-            channel=self.channel,
-            ts=self._stop_note,
-            text=line,
-            blocks=stop_note_blocks(stop, line),
-        )
-        self._note_line, self._note_controls = line, stop
+            "chat.update", self._client.chat_update, budget=self._spaces.updates,
+            channel=self.channel, ts=ref, text=line, blocks=note_blocks(line, controls),
+        )  # fmt: skip
 
-    async def _post_stop_note(self, controls: tuple[Control, ...], line: str = STOP_NOTE) -> None:
-        """A native stream cannot carry buttons until it stops, so Stop lives in a small message
-        of its own below it, deleted when the reply ends. A 429 is waited out and the post
-        retried (NOTE_ATTEMPTS in all); other failures leave the reply without Stop."""
-        stop = _on_note(controls)
-        if not stop or self._stop_note is not None:
-            return
-        for attempt in range(1, NOTE_ATTEMPTS + 1):
-            try:
-                response = await self._call(
-                    "chat.postMessage",
-                    self._client.chat_postMessage,
-                    channel=self.channel,
-                    thread_ts=self.thread_ts,
-                    text=line,
-                    blocks=stop_note_blocks(stop, line),
-                )
-            except RateLimited as exc:
-                if attempt == NOTE_ATTEMPTS:
-                    log.warning("no Stop button: rate limited %d times channel=%s", attempt,
-                                self.channel)  # fmt: skip
-                    return
-                self._note_waiting = True
-                try:
-                    await asyncio.sleep(exc.retry_after)
-                finally:
-                    self._note_waiting = False
-                continue
-            except SurfaceError as exc:
-                log.warning("no Stop button for a native stream channel=%s: %s", self.channel, exc)
-                return
-            self._stop_note, self._note_controls = str(response["ts"]), stop
-            self._note_line = line
-            return
-
-    async def _remove_stop_note(self) -> None:
-        task, self._note_task = self._note_task, None
-        if task is not None and not task.done():
-            if self._note_waiting:  # waiting out a 429: nothing posted, nothing to post now
-                task.cancel()
-            await asyncio.wait([task])  # else its post is on the wire: wait, then delete it
-        ts, self._stop_note = self._stop_note, None
-        if ts is None:
-            return
-        try:
-            await self._call("chat.delete", self._client.chat_delete, channel=self.channel, ts=ts)
-            return
-        except SurfaceError as exc:
-            log.warning("could not delete the Stop note channel=%s: %s", self.channel, exc)
-        try:  # at least take the button away
-            await self._call(
-                "chat.update",
-                self._client.chat_update,
-                budget=self._spaces.updates,
-                channel=self.channel,
-                ts=ts,
-                text=STOP_NOTE_DONE,
-                blocks=[],
-            )
-        except SurfaceError as exc:
-            log.warning("Stop note left in place channel=%s: %s", self.channel, exc)
+    async def delete_note(self, ref: str) -> None:
+        await self._call("chat.delete", self._client.chat_delete, channel=self.channel, ts=ref)
 
     async def _seal_streams(self) -> None:
         for stream in list(self._streams.values()):
@@ -561,11 +477,6 @@ def _content(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     if len(chunks) == 1 and chunks[0]["type"] == "markdown_text":
         return {"markdown_text": chunks[0]["text"]}
     return {"chunks": chunks} if chunks else {}
-
-
-def _on_note(controls: tuple[Control, ...]) -> tuple[Control, ...]:
-    """The buttons a native stream's note holds: Stop, and Approve / Deny while a call waits."""
-    return tuple(c for c in controls if c.action in ("approve", "deny", "stop"))
 
 
 class _Refused(Exception):

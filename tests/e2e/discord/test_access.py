@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.discord.access import NOT_ALLOWED
+from bot.commands.access import NOT_ALLOWED
 from tests.e2e.discord.conftest import BotProcess, discord_env
 from tests.e2e.discord.imaging import GENEROUS, image_ids, notice_of, quote
 from tests.fakes.discord import FakeDiscord

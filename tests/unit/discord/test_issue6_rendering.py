@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from adapters.discord.access import Access
 from adapters.discord.private import MAX_CONTENT, fit
 from adapters.discord.replies import view_of
+from bot.commands.access import Access
 from bot.commands.reply import Button, Place, When, render_line
 from bot.markup import DISCORD, discord_place
 
