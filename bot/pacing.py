@@ -139,3 +139,41 @@ class SendWindow:
     def went_out(self, decided: float) -> None:
         """The request let out at `decided` is on the wire now: a busy loop may have held it."""
         self._late = max(self._late, time.monotonic() - decided)
+
+
+class BucketPacing:
+    """Edit pacing per bucket from what the platform says is left of its window (`Remaining`
+    calls, `Reset-After` seconds): the calls left spread evenly over the window up to a margin
+    before it refills, keeping one call in hand for a final text until then, and none until the
+    refill when none is left. A bucket not heard of yet is paced at `default`."""
+
+    LAST_CALL_MARGIN = 1.0
+    """Seconds before a window refills when its last call in hand may go as an interim edit (at
+    most: one even share of what is left of the window, when that is less)."""
+    REFILL_MARGIN = 0.05
+    """Seconds past a window's reset before an empty bucket is called again."""
+    FLOOR, CEILING = 0.2, 5.0
+
+    def __init__(self, default: float = 1.0) -> None:
+        self.default = default
+        self._intervals: dict[str, float] = {}
+        self._finals: dict[str, float] = {}
+
+    def learn(self, key: str, remaining: float, reset_after: float) -> None:
+        if not reset_after:
+            return
+        if remaining >= 1:  # evenly, the last at the margin before the refill
+            margin = min(self.LAST_CALL_MARGIN, reset_after / (remaining + 1))
+            interval = (reset_after - margin) / remaining
+        else:
+            interval = reset_after + self.REFILL_MARGIN
+        self._intervals[key] = min(max(interval, self.FLOOR), self.CEILING)
+        self._finals[key] = 0.0 if remaining >= 1 else reset_after + self.REFILL_MARGIN
+
+    def interval(self, key: str) -> float:
+        return self._intervals.get(key, self.default)
+
+    def final_interval(self, key: str) -> float | None:
+        """0 while the bucket has a call in hand; None until the platform said (as an
+        interim)."""
+        return self._finals.get(key)

@@ -13,7 +13,7 @@ import discord
 from adapters.discord.image_surface import ChannelImageSurface
 from adapters.discord.replies import caller_and_place, tell
 from adapters.discord.surface import DiscordSurface
-from adapters.discord.turns import Turns, awaited_at_shutdown
+from adapters.discord.turns import Turns
 from bot.app import App
 from bot.commands import Reply
 from bot.commands.access import Access
@@ -63,7 +63,7 @@ class Buttons:
             await interaction.response.send_message(reply.plain(), ephemeral=True)
 
     async def regenerate(self, interaction: discord.Interaction[Any], turn_id: int) -> None:
-        with awaited_at_shutdown(self.turns.active):  # shutdown waits for the answer and its link
+        with self.turns.background.held():  # shutdown waits for the answer and its link
             await interaction.response.defer(ephemeral=True, thinking=True)
             try:
                 await self._regenerate(interaction, turn_id)

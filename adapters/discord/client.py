@@ -78,7 +78,7 @@ class ParleyClient(discord.Client):
         self.access = access = Access.from_settings(app.settings)
         self.turns = Turns(app, watch)
         self.tree = Tree(self)
-        self.images = Images(app, self.turns.active)
+        self.images = Images(app, self.turns.background)
         self.commands = Commands(app, self.turns, access, self.images)
         self.commands.register(self.tree)
         self.buttons = Buttons(app, self.turns, self, access)
@@ -181,7 +181,7 @@ class DiscordAdapter:
                 # Let running replies finish their edits before the connection goes away.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.app.engine.wait_idle(), SHUTDOWN_GRACE)
-                await client.turns.wait_idle(SHUTDOWN_GRACE)
+                await client.turns.background.drain(SHUTDOWN_GRACE, cancel=False)
             finally:
                 stopper.cancel()
                 # discord.py's pending "ready" task would fire after close (loop gone) if we stop

@@ -11,7 +11,6 @@ clicks racing to write it write the same text.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -20,12 +19,13 @@ import discord
 
 from adapters.discord.image_surface import ChannelImageSurface, DiscordImageSurface
 from adapters.discord.private import fit
-from adapters.discord.turns import PLATFORM, awaited_at_shutdown, key_for
+from adapters.discord.turns import PLATFORM, key_for
 from bot.app import App
 from bot.domain import Actor
 from bot.images import ImageRequest, flow
 from bot.images.views import outcome_line, unknown_notice
 from bot.markup import DISCORD
+from bot.ops.background import Background
 from bot.ports import SurfaceError
 from bot.store.records import ImageJob
 
@@ -61,9 +61,9 @@ def clicker(interaction: discord.Interaction[Any]) -> Actor:
 
 
 class Images:
-    def __init__(self, app: App, active: set[asyncio.Task[Any]]) -> None:
+    def __init__(self, app: App, background: Background) -> None:
         self.app = app
-        self.active = active
+        self.background = background
         """Work shutdown waits for (shared with chat turns): a click's generation and its edits."""
 
     async def image(self, interaction: discord.Interaction[Any], request: dict[str, Any]) -> None:
@@ -88,7 +88,7 @@ class Images:
 
     async def click(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
         """Any img:… button: acknowledge at once, then let the core claim and generate."""
-        with awaited_at_shutdown(self.active):
+        with self.background.held():
             await self._click(interaction, custom_id)
 
     async def _click(self, interaction: discord.Interaction[Any], custom_id: str) -> None:

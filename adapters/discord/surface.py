@@ -6,9 +6,8 @@ streamer must hear about those 429s, so `RateLimitWatch` (an aiohttp trace on di
 sees each response: a per-route 429 on a message post or edit cancels that call (it was not
 applied) and the surface raises `RateLimited(retry_after)`; the streamer then waits and sends the
 newest text. Successful edits teach the pacing from their bucket's `Remaining` and
-`Reset-After` (`_learn`), read by the streamer before every call: the calls left spread over
-the window up to a margin before it refills (one even share, at most a second), so a final text
-has a call in hand (`final_interval` 0) but for that margin, and never waits for a whole window.
+`Reset-After` (bot.pacing.BucketPacing), read by the streamer before every call, so a final
+text has a call in hand and never waits for a whole window.
 
 Discord also limits the whole bot to 50 REST requests a second (interaction callbacks and
 `/webhooks/` excepted), which discord.py only learns from a global 429. So the same trace paces
@@ -40,7 +39,7 @@ import discord
 import yarl
 
 from adapters.discord.views import reply_view
-from bot.pacing import SendWindow, TeamBudget
+from bot.pacing import BucketPacing, SendWindow, TeamBudget
 from bot.ports import Control, Deferred, MessageRef, PlatformLimits, RateLimited, SurfaceError
 
 log = logging.getLogger("parley.discord")
@@ -53,12 +52,6 @@ size in UTF-8 (about 10,170 bytes, 12 per display included) and answers 500 past
 characters, so we take the most that no text can push past that size: 2,500 x 4 bytes + 12."""
 DEFAULT_EDIT_INTERVAL = 1.0
 """Seconds between edits of one message until Discord's headers say otherwise."""
-LAST_CALL_MARGIN = 1.0
-"""Seconds before a window refills when its last call in hand may go as an interim edit (at
-most: one even share of what is left of the window, when that is less)."""
-REFILL_MARGIN = 0.05
-"""Seconds past a window's reset before an empty bucket is called again."""
-_MIN_INTERVAL, _MAX_INTERVAL = 0.2, 5.0
 _MESSAGE_PATH = re.compile(r"/channels/(?P<channel>\d+)/messages(?:/(?P<message>\d+))?$")
 _WEBHOOK_MESSAGE_PATH = re.compile(r"/webhooks/\d+/[^/]+/messages/(?P<message>\d+|@original)$")
 """An interaction's own message (its response or a followup), edited with the interaction token."""
@@ -98,8 +91,8 @@ class RateLimitWatch:
     budget: TeamBudget | None = None
     """Discord's global request limit, shared by every paced REST request; None: no pacing."""
     api_base: str = DEFAULT_API_BASE
-    intervals: dict[str, float] = field(default_factory=dict)
-    finals: dict[str, float] = field(default_factory=dict)
+    pacing: BucketPacing = field(default_factory=lambda: BucketPacing(DEFAULT_EDIT_INTERVAL))
+    """Per channel (or interaction webhook): edits paced from their bucket's headers."""
     waiting: dict[tuple[str, str, str], asyncio.Future[float | None]] = field(default_factory=dict)
     """Message calls in flight: the 429's retry-after, or None once Discord applied the call."""
     _finishing: set[asyncio.Future[Any]] = field(default_factory=set)
@@ -196,25 +189,11 @@ class RateLimitWatch:
         if waiter is not None and not waiter.done() and 200 <= params.response.status < 300:
             waiter.set_result(None)  # applied
         if params.method == "PATCH" and "X-RateLimit-Remaining" in headers:
-            self._learn(
+            self.pacing.learn(
                 channel,
                 _float(headers.get("X-RateLimit-Remaining")),
                 _float(headers.get("X-RateLimit-Reset-After")),
             )
-
-    def _learn(self, key: str, remaining: float, reset_after: float) -> None:
-        """Pace the bucket's next calls from what is left of its window, keeping one call in
-        hand for a final text until just before the window refills: the calls left evenly over
-        the window up to that margin, and none until the refill when none is left."""
-        if not reset_after:
-            return
-        if remaining >= 1:  # evenly, the last at the margin before the refill
-            margin = min(LAST_CALL_MARGIN, reset_after / (remaining + 1))
-            interval = (reset_after - margin) / remaining
-        else:
-            interval = reset_after + REFILL_MARGIN
-        self.intervals[key] = min(max(interval, _MIN_INTERVAL), _MAX_INTERVAL)
-        self.finals[key] = 0.0 if remaining >= 1 else reset_after + REFILL_MARGIN
 
     def _global_429(self, method: str, path: str, headers: Any) -> None:
         """Everyone waits out a global 429; discord.py retries the call itself after the wait."""
@@ -228,13 +207,6 @@ class RateLimitWatch:
             loggable(path),
             retry_after,
         )
-
-    def interval(self, channel_id: str) -> float:
-        return self.intervals.get(channel_id, DEFAULT_EDIT_INTERVAL)
-
-    def final_interval(self, channel_id: str) -> float | None:
-        """0 while the bucket has a call in hand; None until Discord said (as an interim)."""
-        return self.finals.get(channel_id)
 
     async def call(
         self,
@@ -358,8 +330,8 @@ class DiscordSurface:
     def limits(self) -> PlatformLimits:
         return PlatformLimits(
             max_chars=MAX_CHARS,
-            min_edit_interval=self._watch.interval(self._pacing),
-            final_interval=self._watch.final_interval(self._pacing),
+            min_edit_interval=self._watch.pacing.interval(self._pacing),
+            final_interval=self._watch.pacing.final_interval(self._pacing),
             can_delete=True,
         )
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,6 +15,7 @@ from adapters.discord.views import reply_view
 from bot.app import App
 from bot.domain import Attachment, ChatOptions, ChatRequest, ConversationKey
 from bot.engine.chat import TurnOutcome
+from bot.ops.background import Background
 from bot.store.records import Conversation
 from bot.text import thread_name
 
@@ -76,27 +75,12 @@ class Asker:
     """What the message came with, as links on Discord's CDN."""
 
 
-@contextlib.contextmanager
-def awaited_at_shutdown(active: set[asyncio.Task[Any]]) -> Iterator[None]:
-    """Keep the current task in `active` (the work shutdown waits for) while the block runs;
-    nested, the outermost block decides when it leaves."""
-    task = asyncio.current_task()
-    if task is None or task in active:
-        yield
-        return
-    active.add(task)
-    try:
-        yield
-    finally:
-        active.discard(task)
-
-
 class Turns:
     def __init__(self, app: App, watch: RateLimitWatch) -> None:
         self.app = app
         self.watch = watch
-        self.active: set[asyncio.Task[Any]] = set()
-        """Tasks inside a turn (answering, then linking): shutdown waits for them."""
+        self.background = Background("discord")
+        """Tasks inside a turn (answering, then linking) or a click: shutdown waits for them."""
 
     async def in_new_thread(
         self,
@@ -133,7 +117,7 @@ class Turns:
             ),
         )
         key = ConversationKey(PLATFORM, str(channel.guild.id), str(channel.id), str(placeholder.id))
-        with awaited_at_shutdown(self.active):  # until the thread is open, too
+        with self.background.held():  # until the thread is open, too
             try:
                 await self._inherit_model(key, asker, model)
                 # Linked at once, so a quick reply to the placeholder already finds the
@@ -187,14 +171,10 @@ class Turns:
         request = ChatRequest(key, asker.id, prompt, ChatOptions(), asker.name, asker.files)
         # Image quotes from the model's generate_image tool go to the turn's own thread.
         images = ChannelImageSurface(channel, asker.name) if self.app.images else None
-        with awaited_at_shutdown(self.active):
+        with self.background.held():
             outcome = await self.app.engine.handle(request, surface, persona=persona, images=images)
             await self.link(key, outcome)
         return outcome
-
-    async def wait_idle(self, grace: float) -> None:
-        if self.active:
-            await asyncio.wait(set(self.active), timeout=grace)
 
     async def link(self, key: ConversationKey, outcome: TurnOutcome) -> None:
         """Remember the reply's messages so a reply to any of them continues this conversation."""

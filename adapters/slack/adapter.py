@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -19,12 +17,13 @@ from adapters.slack.assistant import Assistant
 from adapters.slack.commands import SlackCommands
 from adapters.slack.images import ImageTurns
 from adapters.slack.inbound import (
+    KEEP,
+    PRUNE_EVERY,
     MalformedRequest,
     bolt_request,
     is_signed,
     is_ssl_check,
     once_per_request,
-    prune_forever,
 )
 from adapters.slack.installs import oauth_settings, serve_installs
 from adapters.slack.listeners import register
@@ -34,6 +33,7 @@ from adapters.slack.surface import Workspaces
 from adapters.slack.turns import Turns
 from bot.app import App
 from bot.config import ConfigurationError
+from bot.ops.background import Background, keep_forgetting_claims
 from bot.pacing import TeamBudget
 
 log = logging.getLogger("parley.slack")
@@ -82,7 +82,7 @@ class SlackAdapter:
         )
         self.bolt.use(once_per_request(app.store))
         self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.background = Background("slack")
         if installs:
             serve_installs(self.bolt, self.spaces, app.web)
         admins = Admins(self.spaces, settings.slack_admin_users)
@@ -91,7 +91,7 @@ class SlackAdapter:
         self._images = ImageTurns(app, self.spaces)
         self._recovery = Recovery(app, self.spaces)
         assistant = Assistant(app.settings, self.spaces)
-        register(self.bolt, turns, self._images, assistant, self._spawn)
+        register(self.bolt, turns, self._images, assistant, self.background.spawn)
         self._app_token = app_token.get_secret_value() if app_token else None
         self._serving = False
         app.web.add_readiness_check(self._ready)
@@ -120,16 +120,6 @@ class SlackAdapter:
             return web.json_response({"error": "malformed request"}, status=400)
         return await to_aiohttp_response(await self.bolt.async_dispatch(parsed))
 
-    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(work, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("slack background task %s failed: %r", task.get_name(), exc)
-
     async def run(self, stop: asyncio.Event) -> None:
         socket: AsyncSocketModeHandler | None = None
         if self._app_token is not None:
@@ -142,7 +132,8 @@ class SlackAdapter:
         self.app.watch_interrupted_turns("slack", self._recovery.finish)
         if self.app.images is not None:
             self.app.watch_unknown_images("slack", self._images.notify_unknown)
-        pruner = asyncio.create_task(prune_forever(self.app.store), name="slack-prune-claims")
+        pruning = keep_forgetting_claims(self.app.store, "slack", KEEP, every=PRUNE_EVERY)
+        pruner = asyncio.create_task(pruning, name="slack-prune-claims")
         try:
             await stop.wait()
         finally:
@@ -150,13 +141,4 @@ class SlackAdapter:
             self._serving = False
             if socket is not None:
                 await socket.close_async()  # type: ignore[no-untyped-call]
-            await self._drain()
-
-    async def _drain(self) -> None:
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=DRAIN_GRACE)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+            await self.background.drain(DRAIN_GRACE)

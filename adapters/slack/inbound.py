@@ -10,7 +10,8 @@
   HTTP its key is the signature with its timestamp: a replay repeats both, a new request differs.
   Socket Mode has no signature and bolt never sees the envelope id, so there it is the request's
   trigger_id, which Slack makes for every command and interaction.
-- Claims (these and the message events') are kept KEEP and pruned every PRUNE_EVERY.
+- Claims (these and the message events') are kept KEEP and pruned every PRUNE_EVERY
+  (bot.ops.background.keep_forgetting_claims).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
-from bot.clock import SYSTEM_CLOCK, Clock
 from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger("parley.slack")
@@ -160,24 +160,3 @@ def once_per_request(store: Store) -> Middleware:
         return None
 
     return claim
-
-
-async def prune(store: Store, clock: Clock = SYSTEM_CLOCK) -> int:
-    """Forget Slack's claims older than KEEP, requests and message events alike; returns how
-    many."""
-    return await store.forget_events_before(clock.wall() - KEEP, platform=PLATFORM)
-
-
-async def prune_forever(
-    store: Store, *, clock: Clock = SYSTEM_CLOCK, every: float = PRUNE_EVERY
-) -> None:
-    """prune now, then every `every` seconds; a failed prune is logged and tried at the next."""
-    while True:
-        try:
-            forgotten = await prune(store, clock)
-        except Exception as exc:  # the store may be briefly unavailable; never fatal
-            log.warning("pruning slack claims failed: %r", exc)
-        else:
-            if forgotten:
-                log.debug("pruned %d slack claims", forgotten)
-        await clock.sleep(every)

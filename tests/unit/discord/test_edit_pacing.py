@@ -115,10 +115,16 @@ async def test_webhook_edits_learn_their_own_pacing_not_their_channels() -> None
     watch = RateLimitWatch()
     headers = {"X-RateLimit-Remaining": "1", "X-RateLimit-Reset-After": "4.0"}
     await _end(watch, 200, headers, WEBHOOK_EDIT)
-    assert watch.interval(webhook_key("2")) == pytest.approx(3.0)  # the last, a second before 4 s
-    assert watch.final_interval(webhook_key("2")) == 0.0  # ... unless the final text takes it
-    assert watch.interval("1") == DEFAULT_EDIT_INTERVAL
-    assert watch.final_interval("1") is None  # nothing learnt: the streamer paces it as interim
+    assert watch.pacing.interval(webhook_key("2")) == pytest.approx(
+        3.0
+    )  # the last, a second before 4 s
+    assert (
+        watch.pacing.final_interval(webhook_key("2")) == 0.0
+    )  # ... unless the final text takes it
+    assert watch.pacing.interval("1") == DEFAULT_EDIT_INTERVAL
+    assert (
+        watch.pacing.final_interval("1") is None
+    )  # nothing learnt: the streamer paces it as interim
 
 
 @pytest.mark.parametrize(
@@ -137,8 +143,8 @@ async def test_edits_are_paced_from_what_is_left_of_the_window_keeping_one_for_t
     watch = RateLimitWatch()
     headers = {"X-RateLimit-Remaining": remaining, "X-RateLimit-Reset-After": reset_after}
     await _end(watch, 200, headers, WEBHOOK_EDIT)
-    assert watch.interval(webhook_key("2")) == pytest.approx(interval)
-    assert watch.final_interval(webhook_key("2")) == pytest.approx(final)
+    assert watch.pacing.interval(webhook_key("2")) == pytest.approx(interval)
+    assert watch.pacing.final_interval(webhook_key("2")) == pytest.approx(final)
 
 
 def test_loggable_paths_keep_their_shape_but_not_the_token() -> None:

@@ -20,10 +20,9 @@ from adapters.slack.inbound import (
     bolt_request,
     is_signed,
     is_ssl_check,
-    prune,
-    prune_forever,
     request_key,
 )
+from bot.ops.background import forget_claims, keep_forgetting_claims
 from bot.store import Store
 from tests.fakes.clock import FakeClock
 from tests.fakes.slack.sender import signature
@@ -118,7 +117,7 @@ async def test_a_prune_forgets_slacks_claims_older_than_ten_minutes(
     await store.claim_event("discord", "old")  # another platform's claims are its own
     await clock.advance(KEEP.total_seconds() + 1)
     await store.claim_event("slack", "request:new")
-    assert await prune(store, clock) == 2
+    assert await forget_claims(store, "slack", KEEP, clock) == 2
     assert await store.claim_event("slack", "request:old")  # forgotten, so claimable again
     assert await store.claim_event("slack", "T1:C1:1.000001")
     assert not await store.claim_event("slack", "request:new")
@@ -140,7 +139,9 @@ class Forgetting:
 
 async def test_the_pruner_runs_at_start_then_every_minute_through_failures() -> None:
     clock, store = FakeClock(), Forgetting()
-    pruner = asyncio.create_task(prune_forever(store, clock=clock, every=60.0))  # type: ignore[arg-type]
+    pruner = asyncio.create_task(
+        keep_forgetting_claims(store, "slack", KEEP, clock=clock, every=60.0)
+    )
     try:
         first = await asyncio.wait_for(store.calls.get(), 5)
         assert first == (clock.wall() - KEEP, "slack")
