@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import signal
 import sys
 import time
@@ -92,7 +93,7 @@ class ConsoleSurface:
         # Append-only (LIMITS): while streaming the core sends only text that will not change
         # (not the closer of an open code fence, which a terminal would print for good).
         printed = self._printed.get(ref.id, "")
-        common = _common_prefix(printed, text)
+        common = len(os.path.commonprefix([printed, text]))  # noqa: RUF071 (characters)
         # A terminal cannot take back what it printed; new text after the common part is shown.
         self._out.write(text[common:] if common == len(printed) else "\n" + text[common:])
         self._out.flush()
@@ -362,13 +363,3 @@ class Console:
         for button in reply.buttons:
             self._print(f"({button.label}: /{button.action} {button.value})")
         return reply
-
-
-def _common_prefix(a: str, b: str) -> int:
-    """Characters `a` and `b` share at the start (os.path.commonpath compares path parts)."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n

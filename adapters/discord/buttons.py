@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -15,10 +14,8 @@ from adapters.discord.replies import caller_and_place, tell
 from adapters.discord.surface import DiscordSurface
 from adapters.discord.turns import Turns
 from bot.app import App
-from bot.commands import Reply
 from bot.commands.access import Access
 from bot.commands.controls import ReplyControls
-from bot.domain import Caller
 from bot.sorry import apologize
 
 log = logging.getLogger("parley.discord")
@@ -32,30 +29,13 @@ class Buttons:
         self.access = access
         self.controls = ReplyControls(app.engine, app.store)
 
-    async def stop(self, interaction: discord.Interaction[Any], turn_id: int) -> None:
-        await self._press(interaction, "stop", lambda caller: self.controls.stop(caller, turn_id))
-
-    async def answer(
-        self, interaction: discord.Interaction[Any], turn_id: int, *, approve: bool
-    ) -> None:
-        async def answer(caller: Caller) -> Reply | None:
-            return await self.controls.answer(caller, turn_id, approve=approve)
-
-        await self._press(interaction, "approval", answer)
-
-    async def _press(
-        self,
-        interaction: discord.Interaction[Any],
-        what: str,
-        press: Callable[[Caller], Awaitable[Reply | None]],
-    ) -> None:
-        """Stop, Approve or Deny: None from the core means done (the reply itself shows it),
-        else the clicker is told why not, privately."""
+    async def press(self, interaction: discord.Interaction[Any], action: str, turn_id: int) -> None:
+        """Stop, Approve or Deny: the core says whether the clicker is told why not."""
         try:
             caller, _ = caller_and_place(self.access, interaction)
-            reply = await press(caller)
+            reply = await self.controls.press(caller, action, turn_id)
         except Exception as exc:  # a button is not under the tree's on_error
-            await tell(interaction, apologize(log, exc, "%s click", what))
+            await tell(interaction, apologize(log, exc, "%s click", action))
             return
         if reply is None:
             await interaction.response.defer()

@@ -18,9 +18,9 @@ from adapters.discord.private import start
 from adapters.discord.replies import announce, answer, caller_and_place, client_channel, tell
 from adapters.discord.turns import PLATFORM, Asker, Turns, attachment_of, key_for
 from bot.app import App
-from bot.catalog import Catalog
 from bot.commands.access import Access
 from bot.commands.chat import ChatCommands
+from bot.commands.complete import choices
 from bot.commands.spec import Args, Command, Here, Option
 from bot.commands.table import CHAT, GROUPS, IMAGE, command_table
 from bot.domain import Attachment
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("parley.discord")
 
-MAX_CHOICES = 25
 PROMPT_ECHO_MAX = 1900
 THREAD_CLOSED = " The thread is archived too."
 THREAD_OPEN = " I couldn't archive the Discord thread itself."
@@ -40,35 +39,21 @@ THREAD_OPEN = " I couldn't archive the Discord thread itself."
 OnCall = Callable[[discord.Interaction[Any], Command, Args], Awaitable[None]]
 
 
-async def complete_model(
-    interaction: discord.Interaction[Any], current: str
-) -> list[app_commands.Choice[str]]:
-    """Autocomplete of a model option: catalog names or display names containing the text."""
-    catalog: Catalog = interaction.client.app.catalog
-    needle = current.lower().strip()
-    choices = []
-    for entry in catalog:
-        label = f"{entry.name} — {entry.display}"
-        if needle in label.lower():
-            choices.append(app_commands.Choice(name=label[:100], value=entry.name))
-    return choices[:MAX_CHOICES]
+def completer(kind: str) -> Any:
+    """The autocomplete of a `kind` option: the core's choices for the place it is typed in."""
 
+    async def complete(
+        interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        app: App = interaction.client.app
+        channel = interaction.channel
+        place = key_for(channel, interaction.guild) if channel is not None else None
+        found = await choices(
+            kind, current, catalog=app.catalog, personas=app.personas, place=place
+        )
+        return [app_commands.Choice(name=label[:100], value=value) for label, value in found]
 
-async def complete_persona(
-    interaction: discord.Interaction[Any], current: str
-) -> list[app_commands.Choice[str]]:
-    """The server's persona names containing what was typed (the tenant comes from the guild)."""
-    app: App = interaction.client.app
-    if app.personas is None or interaction.channel is None:
-        return []
-    needle = current.lower().strip()
-    personas = await app.personas.list(key_for(interaction.channel, interaction.guild))
-    return [app_commands.Choice(name=p.name, value=p.name) for p in personas if needle in p.name][
-        :MAX_CHOICES
-    ]
-
-
-COMPLETE = {"model": complete_model, "persona": complete_persona}
+    return complete
 
 
 def annotation(option: Option) -> Any:
@@ -124,7 +109,7 @@ def slash(command: Command, on_call: OnCall, parent: app_commands.Group | None) 
     )
     for option in options:
         if option.complete:
-            made.autocomplete(option.name)(COMPLETE[option.complete])
+            made.autocomplete(option.name)(completer(option.complete))
     return made
 
 

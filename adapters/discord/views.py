@@ -66,10 +66,8 @@ class ReplyButton(
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         client: ParleyClient = interaction.client
-        if self.action == "stop":
-            await client.buttons.stop(interaction, self.value)
-        elif self.action in ("approve", "deny"):
-            await client.buttons.answer(interaction, self.value, approve=self.action == "approve")
+        if self.action in ("stop", "approve", "deny"):
+            await client.buttons.press(interaction, self.action, self.value)
         elif self.action == "regenerate":
             await client.buttons.regenerate(interaction, self.value)
         else:

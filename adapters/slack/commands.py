@@ -17,6 +17,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from adapters.slack.replies import Replies, scope_of
+from bot.commands.controls import STALE_BUTTON
 from bot.commands.conversations import MAX_PAGE
 from bot.commands.reply import Reply
 from bot.commands.spec import Command, Here, find, parse, whole_number
@@ -32,7 +33,6 @@ PLATFORM = "slack"
 HISTORY_ACTION = re.compile(r"^parley_history_[0-9]{1,6}$")
 """The Previous / Next buttons under /history; their value is the page they show."""
 KEYWORDS = ("archive", "export", "new")
-STALE_BUTTON = "That button no longer works."
 
 
 class SlackCommands:

@@ -9,12 +9,12 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack.admins import Admins
 from adapters.slack.blocks import quote_question
-from adapters.slack.commands import STALE_BUTTON, SlackCommands
+from adapters.slack.commands import SlackCommands
 from adapters.slack.images import SlackImageSurface
 from adapters.slack.replies import Replies, scope_of
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
 from bot.commands.chat import ChatCommands
-from bot.commands.controls import ReplyControls
+from bot.commands.controls import STALE_BUTTON, ReplyControls
 from bot.commands.spec import parse, whole_number
 from bot.commands.table import CHAT
 from bot.domain import Attachment, Caller, ChatRequest, ConversationKey
@@ -186,10 +186,7 @@ class Turns:
         caller = Caller(PLATFORM, team, user)
         try:
             if kind != "regenerate":
-                if kind == "stop":
-                    reply = await self.controls.stop(caller, turn_id)
-                else:
-                    reply = await self.controls.answer(caller, turn_id, approve=kind == "approve")
+                reply = await self.controls.press(caller, kind, turn_id)
                 if reply is not None:
                     await note.ephemeral(reply.text(SLACK))
                 return

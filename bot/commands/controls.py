@@ -19,12 +19,21 @@ NOT_YOURS_STOP = "Only the person who asked can stop this reply."
 NOT_YOURS_REGENERATE = "Only the person who asked can regenerate this."
 NOT_YOURS_APPROVE = "Only the person who asked can approve or deny this."
 NOT_WAITING = "That request is no longer waiting for an answer."
+STALE_BUTTON = "That button no longer works."
+"""A button whose id is not one Parley made (or no longer reads)."""
 
 
 class ReplyControls:
     def __init__(self, engine: ChatEngine, store: Store) -> None:
         self.engine = engine
         self.store = store
+
+    async def press(self, caller: Caller, action: str, turn_id: int) -> Reply | None:
+        """Stop, Approve or Deny: None, done (the reply itself shows it); else what to tell the
+        clicker, privately."""
+        if action == "stop":
+            return await self.stop(caller, turn_id)
+        return await self.answer(caller, turn_id, approve=action == "approve")
 
     async def stop(self, caller: Caller, turn_id: int) -> Reply | None:
         """None: stopped (the reply itself shows it); else what to tell the clicker."""

@@ -12,7 +12,7 @@ import itertools
 
 import pytest
 
-from adapters.slack.commands import STALE_BUTTON
+from bot.commands.controls import STALE_BUTTON
 from bot.domain import ConversationKey
 from bot.engine.personas import PersonaSpec
 from tests.command_policy import (
