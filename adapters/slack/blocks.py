@@ -17,21 +17,21 @@ def action_id(action: str) -> str:
     return f"{ACTION_PREFIX}{action}"
 
 
+def button(action: str, label: str, value: str, style: str | None = None) -> dict[str, Any]:
+    """A Block Kit button (labels hold 75 characters)."""
+    text = {"type": "plain_text", "text": label[:75]}
+    made = {"type": "button", "action_id": action, "text": text, "value": value}
+    return made | {"style": style} if style else made
+
+
 def controls_block(controls: tuple[Control, ...]) -> list[dict[str, Any]]:
     """An actions block with one button per control; [] for none."""
     if not controls:
         return []
-    elements = []
-    for control in controls:
-        button: dict[str, Any] = {
-            "type": "button",
-            "action_id": action_id(control.action),
-            "text": {"type": "plain_text", "text": (control.label or _LABELS[control.action])[:75]},
-            "value": control.ref,
-        }
-        if control.action in _STYLES:
-            button["style"] = _STYLES[control.action]
-        elements.append(button)
+    elements = [
+        button(action_id(c.action), c.label or _LABELS[c.action], c.ref, _STYLES.get(c.action))
+        for c in controls
+    ]
     return [{"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": elements}]
 
 

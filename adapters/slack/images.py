@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from adapters.slack.surface import Workspaces, slack_error
+from adapters.slack.blocks import button
+from adapters.slack.surface import SlackSurface, Workspaces, slack_error
 from bot.commands.spec import BadOptions, parse
 from bot.commands.table import IMAGE
 from bot.domain import Actor, ConversationKey
@@ -49,17 +50,9 @@ def parse_image_command(key: ConversationKey, user: str, text: str) -> ImageRequ
 def image_buttons(buttons: tuple[ImageButton, ...]) -> list[dict[str, Any]]:
     if not buttons:
         return []
-    elements = []
-    for button in buttons:
-        element: dict[str, Any] = {
-            "type": "button",
-            "action_id": button.custom_id,
-            "text": {"type": "plain_text", "text": button.label[:75]},
-            "value": button.custom_id,
-        }
-        if button.primary:
-            element["style"] = "primary"
-        elements.append(element)
+    elements = [
+        button(b.custom_id, b.label, b.custom_id, "primary" if b.primary else None) for b in buttons
+    ]
     return [{"type": "actions", "block_id": "parley_image", "elements": elements}]
 
 
@@ -77,57 +70,34 @@ def regenerate_under(job: ImageJob) -> tuple[ImageButton, ...]:
 # -- the surface ----------------------------------------------------------------------------------
 
 
-class SlackImageSurface:
-    """The ImageSurface for one place (channel, or a quote's thread) and one clicker."""
+class SlackImageSurface(SlackSurface):
+    """The ImageSurface for one place (channel, or a quote's thread) and one clicker; notices
+    are ephemerals to the clicker."""
 
     def __init__(
         self, spaces: Workspaces, *, team: str, channel: str, thread_ts: str | None, user: str
     ) -> None:
-        self._spaces = spaces
-        self._client = spaces.client_for(team)
-        self.team = team
-        self.channel = channel
-        self.thread_ts = thread_ts
-        self.user = user
+        super().__init__(
+            spaces, team=team, channel=channel, thread_ts=thread_ts, user=user, native=False
+        )
 
     async def offer(self, offer: QuoteOffer) -> MessageRef:
         response = await self._call(
-            "chat.postMessage",
-            self._client.chat_postMessage(
-                channel=self.channel,
-                thread_ts=self.thread_ts,
-                text=offer.text,
-                blocks=quote_blocks(offer),
-                unfurl_links=False,
-            ),
-        )
+            "chat.postMessage", self._client.chat_postMessage, channel=self.channel,
+            thread_ts=self.thread_ts, text=offer.text, blocks=quote_blocks(offer),
+            unfurl_links=False,
+        )  # fmt: skip
         return MessageRef(str(response["ts"]), self.channel)
 
     async def upload(self, image: ImageUpload) -> MessageRef:
         """The image as a file in the quote's thread, captioned; never a link."""
         response = await self._call(
-            "files upload",
-            self._client.files_upload_v2(
-                channel=self.channel,
-                thread_ts=self.thread_ts,
-                content=image.data,
-                filename=image.filename,
-                title=image.filename,
-                alt_txt=image.caption[:1000],
-                initial_comment=image.caption,
-            ),
-        )
+            "files upload", self._client.files_upload_v2, channel=self.channel,
+            thread_ts=self.thread_ts, content=image.data, filename=image.filename,
+            title=image.filename, alt_txt=image.caption[:1000], initial_comment=image.caption,
+        )  # fmt: skip
         files = response.get("files") or [{}]
         return MessageRef(str(files[0].get("id", "")), self.channel)
-
-    async def notify(self, text: str) -> None:
-        """An ephemeral note to the clicker; best effort."""
-        try:
-            await self._client.chat_postEphemeral(
-                channel=self.channel, user=self.user, text=text, thread_ts=self.thread_ts
-            )
-        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("image note failed channel=%s: %r", self.channel, exc)
 
     async def settle(
         self, message: dict[str, Any], line: str, buttons: tuple[ImageButton, ...]
@@ -150,14 +120,6 @@ class SlackImageSurface:
             log.warning(
                 "quote not settled channel=%s ts=%s: %s", self.channel, ts, slack_error(exc)
             )
-
-    async def _call(self, what: str, call: Any) -> Any:
-        try:
-            return await call
-        except SlackApiError as exc:
-            raise SurfaceError(f"{what} failed: {slack_error(exc)}") from None
-        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise SurfaceError(f"{what} failed: {type(exc).__name__}") from None
 
 
 # -- commands and clicks --------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from adapters.slack.admins import Admins
+from adapters.slack.blocks import button
 from adapters.slack.surface import Workspaces, slack_error
 from bot.commands.conversations import EXPORT_FAILED
-from bot.commands.reply import Button, Reply, render_line
+from bot.commands.reply import Reply, render_line
 from bot.domain import Caller, ConversationKey
 from bot.markup import SLACK, Markup, slack_place
 from bot.sorry import apologize
@@ -52,22 +53,16 @@ def blocks_of(reply: Reply, markup: Markup) -> list[dict[str, Any]]:
         note = {"type": "mrkdwn", "text": render_line(reply.note, markup)}
         blocks.append({"type": "context", "elements": [note]})
     if reply.buttons:
-        buttons = [_button(button) for button in reply.buttons]
+        buttons = [
+            button(BUTTON_ACTION.format(action=b.action, value=b.value), b.label, b.value)
+            for b in reply.buttons
+        ]
         blocks.append({"type": "actions", "block_id": "parley_reply", "elements": buttons})
     return blocks
 
 
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _button(button: Button) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "action_id": BUTTON_ACTION.format(action=button.action, value=button.value),
-        "text": {"type": "plain_text", "text": button.label[:75]},
-        "value": button.value,
-    }
 
 
 class Replies:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import controls_block, feedback_block, message_blocks, note_blocks
@@ -243,12 +243,14 @@ class SlackSurface:
     # -- beyond the port -------------------------------------------------------------------------
 
     async def ephemeral(self, text: str, user: str | None = None) -> None:
+        """A note only `user` (the requester) sees; best effort, never raises."""
         try:
-            await self._client.chat_postEphemeral(
-                channel=self.channel, user=user or self.user, text=text, thread_ts=self.thread_ts
-            )
-        except SlackApiError as exc:
-            log.warning("ephemeral note failed channel=%s error=%s", self.channel, slack_error(exc))
+            await self._call(
+                "chat.postEphemeral", self._client.chat_postEphemeral, channel=self.channel,
+                user=user or self.user, text=text, thread_ts=self.thread_ts,
+            )  # fmt: skip
+        except SurfaceError as exc:
+            log.warning("ephemeral note failed channel=%s: %s", self.channel, exc)
 
     async def say(self, text: str) -> None:
         """A short message in the thread (an error); best effort, never raises."""
@@ -468,7 +470,7 @@ class SlackSurface:
             if error == "message_is_streaming":
                 raise _StillStreaming(f"{method} failed: {error}") from None
             raise SurfaceError(f"{method} failed: {error}") from None
-        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
+        except (SlackClientError, TimeoutError, OSError, aiohttp.ClientError) as exc:
             raise SurfaceError(f"{method} failed: {type(exc).__name__}") from None
 
 
