@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -24,13 +25,12 @@ from adapters.discord.surface import RateLimitWatch
 from adapters.discord.sync import sync_commands
 from adapters.discord.turns import Turns
 from adapters.discord.views import ImageAction, ReplyButton
-from bot.app import SHUTDOWN_GRACE, App
+from bot.app import App
 from bot.commands.access import Access
 from bot.config import Settings
 from bot.pacing import TeamBudget
 from bot.shared_rate import SharedRate, budget_name
 from bot.sorry import apologize
-from bot.store.records import ImageJob
 
 log = logging.getLogger("parley.discord")
 
@@ -99,12 +99,7 @@ class ParleyClient(discord.Client):
             return  # on_ready fires again after a fresh IDENTIFY
         self._watching = True
         self.app.watch_interrupted_turns("discord", self.recovery.finish)
-        if self.app.images is not None:
-
-            async def notify(job: ImageJob) -> None:
-                await tell_unknown(self, job)
-
-            self.app.watch_unknown_images("discord", notify)
+        self.app.watch_unknown_images("discord", partial(tell_unknown, self))
 
     async def on_message(self, message: discord.Message) -> None:
         try:
@@ -179,9 +174,10 @@ class DiscordAdapter:
                     runner.result()  # a login failure or a fatal gateway close: report it
                     return
                 # Let running replies finish their edits before the connection goes away.
+                grace = settings.shutdown_grace_seconds
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.app.engine.wait_idle(), SHUTDOWN_GRACE)
-                await client.turns.background.drain(SHUTDOWN_GRACE, cancel=False)
+                    await asyncio.wait_for(self.app.engine.wait_idle(), grace)
+                await client.turns.background.drain(grace, cancel=False)
             finally:
                 stopper.cancel()
                 # discord.py's pending "ready" task would fire after close (loop gone) if we stop

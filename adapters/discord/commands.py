@@ -21,6 +21,7 @@ from bot.app import App
 from bot.commands.access import Access
 from bot.commands.chat import ChatCommands
 from bot.commands.complete import choices
+from bot.commands.reply import short
 from bot.commands.spec import Args, Command, Here, Option
 from bot.commands.table import CHAT, GROUPS, IMAGE, command_table
 from bot.domain import Attachment
@@ -114,10 +115,7 @@ def slash(command: Command, on_call: OnCall, parent: app_commands.Group | None) 
 
 
 def echo(prompt: str, asker: str) -> str:
-    text = " ".join(prompt.split())
-    if len(text) > PROMPT_ECHO_MAX:
-        text = text[: PROMPT_ECHO_MAX - 1] + "…"
-    return f"**{asker}** asked: {text}"
+    return f"**{asker}** asked: {short(prompt, PROMPT_ECHO_MAX)}"
 
 
 class Commands:
@@ -132,7 +130,7 @@ class Commands:
     def register(self, tree: app_commands.CommandTree[ParleyClient]) -> None:
         groups: dict[str, app_commands.Group] = {}
         own: dict[str, OnCall] = {"archive": self.archive, "chat": self.chat}
-        own["image"] = self.image
+        own["image"] = self.images.image
         for command in (CHAT, IMAGE, *self.table.values()):
             group, sub = command.words
             parent = None
@@ -197,11 +195,6 @@ class Commands:
             log.warning("could not archive thread %s: %s", where.id, exc)
             return THREAD_OPEN
         return THREAD_CLOSED
-
-    async def image(
-        self, interaction: discord.Interaction[Any], command: Command, args: Args
-    ) -> None:
-        await self.images.image(interaction, dict(args))
 
     async def chat(
         self, interaction: discord.Interaction[Any], command: Command, args: Args

@@ -21,6 +21,7 @@ from adapters.discord.image_surface import ChannelImageSurface, DiscordImageSurf
 from adapters.discord.private import fit
 from adapters.discord.turns import PLATFORM, key_for
 from bot.app import App
+from bot.commands.spec import Args, Command
 from bot.domain import Actor
 from bot.images import ImageRequest, flow
 from bot.images.views import outcome_line, unknown_notice
@@ -66,7 +67,9 @@ class Images:
         self.background = background
         """Work shutdown waits for (shared with chat turns): a click's generation and its edits."""
 
-    async def image(self, interaction: discord.Interaction[Any], request: dict[str, Any]) -> None:
+    async def image(
+        self, interaction: discord.Interaction[Any], command: Command, request: Args
+    ) -> None:
         """/image: quote (nothing is spent) and post the offer with its buttons."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         engine = self.app.images

@@ -119,7 +119,8 @@ class Turns:
         key = ConversationKey(PLATFORM, str(channel.guild.id), str(channel.id), str(placeholder.id))
         with self.background.held():  # until the thread is open, too
             try:
-                await self._inherit_model(key, asker, model)
+                if model:  # the new thread's (the core gives it the channel's otherwise)
+                    await self.app.engine.set_model(key, asker.id, model)
                 # Linked at once, so a quick reply to the placeholder already finds the
                 # conversation.
                 conversation = await self.app.store.ensure_conversation(key, asker.id, prompt)
@@ -194,8 +195,3 @@ class Turns:
         return await self.app.store.conversation_for_message(
             PLATFORM, tenant_of(guild), str(reference.message_id)
         )
-
-    async def _inherit_model(self, key: ConversationKey, asker: Asker, model: str | None) -> None:
-        """A new thread uses the model asked for (the core gives it the channel's otherwise)."""
-        if model:
-            await self.app.engine.set_model(key, asker.id, model)

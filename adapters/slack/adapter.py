@@ -39,8 +39,6 @@ from bot.pacing import TeamBudget
 log = logging.getLogger("parley.slack")
 
 EVENTS_PATH = "/slack/events"
-DRAIN_GRACE = 30.0
-"""Seconds background work (replies finishing their last message) gets at shutdown."""
 
 
 class SlackAdapter:
@@ -130,8 +128,7 @@ class SlackAdapter:
             log.info("slack serving events on %s", EVENTS_PATH)
         self._serving = True
         self.app.watch_interrupted_turns("slack", self._recovery.finish)
-        if self.app.images is not None:
-            self.app.watch_unknown_images("slack", self._images.notify_unknown)
+        self.app.watch_unknown_images("slack", self._images.notify_unknown)
         pruning = keep_forgetting_claims(self.app.store, "slack", KEEP, every=PRUNE_EVERY)
         pruner = asyncio.create_task(pruning, name="slack-prune-claims")
         try:
@@ -141,4 +138,5 @@ class SlackAdapter:
             self._serving = False
             if socket is not None:
                 await socket.close_async()  # type: ignore[no-untyped-call]
-            await self.background.drain(DRAIN_GRACE)
+            # Replies finish their last message, for as long as running replies are given.
+            await self.background.drain(self.app.settings.shutdown_grace_seconds)

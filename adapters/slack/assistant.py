@@ -9,6 +9,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.surface import Workspaces, slack_error
+from bot.commands.reply import short
 from bot.config import Settings
 from bot.ops.logs import event
 
@@ -30,7 +31,7 @@ class Assistant:
         channel, ts = thread.get("channel_id"), thread.get("thread_ts")
         if not channel or not ts or not self.prompts:
             return
-        prompts = [{"title": _clip(p, 40), "message": p} for p in self.prompts]
+        prompts = [{"title": short(p, 40), "message": p} for p in self.prompts]
         try:
             await self.spaces.client_for(team).assistant_threads_setSuggestedPrompts(
                 channel_id=channel, thread_ts=ts, prompts=prompts, title=self.title
@@ -45,7 +46,3 @@ class Assistant:
             return
         user = (body.get("user") or {}).get("id")
         event(log, logging.INFO, "feedback", team=team, user=user, turn=int(turn), rating=rating)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

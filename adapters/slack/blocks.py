@@ -24,6 +24,15 @@ def button(action: str, label: str, value: str, style: str | None = None) -> dic
     return made | {"style": style} if style else made
 
 
+def buttons_in(message: dict[str, Any]) -> dict[str, str]:
+    """A posted message's buttons: action_id to value."""
+    return {
+        str(element.get("action_id")): str(element.get("value") or "")
+        for block in message.get("blocks") or [] if block.get("type") == "actions"
+        for element in block.get("elements") or []
+    }  # fmt: skip
+
+
 def controls_block(controls: tuple[Control, ...]) -> list[dict[str, Any]]:
     """An actions block with one button per control; [] for none."""
     if not controls:

@@ -8,7 +8,6 @@ upload -> files.completeUploadExternal, never a link), and tells the clicker why
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -16,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from adapters.slack.blocks import button
-from adapters.slack.surface import SlackSurface, Workspaces, slack_error
+from adapters.slack.blocks import button, buttons_in
+from adapters.slack.surface import SlackSurface, Workspaces
 from bot.commands.spec import BadOptions, parse
 from bot.commands.table import IMAGE
 from bot.domain import Actor, ConversationKey
@@ -35,13 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("parley.slack")
 
+PLATFORM = "slack"
 ACTION_PATTERN = re.compile(r"^img:")
 """Image buttons' action_id: the flow's custom id ("img:c:<quote>", "img:r:<job>", ...)."""
-
-
-def parse_image_command(key: ConversationKey, user: str, text: str) -> ImageRequest:
-    """`<prompt> key:value ...` (values with spaces in double quotes); raises BadOptions."""
-    return ImageRequest(key, user, **parse(IMAGE, text, "slack"))
 
 
 # -- Block Kit ------------------------------------------------------------------------------------
@@ -111,15 +106,14 @@ class SlackImageSurface(SlackSurface):
             *image_buttons(buttons),
         ]
         text = f"{message.get('text') or ''}\n{line}".strip()
-        wait = self._spaces.updates.claim(self.team, max_wait=float("inf"))
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await self._slot(self._spaces.updates, final=True)
         try:
-            await self._client.chat_update(channel=self.channel, ts=ts, text=text, blocks=blocks)
-        except SlackApiError as exc:
-            log.warning(
-                "quote not settled channel=%s ts=%s: %s", self.channel, ts, slack_error(exc)
-            )
+            await self._call(
+                "chat.update", self._client.chat_update, budget=self._spaces.updates,
+                channel=self.channel, ts=ts, text=text, blocks=blocks,
+            )  # fmt: skip
+        except SurfaceError as exc:
+            log.warning("quote not settled channel=%s ts=%s: %s", self.channel, ts, exc)
 
 
 # -- commands and clicks --------------------------------------------------------------------------
@@ -141,13 +135,13 @@ class ImageTurns:
         self, team: str, command: dict[str, Any], respond: AsyncRespond
     ) -> None:
         """/image <prompt> [options]: post a quote in the channel; nothing is charged."""
-        user, channel = command["user_id"], command["channel_id"]
+        user, channel, text = command["user_id"], command["channel_id"], command.get("text")
         if self.app.images is None:
             await respond(text=IMAGES_OFF, response_type="ephemeral")
             return
-        key = ConversationKey("slack", team, channel, "")
+        key = ConversationKey(PLATFORM, team, channel, "")
         try:
-            request = parse_image_command(key, user, str(command.get("text") or ""))
+            request = ImageRequest(key, user, **parse(IMAGE, str(text or ""), PLATFORM))
         except BadOptions as exc:
             await respond(text=str(exc), response_type="ephemeral")
             return
@@ -213,13 +207,7 @@ class ImageTurns:
             return None
         confirm = custom_id("confirm", job.id)
         for message in response.get("messages") or []:
-            ids = {
-                element.get("action_id")
-                for block in message.get("blocks") or []
-                if block.get("type") == "actions"
-                for element in block.get("elements") or []
-            }
-            if confirm in ids and message.get("ts"):
+            if confirm in buttons_in(message) and message.get("ts"):
                 return dict(message)
         return None
 
@@ -228,9 +216,6 @@ class ImageTurns:
     ) -> None:
         """The quote shows `line` in place of its buttons (and Regenerate, once an image is made:
         a Slack upload carries no buttons of its own)."""
-        if not message.get("ts") or not any(
-            b.get("type") == "actions" and b.get("block_id") == "parley_image"
-            for b in message.get("blocks") or []
-        ):
+        if not message.get("ts") or not any(ACTION_PATTERN.match(a) for a in buttons_in(message)):
             return
         await surface.settle(message, line, regenerate_under(job))

@@ -9,11 +9,11 @@ deleted, found in the thread by its button.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
 
-from adapters.slack.blocks import action_id
+from adapters.slack.blocks import action_id, buttons_in
 from adapters.slack.surface import SlackSurface, Workspaces, slack_error
 from bot.engine.note import NOTE_LINE
 from bot.store import InterruptedTurn
@@ -62,19 +62,9 @@ class Recovery:
         for message in replies.get("messages") or []:
             if message.get("ts") in reply or message.get("text") != NOTE_LINE:
                 continue
-            if not _holds_stop(message, turn.message.id):
+            if buttons_in(message).get(action_id("stop")) != str(turn.message.id):
                 continue
             try:
                 await client.chat_delete(channel=channel, ts=message["ts"])
             except SlackApiError as exc:
                 log.warning("stop note left channel=%s: %s", channel, slack_error(exc))
-
-
-def _holds_stop(message: dict[str, Any], turn_id: int) -> bool:
-    for block in message.get("blocks") or []:
-        for element in block.get("elements") or []:
-            if element.get("action_id") == action_id("stop") and element.get("value") == str(
-                turn_id
-            ):
-                return True
-    return False

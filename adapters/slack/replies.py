@@ -92,11 +92,7 @@ class Replies:
             await respond(text=apologize(log, exc, what), response_type="ephemeral")
             return
         markup = SLACK.at(slack_place(domain))
-        text = reply.text(markup)
-        if reply.file is not None:
-            text = await self._deliver(reply, markup)
-        elif reply.announce:
-            await self._announce(reply, markup)
+        text = await self._send_on(reply, markup)
         await respond(
             text=text[:SECTION_MAX],
             blocks=blocks_of(reply, markup) if reply.file is None else None,
@@ -113,17 +109,21 @@ class Replies:
         except Exception as exc:
             text = apologize(log, exc, what)
         else:
-            text = reply.text(SLACK)
-            if reply.file is not None:
-                text = await self._deliver(reply, SLACK)
-            elif reply.announce:
-                await self._announce(reply, SLACK)
+            text = await self._send_on(reply, SLACK)
         try:
             await self.spaces.client_for(key.tenant).chat_postEphemeral(
                 channel=key.channel, user=user, text=text, thread_ts=key.thread or None
             )
         except SlackApiError as exc:
             log.warning("ephemeral failed conversation=%s error=%s", key, slack_error(exc))
+
+    async def _send_on(self, reply: Reply, markup: Markup) -> str:
+        """The reply's file or announcement into its conversation; what to tell the user."""
+        if reply.file is not None:
+            return await self._deliver(reply, markup)
+        if reply.announce:
+            await self._announce(reply, markup)
+        return reply.text(markup)
 
     async def _announce(self, reply: Reply, markup: Markup) -> None:
         assert reply.target is not None

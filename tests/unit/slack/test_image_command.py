@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.slack.images import parse_image_command
-from bot.commands.spec import BadOptions
+from bot.commands.spec import BadOptions, parse
+from bot.commands.table import IMAGE
 from bot.domain import ConversationKey
+from bot.images.engine import ImageRequest
 
 KEY = ConversationKey("slack", "T1", "C1", "")
+
+
+def parse_image_command(key: ConversationKey, user: str, text: str) -> ImageRequest:
+    """What the Slack adapter makes of /image's text."""
+    return ImageRequest(key, user, **parse(IMAGE, text, "slack"))
 
 
 def test_options_are_taken_out_of_the_prompt() -> None:
