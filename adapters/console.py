@@ -199,15 +199,9 @@ class Console:
         self._print("\nbye")
 
     async def _warn_about_setup(self, model: ModelEntry) -> None:
-        registry = self.app.router.registry
-        chain = self.app.catalog.chain(model)
-        if not any(registry.get(entry.provider) for entry in chain):
-            status = registry.status(model.provider)
-            hint = status.reason if status else f"configure {model.provider}"
-            self._print(
-                f"No provider is configured for {model.name}: {hint} (see .env.example),"
-                " or pick another model with /model."
-            )
+        missing = self.app.router.unconfigured(model)
+        if missing is not None:
+            self._print(f"{missing} Or pick another model with /model.")
         if any(turn.conversation.platform == "console" for turn in self.app.interrupted):
             self._print("(your last reply was cut off when Parley stopped)")
 

@@ -21,6 +21,7 @@ from bot.app import App
 from bot.commands.access import Access
 from bot.commands.chat import ChatCommands
 from bot.commands.complete import choices
+from bot.commands.conversations import THREAD_CLOSED, THREAD_OPEN
 from bot.commands.reply import short
 from bot.commands.spec import Args, Command, Here, Option
 from bot.commands.table import CHAT, GROUPS, IMAGE, command_table
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("parley.discord")
 
 PROMPT_ECHO_MAX = 1900
-THREAD_CLOSED = " The thread is archived too."
-THREAD_OPEN = " I couldn't archive the Discord thread itself."
 
 OnCall = Callable[[discord.Interaction[Any], Command, Args], Awaitable[None]]
 

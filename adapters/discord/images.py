@@ -41,8 +41,6 @@ __all__ = [
 
 log = logging.getLogger("parley.discord")
 
-QUOTE_POSTED = "Your quote is in the channel: nothing is charged until you click Generate."
-
 
 async def tell_unknown(client: discord.Client, job: ImageJob) -> None:
     """Post `unknown_notice` in the job's thread (else its channel), pinging only the requester.
@@ -87,7 +85,7 @@ class Images:
             await surface.notify(flow.QUOTE_NOT_POSTED)
             return
         if job is not None and not surface.notified:
-            await surface.notify(QUOTE_POSTED)
+            await surface.notify(flow.QUOTE_POSTED)
 
     async def click(self, interaction: discord.Interaction[Any], custom_id: str) -> None:
         """Any img:… button: acknowledge at once, then let the core claim and generate."""

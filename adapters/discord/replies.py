@@ -21,7 +21,7 @@ from adapters.discord.access import is_admin
 from adapters.discord.private import fit
 from adapters.discord.turns import key_for
 from adapters.discord.views import ReplyButton
-from bot.commands.access import Access
+from bot.commands.access import NOWHERE, Access
 from bot.commands.conversations import EXPORT_FAILED, EXPORT_TOO_LARGE
 from bot.commands.reply import Button, Reply, render_line
 from bot.domain import Caller, ConversationKey
@@ -29,8 +29,6 @@ from bot.errors import UserError
 from bot.markup import DISCORD, Markup, discord_place
 
 log = logging.getLogger("parley.discord")
-
-NOWHERE = "I can't tell where this is."
 
 
 def caller_and_place(

@@ -16,7 +16,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from adapters.slack.blocks import button, buttons_in
-from adapters.slack.surface import SlackSurface, Workspaces
+from adapters.slack.surface import NOT_IN_CHANNEL, SlackSurface, Workspaces
 from bot.commands.spec import BadOptions, parse
 from bot.commands.table import IMAGE
 from bot.domain import Actor, ConversationKey
@@ -150,7 +150,7 @@ class ImageTurns:
             await offer_quote(self.app.images, request, surface)
         except SurfaceError as exc:
             log.warning("/image could not post team=%s channel=%s: %s", team, channel, exc)
-            hint = " Invite me first: `/invite @Parley`." if "not_in_channel" in str(exc) else ""
+            hint = NOT_IN_CHANNEL if "not_in_channel" in str(exc) else ""
             await respond(text=f"{QUOTE_NOT_POSTED}{hint}", response_type="ephemeral")
 
     async def click(self, team: str, body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from adapters.slack.admins import Admins
 from adapters.slack.blocks import button
-from adapters.slack.surface import Workspaces, slack_error
+from adapters.slack.surface import SlackSurface, Workspaces, slack_error
 from bot.commands.conversations import EXPORT_FAILED
 from bot.commands.reply import Reply, render_line
 from bot.domain import Caller, ConversationKey
@@ -72,6 +72,12 @@ class Replies:
         self.spaces = spaces
         self.admins = admins
 
+    def _at(self, key: ConversationKey, user: str = "") -> SlackSurface:
+        return SlackSurface(
+            self.spaces, team=key.tenant, channel=key.channel, thread_ts=key.thread or None,
+            user=user, native=False,
+        )  # fmt: skip
+
     async def caller(self, place: ConversationKey, user: str) -> Caller:
         return Caller.at(place, user, is_admin=await self.admins.is_admin(place.tenant, user))
 
@@ -110,12 +116,7 @@ class Replies:
             text = apologize(log, exc, what)
         else:
             text = await self._send_on(reply, SLACK)
-        try:
-            await self.spaces.client_for(key.tenant).chat_postEphemeral(
-                channel=key.channel, user=user, text=text, thread_ts=key.thread or None
-            )
-        except SlackApiError as exc:
-            log.warning("ephemeral failed conversation=%s error=%s", key, slack_error(exc))
+        await self._at(key, user).ephemeral(text)
 
     async def _send_on(self, reply: Reply, markup: Markup) -> str:
         """The reply's file or announcement into its conversation; what to tell the user."""
@@ -127,15 +128,7 @@ class Replies:
 
     async def _announce(self, reply: Reply, markup: Markup) -> None:
         assert reply.target is not None
-        where = reply.target
-        try:
-            await self.spaces.client_for(where.tenant).chat_postMessage(
-                channel=where.channel,
-                thread_ts=where.thread or None,
-                text=render_line(reply.announce, markup),
-            )
-        except SlackApiError as exc:
-            log.warning("announcement failed conversation=%s error=%s", where, slack_error(exc))
+        await self._at(reply.target).say(render_line(reply.announce, markup))
 
     async def _deliver(self, reply: Reply, markup: Markup) -> str:
         """Upload the reply's file to its conversation; what to tell the user."""

@@ -26,6 +26,8 @@ log = logging.getLogger("parley.slack")
 MAX_CHARS = 3_500
 """Per message: chat.update fails with msg_too_long near 4,000 characters of text, whatever the
 docs say, so longer replies continue in further thread replies."""
+NOT_IN_CHANNEL = " Invite me first: `/invite @Parley`."
+"""Added when Slack refuses a post with not_in_channel (a channel the app was not added to)."""
 INTERIM_MAX_WAIT = 1.0
 """Longest wait for the workspace budget before an interim edit is skipped (coalesced)."""
 
@@ -253,13 +255,14 @@ class SlackSurface:
             log.warning("ephemeral note failed channel=%s: %s", self.channel, exc)
 
     async def say(self, text: str) -> None:
-        """A short message in the thread (an error); best effort, never raises."""
+        """A short message in the thread (an error, an announcement); best effort, never raises."""
         try:
-            await self._client.chat_postMessage(
-                channel=self.channel, thread_ts=self.thread_ts, text=text
-            )
-        except SlackApiError as exc:
-            log.warning("note failed channel=%s error=%s", self.channel, slack_error(exc))
+            await self._call(
+                "chat.postMessage", self._client.chat_postMessage, channel=self.channel,
+                thread_ts=self.thread_ts, text=text, unfurl_links=False,
+            )  # fmt: skip
+        except SurfaceError as exc:
+            log.warning("message failed channel=%s: %s", self.channel, exc)
 
     async def thinking(self) -> None:
         """Show "is thinking…" until the first reply lands, where Slack supports it."""

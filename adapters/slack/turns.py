@@ -12,7 +12,7 @@ from adapters.slack.blocks import quote_question
 from adapters.slack.commands import SlackCommands
 from adapters.slack.images import SlackImageSurface
 from adapters.slack.replies import Replies, scope_of
-from adapters.slack.surface import SlackSurface, Workspaces, slack_error
+from adapters.slack.surface import NOT_IN_CHANNEL, SlackSurface, Workspaces, slack_error
 from bot.commands.chat import ChatCommands
 from bot.commands.controls import STALE_BUTTON, ReplyControls
 from bot.commands.spec import parse, whole_number
@@ -73,7 +73,7 @@ class Turns:
         except SlackApiError as exc:
             error = slack_error(exc)
             log.warning("/chat could not post team=%s channel=%s error=%s", team, channel, error)
-            hint = " Invite me first: `/invite @Parley`." if error == "not_in_channel" else ""
+            hint = NOT_IN_CHANNEL if error == "not_in_channel" else ""
             await respond(text=f"I can't post here ({error}).{hint}", response_type="ephemeral")
             return
         thread = str(posted["ts"])

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from bot.config import Settings
 
 NOT_ALLOWED = "Parley isn't enabled for you here."
+NOWHERE = "I can't tell where this is."
+"""A command that came from no channel the platform names (Discord: a channel-less interaction)."""
 
 
 @dataclass(frozen=True, slots=True)

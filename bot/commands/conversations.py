@@ -36,6 +36,9 @@ log = logging.getLogger("parley.commands")
 UNAVAILABLE = "Conversation commands are not available on this bot."
 EXPORT_TOO_LARGE = "The export is too large to upload here."
 EXPORT_FAILED = "Sorry, I couldn't upload the export. Please try again."
+THREAD_CLOSED = " The thread is archived too."
+THREAD_OPEN = " I couldn't archive the thread itself."
+"""After an archive that also closes the conversation's thread, where the platform has one."""
 MAX_PAGE = 10_000
 SEARCH_LIMIT = 10
 SNIPPET_RUN = 120

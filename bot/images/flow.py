@@ -21,6 +21,8 @@ log = logging.getLogger("parley.images")
 
 IMAGES_OFF = "Image generation is not set up on this bot."
 """/image, /images or an image button where no image provider is configured (every platform)."""
+QUOTE_POSTED = "Your quote is in the channel: nothing is charged until you click Generate."
+"""Where the platform needs a private answer to /image besides the quote (Discord's response)."""
 QUOTE_NOT_POSTED = "Sorry, I couldn't post the quote here. Nothing was charged."
 """The platform refused the offer message (a SurfaceError from offer_quote)."""
 RESULT_NOT_POSTED = (

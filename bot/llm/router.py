@@ -83,6 +83,14 @@ class LLMRouter:
         self._clock = clock
         self._retry_budget = retry_budget
 
+    def unconfigured(self, entry: ModelEntry) -> str | None:
+        """Why no provider of `entry`'s chain can answer (a key missing), or None if one can."""
+        if any(self.registry.get(model.provider) for model in self.catalog.chain(entry)):
+            return None
+        status = self.registry.status(entry.provider)
+        hint = status.reason if status else f"configure {entry.provider}"
+        return f"No provider is configured for {entry.name}: {hint} (see .env.example)."
+
     def stream(
         self,
         entry: ModelEntry,

@@ -217,6 +217,27 @@ async def test_unconfigured_providers_are_skipped_with_the_reason(llm_fake, cloc
     assert "CLOUDFLARE_API_TOKEN" in routed.attempts[0].outcome
 
 
+async def test_a_model_none_of_whose_chain_is_configured_says_which_key_is_missing(
+    llm_fake: LLMFake,
+) -> None:
+    settings = settings_for(
+        llm_fake, anthropic_api_key=None, cloudflare_api_token=None, openai_api_key=None
+    )
+    router = build_router(settings, build_catalog(settings))
+    partly = build_router(
+        settings_for(llm_fake, cloudflare_api_token=None), build_catalog(settings)
+    )
+    try:
+        entry = router.catalog.resolve("llama-3.1-8b")
+        missing = router.unconfigured(entry)
+        assert missing is not None and "llama-3.1-8b" in missing
+        assert "CLOUDFLARE_API_TOKEN" in missing
+        assert partly.unconfigured(entry) is None  # its fallbacks can answer
+    finally:
+        await router.registry.aclose()
+        await partly.registry.aclose()
+
+
 def anthropic_error_overloaded():  # type: ignore[no-untyped-def]
     from tests.fakes.llm_server import anthropic_error
 
