@@ -43,6 +43,8 @@ class TeamBudget:
         self._tolerance = (burst - 1) * self.spacing
         self._clock = clock
         self._next: dict[str, float] = {}  # the key's theoretical next slot, without its burst
+        self._whole = (per_minute, burst)
+        """The rate and burst of the whole budget, which `share` splits."""
 
     @classmethod
     def within(
@@ -61,11 +63,14 @@ class TeamBudget:
             return cls(limit * 60.0 / window * _EVEN_SHARE, clock=clock)
         return cls((limit - burst) * 60.0 / window, burst=burst, clock=clock)
 
-    def set_rate(self, per_minute: float) -> None:
-        """A new steady rate for calls not reserved yet (the burst keeps its size in calls)."""
-        if per_minute <= 0:
-            raise ValueError("per_minute must be positive")
-        self.spacing = 60.0 / per_minute
+    def share(self, parts: int) -> None:
+        """Pace at one of `parts` equal shares of the whole budget, rate and burst alike (the
+        processes that spend it together: bot.shared_rate), for calls not reserved yet; `parts`
+        processes at their shares never make more calls in any window than the whole would."""
+        per_minute, burst = self._whole
+        parts = max(parts, 1)
+        self.spacing = 60.0 * parts / per_minute
+        self.burst = max(burst // parts, 1)
         self._tolerance = (self.burst - 1) * self.spacing
 
     def _slot(self, key: str, now: float) -> tuple[float, float]:

@@ -1,12 +1,15 @@
 """A rate that several processes spend together, split between the ones alive now.
 
-Discord's 50 requests a second are the bot's: two processes on one token that each paced at the
-whole rate would draw global 429s. Each process holds a share in the store (RateShares: a row
-under the budget's name, renewed every `every` seconds with a lease) and paces its TeamBudget at
-the total over the live shares. A process that stops leaves at once; one that dies drops out
-when its lease (three renewals) runs out, and the others take its share back then. A process
-that joins counts itself at once; the others see it at their next renewal, so for up to `every`
-seconds the total may be over by a share (Discord's limit is 50 against the 45 paced by default).
+Discord's 50 requests a second are the bot's, and Slack's `chat.update` and `chat.appendStream`
+tiers are the app's in each workspace: two processes on one token (or app) that each paced at the
+whole rate would draw 429s. Each process holds a share in the store (RateShares: a row under the
+budget's name, renewed every `every` seconds with a lease) and paces its TeamBudgets at one share
+of each (`TeamBudget.share`: rate and burst over the live shares). A process that stops leaves
+at once; one that dies drops out when its lease (three renewals) runs out, and the others take
+its share back then. A process that joins counts itself at once; the others see it at their next
+renewal, so for up to `every` seconds the total may be over by a share (Discord's limit is 50
+against the 45 paced by default; on Slack a replica that joins under load may draw a 429, which
+the streamer waits out).
 
 Why not a token bucket in the database: every REST request would wait for a database round
 trip, and a per-request write is the load this avoids; shares move only when processes come
@@ -21,6 +24,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,17 +46,10 @@ def budget_name(platform: str, credential: str) -> str:
 
 class SharedRate:
     def __init__(
-        self,
-        store: Store,
-        name: str,
-        budget: TeamBudget,
-        per_minute: float,
-        *,
-        every: float = SHARE_EVERY,
+        self, store: Store, name: str, budgets: Sequence[TeamBudget], *, every: float = SHARE_EVERY
     ) -> None:
         self.name = name
-        self.budget = budget
-        self.per_minute = per_minute
+        self.budgets = tuple(budgets)
         self.every = every
         self.member = f"{socket.gethostname()[:32]}.{os.getpid()}.{secrets.token_hex(4)}"
         self.members = 1
@@ -73,10 +70,10 @@ class SharedRate:
             return self.members
         self._failing = False
         if members != self.members:
-            log.info("%s shared by %d processes: pacing at %.1f a second", self.name, members,
-                     self.per_minute / 60 / members)  # fmt: skip
+            log.info("%s shared by %d processes: each paces at 1/%d", self.name, members, members)
         self.members = max(members, 1)
-        self.budget.set_rate(self.per_minute / self.members)
+        for budget in self.budgets:
+            budget.share(self.members)
         return self.members
 
     async def run(self) -> None:

@@ -158,10 +158,7 @@ class DiscordAdapter:
         point_at(settings)
         token = settings.discord_token.get_secret_value()
         assert self.watch.budget is not None
-        shared = SharedRate(
-            self.app.store, budget_name("discord", token), self.watch.budget,
-            settings.discord_global_rate_per_second * 60,
-        )  # fmt: skip
+        shared = SharedRate(self.app.store, budget_name("discord", token), [self.watch.budget])
         await shared.refresh()  # the processes of this bot split its global rate
         sharing = asyncio.create_task(shared.run(), name="discord-rate-share")
         client = self.client = new_client(self.app, self.watch)

@@ -35,6 +35,7 @@ from bot.app import App
 from bot.config import ConfigurationError
 from bot.ops.background import Background, keep_forgetting_claims
 from bot.pacing import TeamBudget
+from bot.shared_rate import SharedRate, budget_name
 
 log = logging.getLogger("parley.slack")
 
@@ -91,6 +92,11 @@ class SlackAdapter:
         assistant = Assistant(app.settings, self.spaces)
         register(self.bolt, turns, self._images, assistant, self.background.spawn)
         self._app_token = app_token.get_secret_value() if app_token else None
+        # The app's replicas (processes on one database) split each workspace's budgets.
+        app_id = settings.slack_client_id or (token.get_secret_value() if token else "")
+        self._shared = SharedRate(
+            app.store, budget_name("slack", app_id), [self.spaces.updates, self.spaces.appends]
+        )
         self._serving = False
         app.web.add_readiness_check(self._ready)
         if secret is not None:
@@ -126,6 +132,8 @@ class SlackAdapter:
             log.info("slack connected in Socket Mode")
         else:
             log.info("slack serving events on %s", EVENTS_PATH)
+        await self._shared.refresh()
+        sharing = asyncio.create_task(self._shared.run(), name="slack-rate-share")
         self._serving = True
         self.app.watch_interrupted_turns("slack", self._recovery.finish)
         self.app.watch_unknown_images("slack", self._images.notify_unknown)
@@ -138,5 +146,8 @@ class SlackAdapter:
             self._serving = False
             if socket is not None:
                 await socket.close_async()  # type: ignore[no-untyped-call]
-            # Replies finish their last message, for as long as running replies are given.
+            # Replies finish their last message, for as long as running replies are given,
+            # on this process's share (left once they are done).
             await self.background.drain(self.app.settings.shutdown_grace_seconds)
+            sharing.cancel()
+            await asyncio.gather(pruner, sharing, return_exceptions=True)

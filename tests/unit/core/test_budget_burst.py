@@ -80,3 +80,29 @@ def test_a_slot_too_far_off_is_deferred_and_reserves_nothing_and_a_429_holds_the
     clock.now = 3.0
     assert budget.claim("T2", max_wait=0) == 0.0
     assert budget.wait("T2") == pytest.approx(1.0)  # after a 429, no burst
+
+
+@pytest.mark.parametrize(
+    ("limit", "window", "parts"), [(50, 60.0, 2), (100, 60.0, 3), (45, 1.0, 2)]
+)
+def test_processes_at_their_shares_together_stay_within_the_whole_limit(
+    limit: int, window: float, parts: int
+) -> None:
+    """Replicas of one Slack app (or one Discord bot) each pace at `share(parts)`: their calls
+    together, each process as busy as its share lets it be, never exceed the limit in a window."""
+    clocks = [Clock() for _ in range(parts)]
+    budgets = [TeamBudget.within(limit, window, clock=clock) for clock in clocks]
+    whole = (budgets[0].spacing, budgets[0].burst)
+    for budget in budgets:
+        budget.share(parts)
+    assert budgets[0].spacing == pytest.approx(whole[0] * parts)
+    assert budgets[0].burst == max(whole[1] // parts, 1)
+    slots = sorted(
+        t
+        for budget, clock in zip(budgets, clocks, strict=True)
+        for t in busy(budget, clock, 10 * window)
+    )
+    assert most_in_a_window(slots, window) <= limit
+    assert len(slots) >= 10 * (limit - whole[1]) * 0.95  # the shares add up to the whole rate
+    budgets[0].share(1)  # the others left: the whole budget again
+    assert (budgets[0].spacing, budgets[0].burst) == (pytest.approx(whole[0]), whole[1])

@@ -24,8 +24,8 @@ async def test_each_process_paces_at_its_share_and_takes_it_back_when_one_leaves
 ) -> None:
     name = budget_name("discord", "bot-token")
     first, second = TeamBudget(45 * 60), TeamBudget(45 * 60)
-    one = SharedRate(store, name, first, 45 * 60)
-    two = SharedRate(store, name, second, 45 * 60)
+    one = SharedRate(store, name, [first])
+    two = SharedRate(store, name, [second])
     assert await one.refresh() == 1 and first.spacing == pytest.approx(1 / 45)
     assert await two.refresh() == 2 and second.spacing == pytest.approx(2 / 45)
     assert await one.refresh() == 2 and first.spacing == pytest.approx(2 / 45)
@@ -40,9 +40,9 @@ async def test_a_store_that_cannot_write_keeps_the_last_share(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     budget = TeamBudget(45 * 60)
-    shared = SharedRate(store, budget_name("discord", "t"), budget, 45 * 60)
+    shared = SharedRate(store, budget_name("discord", "t"), [budget])
     shared.members = 3
-    budget.set_rate(15 * 60)
+    budget.share(3)
 
     async def failing(*args: object) -> int:
         raise StoreUnavailable()
