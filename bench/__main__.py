@@ -1,4 +1,4 @@
-"""`python -m bench [all|parse|persist|search|startup|stream|delay|smoke]`: run benchmarks.
+"""`python -m bench [all|parse|persist|search|startup|stream|delay|replicas|smoke]`: run benchmarks.
 
 Benchmarks, not tests: they need a quiet machine, take minutes, and report medians, percentiles and
 ratios against each issue-7 target. Results and the machine they ran on go in docs/benchmarks.md.
@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import sys
 
-from bench import delay, parse, persist, search, startup, stream
+from bench import delay, parse, persist, replicas, search, startup, stream
 from bench.common import machine
 
 SUITES = {
@@ -20,6 +20,7 @@ SUITES = {
     "startup": startup.main,
     "stream": stream.main,
     "delay": delay.main,
+    "replicas": replicas.main,
 }
 EXTRA = {"smoke": stream.smoke}  # not part of "all": the CI correctness check
 

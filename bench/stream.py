@@ -95,6 +95,8 @@ class Rig:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
+        self.pids = [pid]
+        """The bot's processes (bench/replicas.py runs two): their CPU and memory are summed."""
         self.replies: dict[str, Reply] = {}
         self._read = 0
 
@@ -440,9 +442,10 @@ async def _measured(
     channels = rig.channels(n)
     prompts = [provider.prompt(count, first, gap) for _ in channels]
     limited = len(rig.rate_limited())
-    reset_peak(rig.pid)
-    rss = memory_kb(rig.pid)["VmRSS"]
-    cpu, wall = cpu_seconds(rig.pid), time.perf_counter()
+    for pid in rig.pids:
+        reset_peak(pid)
+    rss = sum(memory_kb(pid)["VmRSS"] for pid in rig.pids)
+    cpu, wall = sum(cpu_seconds(pid) for pid in rig.pids), time.perf_counter()
     for channel, prompt in zip(channels, prompts, strict=True):
         await rig.ask(channel, prompt)
     deadline = time.monotonic() + 60 + first + count * gap + n * 0.5
@@ -453,8 +456,8 @@ async def _measured(
         await asyncio.sleep(0.1)
         rig.collect()
         pending = {c for c in pending if not rig.finished(c)}
-    wall, cpu = time.perf_counter() - wall, cpu_seconds(rig.pid) - cpu
-    peak_rss = memory_kb(rig.pid)["VmHWM"]
+    wall, cpu = time.perf_counter() - wall, sum(cpu_seconds(pid) for pid in rig.pids) - cpu
+    peak_rss = sum(memory_kb(pid)["VmHWM"] for pid in rig.pids)
     peak = peak_rss - rss
     rig.collect()
     expected = "".join(tokens(count)).split()
