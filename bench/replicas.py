@@ -22,6 +22,7 @@ import asyncio
 import json
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,6 +53,9 @@ from tests.fakes.slack import SlackFake
 from tests.pg import PgServer, PgStartError, PgUnavailable
 
 PER_PROCESS = 500
+WARM_UP = 10
+"""Streams per process run once, unmeasured, before the measured run: what a fresh process
+allocates once (pools, caches, the first turns' code paths) is not counted per stream."""
 PROCESSES = 2
 RTTS = (0.0, 0.1)
 PG_SETTINGS = {"shared_buffers": "256MB", "max_connections": "200"}
@@ -63,12 +67,11 @@ PROBE_TARGETS = {"append": 0.005, "history": 0.010}
 
 @asynccontextmanager
 async def discord_pair(llm: LLMFake, tmp: Path, url: str) -> AsyncIterator[DiscordRig]:
-    async with FakeDiscord(
-        channels=PER_PROCESS, global_limit=BucketSpec(DISCORD_GLOBAL, 1.0)
-    ) as fake:
+    channels = PER_PROCESS + WARM_UP
+    async with FakeDiscord(channels=channels, global_limit=BucketSpec(DISCORD_GLOBAL, 1.0)) as fake:
         guild = fake.guild
         while shard_of(guild.id, PROCESSES) == shard_of(fake.guild.id, PROCESSES):
-            guild = fake.add_guild(f"bench-{len(fake.other_guilds)}", channels=PER_PROCESS)
+            guild = fake.add_guild(f"bench-{len(fake.other_guilds)}", channels=channels)
         fake.buckets = Buckets({name: BucketSpec(5, 5.0) for name in DEFAULT_BUCKETS})
         bots = []
         try:
@@ -86,6 +89,7 @@ async def discord_pair(llm: LLMFake, tmp: Path, url: str) -> AsyncIterator[Disco
             pids = [bot.process.pid for bot in bots if bot.process is not None]
             rig = DiscordRig(fake, pids[0])
             rig.pids = pids
+            rig.logs = [bot.logs for bot in bots]  # type: ignore[attr-defined]
             # Channels alternate between the two servers, so each process gets half the streams.
             pairs = zip(fake.guild.channels, guild.channels, strict=True)
             rig._free = iter([c for pair in pairs for c in pair])
@@ -131,12 +135,44 @@ async def slack_pair(llm: LLMFake, tmp: Path, url: str) -> AsyncIterator[SlackPa
                 await stop_bot(bot)
 
 
+def complaints(rig: object) -> str:
+    """The distinct warnings and errors the bots logged (their first words), to say why."""
+    logs = getattr(rig, "logs", None) or [bot.output for bot in getattr(rig, "bots", ())]
+    seen: dict[str, int] = {}
+    for read in logs:
+        for line in read().splitlines():
+            if " WARNING " in line or " ERROR " in line or "Traceback" in line or "Error" in line:
+                key = line.split(" ", 2)[-1][:160]
+                seen[key] = seen.get(key, 0) + 1
+    return "\n".join(f"    {count} x {line}" for line, count in list(seen.items())[:30])
+
+
+@asynccontextmanager
+async def loop_lag() -> AsyncIterator[list[float]]:
+    """How late this process's loop (the platform fake's) wakes a 10 ms ticker, while the block
+    runs: the fake counts a request when its loop reads it, so a late loop counts requests sent
+    over more than a second in one of its windows."""
+    lags: list[float] = []
+
+    async def tick() -> None:
+        while True:
+            due = time.perf_counter() + 0.01
+            await asyncio.sleep(0.01)
+            lags.append(max(time.perf_counter() - due, 0.0))
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield lags
+    finally:
+        ticker.cancel()
+
+
 @asynccontextmanager
 async def probe(url: str) -> AsyncIterator[asyncio.subprocess.Process]:
     """bench/store_probe.py on the same database until the block ends; its figures on stdout."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.store_probe", url,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=16 * 1024 * 1024,
     )  # fmt: skip
     assert process.stdout is not None and process.stdin is not None
     ready = await asyncio.wait_for(process.stdout.readline(), 60)
@@ -207,7 +243,8 @@ async def main(
                     pair(provider.llm, Path(tmp), url) as rig,
                 ):
                     rig.fake.rtt = rtt
-                    async with probe(url) as prober:
+                    await run(rig, provider, WARM_UP * PROCESSES, count=40, first=0.02, gap=0.005)
+                    async with probe(url) as prober, loop_lag() as lags:
                         try:
                             result = await run(
                                 rig, provider, n, count=TOKENS, first=FIRST_TOKEN, gap=TOKEN_GAP
@@ -215,10 +252,17 @@ async def main(
                         except RuntimeError as exc:
                             row(f"{platform} x{n}: every reply finished", str(exc), "all",
                                 "MISSED")  # fmt: skip
+                            print(complaints(rig))
                             ok = False
                             continue
                         samples = await probed(prober)
                     ok &= report([result])
+                    for logs in getattr(rig, "logs", ()):
+                        fewer = logs().count(" processes: each paces at")
+                        row(f"{platform} x{n}: a process saw fewer sharing the rate", str(fewer))
+                    late = sum(1 for lag in lags if lag > 0.1)
+                    row(f"{platform} x{n}: the fake's loop: max lag / wakes over 100 ms late",
+                        f"{max(lags, default=0) * 1000:.0f} ms / {late}")  # fmt: skip
                     ok &= report_probe(f"{platform} x{n}", samples)
     finally:
         server.stop()

@@ -5,11 +5,13 @@ tiers are the app's in each workspace: two processes on one token (or app) that 
 whole rate would draw 429s. Each process holds a share in the store (RateShares: a row under the
 budget's name, renewed every `every` seconds with a lease) and paces its TeamBudgets at one share
 of each (`TeamBudget.share`: rate and burst over the live shares). A process that stops leaves
-at once; one that dies drops out when its lease (three renewals) runs out, and the others take
-its share back then. A process that joins counts itself at once; the others see it at their next
-renewal, so for up to `every` seconds the total may be over by a share (Discord's limit is 50
-against the 45 paced by default; on Slack a replica that joins under load may draw a 429, which
-the streamer waits out).
+at once; one that dies drops out when its lease (five renewals) runs out, and the others take
+its share back then. The lease is long on purpose: counting a process too many only paces the
+others a little under the rate, but a live process counted out (its renewal late under load)
+leaves the others pacing at its share too, over the limit. A process that joins counts itself
+at once; the others see it at their next renewal, so for up to `every` seconds the total may
+be over by a share (Discord's limit is 50 against the 45 paced by default; on Slack a replica
+that joins under load may draw a 429, which the streamer waits out).
 
 Why not a token bucket in the database: every REST request would wait for a database round
 trip, and a per-request write is the load this avoids; shares move only when processes come
@@ -37,6 +39,8 @@ log = logging.getLogger("parley.pacing")
 
 SHARE_EVERY = 2.0
 """Seconds between renewals of a process's share (each one re-reads how many share the rate)."""
+LEASE_RENEWALS = 5
+"""A share lapses after this many renewals' time without one."""
 
 
 def budget_name(platform: str, credential: str) -> str:
@@ -59,7 +63,7 @@ class SharedRate:
     async def refresh(self) -> int:
         """Renew this process's share and pace at the total over the live shares; a store that
         cannot answer keeps the last share (retried at the next renewal)."""
-        lease = timedelta(seconds=self.every * 3)
+        lease = timedelta(seconds=self.every * LEASE_RENEWALS)
         try:
             members = await self._shares.renew(self.name, self.member, lease)
         except (SQLAlchemyError, OSError, StoreError) as exc:
@@ -70,7 +74,10 @@ class SharedRate:
             return self.members
         self._failing = False
         if members != self.members:
-            log.info("%s shared by %d processes: each paces at 1/%d", self.name, members, members)
+            # Fewer: one left, or its renewals stopped for a whole lease (died, or stalled).
+            level = logging.WARNING if members < self.members else logging.INFO
+            log.log(level, "%s shared by %d processes: each paces at 1/%d", self.name, members,
+                    members)  # fmt: skip
         self.members = max(members, 1)
         for budget in self.budgets:
             budget.share(self.members)

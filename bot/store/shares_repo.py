@@ -26,10 +26,12 @@ class RateShares:
         """Hold `member`'s share of `budget` for `lease` more; how many live members share it,
         `member` included. One transaction."""
         r = rate_shares.c
-        now = self._store._clock.wall()
         held = update(rate_shares).where(r.budget == budget, r.member == member)
-        live = select(func.count()).where(r.budget == budget, r.lease_until > now)
         async with self._store._transaction(write=True) as conn:
+            # The time once the connection is ours: under load the pool may make a renewal wait,
+            # and a lease dated from before the wait would lapse early for the others.
+            now = self._store._clock.wall()
+            live = select(func.count()).where(r.budget == budget, r.lease_until > now)
             renewed = await conn.execute(held.values(lease_until=now + lease))
             if not renewed.rowcount:
                 await conn.execute(

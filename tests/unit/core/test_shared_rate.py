@@ -55,3 +55,20 @@ def test_the_budget_is_named_by_a_digest_of_the_token_never_the_token() -> None:
     name = budget_name("discord", "MTA-secret-token")
     assert name.startswith("discord:") and "secret" not in name and len(name) == 24
     assert name == budget_name("discord", "MTA-secret-token") != budget_name("discord", "other")
+
+
+async def test_a_renewal_that_waits_for_the_database_dates_its_lease_from_when_it_runs() -> None:
+    clock = FakeClock()
+    async with await Store.open("sqlite+aiosqlite:///:memory:", clock=clock) as store:
+        name = budget_name("discord", "bot-token")
+        one = SharedRate(store, name, [TeamBudget(45 * 60)])
+        busy = SharedRate(store, name, [TeamBudget(45 * 60)])
+        await one.refresh()
+        await busy.refresh()
+        async with store._write_lock:  # the store is busy (a full pool, a long write)
+            late = asyncio.create_task(busy.refresh())
+            await asyncio.sleep(0)
+            await clock.advance(one.every * 4)
+        assert await late == 2
+        await clock.advance(one.every * 4)  # 8 s after the wait ended, 16 s after it began
+        assert await one.refresh() == 2  # still counted: the other is not paced at its share
