@@ -57,6 +57,9 @@ WARM_UP = 10
 """Streams per process run once, unmeasured, before the measured run: what a fresh process
 allocates once (pools, caches, the first turns' code paths) is not counted per stream."""
 PROCESSES = 2
+POOL = 30
+"""DATABASE_POOL_SIZE of each bot, as docs/operations.md advises for hundreds of replies per
+process (the default, 10, is for a community's load)."""
 RTTS = (0.0, 0.1)
 PG_SETTINGS = {"shared_buffers": "256MB", "max_connections": "200"}
 """Durable commits as PostgreSQL ships them; room for both replicas' pools and the probe."""
@@ -79,7 +82,7 @@ async def discord_pair(llm: LLMFake, tmp: Path, url: str) -> AsyncIterator[Disco
                 env = discord_env(
                     fake, llm, tmp, DISCORD_GLOBAL_RATE_PER_SECOND=str(DISCORD_PACE),
                     DISCORD_SHARD_COUNT=str(PROCESSES), DISCORD_SHARD_IDS=str(shard),
-                    DATABASE_URL=url,
+                    DATABASE_URL=url, DATABASE_POOL_SIZE=str(POOL),
                 )  # fmt: skip
                 env["LOG_LEVEL"] = "WARNING"
                 bots.append(await BotProcess(fake, env, tmp).start())
@@ -122,7 +125,13 @@ async def slack_pair(llm: LLMFake, tmp: Path, url: str) -> AsyncIterator[SlackPa
         try:
             for i in range(PROCESSES):
                 bot = await launch_bot(
-                    llm, fake, tmp, f"bot-{i}", LOG_LEVEL="INFO", DATABASE_URL=url
+                    llm,
+                    fake,
+                    tmp,
+                    f"bot-{i}",
+                    LOG_LEVEL="INFO",
+                    DATABASE_URL=url,
+                    DATABASE_POOL_SIZE=str(POOL),
                 )
                 bots.append(bot)
             await asyncio.sleep(2 * 2.0)  # a renewal of the rate shares: each sees the other

@@ -27,6 +27,7 @@ from bot.ops.metrics import Metrics
 from bot.ops.web import WebServer
 from bot.resilience.breaker import BreakerBoard, BreakerPolicy
 from bot.store import InterruptedTurn, Store
+from bot.store.engine import POOL_SIZE
 from bot.store.records import ImageJob
 from bot.tools import Toolboxes
 from bot.tools.mcp import McpServers
@@ -66,9 +67,9 @@ def build_router(settings: Settings, catalog: Catalog, *, clock: Clock = SYSTEM_
     )
 
 
-async def open_store(url: str, *, migrate: bool = True) -> Store:
+async def open_store(url: str, *, migrate: bool = True, pool_size: int = POOL_SIZE) -> Store:
     try:
-        return await Store.open(url, migrate=migrate)
+        return await Store.open(url, migrate=migrate, pool_size=pool_size)
     except Exception as exc:  # any driver or URL problem becomes one line naming the setting
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigurationError(f"DATABASE_URL: cannot open the database: {detail}") from None
@@ -144,7 +145,7 @@ class App:
     async def build(cls, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> App:
         catalog = build_catalog(settings)
         router = build_router(settings, catalog, clock=clock)
-        store = await open_store(settings.database_url)
+        store = await open_store(settings.database_url, pool_size=settings.database_pool_size)
         moderator = build_moderator(settings)
         metrics = Metrics()
         metrics.watch_breakers(router.breakers.snapshots)

@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     # "summary": a reasoning model's thoughts, folded, under its answer (a persona may differ).
     show_reasoning: Literal["off", "summary"] = "off"
     database_url: str = "sqlite+aiosqlite:///parley.db"
+    database_pool_size: int = Field(default=10, ge=1, le=500)  # as bot.store.engine.POOL_SIZE
     log_level: str = "INFO"
     # Payload-dumping libraries (discord.py, slack_sdk, aiohttp…) stay at INFO unless set here.
     log_level_libraries: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None

@@ -23,7 +23,7 @@ from sqlalchemy.sql.dml import Insert
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.store import migrate as migrations
-from bot.store.engine import WRITE_OPTION, create_engine, is_sqlite_memory
+from bot.store.engine import POOL_SIZE, WRITE_OPTION, create_engine, is_sqlite_memory
 from bot.store.failures import (
     FailureLog,
     StoreUnavailable,
@@ -70,12 +70,13 @@ class StoreBase:
         migrate: bool = True,
         clock: Clock = SYSTEM_CLOCK,
         checkpoint_every: float | None = CHECKPOINT_INTERVAL,
+        pool_size: int = POOL_SIZE,
     ) -> Self:
         """Connect (creating a SQLite file's directory) and, unless told not to, migrate to head.
 
         A SQLite file is checkpointed every `checkpoint_every` seconds in the background (None:
         only when `checkpoint` is called)."""
-        store = cls(create_engine(url), clock=clock)
+        store = cls(create_engine(url, pool_size=pool_size), clock=clock)
         if migrate:
             try:
                 await store.upgrade()

@@ -19,6 +19,11 @@ SQLITE_FILE_PRAGMAS = ("wal_autocheckpoint=0",)
 """A file database is checkpointed by the Store in the background (`Store.checkpoint`), not by
 whichever commit happens to cross SQLite's 1,000-page mark: that commit would pay for copying
 the WAL into the database and syncing it, which was half the slow appends in the benchmark."""
+POOL_SIZE = 10
+"""PostgreSQL connections a process keeps (as many again opened in a burst, then closed). Many
+streams share them: under load a transaction holds its connection while the process's own
+loop gets round to each statement, so a pool that is too small makes turns wait for one
+(and fail after 30 s); DATABASE_POOL_SIZE sets it."""
 _WAL_ATTEMPTS = 50
 _WAL_PAUSE = 0.02  # seconds between attempts; only ever paid by a race on a brand-new file
 
@@ -87,7 +92,7 @@ def _sqlite_on_begin(connection: Connection) -> None:
     adapted.run_async(lambda driver: driver.execute(statement))
 
 
-def create_engine(url: str | URL) -> AsyncEngine:
+def create_engine(url: str | URL, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
     """An AsyncEngine set up the way the Store needs it (also used by the alembic CLI's env.py).
 
     SQLite: WAL, busy_timeout 5 s, foreign keys on, synchronous NORMAL on every connection; the
@@ -108,5 +113,7 @@ def create_engine(url: str | URL) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
     if backend == "postgresql":
-        return create_async_engine(parsed, pool_pre_ping=True)
+        return create_async_engine(
+            parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size
+        )
     raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-SCHEMA_REVISION = "0014"
+SCHEMA_REVISION = "0015"
 """The newest migration's revision (a test holds it to Alembic's head)."""
 
 

@@ -267,6 +267,17 @@ rate_shares = Table(
     Column("lease_until", UTCDateTime(), nullable=False),
 )
 
+# Migration 0015: the organization each workspace belongs to (org-wide installs; orgs_repo.py).
+workspace_orgs = Table(
+    "workspace_orgs",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("workspace", String(160), primary_key=True),
+    Column("org", String(160), nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
+)
+Index("ix_workspace_orgs_org", workspace_orgs.c.platform, workspace_orgs.c.org)
+
 # -- images (migration 0003) -------------------------------------------------------------------
 
 IMAGE_JOB_STATUSES = (

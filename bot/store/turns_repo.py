@@ -74,8 +74,6 @@ class TurnStore:
         A turn's row is written once per beat at most: rewriting every lease as well would
         double the rows a beat writes (on PostgreSQL, a new row version each)."""
         m = messages.c
-        now = self._store._clock.wall()
-        until = now + lease
         save = (
             update(messages)
             .where(m.id == bindparam("turn"), m.owner == owner, m.status == "streaming")
@@ -84,8 +82,8 @@ class TurnStore:
                 reply_refs=bindparam("refs"),
                 provider=func.coalesce(bindparam("used_provider"), m.provider),
                 model=func.coalesce(bindparam("used_model"), m.model),
-                lease_until=until,
-                updated_at=now,
+                lease_until=bindparam("until"),
+                updated_at=bindparam("now"),
             )
         )
         rows = [
@@ -100,8 +98,12 @@ class TurnStore:
         ]
         count = 0
         async with self._store._transaction(write=True) as conn:
+            # Leases dated from once the connection is ours: a beat that waited for a busy
+            # pool would otherwise renew for less than `lease`, and its turns look abandoned.
+            now = self._store._clock.wall()
+            until = now + lease
             if rows:
-                saved = await conn.execute(save, rows)
+                saved = await conn.execute(save, [r | {"until": until, "now": now} for r in rows])
                 count += saved.rowcount if saved.rowcount >= 0 else len(rows)  # -1: not counted
             if renew:
                 renewed = await conn.execute(

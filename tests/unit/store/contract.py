@@ -42,6 +42,7 @@ TABLES = {
     "channel_settings",
     "rate_shares",
     "chat_admissions",
+    "workspace_orgs",
     "alembic_version",
 }
 

@@ -20,6 +20,7 @@ from bot.store import (
     UsageEntry,
     UsageStore,
 )
+from bot.store.orgs_repo import WorkspaceOrgs
 from bot.store.shares_repo import RateShares
 from bot.store.turns_repo import Marks
 from tests.unit.store.conftest import FakeClock
@@ -198,6 +199,21 @@ class TurnsContract:
         assert await turns.waiting(live.id)
         await turns.set_waiting(live.id, False)
         assert not await turns.answer(live.id, True)
+
+    async def test_a_workspace_is_found_through_the_organization_it_belongs_to(
+        self, store: Store
+    ) -> None:
+        orgs, other = WorkspaceOrgs(store, "slack"), WorkspaceOrgs(store, "discord")
+        await orgs.remember("E1", ["T1", "T2"])
+        await orgs.remember("E1", ["T2"])  # seen again: still one row
+        await orgs.remember("E2", ["T3"])
+        assert [await orgs.org_of(t) for t in ("T1", "T2", "T3", "T9")] == ["E1", "E1", "E2", None]
+        assert await other.org_of("T1") is None  # each platform its own
+        await orgs.remember("E2", ["T2"])  # a workspace moved to another organization
+        assert await orgs.org_of("T2") == "E2"
+        assert await orgs.forget("E2", ["T3"]) == ["T3"]  # access to T3 revoked
+        assert await orgs.forget("E2") == ["T2"] and await orgs.org_of("T2") is None  # uninstall
+        assert await orgs.org_of("T1") == "E1" and await orgs.forget("E9") == []
 
     async def test_a_rate_is_shared_by_the_live_members_of_its_budget(
         self, store: Store, clock: FakeClock

@@ -9,7 +9,7 @@ import pytest
 from bot.domain import ConversationKey
 from bot.store import from_nano, tenant_id_for, title_from_text, to_nano
 from bot.store.convert import key_at, platform_tenant
-from bot.store.engine import normalize_url
+from bot.store.engine import create_engine, normalize_url
 
 
 @pytest.mark.parametrize(
@@ -65,6 +65,13 @@ def test_short_titles_are_kept_and_whitespace_collapsed() -> None:
 )
 def test_bare_urls_get_the_async_driver(url: str, driver: str) -> None:
     assert normalize_url(url).drivername == driver
+
+
+def test_a_postgresql_pool_holds_the_set_size_and_as_many_again_in_a_burst() -> None:
+    pytest.importorskip("asyncpg")
+    engine = create_engine("postgresql://parley@127.0.0.1:1/parley", pool_size=25)
+    pool = engine.sync_engine.pool
+    assert pool.size() == 25 and pool._max_overflow == 25  # type: ignore[attr-defined]
 
 
 def test_a_stored_tenant_id_is_taken_apart_in_one_place() -> None:
