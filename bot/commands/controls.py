@@ -7,7 +7,7 @@ from __future__ import annotations
 from bot.commands.reply import Reply
 from bot.domain import Caller
 from bot.engine.approvals import Answered
-from bot.engine.chat import ChatEngine
+from bot.engine.chat import REFUSAL_ARCHIVED, ChatEngine
 from bot.engine.conversations import MAX_ID
 from bot.engine.running import StopResult, why_not_running
 from bot.errors import UserError
@@ -72,6 +72,8 @@ class ReplyControls:
         _, conversation, asker = await self._reply(caller, turn_id)
         if asker != caller.user_id:
             raise UserError(NOT_YOURS_REGENERATE, code="not_yours")
+        if conversation.archived:  # told before "Regenerating…" shows; the engine checks again
+            raise UserError(REFUSAL_ARCHIVED, code="archived")
         return conversation
 
     async def _reply(
