@@ -18,6 +18,7 @@ from adapters.slack.commands import SlackCommands
 from adapters.slack.images import ImageTurns
 from adapters.slack.inbound import (
     KEEP,
+    PLATFORM,
     PRUNE_EVERY,
     MalformedRequest,
     bolt_request,
@@ -36,6 +37,7 @@ from bot.config import ConfigurationError
 from bot.ops.background import Background, keep_forgetting_claims
 from bot.pacing import TeamBudget
 from bot.shared_rate import SharedRate, budget_name
+from bot.store.orgs_repo import WorkspaceOrgs
 
 log = logging.getLogger("parley.slack")
 
@@ -83,7 +85,7 @@ class SlackAdapter:
         self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
         self.background = Background("slack")
         if installs:
-            serve_installs(self.bolt, self.spaces, app.web)
+            serve_installs(self.bolt, self.spaces, app.web, WorkspaceOrgs(app.store, PLATFORM))
         admins = Admins(self.spaces, settings.slack_admin_users)
         replies = Replies(self.spaces, admins)
         turns = Turns(app, self.spaces, SlackCommands(app, replies))

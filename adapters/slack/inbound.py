@@ -160,3 +160,16 @@ def once_per_request(store: Store) -> Middleware:
         return None
 
     return claim
+
+
+def team_of(context: AsyncBoltContext, body: Mapping[str, Any]) -> str:
+    """The workspace a request came from: the tenant of every conversation in it. An org-wide
+    install's events may authorize no team (the top-level `team_id` names it) and its clicks
+    carry no `team` (the clicker's `user.team_id` does)."""
+    team = (
+        context.team_id
+        or body.get("team_id")
+        or (body.get("team") or {}).get("id")
+        or (body.get("user") or {}).get("team_id")
+    )
+    return str(team or context.enterprise_id or "")

@@ -8,6 +8,13 @@ keep them on DATABASE_URL (migration 0014). bolt authorizes every request from t
 store; `learn_tokens` hands each request's token to the Workspaces, which the surfaces use, and
 work no request started (recovery, notices) looks its workspace up first. `app_uninstalled`
 and `tokens_revoked` delete the workspace's installation and forget its token.
+
+Enterprise Grid: an organization's admin may install the app org-wide. Slack then keeps one
+installation, the organization's (no team), whose token serves each workspace the organization
+grants it. Requests name both the organization and the workspace, and bolt finds the
+organization's installation for them; work no request started knows only the workspace, so the
+pairs are kept in the store (WorkspaceOrgs), learnt from `team_access_granted` and from each
+org-wide request, and dropped on `team_access_revoked` and when the organization uninstalls.
 """
 
 from __future__ import annotations
@@ -23,13 +30,16 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 
-from adapters.slack.surface import Workspaces
+from adapters.slack.inbound import team_of
+from adapters.slack.surface import Installed, Workspaces
 from bot.config import Settings
 from bot.ops.web import WebServer
 from bot.store.engine import create_engine
+from bot.store.orgs_repo import WorkspaceOrgs
 
 log = logging.getLogger("parley.slack")
 
@@ -57,7 +67,9 @@ def oauth_settings(settings: Settings) -> AsyncOAuthSettings:
     )
 
 
-def serve_installs(bolt: AsyncApp, spaces: Workspaces, web_server: WebServer) -> None:
+def serve_installs(
+    bolt: AsyncApp, spaces: Workspaces, web_server: WebServer, orgs: WorkspaceOrgs
+) -> None:
     """Mount the install routes, look tokens up for background work, and forget uninstalls."""
     flow = bolt.oauth_flow
     assert flow is not None
@@ -71,35 +83,75 @@ def serve_installs(bolt: AsyncApp, spaces: Workspaces, web_server: WebServer) ->
         log.info("slack install callback answered %d", answer.status)
         return await to_aiohttp_response(answer)
 
-    async def installed(team: str) -> str | None:
-        bot = await store.async_find_bot(enterprise_id=None, team_id=team)
-        return bot.bot_token if bot is not None else None
-
-    async def uninstalled(context: AsyncBoltContext, event: dict[str, Any]) -> None:
-        team = context.team_id or ""
+    async def uninstalled(context: AsyncBoltContext, body: dict[str, Any]) -> None:
+        event = body.get("event") or {}
         if event.get("type") == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
             return  # only users' tokens: the bot's still works
-        await store.async_delete_all(enterprise_id=context.enterprise_id, team_id=team)
+        org, team = context.enterprise_id, team_of(context, body)
+        if context.is_enterprise_install and org:  # the organization's one installation
+            await store.async_delete_all(enterprise_id=org, team_id=None)
+            teams = await orgs.forget(org)
+            for each in {*teams, team} - {org}:
+                spaces.forget(each)
+            log.info("slack app removed from org=%s teams=%s", org, ",".join(teams) or "none")
+            return
+        await store.async_delete_all(enterprise_id=org, team_id=team)
         spaces.forget(team)
         log.info("slack app removed from team=%s (%s)", team, event.get("type"))
 
+    async def access(body: dict[str, Any], event: dict[str, Any]) -> None:
+        org, teams = body.get("enterprise_id"), [str(t) for t in event.get("team_ids") or ()]
+        if not org or not teams:
+            return
+        if event["type"] == "team_access_granted":
+            await orgs.remember(org, teams)
+        else:
+            for team in await orgs.forget(org, teams):
+                spaces.forget(team)
+        log.info("slack org=%s %s teams=%s", org, event["type"], ",".join(teams))
+
     web_server.add_route("GET", INSTALL_PATH, install)
     web_server.add_route("GET", REDIRECT_PATH, redirect)
-    spaces.installed = installed
+    spaces.installed = installed_token(store, orgs)
     bolt.event("app_uninstalled")(uninstalled)
     bolt.event("tokens_revoked")(uninstalled)
-    bolt.use(learn_tokens(spaces))
+    bolt.event("team_access_granted")(access)
+    bolt.event("team_access_revoked")(access)
+    bolt.use(learn_tokens(spaces, orgs))
+
+
+def installed_token(store: AsyncInstallationStore, orgs: WorkspaceOrgs) -> Installed:
+    """A workspace's bot token from the store: its own installation, else its organization's."""
+
+    async def installed(team: str) -> str | None:
+        org = await orgs.org_of(team)
+        bot = await store.async_find_bot(enterprise_id=org, team_id=team)
+        if bot is None and org is not None:
+            bot = await store.async_find_bot(
+                enterprise_id=org, team_id=None, is_enterprise_install=True
+            )
+        return bot.bot_token if bot is not None else None
+
+    return installed
 
 
 def learn_tokens(
-    spaces: Workspaces,
+    spaces: Workspaces, orgs: WorkspaceOrgs
 ) -> Callable[..., Awaitable[BoltResponse | None]]:
-    """A bolt middleware: the token bolt authorized this request with, for its workspace."""
+    """A bolt middleware: the token bolt authorized this request with, for its workspace; and,
+    once per process, the organization an org-wide request's workspace belongs to."""
+    known: set[tuple[str, str]] = set()
 
     async def learn(
-        context: AsyncBoltContext, next_: Callable[[], Awaitable[None]]
+        context: AsyncBoltContext, body: dict[str, Any], next_: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
-        spaces.learn(context.team_id or "", context.bot_token)
+        team = team_of(context, body)
+        spaces.learn(team, context.bot_token)
+        org = context.enterprise_id
+        pair = (org or "", team)
+        if context.is_enterprise_install and org and team not in ("", org) and pair not in known:
+            await orgs.remember(org, [team])
+            known.add(pair)
         await next_()
         return None
 

@@ -14,6 +14,7 @@ from adapters.slack.assistant import Assistant
 from adapters.slack.blocks import action_id
 from adapters.slack.commands import HISTORY_ACTION, SlackCommands
 from adapters.slack.images import ACTION_PATTERN, ImageTurns
+from adapters.slack.inbound import team_of
 from adapters.slack.turns import Turns
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def _register_chat(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spaw
     ) -> None:
         await ack()
         text = _strip_mention(event.get("text", ""), context.bot_user_id)
-        spawn(turns.message(_team(context, body), event, text, mention=True), "slack-mention")
+        spawn(turns.message(team_of(context, body), event, text, mention=True), "slack-mention")
 
     async def message(
         ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext, body: dict[str, Any]
@@ -56,7 +57,7 @@ def _register_chat(bolt: AsyncApp, turns: Turns, images: ImageTurns, spawn: Spaw
         raw = event.get("text", "")
         text = _strip_mention(raw, context.bot_user_id)
         work = turns.message(
-            _team(context, body), event, text, mention=False, addressed=text != raw
+            team_of(context, body), event, text, mention=False, addressed=text != raw
         )
         spawn(work, "slack-message")
 
@@ -80,7 +81,7 @@ def _register_commands(bolt: AsyncApp, commands: SlackCommands, spawn: Spawn) ->
         respond: AsyncRespond,
     ) -> None:
         await ack()
-        team = _team(context, body)
+        team = team_of(context, body)
         spawn(commands.history_click(team, body, action, respond), "slack-history-page")
 
     bolt.action(HISTORY_ACTION)(history_button)
@@ -104,7 +105,7 @@ def _command(work: CommandWork, name: str, spawn: Spawn) -> Listener:
         ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
     ) -> None:
         await ack()
-        spawn(work(_team(context, command), command, respond), name)
+        spawn(work(team_of(context, command), command, respond), name)
 
     return listener
 
@@ -116,7 +117,7 @@ def _event(
 
     async def listener(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        spawn(work(_team(context, body), body), name)
+        spawn(work(team_of(context, body), body), name)
 
     return listener
 
@@ -128,19 +129,13 @@ def _button(work: ButtonWork, name: str, spawn: Spawn) -> Listener:
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         await ack()
-        spawn(work(_team(context, body), body, action), name)
+        spawn(work(team_of(context, body), body, action), name)
 
     return listener
 
 
 async def _on_error(error: Exception, body: dict[str, Any]) -> None:
     log.error("slack listener failed type=%s: %r", body.get("type"), error)
-
-
-def _team(context: AsyncBoltContext, body: dict[str, Any]) -> str:
-    """The workspace the request came from: the tenant of every conversation in it."""
-    team = context.team_id or body.get("team_id") or (body.get("team") or {}).get("id")
-    return str(team or context.enterprise_id or "")
 
 
 def _strip_mention(text: str, bot_user_id: str | None) -> str:

@@ -45,6 +45,7 @@ class WebMethods(FakeState):
         }
 
     def _auth_test(self, call: SlackCall) -> dict[str, Any]:
+        org = call.team in self.orgs  # an org-wide token: its team is the organization
         return {
             "url": "https://fake.slack.com/",
             "team": "Fake Team",
@@ -52,8 +53,8 @@ class WebMethods(FakeState):
             "team_id": call.team,
             "user_id": BOT_USER,
             "bot_id": BOT_ID,
-            "is_enterprise_install": False,
-        }
+            "is_enterprise_install": org,
+        } | ({"enterprise_id": call.team} if org else {})
 
     def _message(self, call: SlackCall, *, ts_arg: str = "ts") -> Message:
         channel, ts = required(call.args, "channel"), required(call.args, ts_arg)

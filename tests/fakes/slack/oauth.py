@@ -3,6 +3,10 @@
 its bot token at `oauth.v2.access` (client id and secret in HTTP Basic auth or the form; a code
 works once, for the redirect URI it was issued to, within 10 minutes). `uninstall` revokes a
 workspace's tokens, as removing the app does.
+
+An Enterprise Grid admin may install the app across the whole organization (`org=`): the answer
+has `team: null`, the organization as `enterprise` and `is_enterprise_install: true`, and the one
+token serves every workspace the organization grants it (`orgs` holds those organizations).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ _numbers = itertools.count(1)
 
 @dataclass(slots=True)
 class _Grant:
-    team: str
+    team: str | None
+    org: str | None
     redirect_uri: str
     scopes: str
     issued: float
@@ -38,23 +43,28 @@ class OAuthMethods:
     def init_oauth(self) -> None:
         self._grants: dict[str, _Grant] = {}
         self.installs: list[dict[str, Any]] = []
-        """Every oauth.v2.access answered: the team and the token it got."""
+        """Every oauth.v2.access answered: the team (or organization) and the token it got."""
 
-    def approve_install(self, authorize_url: str, team: str) -> tuple[str, str]:
-        """An admin of `team` clicks Allow on the page at `authorize_url`: (the redirect URI,
-        the query it gets: code and state)."""
+    def approve_install(
+        self, authorize_url: str, team: str | None = None, *, org: str | None = None
+    ) -> tuple[str, str]:
+        """An admin of `team` (or of the whole organization `org`) clicks Allow on the page at
+        `authorize_url`: (the redirect URI, the query it gets: code and state)."""
+        assert (team is None) != (org is None), "a workspace's install or an organization's"
         parts = urlsplit(authorize_url)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         if parts.path != AUTHORIZE_PATH or query.get("client_id") != CLIENT_ID:
             raise AssertionError(f"not this app's authorize page: {authorize_url}")
         if not query.get("scope") or not query.get("state"):
             raise AssertionError(f"an authorize URL without scope or state: {authorize_url}")
-        code = f"code-{team}-{next(_numbers)}"
+        code = f"code-{team or org}-{next(_numbers)}"
         redirect = query.get("redirect_uri", "")
-        self._grants[code] = _Grant(team, redirect, query["scope"], time.monotonic())
+        self._grants[code] = _Grant(team, org, redirect, query["scope"], time.monotonic())
         return redirect, f"code={code}&state={query['state']}"
 
     def uninstall(self, team: str) -> None:
+        """The app removed from a workspace (or an organization): its tokens stop working."""
+        self.orgs.discard(team)
         for token in [t for t, owner in self.tokens.items() if owner == team]:
             del self.tokens[token]
 
@@ -72,17 +82,21 @@ class OAuthMethods:
             raise Invalid("invalid_code")
         if grant.redirect_uri and args.get("redirect_uri") != grant.redirect_uri:
             raise Invalid("bad_redirect_uri")
-        token = f"xoxb-{grant.team}-{next(_numbers)}"
-        self.tokens[token] = grant.team
-        self.installs.append({"team": grant.team, "token": token})
+        owner = grant.org or grant.team
+        assert owner is not None
+        token = f"xoxb-{owner}-{next(_numbers)}"
+        self.tokens[token] = owner
+        self.installs.append({"team": grant.team, "enterprise": grant.org, "token": token})
+        if grant.org is not None:
+            self.orgs.add(grant.org)
         return {
             "access_token": token,
             "token_type": "bot",
             "scope": grant.scopes,
             "bot_user_id": BOT_USER,
             "app_id": APP_ID,
-            "team": {"id": grant.team, "name": f"Workspace {grant.team}"},
-            "enterprise": None,
-            "is_enterprise_install": False,
+            "team": {"id": grant.team, "name": f"Workspace {grant.team}"} if grant.team else None,
+            "enterprise": {"id": grant.org, "name": f"Org {grant.org}"} if grant.org else None,
+            "is_enterprise_install": grant.org is not None,
             "authed_user": {"id": "U0INSTALLER"},
         }

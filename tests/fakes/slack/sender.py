@@ -33,13 +33,19 @@ class Sent:
 
 
 class SlackSender:
-    """What Slack's servers do towards the bot's events URL."""
+    """What Slack's servers do towards the bot's events URL. With `org`, the requests of a
+    workspace of an Enterprise Grid organization whose app is installed org-wide: they name the
+    organization, say `is_enterprise_install`, and (as Slack does for org-wide installs) events
+    authorize the organization with no team, and interactions have no `team`."""
 
-    def __init__(self, url: str, secret: str, fake: SlackFake, team: str = "T0001") -> None:
+    def __init__(
+        self, url: str, secret: str, fake: SlackFake, team: str = "T0001", *, org: str = ""
+    ) -> None:
         self.url = url
         self.secret = secret
         self.fake = fake
         self.team = team
+        self.org = org
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> SlackSender:
@@ -89,7 +95,8 @@ class SlackSender:
                 "command": command,
                 "text": text,
                 "api_app_id": APP_ID,
-                "is_enterprise_install": "false",
+                "is_enterprise_install": "true" if self.org else "false",
+                **({"enterprise_id": self.org, "enterprise_name": "Org"} if self.org else {}),
                 "response_url": self.fake.new_response_url(channel, user),
                 "trigger_id": f"{next(_counter)}.{team}.abcdef",
             }
@@ -105,18 +112,20 @@ class SlackSender:
 
     def event_body(self, event: dict[str, Any], *, team: str | None = None, event_id: str) -> str:
         team = team or self.team
+        mine = {"team_id": team, "enterprise_id": None, "is_enterprise_install": False}
+        if self.org:
+            mine = {"team_id": None, "enterprise_id": self.org, "is_enterprise_install": True}
         return json.dumps(
             {
                 "token": "legacy-verification-token",
-                "team_id": team,
+                "team_id": team or None,  # none for an organization's own events
+                **({"enterprise_id": self.org} if self.org else {}),
                 "api_app_id": APP_ID,
                 "event": event,
                 "type": "event_callback",
                 "event_id": event_id,
                 "event_time": int(time.time()),
-                "authorizations": [
-                    {"team_id": team, "user_id": BOT_USER, "is_bot": True, "enterprise_id": None}
-                ],
+                "authorizations": [mine | {"user_id": BOT_USER, "is_bot": True}],
                 "is_ext_shared_channel": False,
                 "event_context": f"4-{event_id}",
             }
@@ -197,6 +206,13 @@ class SlackSender:
 
     # -- interactions ------------------------------------------------------------------------------
 
+    def _team_and_org(self) -> dict[str, Any]:
+        if self.org:  # org-wide: no team (the clicker's is in `user.team_id`)
+            org = {"id": self.org, "name": "Org"}
+            return {"team": None, "enterprise": org, "is_enterprise_install": True}
+        team = {"id": self.team, "domain": "fake"}
+        return {"team": team, "enterprise": None, "is_enterprise_install": False}
+
     def action_body(
         self,
         button: dict[str, Any],
@@ -225,9 +241,7 @@ class SlackSender:
                 "thread_ts": thread_ts,
             },
             "trigger_id": f"{next(_counter)}.{self.team}.abcdef",
-            "team": {"id": self.team, "domain": "fake"},
-            "enterprise": None,
-            "is_enterprise_install": False,
+            **self._team_and_org(),
             "channel": {"id": channel, "name": "general"},
             "message": {
                 "type": "message",
@@ -273,9 +287,7 @@ class SlackSender:
                 "is_ephemeral": True,
             },
             "trigger_id": f"{next(_counter)}.{self.team}.abcdef",
-            "team": {"id": self.team, "domain": "fake"},
-            "enterprise": None,
-            "is_enterprise_install": False,
+            **self._team_and_org(),
             "channel": {"id": channel, "name": "general"},
             "state": {"values": {}},
             "response_url": response_url,

@@ -31,6 +31,8 @@ class FakeState:
 
     def __init__(self) -> None:
         self.calls: list[SlackCall] = []
+        self.orgs: set[str] = set()
+        """Organizations with an org-wide install: their token's owner is the organization."""
         self.messages: dict[tuple[str, str], Message] = {}
         self.deleted: list[Message] = []
         self.timeline: list[Shown] = []  # every text a message showed, when (benchmarks)
