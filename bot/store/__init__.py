@@ -3,6 +3,7 @@
 from bot.store.breakers_repo import BreakerStore
 from bot.store.conversations_repo import ConversationStore
 from bot.store.convert import from_nano, tenant_id_for, title_from_text, to_nano
+from bot.store.failures import STORE_BUSY, StoreBusy
 from bot.store.images_repo import ImageStore
 from bot.store.personas_repo import DuplicatePersona, PersonaFields, PersonaStore
 from bot.store.records import (
@@ -32,6 +33,7 @@ from bot.store.turns_repo import TurnStore
 from bot.store.usage_repo import UsageStore
 
 __all__ = [
+    "STORE_BUSY",
     "STORE_FAILING",
     "BreakerRecord",
     "BreakerStore",
@@ -54,6 +56,7 @@ __all__ = [
     "SearchHit",
     "SearchStore",
     "Store",
+    "StoreBusy",
     "StoreError",
     "StoreUnavailable",
     "StoredMessage",

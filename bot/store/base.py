@@ -15,9 +15,8 @@ from sqlalchemy import Table, delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import (
-    SQLAlchemyError,
-)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
@@ -26,6 +25,7 @@ from bot.store import migrate as migrations
 from bot.store.engine import POOL_SIZE, WRITE_OPTION, create_engine, is_sqlite_memory
 from bot.store.failures import (
     FailureLog,
+    StoreBusy,
     StoreUnavailable,
     is_storage_failure,
 )
@@ -55,6 +55,8 @@ class StoreBase:
         self.writes = FailureLog("store writes", clock)
         """Whether writes fail now (the last one failed, none worked since): /readyz says so."""
         self._checkpoint_log = FailureLog("WAL checkpoint", clock)
+        self.pool = FailureLog("database connections (pool exhausted)", clock)
+        """Whether transactions wait out the pool's timeout now (StoreBusy): logged, not failing."""
         if self._dialect == "sqlite":
             # SQLite has one writer: queue writers here rather than in busy_timeout.
             self._write_lock = asyncio.Lock()
@@ -134,20 +136,30 @@ class StoreBase:
         """One transaction. A write that fails in the database or its disk raises
         StoreUnavailable (and marks the store not ready until a write works again)."""
         if not write:
-            async with self._read_lock, self._engine.connect() as conn, conn.begin():
-                yield conn
+            try:
+                async with self._read_lock, self._engine.connect() as conn, conn.begin():
+                    yield conn
+            except PoolTimeout as exc:
+                raise self._busy(exc) from exc
             return
         try:
             async with self._write_lock, self._engine.connect() as conn:
                 await conn.execution_options(**{WRITE_OPTION: True})
                 async with conn.begin():
                     yield conn
+        except PoolTimeout as exc:
+            raise self._busy(exc) from exc
         except (SQLAlchemyError, OSError) as exc:
             if not is_storage_failure(exc):
                 raise
             self.writes.failed(exc)
             raise StoreUnavailable() from exc
         self.writes.worked()
+        self.pool.worked()
+
+    def _busy(self, exc: PoolTimeout) -> StoreBusy:
+        self.pool.failed(exc)
+        return StoreBusy()
 
     # -- schema -------------------------------------------------------------------------------
 

@@ -36,6 +36,23 @@ class StoreUnavailable(StoreError, UserError):
         UserError.__init__(self, STORE_FAILING, code="store_failing")
 
 
+STORE_BUSY = (
+    "Parley is too busy to take this right now (every connection to its database is in use)."
+    " Please try again in a minute."
+)
+"""What a user is told when no database connection came free in time (every platform)."""
+
+
+class StoreBusy(StoreUnavailable):
+    """Every connection of the pool stayed in use for its whole timeout: the database works,
+    the process has more to do than connections (DATABASE_POOL_SIZE); its message is STORE_BUSY.
+    Not a failing store: no write is marked failing (a readiness ping that waited it out says
+    not ready, so a load balancer sends the next requests to another replica)."""
+
+    def __init__(self) -> None:
+        UserError.__init__(self, STORE_BUSY, code="store_busy")
+
+
 _FAILING_SQLSTATES = ("08", "53", "57P", "58")
 """PostgreSQL: connection exceptions, insufficient resources (disk full, out of memory),
 operator intervention (shutdown), system errors (I/O)."""

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sqlite3
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.domain import ConversationKey
 from bot.sorry import apologize
-from bot.store import STORE_FAILING, StoreUnavailable
+from bot.store import STORE_BUSY, STORE_FAILING, Store, StoreBusy, StoreUnavailable
 from bot.store.repo import LOG_REPEAT_EVERY, FailureLog, is_storage_failure
 from tests.fakes.clock import FakeClock
 
@@ -97,3 +102,47 @@ async def test_a_failure_that_goes_on_is_one_line_a_minute_with_a_count(
     assert lines[3:] == ["WAL checkpoint working again after 150 failures"]
     assert not failures.failing
     assert LOG_REPEAT_EVERY == 60.0
+
+
+async def test_a_pool_that_stays_busy_is_told_as_busy_not_as_failing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every connection in use for the pool's whole timeout: the user is told Parley is busy
+    (not that its storage fails, not "something went wrong"), readiness stays up, one warning."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}"
+    async with await Store.open(url):
+        pass  # migrated
+    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    store = Store(engine)
+    key = ConversationKey("discord", "g1", "c1", "t1")
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_one_connection() -> None:
+        async with store._transaction(write=False) as conn:
+            await conn.execute(select(1))
+            held.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold_the_one_connection())
+    try:
+        await held.wait()
+        with caplog.at_level(logging.INFO, logger="bot.store.repo"):
+            with pytest.raises(StoreBusy) as busy:
+                await store.ensure_conversation(key, "u1", "a topic")  # a write
+            with pytest.raises(StoreBusy):
+                await store.get_conversation(key)  # a read
+            assert str(busy.value) == STORE_BUSY
+            assert apologize(logging.getLogger("parley.test"), busy.value, "turn") == STORE_BUSY
+            assert isinstance(busy.value, StoreUnavailable)  # every caller refuses the turn
+            assert not store.writes.failing  # readiness stays up
+            release.set()
+            await holder
+            conversation = await store.ensure_conversation(key, "u1", "a topic")
+            assert conversation.id and not store.pool.failing
+    finally:
+        release.set()
+        await holder
+        await store.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.store.repo"]
+    assert lines[0].startswith("database connections (pool exhausted) failing: TimeoutError")
+    assert lines[1:] == ["database connections (pool exhausted) working again after 2 failures"]
