@@ -22,7 +22,13 @@ from sqlalchemy.sql.dml import Insert
 
 from bot.clock import SYSTEM_CLOCK, Clock
 from bot.store import migrate as migrations
-from bot.store.engine import POOL_SIZE, WRITE_OPTION, create_engine, is_sqlite_memory
+from bot.store.engine import (
+    KEEPING_POOL_SIZE,
+    POOL_SIZE,
+    WRITE_OPTION,
+    create_engine,
+    is_sqlite_memory,
+)
 from bot.store.failures import (
     FailureLog,
     StoreBusy,
@@ -44,8 +50,19 @@ class StoreBase:
     """The connection: transactions (one SQLite writer at a time; a failing disk said once),
     the schema, WAL checkpoints and the readiness ping. `Store` adds the queries."""
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        keeping: AsyncEngine | None = None,
+    ) -> None:
         self._engine = engine
+        self._keeping = keeping or engine
+        """Where housekeeping runs (`_transaction(keeping=True)`): on PostgreSQL a small pool of
+        its own, so that leases and rate shares are renewed, and Stop marks read, however busy
+        the turns keep the main pool; a lease that waited out the pool's 30 s would lapse, and
+        another replica would take a live reply over."""
         self._clock = clock
         self._dialect = engine.dialect.name
         no_lock: AbstractAsyncContextManager[Any] = contextlib.nullcontext()
@@ -78,7 +95,11 @@ class StoreBase:
 
         A SQLite file is checkpointed every `checkpoint_every` seconds in the background (None:
         only when `checkpoint` is called)."""
-        store = cls(create_engine(url, pool_size=pool_size), clock=clock)
+        engine = create_engine(url, pool_size=pool_size)
+        keeping = None
+        if engine.dialect.name == "postgresql":
+            keeping = create_engine(url, pool_size=KEEPING_POOL_SIZE)
+        store = cls(engine, clock=clock, keeping=keeping)
         if migrate:
             try:
                 await store.upgrade()
@@ -96,6 +117,8 @@ class StoreBase:
             await asyncio.gather(self._checkpoints, return_exceptions=True)
             self._checkpoints = None
         await self._engine.dispose()
+        if self._keeping is not self._engine:
+            await self._keeping.dispose()
 
     async def checkpoint(self) -> tuple[int, int, int]:
         """SQLite file: copy what the WAL holds into the database, waiting for no one (PASSIVE),
@@ -132,18 +155,22 @@ class StoreBase:
         return self._dialect
 
     @asynccontextmanager
-    async def _transaction(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
-        """One transaction. A write that fails in the database or its disk raises
-        StoreUnavailable (and marks the store not ready until a write works again)."""
+    async def _transaction(
+        self, *, write: bool, keeping: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """One transaction (`keeping`: housekeeping's, on its own pool where there is one). A
+        write that fails in the database or its disk raises StoreUnavailable (and marks the
+        store not ready until a write works again)."""
+        engine = self._keeping if keeping else self._engine
         if not write:
             try:
-                async with self._read_lock, self._engine.connect() as conn, conn.begin():
+                async with self._read_lock, engine.connect() as conn, conn.begin():
                     yield conn
             except PoolTimeout as exc:
                 raise self._busy(exc) from exc
             return
         try:
-            async with self._write_lock, self._engine.connect() as conn:
+            async with self._write_lock, engine.connect() as conn:
                 await conn.execution_options(**{WRITE_OPTION: True})
                 async with conn.begin():
                     yield conn

@@ -23,7 +23,10 @@ POOL_SIZE = 10
 """PostgreSQL connections a process keeps (as many again opened in a burst, then closed). Many
 streams share them: under load a transaction holds its connection while the process's own
 loop gets round to each statement, so a pool that is too small makes turns wait for one
-(and fail after 30 s); DATABASE_POOL_SIZE sets it."""
+(and be refused as busy after 30 s); DATABASE_POOL_SIZE sets it."""
+KEEPING_POOL_SIZE = 2
+"""PostgreSQL connections of housekeeping's own pool (as many again in a burst): heartbeats,
+rate-share renewals, Stop-mark looks and recovery sweeps, a few tasks a process."""
 _WAL_ATTEMPTS = 50
 _WAL_PAUSE = 0.02  # seconds between attempts; only ever paid by a race on a brand-new file
 

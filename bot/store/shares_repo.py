@@ -27,7 +27,7 @@ class RateShares:
         `member` included. One transaction."""
         r = rate_shares.c
         held = update(rate_shares).where(r.budget == budget, r.member == member)
-        async with self._store._transaction(write=True) as conn:
+        async with self._store._transaction(write=True, keeping=True) as conn:
             # The time once the connection is ours: under load the pool may make a renewal wait,
             # and a lease dated from before the wait would lapse early for the others.
             now = self._store._clock.wall()

@@ -97,7 +97,7 @@ class TurnStore:
             for p in progress
         ]
         count = 0
-        async with self._store._transaction(write=True) as conn:
+        async with self._store._transaction(write=True, keeping=True) as conn:
             # Leases dated from once the connection is ours: a beat that waited for a busy
             # pool would otherwise renew for less than `lease`, and its turns look abandoned.
             now = self._store._clock.wall()
@@ -175,7 +175,7 @@ class TurnStore:
             m.status == "streaming",
             or_(m.stop_requested_at.is_not(None), m.approval.in_(ANSWERS)),
         )
-        async with self._store._transaction(write=False) as conn:
+        async with self._store._transaction(write=False, keeping=True) as conn:
             rows = (await conn.execute(stmt)).all()
         stops = [int(r.id) for r in rows if r.stop_requested_at is not None]
         answers = {int(r.id): r.approval == APPROVED for r in rows if r.approval in ANSWERS}
@@ -216,7 +216,7 @@ class TurnStore:
             .where(m.id == message_id, m.approval.in_(ANSWERS))
             .values(approval=None)
         )
-        async with self._store._transaction(write=True) as conn:
+        async with self._store._transaction(write=True, keeping=True) as conn:
             return bool((await conn.execute(stmt)).rowcount)
 
     def _live(self) -> tuple[ColumnElement[bool], ...]:
@@ -229,7 +229,7 @@ class TurnStore:
         """Who runs the `streaming` turns now (so a caller can tell which of them are gone)."""
         m = messages.c
         stmt = select(m.owner).where(m.status == "streaming", m.owner.is_not(None)).distinct()
-        async with self._store._transaction(write=False) as conn:
+        async with self._store._transaction(write=False, keeping=True) as conn:
             return [str(owner) for owner in (await conn.execute(stmt)).scalars()]
 
     async def recover(self, bill: TurnBill, gone: Collection[str] = ()) -> list[InterruptedTurn]:
@@ -252,7 +252,7 @@ class TurnStore:
             )
             .returning(*messages.c)
         )
-        async with self._store._transaction(write=True) as conn:
+        async with self._store._transaction(write=True, keeping=True) as conn:
             rows = (await conn.execute(take)).all()
             if not rows:
                 return []

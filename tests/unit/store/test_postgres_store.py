@@ -16,9 +16,11 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from bot.store import Store
+from bot.domain import ConversationKey
+from bot.store import Store, TurnProgress, TurnStore
 from bot.store.engine import create_engine
 from bot.store.migrate import alembic_config, head_revision
+from bot.store.shares_repo import RateShares
 from bot.store.tables import metadata
 from tests.pg import SUPERUSER, PgServer, server_for_tests
 from tests.unit.store.conftest import FakeClock
@@ -29,6 +31,7 @@ from tests.unit.store.contract import (
     schema_diff,
     table_names,
 )
+from tests.unit.store.contract_turns import LEASE
 
 asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the postgres extra) is not installed")
 
@@ -133,3 +136,38 @@ async def test_bare_postgres_url_gets_the_async_driver(pg_server: PgServer, pg_u
 
 async def test_the_message_counting_trigger_follows_its_migration(pg_url: str) -> None:
     await counting_follows_its_migration(pg_url)
+
+
+async def test_housekeeping_keeps_its_own_connections_when_the_turns_hold_every_other(
+    shared_pg_url: str, clock: FakeClock
+) -> None:
+    """Every connection of the main pool held (turns waiting on a busy loop): a heartbeat, a
+    rate share's renewal and a look for Stop marks still run, on housekeeping's pool, so no
+    live reply's lease lapses for another replica to take it over."""
+    store = await Store.open(shared_pg_url, clock=clock, pool_size=1)  # 1, and 1 more in a burst
+    turns, shares = TurnStore(store), RateShares(store)
+    key = ConversationKey("discord", "g1", "c1", "t1")
+    conversation = await store.ensure_conversation(key, "u1", "hello")
+    turn = await store.add_message(
+        conversation.id, "assistant", "", status="streaming", owner="p1", lease=LEASE
+    )
+    release, holding = asyncio.Event(), asyncio.Barrier(3)
+
+    async def hold() -> None:
+        async with store._transaction(write=False) as conn:
+            await conn.execute(text("SELECT 1"))
+            await holding.wait()
+            await release.wait()
+
+    holders = [asyncio.create_task(hold()) for _ in range(2)]
+    try:
+        await asyncio.wait_for(holding.wait(), 10)  # both of the main pool's connections
+        clock.advance(15)
+        progress = TurnProgress(turn.id, "some text", ())
+        assert await asyncio.wait_for(turns.heartbeat("p1", LEASE, [progress]), 10) == 1
+        assert await asyncio.wait_for(shares.renew("discord:global", "p1", LEASE), 10) == 1
+        assert not (await asyncio.wait_for(turns.marks_among([turn.id]), 10)).stops
+    finally:
+        release.set()
+        await asyncio.gather(*holders)
+        await store.close()
