@@ -181,7 +181,9 @@ class ChatEngine:
                 )
                 if refused_turn is not None:
                     return refused_turn
-                conversation = await self.store.ensure_conversation(
+                # One transaction fewer per turn where the conversation is there already (a
+                # /chat's thread, a reply in one); under load each holds a pooled connection.
+                conversation = existing or await self.store.ensure_conversation(
                     request.key, request.user_id, title_from_text(text)
                 )
                 if not conversation.title:
