@@ -181,10 +181,12 @@ class Turns:
         """Remember the reply's messages so a reply to any of them continues this conversation."""
         if outcome.conversation_id is None:
             return
-        for ref in outcome.refs:
-            await self.app.store.link_platform_message(
-                key, ref.id, outcome.conversation_id, turn_id=outcome.message_id
-            )
+        await self.app.store.link_platform_message(
+            key,
+            [ref.id for ref in outcome.refs],
+            outcome.conversation_id,
+            turn_id=outcome.message_id,
+        )
 
     async def conversation_replied_to(
         self, guild: discord.Guild | None, message: discord.Message

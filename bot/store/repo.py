@@ -11,6 +11,7 @@ Money: `Decimal` USD in the API, an integer of nano-USD in the database (`conver
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -114,25 +115,31 @@ class Store(StoreBase):
     async def link_platform_message(
         self,
         key: ConversationKey,
-        message_id: str,
+        message_ids: str | Sequence[str],
         conversation_id: int,
         *,
         turn_id: int | None = None,
     ) -> None:
-        """Remember that a platform message (in key's tenant) belongs to a conversation."""
+        """Remember that platform messages (in key's tenant) belong to a conversation: one
+        transaction for a reply's every message."""
+        ids = [message_ids] if isinstance(message_ids, str) else list(message_ids)
+        if not ids:
+            return
+        now = self._clock.wall()
         async with self._transaction(write=True) as conn:
-            await conn.execute(
-                self._insert_ignoring_conflicts(
-                    platform_messages,
-                    platform=key.platform,
-                    tenant_id=tenant_id_for(key),
-                    message_id=message_id,
-                    channel_id=key.channel,
-                    conversation_id=conversation_id,
-                    turn_id=turn_id,
-                    created_at=self._clock.wall(),
+            for message_id in ids:
+                await conn.execute(
+                    self._insert_ignoring_conflicts(
+                        platform_messages,
+                        platform=key.platform,
+                        tenant_id=tenant_id_for(key),
+                        message_id=message_id,
+                        channel_id=key.channel,
+                        conversation_id=conversation_id,
+                        turn_id=turn_id,
+                        created_at=now,
+                    )
                 )
-            )
 
     async def conversation_for_message(
         self, platform: str, tenant: str, message_id: str

@@ -545,6 +545,11 @@ class StoreContract(ConversationsContract, SearchContract, TurnsContract):
         found = await store.conversation_for_message("discord", "g1", "msg-1")
         assert found is not None and found.id == conversation.id
         assert await store.conversation_for_message("discord", "g1", "msg-2") is None
+        await store.link_platform_message(KEY, ["msg-2", "msg-3", "msg-1"], conversation.id)
+        for message in ("msg-2", "msg-3"):  # a reply's every message, in one go
+            found = await store.conversation_for_message("discord", "g1", message)
+            assert found is not None and found.id == conversation.id
+        await store.link_platform_message(KEY, [], conversation.id)  # nothing shown: nothing
 
     async def test_message_links_do_not_cross_tenants(self, store: Store) -> None:
         conversation = await store.ensure_conversation(KEY, "u1", "hello")
