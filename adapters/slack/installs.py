@@ -14,7 +14,9 @@ installation, the organization's (no team), whose token serves each workspace th
 grants it. Requests name both the organization and the workspace, and bolt finds the
 organization's installation for them; work no request started knows only the workspace, so the
 pairs are kept in the store (WorkspaceOrgs), learnt from `team_access_granted` and from each
-org-wide request, and dropped on `team_access_revoked` and when the organization uninstalls.
+request of a Grid workspace, and dropped on `team_access_revoked` and when the organization
+uninstalls. (A Grid workspace's own installation is filed under its organization as well, so
+the pair finds that one too.)
 """
 
 from __future__ import annotations
@@ -139,7 +141,8 @@ def learn_tokens(
     spaces: Workspaces, orgs: WorkspaceOrgs
 ) -> Callable[..., Awaitable[BoltResponse | None]]:
     """A bolt middleware: the token bolt authorized this request with, for its workspace; and,
-    once per process, the organization an org-wide request's workspace belongs to."""
+    once per process, the organization a workspace of an Enterprise Grid belongs to (its own
+    installation is filed under the organization too, and an org-wide one serves it)."""
     known: set[tuple[str, str]] = set()
 
     async def learn(
@@ -149,7 +152,7 @@ def learn_tokens(
         spaces.learn(team, context.bot_token)
         org = context.enterprise_id
         pair = (org or "", team)
-        if context.is_enterprise_install and org and team not in ("", org) and pair not in known:
+        if org and team not in ("", org) and pair not in known:
             await orgs.remember(org, [team])
             known.add(pair)
         await next_()
