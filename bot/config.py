@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -131,6 +133,8 @@ class Settings(BaseSettings):
             "mpim:history", "users:read",
         ]
     )  # fmt: skip
+    # A Fernet key: installs' tokens are stored encrypted with it (adapters/slack/sealed.py).
+    slack_token_key: SecretStr | None = None
     slack_redirect_uri: str | None = None  # https://<host>/slack/oauth_redirect; None: bolt's
     slack_authorize_url: str = "https://slack.com/oauth/v2/authorize"
     slack_update_rate_per_min: int = Field(default=45, ge=1)  # chat.update is Tier 3 (~50/min)
@@ -285,6 +289,23 @@ class Settings(BaseSettings):
         if value is not None and not value.strip().startswith(("ws://", "wss://")):
             raise ValueError("must be a ws:// or wss:// URL")
         return value.strip() if value else None
+
+    @field_validator("slack_token_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """32 bytes in URL-safe base64, as cryptography's Fernet.generate_key() makes them."""
+        if value is None or not value.get_secret_value().strip():
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(value.get_secret_value().strip().encode())
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(
+                "must be a Fernet key (32 bytes, URL-safe base64); make one with: python -c"
+                ' "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+            )
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("slack_api_url")
     @classmethod

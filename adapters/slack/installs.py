@@ -37,6 +37,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstall
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 
 from adapters.slack.inbound import team_of
+from adapters.slack.sealed import SealedInstallationStore
 from adapters.slack.surface import Installed, Workspaces
 from bot.config import Settings
 from bot.ops.web import WebServer
@@ -63,10 +64,20 @@ def oauth_settings(settings: Settings) -> AsyncOAuthSettings:
         redirect_uri_path=REDIRECT_PATH,
         install_page_rendering_enabled=False,  # straight to Slack's authorize page
         authorization_url=settings.slack_authorize_url,
-        installation_store=AsyncSQLAlchemyInstallationStore(client_id, engine=engine),
+        installation_store=installation_store(settings, engine),
         installation_store_bot_only=True,
         state_store=AsyncSQLAlchemyOAuthStateStore(STATE_SECONDS, engine=engine),
     )
+
+
+def installation_store(settings: Settings, engine: Any) -> AsyncSQLAlchemyInstallationStore:
+    """slack_sdk's store on DATABASE_URL; with SLACK_TOKEN_KEY, one that seals the tokens."""
+    client_id = settings.slack_client_id or ""
+    if settings.slack_token_key is None:
+        log.warning("SLACK_TOKEN_KEY is not set: Slack install tokens are stored in plain text")
+        return AsyncSQLAlchemyInstallationStore(client_id, engine=engine)
+    key = settings.slack_token_key.get_secret_value()
+    return SealedInstallationStore(client_id, engine=engine, key=key)
 
 
 def serve_installs(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from cryptography.fernet import Fernet
 
 from tests.e2e.slack.conftest import ALICE, SECRET, SlackBot, StartBot
 from tests.e2e.slack.helpers import finished, wait_answer
@@ -67,12 +68,17 @@ def installed_teams(bot: SlackBot) -> set[str]:
 async def test_two_workspaces_install_and_each_is_answered_with_its_own_token(
     start_bot: StartBot, slack_fake: SlackFake
 ) -> None:
-    bot = await start_bot(**installs_env(slack_fake))
+    bot = await start_bot(
+        **installs_env(slack_fake), SLACK_TOKEN_KEY=Fernet.generate_key().decode()
+    )
     fake = bot.fake
     assert await install(bot, "T0INSTALL1") == 200
     assert await install(bot, "T0INSTALL2", replay=True) != 200  # a state works once
     assert [i["team"] for i in fake.installs] == ["T0INSTALL1", "T0INSTALL2"]
     assert installed_teams(bot) == set(TEAMS)
+    stored = {row[0] for row in rows(bot, "SELECT bot_token FROM slack_bots")}
+    assert all(t.startswith("sealed:v1:") for t in stored)  # SLACK_TOKEN_KEY: not in the clear
+    assert not stored & {i["token"] for i in fake.installs}
     forged = f"http://127.0.0.1:{bot.port}/slack/oauth_redirect?code=code-T0EVIL-1&state=forged"
     async with aiohttp.ClientSession() as http, http.get(forged) as answer:
         assert answer.status != 200  # no state this app issued

@@ -1,18 +1,24 @@
 """Where work no request started finds a workspace's bot token with OAuth installs: the
 workspace's own installation, else (Enterprise Grid) its organization's org-wide one, through
-slack_sdk's real installation store on the bot's own SQLite file."""
+slack_sdk's real installation store on the bot's own SQLite file; and the tokens sealed at rest
+with SLACK_TOKEN_KEY."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from cryptography.fernet import Fernet
 from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 
 from adapters.slack.installs import installed_token
+from adapters.slack.sealed import PREFIX, SealedInstallationStore
+from bot.config import ConfigurationError, load_settings
 from bot.store import Store
 from bot.store.engine import create_engine
 from bot.store.orgs_repo import WorkspaceOrgs
@@ -76,3 +82,61 @@ async def test_a_workspace_unknown_to_the_store_has_no_token(
     if org:
         await installs.async_save(install("xoxb-org2", team=None, org=org))
     assert await installed_token(installs, WorkspaceOrgs(store, "slack"))("T5") is None
+
+
+def stored_tokens(tmp_path: Path) -> set[str]:
+    with sqlite3.connect(tmp_path / "parley.db") as conn:
+        bots = conn.execute("SELECT bot_token FROM slack_bots").fetchall()
+        installs = conn.execute("SELECT bot_token FROM slack_installations").fetchall()
+    return {row[0] for row in bots + installs}
+
+
+async def test_sealed_tokens_are_not_in_the_database_and_read_back_as_they_were(
+    tmp_path: Path,
+    stores: tuple[AsyncSQLAlchemyInstallationStore, Store],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plain, store = stores
+    await plain.async_save(install("xoxb-old-plain", team="T0"))  # before the key was set
+    key = Fernet.generate_key().decode()
+    sealed = SealedInstallationStore(CLIENT_ID, engine=plain.engine, key=key)
+    await sealed.async_save(install("xoxb-secret-1", team="T1"))
+    await sealed.async_save(install("xoxb-secret-org", team=None, org="E1"))
+
+    kept = stored_tokens(tmp_path)
+    assert "xoxb-old-plain" in kept
+    assert not any("secret" in token for token in kept)
+    assert {t for t in kept if t != "xoxb-old-plain"} and all(
+        t.startswith(PREFIX) for t in kept if t != "xoxb-old-plain"
+    )
+    found = await sealed.async_find_bot(enterprise_id=None, team_id="T1")
+    assert found is not None and found.bot_token == "xoxb-secret-1"
+    whole = await sealed.async_find_installation(enterprise_id=None, team_id="T1")
+    assert whole is not None and whole.bot_token == "xoxb-secret-1"
+    org = await sealed.async_find_bot(enterprise_id="E1", team_id=None, is_enterprise_install=True)
+    assert org is not None and org.bot_token == "xoxb-secret-org"
+    old = await sealed.async_find_bot(enterprise_id=None, team_id="T0")
+    assert old is not None and old.bot_token == "xoxb-old-plain"  # still served
+    orgs = WorkspaceOrgs(store, "slack")
+    await orgs.remember("E1", ["TA"])
+    assert await installed_token(sealed, orgs)("TA") == "xoxb-secret-org"
+
+    other = SealedInstallationStore(
+        CLIENT_ID, engine=plain.engine, key=Fernet.generate_key().decode()
+    )
+    with caplog.at_level(logging.ERROR, logger="parley.slack"):
+        assert await other.async_find_bot(enterprise_id=None, team_id="T1") is None
+    [line] = [r.getMessage() for r in caplog.records if r.name == "parley.slack"]
+    assert "cannot be opened with SLACK_TOKEN_KEY" in line and PREFIX not in line
+
+
+@pytest.mark.parametrize("key", ["not-a-key", "c2hvcnQ=", "x" * 44])
+def test_a_token_key_that_is_not_a_fernet_key_is_refused_at_start(
+    key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_TOKEN_KEY", key)
+    with pytest.raises(ConfigurationError, match=r"SLACK_TOKEN_KEY: .*Fernet key") as refused:
+        load_settings()
+    assert key not in str(refused.value)
+    monkeypatch.setenv("SLACK_TOKEN_KEY", Fernet.generate_key().decode())
+    assert load_settings().slack_token_key is not None
