@@ -133,7 +133,8 @@ class Settings(BaseSettings):
             "mpim:history", "users:read",
         ]
     )  # fmt: skip
-    # A Fernet key: installs' tokens are stored encrypted with it (adapters/slack/sealed.py).
+    # Fernet keys, comma-separated: installs' tokens are stored encrypted with the first, read
+    # with any (adapters/slack/sealed.py).
     slack_token_key: SecretStr | None = None
     slack_redirect_uri: str | None = None  # https://<host>/slack/oauth_redirect; None: bolt's
     slack_authorize_url: str = "https://slack.com/oauth/v2/authorize"
@@ -292,20 +293,25 @@ class Settings(BaseSettings):
 
     @field_validator("slack_token_key")
     @classmethod
-    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
-        """32 bytes in URL-safe base64, as cryptography's Fernet.generate_key() makes them."""
-        if value is None or not value.get_secret_value().strip():
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        """Fernet keys, comma-separated (the first seals, each opens: a rotation lists the new
+        key first): 32 bytes in URL-safe base64, as cryptography's Fernet.generate_key() makes."""
+        keys = [k.strip() for k in (value.get_secret_value() if value else "").split(",")]
+        keys = [k for k in keys if k]
+        if not keys:
             return None
-        try:
-            raw = base64.urlsafe_b64decode(value.get_secret_value().strip().encode())
-        except (binascii.Error, ValueError):
-            raw = b""
-        if len(raw) != 32:
-            raise ValueError(
-                "must be a Fernet key (32 bytes, URL-safe base64); make one with: python -c"
-                ' "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
-            )
-        return SecretStr(value.get_secret_value().strip())
+        for key in keys:
+            try:
+                raw = base64.urlsafe_b64decode(key.encode())
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "must be Fernet keys, comma-separated (32 bytes, URL-safe base64); make one"
+                    ' with: python -c "from cryptography.fernet import Fernet;'
+                    ' print(Fernet.generate_key().decode())"'
+                )
+        return SecretStr(",".join(keys))
 
     @field_validator("slack_api_url")
     @classmethod

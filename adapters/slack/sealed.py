@@ -6,9 +6,9 @@ slack_sdk writes tokens as they are; anyone who can read the database (a backup,
 support dump) could then post as the bot in every workspace. With a key, `slack_bots` and
 `slack_installations` hold `sealed:v1:` followed by a Fernet token (AES-128-CBC with an
 HMAC-SHA256, from the `cryptography` package) instead. Rows written before the key was set stay
-readable as they are, and are sealed when the workspace next installs. A sealed value that the key
-cannot open (another key, or a damaged row) reads as no installation, and the log says so without
-the value.
+readable as they are, and are sealed when the workspace next installs. SLACK_TOKEN_KEY may list
+keys, comma-separated: the first seals, any opens (a rotation). A sealed value that no key opens
+(another key, or a damaged row) reads as no installation, and the log says so without the value.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import copy
 import logging
 from typing import Any, TypeVar
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 
@@ -30,12 +30,17 @@ Record = TypeVar("Record", Bot, Installation)
 
 
 class Unreadable(Exception):
-    """A sealed value this key cannot open."""
+    """A sealed value that none of the keys opens."""
 
 
 class Sealer:
-    def __init__(self, key: str) -> None:
-        self._fernet = Fernet(key.encode())
+    """Seals with the first of `keys` (comma-separated), opens with any of them: to rotate, put
+    the new key first and keep the old one until every workspace has installed again."""
+
+    def __init__(self, keys: str) -> None:
+        self._fernet = MultiFernet(
+            [Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()]
+        )
 
     def seal(self, value: str | None) -> str | None:
         if not value or value.startswith(PREFIX):

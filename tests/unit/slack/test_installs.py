@@ -130,13 +130,32 @@ async def test_sealed_tokens_are_not_in_the_database_and_read_back_as_they_were(
     assert "cannot be opened with SLACK_TOKEN_KEY" in line and PREFIX not in line
 
 
-@pytest.mark.parametrize("key", ["not-a-key", "c2hvcnQ=", "x" * 44])
+async def test_a_rotated_key_reads_the_old_seals_and_writes_new_ones(
+    stores: tuple[AsyncSQLAlchemyInstallationStore, Store],
+) -> None:
+    plain, _ = stores
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    before = SealedInstallationStore(CLIENT_ID, engine=plain.engine, key=old)
+    await before.async_save(install("xoxb-sealed-old", team="T1"))
+    rotated = SealedInstallationStore(CLIENT_ID, engine=plain.engine, key=f"{new}, {old}")
+    found = await rotated.async_find_bot(enterprise_id=None, team_id="T1")
+    assert found is not None and found.bot_token == "xoxb-sealed-old"
+    await rotated.async_save(install("xoxb-sealed-new", team="T2"))
+    only_new = SealedInstallationStore(CLIENT_ID, engine=plain.engine, key=new)
+    again = await only_new.async_find_bot(enterprise_id=None, team_id="T2")
+    assert again is not None and again.bot_token == "xoxb-sealed-new"  # sealed with the first
+    assert await only_new.async_find_bot(enterprise_id=None, team_id="T1") is None
+
+
+@pytest.mark.parametrize("key", ["not-a-key", "c2hvcnQ=", "x" * 44, "{good},not-a-key"])
 def test_a_token_key_that_is_not_a_fernet_key_is_refused_at_start(
     key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SLACK_TOKEN_KEY", key)
-    with pytest.raises(ConfigurationError, match=r"SLACK_TOKEN_KEY: .*Fernet key") as refused:
+    good = Fernet.generate_key().decode()
+    monkeypatch.setenv("SLACK_TOKEN_KEY", key.format(good=good))
+    with pytest.raises(ConfigurationError, match=r"SLACK_TOKEN_KEY: .*Fernet keys") as refused:
         load_settings()
-    assert key not in str(refused.value)
-    monkeypatch.setenv("SLACK_TOKEN_KEY", Fernet.generate_key().decode())
-    assert load_settings().slack_token_key is not None
+    assert "not-a-key" not in str(refused.value) and good not in str(refused.value)
+    monkeypatch.setenv("SLACK_TOKEN_KEY", f" {good} , {Fernet.generate_key().decode()} ")
+    keys = load_settings().slack_token_key
+    assert keys is not None and keys.get_secret_value().startswith(f"{good},")
