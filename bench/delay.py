@@ -7,7 +7,9 @@ length runs three times. Per run: the token delay mean and p95 over every token 
 (written by the provider -> first platform state showing it) and the tail (the last token's
 delay, averaged over the replies: how long the end of a reply waits). Per length, the median of
 the runs; the figure is the mean over the four lengths. `/chat` on Discord (every conversation in
-a channel of its own); Slack in one workspace, each reply in its own channel.
+a channel of its own); Slack in one workspace, each reply in its own channel and (ten) all in one
+channel, each in its thread, and one lone reply of 3,000 tokens. For Slack at ten, the longest
+wait between two states showing new text.
 """
 
 from __future__ import annotations
@@ -20,7 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import median, percentile, row, verdict
-from bench.stream import FIRST_TOKEN, RTTS, TOKEN_GAP, Run, _what, remote_provider, rig_for, run
+from bench.stream import (
+    FIRST_TOKEN,
+    RTTS,
+    TOKEN_GAP,
+    Run,
+    SlackRig,
+    _what,
+    remote_provider,
+    rig_for,
+    run,
+)
 
 LENGTHS = (350, 375, 400, 425)
 RUNS = 3
@@ -34,10 +46,16 @@ TARGETS: dict[tuple[str, int], tuple[float, float | None, float]] = {
 """(platform, conversations): token delay mean, p95 (None: no target) and tail, in seconds."""
 PEAK_MB = 77
 """Peak memory of the bot process at one conversation: llmcord's (issue 15)."""
-QUIET = {("slack", 1): 20.0}
-"""Seconds of quiet before each run: a lone Slack reply is one in a quiet workspace, whose burst
-has refilled (a quarter of a minute's calls, refilled at the steady rate in ~20 s); back to back,
-twelve replies in a row are a busy workspace, and the steady rate is what they get."""
+QUIET = {("slack", 1): 20.0, ("slack", 10): 30.0}
+"""Seconds of quiet before each run: a lone Slack reply, or ten at once, arrive in a quiet
+workspace, whose burst has refilled (a quarter of a minute's calls, refilled at the steady rate
+in ~20 s; ten replies leave it emptier). Back to back, twelve runs in a row are a workspace busy
+for minutes, and the steady rate is what they get (`main(quiet=False)`)."""
+MAX_GAP = {("slack", 10): 3.0}
+"""Seconds: every reply shows new text at least this often (the longest wait between two states
+that showed new tokens, the worst reply of the median run)."""
+LONG = {"slack": (3000, 1.0)}
+"""A lone reply of this many tokens, exact, with a token delay mean of at most this (one run)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +93,10 @@ def summary(per_length: Sequence[Sequence[Run]]) -> Delay:
     )
 
 
-def report(platform: str, rtt: float, n: int, per_length: Sequence[Sequence[Run]]) -> bool:
-    tag = f"{platform} x{n} @{rtt * 1000:.0f} ms"
+def report(
+    platform: str, rtt: float, n: int, per_length: Sequence[Sequence[Run]], where: str = ""
+) -> bool:
+    tag = f"{platform} x{n}{where} @{rtt * 1000:.0f} ms"
     got = summary(per_length)
     mean, p95, tail = TARGETS[(platform, n)]
     ok_mean, ok_tail = got.mean <= mean, got.tail <= tail
@@ -97,12 +117,29 @@ def report(platform: str, rtt: float, n: int, per_length: Sequence[Sequence[Run]
         verdict(ok_tail))  # fmt: skip
     row(f"{tag}: 429s / exact final texts", f"{len(limited)} / {exact} of {total}{_what(limited)}",
         "0 / all", verdict(ok_exact))  # fmt: skip
+    ok_gap = True
+    if (platform, n) in MAX_GAP:
+        gaps = [median([max(c.gap for c in r.conversations) for r in rs]) for rs in per_length]
+        ok_gap = max(gaps) <= MAX_GAP[(platform, n)]
+        row(f"{tag}: longest wait for new text, worst reply", f"{max(gaps):.1f} s",
+            f"<= {MAX_GAP[(platform, n)]:.1f} s", verdict(ok_gap))  # fmt: skip
     ok_memory = True
     if n == 1:
         peak = max(r.peak_rss_kb for r in runs) / 1024
         ok_memory = peak <= PEAK_MB
         row(f"{tag}: bot peak RSS", f"{peak:.0f} MB", f"<= {PEAK_MB} MB", verdict(ok_memory))
-    return ok_mean and ok_p95 and ok_tail and ok_exact and ok_memory
+    return ok_mean and ok_p95 and ok_tail and ok_exact and ok_gap and ok_memory
+
+
+def report_long(platform: str, rtt: float, result: Run) -> bool:
+    tokens, target = LONG[platform]
+    got = delay_of(result)
+    [conversation] = result.conversations
+    ok = got.mean <= target and conversation.exact and not result.rate_limited
+    row(f"{platform} x1 of {tokens:,} tokens @{rtt * 1000:.0f} ms: token delay mean / exact / 429s",
+        f"{got.mean:.2f} s / {'yes' if conversation.exact else 'NO'} / {len(result.rate_limited)}",
+        f"<= {target:.2f} s / yes / 0", verdict(ok))  # fmt: skip
+    return ok
 
 
 async def main(
@@ -111,6 +148,8 @@ async def main(
     conversations: Sequence[int] = CONVERSATIONS,
     lengths: Sequence[int] = LENGTHS,
     runs: int = RUNS,
+    quiet: bool = True,
+    long: bool = True,
 ) -> bool:
     print(
         f"Token delay through the platform fakes: replies of {', '.join(map(str, lengths))} tokens"
@@ -118,26 +157,40 @@ async def main(
         " length the median run, then the mean over the lengths"
     )
     ok = True
-    channels = sum(conversations) * len(lengths) * runs
+    channels = 2 * sum(conversations) * len(lengths) * runs + 1
     for rtt, platform in ((r, p) for r in rtts for p in platforms):
         with tempfile.TemporaryDirectory() as tmp:
             async with (
                 remote_provider() as provider,
                 rig_for(platform, provider.llm, Path(tmp), channels, rtt) as rig,
             ):
-                for n in conversations:
-                    quiet = QUIET.get((platform, n), 0.0)
+                cases = [(n, False) for n in conversations]
+                if platform == "slack":
+                    cases += [(n, True) for n in conversations if n > 1]
+                for n, one_channel in cases:
+                    if isinstance(rig, SlackRig):
+                        rig.one_channel = one_channel
+                    rest = QUIET.get((platform, n), 0.0) if quiet else 0.0
                     per_length = []
                     for length in lengths:
                         results = []
                         for _ in range(runs):
-                            await asyncio.sleep(quiet)
+                            await asyncio.sleep(rest)
                             results.append(
                                 await run(rig, provider, n, count=length, first=FIRST_TOKEN,
                                           gap=TOKEN_GAP)
                             )  # fmt: skip
                         per_length.append(results)
-                    ok &= report(platform, rtt, n, per_length)
+                    where = " in one channel" if one_channel else ""
+                    ok &= report(platform, rtt, n, per_length, where)
+                if isinstance(rig, SlackRig):
+                    rig.one_channel = False
+                if long and platform in LONG:
+                    await asyncio.sleep(QUIET.get((platform, 1), 0.0))
+                    count = LONG[platform][0]
+                    result = await run(rig, provider, 1, count=count, first=FIRST_TOKEN,
+                                       gap=TOKEN_GAP)  # fmt: skip
+                    ok &= report_long(platform, rtt, result)
     return ok
 
 

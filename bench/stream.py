@@ -137,9 +137,11 @@ class Rig:
 class DiscordRig(Rig):
     name = "discord"
 
-    def __init__(self, fake: FakeDiscord, pid: int) -> None:
+    def __init__(self, fake: FakeDiscord, pid: int, *, mention: bool = False) -> None:
         super().__init__(pid)
         self.fake = fake
+        self.mention = mention
+        """Ask by mentioning the bot in the channel instead of with /chat."""
         self._free = iter([c for g in [fake.guild, *fake.other_guilds] for c in g.channels])
         self._reply_of: dict[str, Reply] = {}  # channel, thread or message id -> its reply
 
@@ -152,7 +154,10 @@ class DiscordRig(Rig):
         return picked
 
     async def ask(self, channel: str, prompt: str) -> None:
-        await self.fake.slash("chat", {"prompt": prompt}, channel=channel)
+        if self.mention:
+            await self.fake.say(prompt, channel=channel, mention=True)
+        else:
+            await self.fake.slash("chat", {"prompt": prompt}, channel=channel)
 
     def rate_limited(self) -> list[str]:
         return [
@@ -166,8 +171,9 @@ class DiscordRig(Rig):
             reply = self._reply_of.get(shown.channel_id)
             if reply is None:
                 continue
-            if "interaction_metadata" in self.fake.messages[shown.message_id]:
-                continue  # the /chat echo, not the reply
+            message = self.fake.messages[shown.message_id]
+            if "interaction_metadata" in message or message["author"]["id"] != self.fake.app_id:
+                continue  # the /chat echo or the user's mention, not the reply
             self._reply_of[shown.message_id] = reply
             self._record(reply, shown.message_id, shown.at, shown.content)
         self._read = len(timeline)
@@ -218,38 +224,67 @@ async def discord_rig(llm: LLMFake, tmp: Path, channels: int) -> AsyncIterator[D
 class SlackRig(Rig):
     name = "slack"
 
-    def __init__(self, bot: SlackBot) -> None:
+    SHARED = "C0BENCHALL"
+    """With `one_channel`, the channel every conversation is asked in (each in its thread)."""
+
+    def __init__(self, bot: SlackBot, *, one_channel: bool = False) -> None:
         super().__init__(bot.process.pid)
         self.bot = bot
         self.fake = bot.fake
+        self.one_channel = one_channel
         self._serial = itertools.count()
+        self._asked: dict[str, str] = {}  # the prompt's label -> its conversation's key
+        self._thread_of: dict[str, str] = {}  # a question's ts (the thread) -> the key
 
     def channels(self, n: int) -> list[str]:
-        picked = [f"C0BENCH{next(self._serial):05d}" for _ in range(n)]
+        prefix = f"{self.SHARED}:" if self.one_channel else "C0BENCH"
+        picked = [f"{prefix}{next(self._serial):05d}" for _ in range(n)]
         for channel in picked:
             self.replies[channel] = Reply()
         return picked
 
+    def _channel(self, key: str) -> str:
+        return key.partition(":")[0]
+
     async def ask(self, channel: str, prompt: str) -> None:
-        sent = await self.bot.sender.command("/chat", prompt, user=ALICE, channel=channel)
+        self._asked[prompt.split()[1]] = channel
+        sent = await self.bot.sender.command(
+            "/chat", prompt, user=ALICE, channel=self._channel(channel)
+        )
         if sent.status != 200:
             raise RuntimeError(f"/chat refused: {sent.status} {sent.body}")
 
     def rate_limited(self) -> list[str]:
         return [c.method for c in self.fake.calls if c.rate_limited]
 
+    def _key(self, channel: str, thread_ts: str) -> str | None:
+        if not self.one_channel:
+            return channel
+        key = self._thread_of.get(thread_ts)
+        if key is None:  # the question /chat quoted: "<@U> asked:\n> stream <label> ..."
+            question = self.fake.messages.get((channel, thread_ts))
+            found = re.search(r"stream (\d+) ", question.text) if question else None
+            key = self._asked.get(found.group(1)) if found else None
+            if key is not None:
+                self._thread_of[thread_ts] = key
+        return key
+
     def collect(self) -> None:
         timeline = self.fake.timeline
         for shown in timeline[self._read :]:
-            reply = self.replies.get(shown.channel)
             message = self.fake.messages.get((shown.channel, shown.ts))
             # Only thread replies: not the quoted question the thread hangs from.
-            if reply is not None and message is not None and message.thread_ts:
+            if message is None or not message.thread_ts:
+                continue
+            key = self._key(shown.channel, message.thread_ts)
+            reply = self.replies.get(key) if key is not None else None
+            if reply is not None:
                 self._record(reply, shown.ts, shown.at, shown.text)
         self._read = len(timeline)
 
     def _messages(self, channel: str) -> list[SlackMessage]:
-        found = (self.fake.messages.get((channel, ts)) for ts in self.replies[channel].messages)
+        real = self._channel(channel)
+        found = (self.fake.messages.get((real, ts)) for ts in self.replies[channel].messages)
         return [m for m in found if m is not None]  # the Stop note is deleted at the end
 
     def finished(self, channel: str) -> bool:
@@ -313,6 +348,7 @@ class Conversation:
     lags: list[float]
     pace: float  # tokens/s the provider achieved
     parts: list[int] = field(default_factory=list)  # per token: which message of the reply
+    gap: float = 0.0  # seconds: the longest wait between two states that showed new tokens
 
 
 @dataclass
@@ -419,7 +455,9 @@ def analyse(
     complete = len(sent) >= count and None not in shown_at
     ttfv = (shown_at[0] - sent[0]) if sent and shown_at[0] is not None else float("inf")
     pace = (count - 1) / (sent[count - 1] - sent[0]) if complete and count > 1 else 0.0
-    return Conversation(complete and final == expected, ttfv, lags, pace)
+    news = sorted({at for at in shown_at if at is not None})
+    gap = max((b - a for a, b in itertools.pairwise(news)), default=0.0)
+    return Conversation(complete and final == expected, ttfv, lags, pace, gap=gap)
 
 
 async def run(rig: Rig, provider: Provider, n: int, *, count: int, first: float, gap: float) -> Run:

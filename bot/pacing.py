@@ -2,9 +2,11 @@
 
 Platforms limit some calls per app rather than per message: Slack's `chat.update` (Tier 3, about
 50 a minute) per workspace, Discord's REST API (50 requests a second) per bot. Ten replies
-streaming at once must then share one budget. Calls get evenly spaced slots; a reply whose slot is
-too far off is told to come back later (Deferred) and keeps coalescing its text meanwhile, while
-a reply's final text always waits for its slot.
+streaming at once must then share one budget. Calls get evenly spaced slots (`claim`); a reply's
+final text always waits for its slot. Interim frames take places in line (`reserve`): each reply
+holds at most one, comes back when it is due and sends its newest text then, so the replies
+sharing a budget take turns, and a quiet key's burst is spread over several seconds of them
+rather than spent by whoever streamed first.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from bot.ports import Deferred
 _EVEN_SHARE = 0.99
 """Of a window's limit, what evenly spaced calls use: arrivals jitter, and one more than the
 limit at the window's edge is a 429."""
+SPREAD = 8.0
+"""Seconds of interim calls over which a quiet key's burst is spent (on top of the steady rate),
+keeping one call in hand for a final text: ten replies starting at once in a quiet Slack
+workspace get an append every ~2.7 s each for their first ten seconds, not three each at once
+and then none for eight."""
 _LATE_DECAY = 0.99
 """Per paced request: how fast remembered lateness fades once requests leave on time again."""
 
@@ -43,6 +50,8 @@ class TeamBudget:
         self._tolerance = (burst - 1) * self.spacing
         self._clock = clock
         self._next: dict[str, float] = {}  # the key's theoretical next slot, without its burst
+        self._line: dict[str, float] = {}  # the key's next place in line for an interim call
+        self._places: dict[str, deque[float]] = {}  # the key's places handed out, still ahead
         self._whole = (per_minute, burst)
         """The rate and burst of the whole budget, which `share` splits."""
 
@@ -77,6 +86,10 @@ class TeamBudget:
         due = self._next.get(key, now)
         return max(now, due - self._tolerance), due
 
+    def now(self) -> float:
+        """The budget's clock: what `reserve`'s places are on."""
+        return self._clock()
+
     def wait(self, key: str) -> float:
         """Seconds until the key's next free slot, reserving nothing."""
         now = self._clock()
@@ -95,11 +108,34 @@ class TeamBudget:
         self._next[key] = max(due, slot) + self.spacing
         return wait
 
+    def reserve(self, key: str) -> float:
+        """A place in line for an interim call: after every place handed out so far. Returns
+        its time, on the budget's clock; its holder comes back then and `claim`s (with its
+        newest text). Places are spaced at the steady rate plus the burst spread over SPREAD
+        seconds while the calls in hand at the place, less the places ahead of it, are more
+        than two (the place's own and one kept for a final text), else at the steady rate.
+
+        A place commits nothing: a final text's `claim` may go first, and a holder who then
+        finds no slot at its place is deferred to the budget's next one."""
+        now = self._clock()
+        ahead = self._places.setdefault(key, deque())
+        while ahead and ahead[0] <= now:
+            ahead.popleft()
+        slot = max(self._slot(key, now)[0], self._line.get(key, now))
+        in_hand = (slot + self._tolerance - self._next.get(key, slot)) / self.spacing + 1
+        rate = 1.0 / self.spacing
+        if in_hand - len(ahead) > 2:
+            rate += (self.burst - 1) / SPREAD
+        self._line[key] = slot + 1.0 / rate
+        ahead.append(slot)
+        return slot
+
     def back_off(self, key: str, retry_after: float) -> None:
         """The platform answered 429: nobody under this key calls before `retry_after` (and
         the burst is gone)."""
         resume = self._clock() + retry_after + self._tolerance
         self._next[key] = max(self._next.get(key, resume), resume)
+        self._line[key] = max(self._line.get(key, resume), resume - self._tolerance)
 
 
 class SendWindow:

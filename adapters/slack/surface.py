@@ -19,7 +19,14 @@ from adapters.slack.blocks import controls_block, feedback_block, message_blocks
 from adapters.slack.native import NATIVE_REFUSALS, NativeStream
 from bot.engine.note import ControlsNote
 from bot.pacing import TeamBudget
-from bot.ports import Control, MessageRef, PlatformLimits, RateLimited, SurfaceError
+from bot.ports import (
+    Control,
+    Deferred,
+    MessageRef,
+    PlatformLimits,
+    RateLimited,
+    SurfaceError,
+)
 
 log = logging.getLogger("parley.slack")
 
@@ -28,8 +35,9 @@ MAX_CHARS = 3_500
 docs say, so longer replies continue in further thread replies."""
 NOT_IN_CHANNEL = " Invite me first: `/invite @Parley`."
 """Added when Slack refuses a post with not_in_channel (a channel the app was not added to)."""
-INTERIM_MAX_WAIT = 1.0
-"""Longest wait for the workspace budget before an interim edit is skipped (coalesced)."""
+ON_TIME = 0.05
+"""Seconds: a place in line this close is waited for inside the call; one further off is
+refused (Deferred) and kept, so the streamer comes back then with its newest text."""
 
 
 LOADING = ("Thinking…", "Reading the thread…", "Putting the answer together…")
@@ -147,6 +155,8 @@ class SlackSurface:
         self._streams: dict[str, NativeStream] = {}
         self._last_call = -math.inf
         """When this reply last asked the workspace's budget for a slot (monotonic)."""
+        self._places: dict[TeamBudget, float] = {}
+        """This reply's place in line in each workspace budget, while it holds one."""
         self._note = ControlsNote(self)
         """The message holding Stop while a native stream runs (streams take no buttons)."""
 
@@ -157,9 +167,11 @@ class SlackSurface:
             if self._native
             else (CLASSIC_LIMITS, self._spaces.updates)
         )
-        # While the workspace's budget has no slot, the next interim frame waits for it here,
-        # at the streamer, not inside the call with the text it had: it goes with the newest.
-        wait = budget.wait(self.team)
+        # While this reply waits for its place in line, the next interim frame waits for it
+        # here, at the streamer, not inside the call with the text it had: it goes with the
+        # newest.
+        place = self._places.get(budget)
+        wait = place - budget.now() if place is not None else 0.0
         if wait <= 0:
             return limits
         since = max(time.monotonic() - self._last_call, 0.0) if self._last_call > 0 else 0.0
@@ -426,7 +438,8 @@ class SlackSurface:
         return str(response["ts"])
 
     async def edit_note(self, ref: str, line: str, controls: tuple[Control, ...]) -> None:
-        await self._slot(self._spaces.updates, final=False)
+        # Not skipped like an interim frame: the note's buttons and line must follow.
+        await self._slot(self._spaces.updates, final=True)
         await self._call(
             "chat.update", self._client.chat_update, budget=self._spaces.updates,
             channel=self.channel, ts=ref, text=line, blocks=note_blocks(line, controls),
@@ -443,10 +456,24 @@ class SlackSurface:
     # -- calls -------------------------------------------------------------------------------------
 
     async def _slot(self, budget: TeamBudget, *, final: bool) -> None:
-        """Wait for this reply's slot in the workspace's budget; an interim call whose slot is
-        more than INTERIM_MAX_WAIT off is refused (Deferred), so the streamer coalesces."""
+        """Wait for this reply's turn in the workspace's budget. An interim call takes a place
+        in line (or comes with the one it holds); one more than ON_TIME off is refused
+        (Deferred) and the place kept, so the streamer comes back then with its newest text. A
+        final call claims the budget's next slot, ahead of the places in line."""
         self._last_call = time.monotonic()
-        wait = budget.claim(self.team, max_wait=math.inf if final else INTERIM_MAX_WAIT)
+        now = budget.now()
+        place = self._places.pop(budget, None)
+        if not final:
+            if place is None or place < now - budget.spacing:  # none, or one left unused
+                place = budget.reserve(self.team)
+            if place - now > ON_TIME:
+                self._places[budget] = place
+                raise Deferred(place - now, "waiting for its turn in the workspace's budget")
+        try:
+            wait = budget.claim(self.team, max_wait=math.inf if final else ON_TIME)
+        except Deferred as exc:  # final texts took the slots: the budget's next is this one's
+            self._places[budget] = now + exc.retry_after
+            raise
         if wait > 0:
             await asyncio.sleep(wait)
 

@@ -118,6 +118,10 @@ class ReplyStreamer:
         """The least interim interval after rate limits (grows with each; the surface's own
         interval, read before every call, counts when it is longer)."""
         self._blocked_until = float("-inf")
+        self._turn_at = float("-inf")
+        """When the surface's budget has this reply's turn for an interim call (Deferred); the
+        final text does not wait for it (the surface gives it the sooner of that turn and its
+        budget's next slot)."""
         self._text = ""
         self._frame: tuple[str, list[_Want]] | None = None
         self._messages = [_Message(ref, None, (), float("-inf")) for ref in shown]
@@ -348,10 +352,11 @@ class ReplyStreamer:
     def _due(self, step: _Step, *, final: bool) -> float:
         """When `step` may go out: after any rate-limit wait, and an edit its interval after the
         previous call on the same message, as the surface's limits say now."""
+        blocked = self._blocked_until if final else max(self._blocked_until, self._turn_at)
         if step.kind != "edit":
-            return self._blocked_until
+            return blocked
         interval = self._interval(final=final)
-        return max(self._blocked_until, self._messages[step.index].last_call + interval)
+        return max(blocked, self._messages[step.index].last_call + interval)
 
     def _interval(self, *, final: bool) -> float:
         """The surface's interval now (it may learn it from the platform as the reply goes):
@@ -429,7 +434,7 @@ class ReplyStreamer:
         now = self._clock.now()
         if isinstance(exc, Deferred):
             self.stats.deferred += 1
-            self._blocked_until = max(self._blocked_until, now + max(exc.retry_after, 0.0))
+            self._turn_at = now + max(exc.retry_after, 0.0)
             return
         self.stats.rate_limited += 1
         # The floor keeps a platform that says "retry after 0" from being hammered in a loop.

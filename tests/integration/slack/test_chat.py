@@ -108,3 +108,44 @@ async def test_stop_and_regenerate_are_the_askers_only(
         assert replies[-1].text == "Again." and len(llm_fake.calls_to("workers")) == 2
     finally:
         await running.close()
+
+
+async def test_replies_sharing_a_workspace_budget_take_turns_and_none_starves(
+    slack_fake: SlackFake, llm_fake: LLMFake
+) -> None:
+    """Six native replies at once in one workspace, its chat.appendStream budget scaled down
+    (24 per 6 s, the fake's sliding window the same): each gets its share of the appends, in
+    turn, and every final text is exact; no 429."""
+    running = await start_slack(
+        slack_fake, llm_fake, slack_update_rate_per_min=120, slack_rate_window_seconds=6
+    )
+    fake, sender = running.fake, running.sender
+    fake.limit("chat.appendStream", 24, 6.0)
+    try:
+        answers = [[f"Reply {n}:"] + [f" word{i}" for i in range(40)] for n in range(6)]
+        for pieces in answers:
+            llm_fake.queue("workers", workers_stream(pieces, delay=0.1))  # 4 s each
+        for n in range(6):
+            await sender.command("/chat", f"q{n}", user=ALICE, channel=f"C0FAIR{n}")
+        finals = []
+        for n in range(6):
+            await fake.wait_for(lambda n=n: _threads(fake, f"C0FAIR{n}"))
+            [reply] = await wait_answer(
+                fake, f"C0FAIR{n}", _threads(fake, f"C0FAIR{n}")[0], within=40
+            )
+            finals.append(reply.text)
+        assert finals == ["".join(pieces) for pieces in answers]
+        appends = fake.calls_to("chat.appendStream")
+        assert not [c for c in appends if c.rate_limited]
+        per_reply = [sum(1 for c in appends if c.args["channel"] == f"C0FAIR{n}") for n in range(6)]
+        assert min(per_reply) >= 2 and max(per_reply) - min(per_reply) <= 1, per_reply
+    finally:
+        await running.close()
+
+
+def _threads(fake: SlackFake, channel: str) -> list[str]:
+    return [
+        str(c.response["ts"])
+        for c in fake.calls_to("chat.postMessage")
+        if c.ok and c.args.get("channel") == channel and not c.args.get("thread_ts")
+    ]

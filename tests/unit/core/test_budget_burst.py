@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from bot.pacing import TeamBudget
+from bot.pacing import SPREAD, TeamBudget
 from bot.ports import Deferred
 
 
@@ -106,3 +106,79 @@ def test_processes_at_their_shares_together_stay_within_the_whole_limit(
     assert len(slots) >= 10 * (limit - whole[1]) * 0.95  # the shares add up to the whole rate
     budgets[0].share(1)  # the others left: the whole budget again
     assert (budgets[0].spacing, budgets[0].burst) == (pytest.approx(whole[0]), whole[1])
+
+
+def go(budget: TeamBudget, clock: Clock, place: float) -> float | None:
+    """A holder comes back at its place and claims, as the Slack surface does: the time its
+    call went out, or None when the budget had no slot then (it is deferred to the next)."""
+    clock.now = max(clock.now, place)
+    try:
+        clock.now += budget.claim("T1", max_wait=0.05)
+    except Deferred:
+        return None
+    return clock.now
+
+
+def test_interim_places_in_line_are_taken_in_turn_and_spread_the_burst() -> None:
+    """Ten replies in a quiet workspace, each holding one place at a time: they take turns, and
+    the burst lasts about SPREAD seconds of them instead of going to whoever asked first."""
+    clock = Clock()
+    budget = TeamBudget.within(100, 60.0, clock=clock)
+    places = {h: budget.reserve("T1") for h in range(10)}  # all ask at once
+    assert sorted(places, key=places.__getitem__) == list(range(10))  # in the order asked
+    gaps = [b - a for a, b in itertools.pairwise(sorted(places.values()))]
+    assert gaps == pytest.approx([1 / (1 / 0.8 + 24 / SPREAD)] * 9)  # steady + burst / SPREAD
+    turns: dict[int, list[float]] = {h: [] for h in places}
+    while clock.now < 60.0:
+        holder = min(places, key=places.__getitem__)  # the next place due comes back ...
+        sent = go(budget, clock, places[holder])
+        if sent is None:  # no slot at its place: the budget's next, still ahead of the rest
+            places[holder] = clock.now + budget.wait("T1")
+            continue
+        turns[holder].append(sent)
+        places[holder] = budget.reserve("T1")  # ... and its reply gets back in line
+    counts = [len(t) for t in turns.values()]
+    assert max(counts) - min(counts) <= 1  # nobody starves, nobody gets ahead
+    for times in turns.values():
+        early = [b - a for a, b in itertools.pairwise(times) if b < SPREAD]
+        assert max(early) < 3.0  # while the burst lasts: text at least every 3 s each
+        late = [b - a for a, b in itertools.pairwise(times) if b > 30.0]
+        assert max(late) == pytest.approx(10 * budget.spacing, rel=0.1)  # then the steady rate
+    slots = sorted(t for times in turns.values() for t in times)
+    assert most_in_a_window(slots, 60.0) <= 100
+    assert budget.wait("T1") <= budget.spacing  # a final text waits a spacing at most
+
+
+@pytest.mark.parametrize(("limit", "window"), [(90, 60.0), (45, 60.0), (5, 5.0), (5, 2.0)])
+def test_places_and_final_claims_together_stay_within_the_limit(limit: int, window: float) -> None:
+    """Three replies take turns while a fourth's final text claims ahead of them now and then:
+    no window sees more than the limit, and the final text never waits behind the line."""
+    clock = Clock()
+    budget = TeamBudget.within(limit, window, clock=clock)
+    places = [budget.reserve("T1") for _ in range(3)]
+    slots, final_waits = [], []
+    for call in itertools.count():
+        if clock.now >= 10 * window:
+            break
+        if call % 5 == 4:
+            final_waits.append(budget.claim("T1", max_wait=float("inf")))
+            clock.now += final_waits[-1]
+            slots.append(clock.now)
+            continue
+        holder = min(range(3), key=places.__getitem__)
+        sent = go(budget, clock, places[holder])
+        if sent is None:
+            places[holder] = clock.now + budget.wait("T1")
+            continue
+        slots.append(sent)
+        places[holder] = budget.reserve("T1")
+    assert most_in_a_window(slots, window) <= limit
+    assert max(final_waits) <= budget.spacing + 1e-9
+
+
+def test_a_429_moves_the_line_back_too() -> None:
+    clock = Clock()
+    budget = TeamBudget(60, burst=5, clock=clock)
+    assert budget.reserve("T1") == 0.0
+    budget.back_off("T1", 3.0)
+    assert budget.reserve("T1") >= 3.0

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from adapters.slack.native import NativeStream
 from bot.engine.splitting import layout, render_live, settled_prefix, split_parts, split_text
 from bot.pacing import TeamBudget
-from bot.ports import RateLimited
+from bot.ports import Deferred, RateLimited
 
 
 def test_live_fence_closer_is_held_back() -> None:
@@ -99,17 +99,25 @@ def test_plain_prose_is_appended_up_to_its_last_settled_word() -> None:
     assert len(text) - len(shown) <= 12  # was: half the room (1,750 characters) until sealed
 
 
-def test_an_interim_frame_waits_for_the_workspaces_slot_at_the_streamer() -> None:
+async def test_an_interim_frame_waits_for_its_place_in_line_at_the_streamer() -> None:
     from slack_sdk.web.async_client import AsyncWebClient
 
     from adapters.slack.surface import NATIVE_INTERVAL, SlackSurface, Workspaces
 
     spaces = Workspaces(AsyncWebClient(token="xoxb-x"), TeamBudget(60), TeamBudget(60))
-    surface = SlackSurface(spaces, team="T1", channel="C1", thread_ts="1.2", user="U1")
-    assert surface.native and surface.limits.min_edit_interval == NATIVE_INTERVAL
-    spaces.appends.claim("T1", max_wait=0)  # another reply took the slot: the next is 1 s off
+    first, second = (
+        SlackSurface(spaces, team="T1", channel=c, thread_ts="1.2", user="U1") for c in "AB"
+    )
+    assert first.native and first.limits.min_edit_interval == NATIVE_INTERVAL
+    await first._slot(spaces.appends, final=False)  # its turn: the workspace's slot now
+    with pytest.raises(Deferred) as deferred:  # the next is 1 s off: a place in line, kept
+        await second._slot(spaces.appends, final=False)
+    assert deferred.value.retry_after == pytest.approx(1.0, abs=0.05)
     # waited for before the text is chosen (not inside the call, with the text it had then)
-    assert surface.limits.min_edit_interval == pytest.approx(1.0, abs=0.05)
-    assert surface.limits.final_interval == 0.0  # the final text claims its slot itself
+    assert second.limits.min_edit_interval == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(Deferred) as deferred:  # the first comes back: behind the second
+        await first._slot(spaces.appends, final=False)
+    assert deferred.value.retry_after == pytest.approx(2.0, abs=0.05)
+    assert second.limits.final_interval == 0.0  # a final text claims its slot itself
     other = SlackSurface(spaces, team="T2", channel="C1", thread_ts="1.2", user="U1")
     assert other.limits.min_edit_interval == NATIVE_INTERVAL  # another workspace: no wait
