@@ -45,6 +45,7 @@ from pathlib import Path
 from bench.common import median, percentile, row, verdict
 from tests.e2e.discord.conftest import BotProcess, discord_env
 from tests.e2e.slack.conftest import ALICE, SlackBot, launch_bot, stop_bot
+from tests.e2e.slack.helpers import run_command
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.payloads import text_of
 from tests.fakes.discord.ratelimit import Buckets, BucketSpec
@@ -233,6 +234,8 @@ class SlackRig(Rig):
         self.fake = bot.fake
         self.one_channel = one_channel
         self._serial = itertools.count()
+        self.options = ""
+        """Typed before each prompt (`persona:long` for a reply longer than the default)."""
         self._asked: dict[str, str] = {}  # the prompt's label -> its conversation's key
         self._thread_of: dict[str, str] = {}  # a question's ts (the thread) -> the key
 
@@ -249,10 +252,21 @@ class SlackRig(Rig):
     async def ask(self, channel: str, prompt: str) -> None:
         self._asked[prompt.split()[1]] = channel
         sent = await self.bot.sender.command(
-            "/chat", prompt, user=ALICE, channel=self._channel(channel)
+            "/chat", f"{self.options} {prompt}".strip(), user=ALICE, channel=self._channel(channel)
         )
         if sent.status != 200:
             raise RuntimeError(f"/chat refused: {sent.status} {sent.body}")
+
+    async def long_answers(self) -> None:
+        """From now on, ask with a persona whose answers may be 4,000 tokens long (the
+        model's default is shorter: a longer reply would be cut off, rightly)."""
+        created = await run_command(
+            self.bot, "/persona", "create long max_tokens:4000 Answer at length.",
+            user=ALICE, channel=self.SHARED,
+        )  # fmt: skip
+        if "long" not in str(created.get("text", "")):
+            raise RuntimeError(f"the persona was not created: {created}")
+        self.options = "persona:long"
 
     def rate_limited(self) -> list[str]:
         return [c.method for c in self.fake.calls if c.rate_limited]
@@ -309,7 +323,7 @@ class SlackRig(Rig):
 async def slack_rig(llm: LLMFake, tmp: Path) -> AsyncIterator[SlackRig]:
     async with SlackFake(update_limit=(SLACK_UPDATES_PER_MIN, 60.0)) as fake:
         fake.limit("chat.appendStream", SLACK_APPENDS_PER_MIN, 60.0)
-        bot = await launch_bot(llm, fake, tmp, LOG_LEVEL="WARNING")
+        bot = await launch_bot(llm, fake, tmp, LOG_LEVEL="WARNING", SLACK_ADMIN_USERS=ALICE)
         try:
             yield SlackRig(bot)
         finally:

@@ -16,6 +16,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot.ports import Deferred
 
@@ -138,14 +139,30 @@ class TeamBudget:
         self._line[key] = max(self._line.get(key, resume), resume - self._tolerance)
 
 
+URGENT, NORMAL, LATER = 0, 1, 2
+"""Priorities of requests waiting for a SendWindow's slot: a reply's first or final text, the
+rest, and work nobody watches (opening a thread) that may wait for them."""
+AGING = 2.0
+"""Seconds a request waits that count as one step up in priority, so none waits for ever."""
+
+
+@dataclass(slots=True)
+class _Waiter:
+    priority: int
+    since: float
+    ready: asyncio.Future[None]
+
+
 class SendWindow:
     """A budget paced in two stages, for requests that queue for a connection before they go out.
 
-    `take_slot` claims the key's next slot and sleeps until it, before the request asks for a
-    connection (so the ones queued hold no socket). `go_out`, once it has its connection, waits
-    until fewer than the rate's worth have gone out in the last second, however late a busy loop
-    woke the sleepers: the second is stretched by the loop's recent lateness (`went_out` says how
-    late a request really left), so requests woken together never leave together.
+    `take_slot` waits for the key's next slot before the request asks for a connection (so the
+    ones queued hold no socket); when several wait, each slot goes to the most urgent of them
+    (the longest waiting first among equals, and each AGING seconds waited a step up). `go_out`,
+    once it has its connection, waits until fewer than the rate's worth have gone out in the
+    last second, however late a busy loop woke the waiters: the second is stretched by the
+    loop's recent lateness (`went_out` says how late a request really left), so requests woken
+    together never leave together.
     """
 
     def __init__(self, budget: TeamBudget, key: str) -> None:
@@ -154,13 +171,46 @@ class SendWindow:
         self.sent: deque[float] = deque()
         """When paced requests went out, lately."""
         self._late = 0.0  # how late paced requests recently woke for their slot, seconds
+        self._waiting: list[_Waiter] = []
+        self._dispatcher: asyncio.Task[None] | None = None
 
-    async def take_slot(self) -> None:
-        wait = self.budget.claim(self.key, max_wait=math.inf)
-        slot = time.monotonic() + wait
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._late = max(time.monotonic() - slot, self._late * _LATE_DECAY)
+    def wait(self) -> float:
+        """Seconds until a request asking now (not urgent) would have its slot: the budget's
+        next, and one spacing for each request waiting ahead of it."""
+        ahead = sum(1 for w in self._waiting if w.priority <= NORMAL and not w.ready.done())
+        return self.budget.wait(self.key) + ahead * self.budget.spacing
+
+    async def take_slot(self, priority: int = NORMAL) -> None:
+        if not self._waiting and self.budget.wait(self.key) <= 0:
+            self.budget.claim(self.key, max_wait=0.0)
+            return
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(priority, time.monotonic(), loop.create_future())
+        self._waiting.append(waiter)
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = loop.create_task(self._dispatch(), name=f"send-window-{self.key}")
+        try:
+            await waiter.ready
+        finally:
+            waiter.ready.cancel()  # gone (cancelled) before its slot: the slot goes to another
+
+    async def _dispatch(self) -> None:
+        """Hand out slots one at a time while requests wait."""
+        while True:
+            self._waiting = [w for w in self._waiting if not w.ready.done()]
+            if not self._waiting:
+                return
+            wait = self.budget.wait(self.key)
+            if wait > 0:
+                slot = time.monotonic() + wait
+                await asyncio.sleep(wait)
+                self._late = max(time.monotonic() - slot, self._late * _LATE_DECAY)
+                continue
+            now = time.monotonic()
+            best = min(self._waiting, key=lambda w: (w.priority - (now - w.since) / AGING, w.since))
+            self._waiting.remove(best)
+            self.budget.claim(self.key, max_wait=0.0)
+            best.ready.set_result(None)
 
     async def go_out(self) -> float:
         """Wait for room in the window; returns when the request was let out."""

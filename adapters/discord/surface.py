@@ -16,11 +16,15 @@ every REST request under the API base through one shared budget, in the two stag
 the last second's window once it has its connection, just before it goes out (aiohttp awaits the
 connection trace signals before sending; pacing only at the start let requests bunch up while
 connections were opened). The gateway websocket is not under the API base and is never paced.
-An interim edit whose slot is more than `INTERIM_MAX_WAIT` away is refused with `Deferred` without
-reserving anything, so the streamer coalesces text instead of queueing stale frames; posts and
-final text always wait for their slot. A global 429 anyway pushes the budget back by its
-`Retry-After`; discord.py waits that one out itself (cancelling the call mid-wait would leave
-discord.py's global lock shut), so the call just takes longer.
+Requests waiting for a slot go by priority (`PRIORITY`, a context variable the task that makes
+them sets, `in_priority`): a reply's first text and its final text first, then the rest, and the
+opening of a reply's thread after them, so that at fifty replies at once the placeholders and
+threads no longer hold back the text. An interim edit whose slot is more than `INTERIM_MAX_WAIT`
+away is refused with `Deferred` without reserving anything, so the streamer coalesces text
+instead of queueing stale frames; posts and final text always wait for their slot. A global 429
+anyway pushes the budget back by its `Retry-After`; discord.py waits that one out itself
+(cancelling the call mid-wait would leave discord.py's global lock shut), so the call just takes
+longer.
 """
 
 from __future__ import annotations
@@ -30,16 +34,17 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar, copy_context
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
 import yarl
 
 from adapters.discord.views import reply_view
-from bot.pacing import BucketPacing, SendWindow, TeamBudget
+from bot.pacing import NORMAL, URGENT, BucketPacing, SendWindow, TeamBudget
 from bot.ports import Control, Deferred, MessageRef, PlatformLimits, RateLimited, SurfaceError
 
 log = logging.getLogger("parley.discord")
@@ -62,11 +67,29 @@ TOKEN_EXPIRED = 50027
 """Discord's "Invalid Webhook Token": the interaction's 15 minutes are over."""
 GLOBAL = "global"
 """The budget key of Discord's global request limit."""
-INTERIM_MAX_WAIT = 1.0
-"""Seconds an interim edit may wait for a global slot; further off, it is refused (Deferred)."""
+INTERIM_MAX_WAIT = 0.3
+"""Seconds an interim edit may wait for a global slot; further off, it is refused (Deferred):
+what waits in the queue shows its text as it was when it joined (at fifty replies at once, a
+second of that was most of their token delay)."""
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 
 Notify = Callable[[str], Awaitable[None]]
+T = TypeVar("T")
+
+
+PRIORITY: ContextVar[int] = ContextVar("parley_discord_priority", default=NORMAL)
+"""The priority of the REST requests a task makes, read as each waits for its global slot."""
+
+
+def in_priority(priority: int, call: Awaitable[T]) -> asyncio.Task[T]:
+    """Run `call` as a task whose requests wait for their global slots at `priority`."""
+    context = copy_context()
+    context.run(PRIORITY.set, priority)
+    return asyncio.get_running_loop().create_task(_awaited(call), context=context)
+
+
+async def _awaited(call: Awaitable[T]) -> T:
+    return await call
 
 
 def webhook_key(message_id: str) -> str:
@@ -124,8 +147,8 @@ class RateLimitWatch:
         return _UNPACED_PATH.match(url.path[len(self._prefix) :]) is None
 
     def global_wait(self) -> float:
-        """Seconds until the next global slot, reserving nothing."""
-        return self.budget.wait(GLOBAL) if self.budget is not None else 0.0
+        """Seconds until a request asking now would have its global slot, reserving nothing."""
+        return self.window.wait() if self.window is not None else 0.0
 
     async def _on_start(
         self,
@@ -137,7 +160,7 @@ class RateLimitWatch:
         Discord, a TLS connection each, for every thread creation queued behind the others)."""
         context.paced = self.window is not None and self.paced(params.url)
         if context.paced and self.window is not None:
-            await self.window.take_slot()
+            await self.window.take_slot(PRIORITY.get())
 
     async def _on_connection(
         self, session: aiohttp.ClientSession, context: SimpleNamespace, params: object
@@ -216,8 +239,10 @@ class RateLimitWatch:
         call: Awaitable[Any],
         *,
         applied_is_enough: bool = False,
+        priority: int = NORMAL,
     ) -> Any:
         """Run one discord.py message call; a 429 on it cancels it and raises RateLimited.
+        `priority`: its place among the requests waiting for a global slot (bot.pacing).
 
         With `applied_is_enough` (edits, whose result nobody reads), return None as soon as
         Discord answers 2xx: when that answer empties the bucket, discord.py sleeps until the
@@ -227,7 +252,7 @@ class RateLimitWatch:
         key = (method, channel, message)
         waiter: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
         self.waiting[key] = waiter
-        task = asyncio.ensure_future(call)
+        task = in_priority(priority, call)
         try:
             await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if task.done():
@@ -318,6 +343,8 @@ class DiscordSurface:
         self._webhook_until = webhook_until
         self._partials = {str(partial.id): partial for partial in shown}
         self._posted = 0
+        self._shown = False
+        """Whether the reply's first text was sent (with the bot token)."""
         # Whose edit bucket paces the live message: its webhook's, or its channel's.
         if self._webhook is not None:
             self._pacing = webhook_key(str(self._webhook.id))
@@ -351,7 +378,9 @@ class DiscordSurface:
             self._channel_id,
             "",
             self._channel.send(view=reply_view(text, controls), reference=reference),  # type: ignore[arg-type]
+            priority=self._priority(final),
         )
+        self._shown = True
         self._posted += 1
         ref = MessageRef(str(sent.id), str(sent.channel.id))
         self._pacing = ref.channel
@@ -368,7 +397,7 @@ class DiscordSurface:
             and await self._edit_through_webhook(webhook, text, controls)
         ):
             return
-        if not final:
+        if not final and self._shown:  # (a reply's first text goes ahead of the queue)
             wait = self._watch.global_wait()
             if wait > INTERIM_MAX_WAIT:  # a newer frame will be due by then: let it coalesce
                 raise Deferred(wait, "global request budget")
@@ -379,7 +408,14 @@ class DiscordSurface:
             ref.id,
             partial.edit(view=reply_view(text, controls)),
             applied_is_enough=True,
+            priority=self._priority(final),
         )
+        self._shown = True
+
+    def _priority(self, final: bool) -> int:
+        """A reply's first text and its final text go before other requests waiting for a
+        global slot (other replies' interim edits, new replies' placeholders, threads)."""
+        return URGENT if final or not self._shown else NORMAL
 
     async def _edit_through_webhook(
         self, message: discord.WebhookMessage, text: str, controls: tuple[Control, ...]

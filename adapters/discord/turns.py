@@ -10,12 +10,13 @@ from typing import Any, Literal
 import discord
 
 from adapters.discord.image_surface import ChannelImageSurface
-from adapters.discord.surface import DiscordSurface, Notify, RateLimitWatch
+from adapters.discord.surface import DiscordSurface, Notify, RateLimitWatch, in_priority
 from adapters.discord.views import reply_view
 from bot.app import App
 from bot.domain import Attachment, ChatOptions, ChatRequest, ConversationKey
 from bot.engine.chat import TurnOutcome
 from bot.ops.background import Background
+from bot.pacing import LATER
 from bot.store.records import Conversation
 from bot.text import thread_name
 
@@ -108,14 +109,15 @@ class Turns:
             webhook_until = interaction.expires_at.timestamp() - TOKEN_MARGIN
         else:
             placeholder = await channel.send(view=reply_view(PLACEHOLDER), reference=reference)  # type: ignore[arg-type]
-        thread = PendingThread(
-            channel,
-            asyncio.create_task(
-                channel.get_partial_message(placeholder.id).create_thread(
-                    name=thread_name(prompt), auto_archive_duration=THREAD_ARCHIVE_MINUTES
-                )
+        # Opening the thread waits for its global slot behind the replies' texts: until what
+        # overflows the first message needs it, nobody is waiting for it.
+        opening = in_priority(
+            LATER,
+            channel.get_partial_message(placeholder.id).create_thread(
+                name=thread_name(prompt), auto_archive_duration=THREAD_ARCHIVE_MINUTES
             ),
         )
+        thread = PendingThread(channel, opening)
         key = ConversationKey(PLATFORM, str(channel.guild.id), str(channel.id), str(placeholder.id))
         with self.background.held():  # until the thread is open, too
             try:

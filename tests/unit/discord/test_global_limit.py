@@ -97,6 +97,9 @@ async def test_interim_edit_is_refused_when_the_global_slot_is_far_and_reserves_
     surface = DiscordSurface(object(), "1", watch)  # type: ignore[arg-type]
     surface._partials["7"] = _Unreachable()  # type: ignore[assignment]
     stop = (Control("stop", "1", "Stop"),)
+    with pytest.raises(AssertionError, match="should have been refused"):
+        await surface.edit(MessageRef("7", "1"), "first text", stop)  # the first: never refused
+    surface._shown = True  # as after the reply's first text went out
     with pytest.raises(RateLimited) as refused:
         await surface.edit(MessageRef("7", "1"), "partial text", stop)
     assert refused.value.retry_after == pytest.approx(3.0)
