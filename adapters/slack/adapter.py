@@ -26,7 +26,6 @@ from adapters.slack.inbound import (
     is_ssl_check,
     once_per_request,
 )
-from adapters.slack.installs import oauth_settings, serve_installs
 from adapters.slack.listeners import register
 from adapters.slack.recovery import Recovery
 from adapters.slack.replies import Replies
@@ -74,12 +73,19 @@ class SlackAdapter:
             appends=TeamBudget.within(round(rate * 2 * window / 60), window),  # Tier 4
             native_enabled=settings.slack_native_streaming,
         )
+        oauth = None
+        if installs:
+            # Imported only for a public app: slack_sdk's OAuth stores and cryptography are
+            # ~7 MB that a single-workspace bot never needs.
+            from adapters.slack.installs import oauth_settings, serve_installs
+
+            oauth = oauth_settings(settings)
         self.bolt = AsyncApp(
             client=self.client,
             signing_secret=secret.get_secret_value() if secret else "",
             request_verification_enabled=secret is not None,
             logger=logging.getLogger("parley.slack.bolt"),
-            oauth_settings=oauth_settings(settings) if installs else None,
+            oauth_settings=oauth,
         )
         self.bolt.use(once_per_request(app.store))
         self._verifier = SignatureVerifier(secret.get_secret_value()) if secret else None

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -159,3 +161,14 @@ def test_a_token_key_that_is_not_a_fernet_key_is_refused_at_start(
     monkeypatch.setenv("SLACK_TOKEN_KEY", f" {good} , {Fernet.generate_key().decode()} ")
     keys = load_settings().slack_token_key
     assert keys is not None and keys.get_secret_value().startswith(f"{good},")
+
+
+def test_a_single_workspace_bot_never_loads_the_install_machinery() -> None:
+    """slack_sdk's OAuth stores and cryptography (~7 MB resident) only come with installs."""
+    program = (
+        "import sys\n"
+        "import adapters.slack.adapter\n"
+        "print('adapters.slack.installs' in sys.modules, 'cryptography' in sys.modules)\n"
+    )
+    found = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert found.stdout.split() == ["False", "False"], found.stderr
