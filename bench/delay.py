@@ -169,7 +169,10 @@ async def main(
     runs: int = RUNS,
     quiet: bool = True,
     long: bool = True,
+    crowds: bool = True,
+    how: Sequence[str] | None = None,
 ) -> bool:
+    """`how`: only the cases asked that way ("" for /chat, "mention", "one channel")."""
     print(
         f"Token delay through the platform fakes: replies of {', '.join(map(str, lengths))} tokens"
         f" at {1 / TOKEN_GAP:.0f}/s after {FIRST_TOKEN * 1000:.0f} ms, {runs} runs each; per"
@@ -181,20 +184,23 @@ async def main(
         cases = [(n, "", runs) for n in conversations]
         if platform == "discord":
             cases += [(n, "mention", runs) for n in conversations]
-            cases += [(n, how, 1) for n in CROWDS["discord"] for how in ("", "mention")]
+            if crowds:
+                cases += [(n, way, 1) for n in CROWDS["discord"] for way in ("", "mention")]
         else:
             cases += [(n, "one channel", runs) for n in conversations if n > 1]
+        if how is not None:
+            cases = [case for case in cases if case[1] in how]
         channels = sum(n * k for n, _, k in cases) * len(lengths) + 1
         with tempfile.TemporaryDirectory() as tmp:
             async with (
                 remote_provider() as provider,
                 rig_for(platform, provider.llm, Path(tmp), channels, rtt) as rig,
             ):
-                for n, how, count in cases:
+                for n, way, count in cases:
                     if isinstance(rig, SlackRig):
-                        rig.one_channel = how == "one channel"
+                        rig.one_channel = way == "one channel"
                     if isinstance(rig, DiscordRig):
-                        rig.mention = how == "mention"
+                        rig.mention = way == "mention"
                     rest = QUIET.get((platform, n), 0.0) if quiet else 0.0
                     per_length = []
                     for length in lengths:
@@ -207,7 +213,7 @@ async def main(
                             )  # fmt: skip
                         per_length.append(results)
                     where = {"mention": " by mention", "one channel": " in one channel"}
-                    ok &= report(platform, rtt, n, per_length, where.get(how, ""))
+                    ok &= report(platform, rtt, n, per_length, where.get(way, ""))
                 if isinstance(rig, SlackRig):
                     rig.one_channel = False
                 if long and platform in LONG:

@@ -26,8 +26,8 @@ limit at the window's edge is a 429."""
 SPREAD = 8.0
 """Seconds of interim calls over which a quiet key's burst is spent (on top of the steady rate),
 keeping one call in hand for a final text: ten replies starting at once in a quiet Slack
-workspace get an append every ~2.7 s each for their first ten seconds, not three each at once
-and then none for eight."""
+workspace (appends at 90 a minute, 22 of them a burst) get an append every ~2.7 s each for about
+eight seconds, a typical reply's length, not two each at once and then none for eight."""
 _LATE_DECAY = 0.99
 """Per paced request: how fast remembered lateness fades once requests leave on time again."""
 
@@ -249,6 +249,7 @@ class BucketPacing:
         self.default = default
         self._intervals: dict[str, float] = {}
         self._finals: dict[str, float] = {}
+        self._refills: dict[str, float] = {}
 
     def learn(self, key: str, remaining: float, reset_after: float) -> None:
         if not reset_after:
@@ -260,6 +261,16 @@ class BucketPacing:
             interval = reset_after + self.REFILL_MARGIN
         self._intervals[key] = min(max(interval, self.FLOOR), self.CEILING)
         self._finals[key] = 0.0 if remaining >= 1 else reset_after + self.REFILL_MARGIN
+        if remaining >= 1:
+            self._refills.pop(key, None)
+        else:
+            self._refills[key] = time.monotonic() + reset_after + self.REFILL_MARGIN
+
+    def refill(self, key: str) -> float:
+        """When (monotonic) an empty bucket refills, as last heard; -inf when it is not empty.
+        An interval counted from when a call was asked for can fall short of that: the call
+        may have waited (for a global slot) before it went out and emptied the bucket."""
+        return self._refills.get(key, -math.inf)
 
     def interval(self, key: str) -> float:
         return self._intervals.get(key, self.default)

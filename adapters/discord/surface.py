@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -345,6 +346,8 @@ class DiscordSurface:
         self._posted = 0
         self._shown = False
         """Whether the reply's first text was sent (with the bot token)."""
+        self._asked = -math.inf
+        """When (monotonic) this reply last asked for an edit or a post."""
         # Whose edit bucket paces the live message: its webhook's, or its channel's.
         if self._webhook is not None:
             self._pacing = webhook_key(str(self._webhook.id))
@@ -355,16 +358,24 @@ class DiscordSurface:
 
     @property
     def limits(self) -> PlatformLimits:
+        pacing = self._watch.pacing
+        interval = pacing.interval(self._pacing)
+        final = pacing.final_interval(self._pacing)
+        # The streamer counts from when its last call was asked for; an empty bucket refills
+        # at a time of its own, which that call may have reached late (queued for a slot).
+        empty_for = pacing.refill(self._pacing) - self._asked
+        if empty_for > 0:
+            interval = max(interval, empty_for)
+            final = empty_for if final is None else max(final, empty_for)
         return PlatformLimits(
-            max_chars=MAX_CHARS,
-            min_edit_interval=self._watch.pacing.interval(self._pacing),
-            final_interval=self._watch.pacing.final_interval(self._pacing),
+            max_chars=MAX_CHARS, min_edit_interval=interval, final_interval=final,
             can_delete=True,
-        )
+        )  # fmt: skip
 
     async def post(
         self, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
     ) -> MessageRef:
+        self._asked = time.monotonic()
         if self._posted == 0 and self._placeholder is not None:
             message = self._placeholder
             ref = MessageRef(str(message.id), str(message.channel.id))
@@ -390,6 +401,7 @@ class DiscordSurface:
     async def edit(
         self, ref: MessageRef, text: str, controls: tuple[Control, ...] = (), *, final: bool = False
     ) -> None:
+        self._asked = time.monotonic()
         webhook = self._webhook
         if (
             webhook is not None

@@ -14,6 +14,7 @@ import yarl
 from adapters.discord.surface import (
     DEFAULT_EDIT_INTERVAL,
     GLOBAL,
+    DiscordSurface,
     RateLimitWatch,
     in_priority,
     loggable,
@@ -233,3 +234,21 @@ async def test_late_wakers_never_put_more_than_the_rate_into_one_second() -> Non
     started = time.monotonic()
     await watch._on_connection(None, unpaced, None)  # type: ignore[arg-type]
     assert time.monotonic() - started < 0.04
+
+
+async def test_an_emptied_bucket_is_waited_for_from_when_it_refills_not_from_the_ask() -> None:
+    """An edit asked for at t, queued 0.3 s for a global slot, empties its channel's bucket: the
+    next call must wait for the refill Discord named, which is 0.3 s further from t than from
+    when Discord answered (counted from the ask, it came 14 ms early: a 429 at fifty replies)."""
+    watch = RateLimitWatch()
+    surface = DiscordSurface(object(), "1", watch)  # type: ignore[arg-type]
+    surface._asked = time.monotonic() - 0.3  # as if its last edit waited 0.3 s in the queue
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "1.0"}
+    await _end(watch, 200, headers, "/channels/1/messages/2")
+    limits = surface.limits
+    assert limits.min_edit_interval == pytest.approx(1.35, abs=0.02)
+    assert limits.final_interval == pytest.approx(1.35, abs=0.02)
+    headers = {"X-RateLimit-Remaining": "4", "X-RateLimit-Reset-After": "5.0"}
+    await _end(watch, 200, headers, "/channels/1/messages/2")
+    assert surface.limits.min_edit_interval == pytest.approx(1.0)  # refilled: the usual pace
+    assert surface.limits.final_interval == 0.0
