@@ -120,8 +120,8 @@ class ReplyStreamer:
         self._blocked_until = float("-inf")
         self._turn_at = float("-inf")
         """When the surface's budget has this reply's turn for an interim call (Deferred); the
-        final text does not wait for it (the surface gives it the sooner of that turn and its
-        budget's next slot)."""
+        final text does not wait for it (the surface claims its budget's next slot for it,
+        ahead of the turns in line)."""
         self._text = ""
         self._frame: tuple[str, list[_Want]] | None = None
         self._messages = [_Message(ref, None, (), float("-inf")) for ref in shown]
